@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything this project needs on a fresh Debian machine and builds it:
+# system packages via apt (only those missing), npm dependencies, the TypeScript
+# build and the C core. Idempotent: a second run only rebuilds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build and runtime needs, plus the tools our tests compare against
+# (squashfs-tools, veritysetup) and the example/bench inputs (busybox, debootstrap).
+PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin
+      debootstrap busybox-static iproute2 attr util-linux)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install: apt packages missing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then echo "install: run as root to install them" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies: only when missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+npm run --silent build
+if [ -f native/Makefile ]; then
+  make -s -C native
+fi
