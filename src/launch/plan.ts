@@ -1,0 +1,505 @@
+/**
+ * The launch plan: a flat, fully resolved description of one container start, and its
+ * encoder to the binary format the C core (`native/`, `northstar-launch`) parses.
+ *
+ * Every decision is already made when a plan exists: the C side performs the listed
+ * mount(2) calls literally, in the given order, sets exactly the listed ids, rlimits,
+ * capabilities and seccomp rules, and execs `path` with `argv`/`envp`. Nothing here knows
+ * about manifests; `plan-builder.ts` turns a manifest into a plan.
+ *
+ * Binary format (version 1). Integers are little-endian; `str` is a u32 byte length then
+ * the bytes (no NUL allowed, UTF-8); `ostr` is a u8 presence flag (0|1) then a `str` if 1;
+ * `list<T>` is a u32 count then the items. The C parser rejects anything else: wrong magic
+ * or version, lengths or counts over the limits below, NUL bytes, enum values out of range,
+ * non-zero reserved bits and trailing bytes.
+ *
+ *   magic "NSPL" | u16 version = 1 | u16 reserved = 0
+ *   str container            "name:version" (1..255 bytes)
+ *   str hostname             1..64 bytes
+ *   str root                 absolute host path of the already mounted root
+ *   list<mount>              mount = ostr source | str target | ostr fstype | u64 flags
+ *                                    | ostr data | u8 options (bit 0: skip if source missing)
+ *   u8 network               0 = new empty netns, 1 = host, 2 = join: then str path
+ *   u32 uid | u32 gid | list<u32> groups
+ *   list<rlimit>             rlimit = u32 resource | u64 soft | u64 hard (2^64-1 = infinity)
+ *   u8 sched present         if 1: u32 policy | u32 priority | i32 nice
+ *   list<u32> capabilities   empty = no capabilities at all
+ *   u8 seccomp enabled | list<rule>
+ *                            rule = str syscall name | u8 kind: 0 any;
+ *                                   1 values: u8 arg index | list<u64> values;
+ *                                   2 mask:   u8 arg index | u64 mask
+ *   ostr selinux exec context
+ *   str path                 executable, a path inside the container
+ *   list<str> argv           at least one entry
+ *   list<str> envp           each "K=V" with a non-empty K
+ *   list<str> cgroup procs   absolute host paths of cgroup.procs files to join
+ *   u8 console               1 if a console fd is handed over
+ *   list<str> sockets        names of the socket fds handed over, in fd order
+ */
+import { ValidationError } from '../common/errors.js';
+
+/** Format version written into every plan; the C side accepts exactly this one. */
+export const PLAN_VERSION = 1;
+export const PLAN_MAGIC = 'NSPL';
+
+/** Limits enforced identically by the encoder and the C parser (native/plan.c). */
+export const PLAN_LIMITS = {
+  /** The whole encoded plan. */
+  maxPlanBytes: 16 * 1024 * 1024,
+  maxString: 65536,
+  maxPath: 4095,
+  maxContainer: 255,
+  maxHostname: 64,
+  maxMounts: 1024,
+  maxGroups: 65536,
+  maxRlimits: 16,
+  maxCapabilities: 64,
+  maxSeccompRules: 4096,
+  maxSeccompValues: 1024,
+  maxArgs: 4096,
+  maxEnv: 4096,
+  maxCgroups: 64,
+  maxSockets: 128,
+  maxSyscallName: 64,
+} as const;
+
+/** mount(2) flag values (linux/mount.h), for building `MountCall.flags`. */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  MOVE: 0x2000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  UNBINDABLE: 0x20000,
+  PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
+} as const;
+
+/**
+ * One literal mount(2) call. `target` is relative to the container root (no leading
+ * slash; resolved inside the root, symlinks cannot leave it) or an absolute host path.
+ * A bind whose `source` does not exist is a step error naming the path, unless
+ * `skipIfMissing` is set, in which case the call is silently skipped (mark both calls of
+ * a "bind then read-only remount" pair so that they are skipped together).
+ */
+export interface MountCall {
+  source: string | null;
+  target: string;
+  fstype: string | null;
+  flags: number;
+  data: string | null;
+  skipIfMissing?: boolean;
+}
+
+export type NetworkPlan =
+  | { mode: 'new' }
+  | { mode: 'host' }
+  /** setns into this file (e.g. /var/run/netns/<name>); a missing file fails the start. */
+  | { mode: 'join'; path: string };
+
+export type U64 = number | bigint;
+
+/** Resource names as in setrlimit(2) (RLIMIT_<NAME> lowercased) and their numbers. */
+export const RLIMIT = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  rss: 5,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  as: 9,
+  locks: 10,
+  sigpending: 11,
+  msgqueue: 12,
+  nice: 13,
+  rtprio: 14,
+  rttime: 15,
+} as const;
+export type RlimitResource = keyof typeof RLIMIT;
+
+/** `soft`/`hard` of 'infinity' mean RLIM_INFINITY. */
+export interface RlimitPlan {
+  resource: RlimitResource;
+  soft: U64 | 'infinity';
+  hard: U64 | 'infinity';
+}
+
+/** Scheduling policies (sched.h numbers). */
+export const SCHED = { other: 0, fifo: 1, round_robin: 2, batch: 3, idle: 5 } as const;
+export type SchedPolicy = keyof typeof SCHED;
+
+/**
+ * Scheduling of the app. `priority` is the static priority (1..99 for fifo/round_robin,
+ * 0 otherwise); `nice` (-20..19) is set with setpriority for other/batch (0 otherwise).
+ */
+export interface SchedPlan {
+  policy: SchedPolicy;
+  priority: number;
+  nice: number;
+}
+
+/**
+ * One seccomp allow rule. Syscall names are resolved by libseccomp on the C side;
+ * names it does not know for the running architecture are skipped.
+ * - `any`: the call is allowed with any arguments;
+ * - `values`: allowed iff argument `index` equals one of `values` (every value counts);
+ * - `mask`: allowed iff `(arg & ~mask) == 0`, i.e. no bit outside `mask` is set.
+ */
+export type SeccompRule =
+  | { syscall: string; kind: 'any' }
+  | { syscall: string; kind: 'values'; index: number; values: readonly U64[] }
+  | { syscall: string; kind: 'mask'; index: number; mask: U64 };
+
+/**
+ * Seccomp filter: when `enabled`, everything not allowed by `rules` kills the process
+ * (SIGSYS, reported as signal 31); calls of a foreign architecture are killed; `execve` is
+ * always allowed. The filter is installed last, right before execve.
+ */
+export interface SeccompPlan {
+  enabled: boolean;
+  rules: readonly SeccompRule[];
+}
+
+export interface LaunchPlan {
+  /** "name:version": used for logging, PR_SET_NAME and error messages. */
+  container: string;
+  hostname: string;
+  /** Absolute host path of the container root, already mounted by the runtime. */
+  root: string;
+  /** Performed in this order (parents first), before pivot_root. */
+  mounts: readonly MountCall[];
+  network: NetworkPlan;
+  uid: number;
+  gid: number;
+  /** Supplementary groups; empty = none. */
+  groups: readonly number[];
+  rlimits: readonly RlimitPlan[];
+  /** Absent: the app inherits init's scheduling (SCHED_OTHER, nice 0). */
+  sched?: SchedPlan | null;
+  /** Capability numbers (CAP_CHOWN = 0 ...). Empty = every capability set empty. */
+  capabilities: readonly number[];
+  seccomp: SeccompPlan;
+  /** SELinux context written to /proc/thread-self/attr/exec before the app's execve. */
+  selinuxExec?: string | null;
+  /** Executable path inside the container. */
+  path: string;
+  argv: readonly string[];
+  /**
+   * Full environment as "K=V". The C side appends NORTHSTAR_CONSOLE=<fd> and
+   * NORTHSTAR_SOCKET_<name>=<fd> with the fd numbers the app actually gets.
+   */
+  envp: readonly string[];
+  /** Absolute host paths of cgroup.procs files; init's pid is written before the app runs. */
+  cgroupProcs: readonly string[];
+  /** Whether a console fd is handed over (the launcher's `fds.console`). */
+  console: boolean;
+  /** Names of the socket fds handed over (the launcher's `fds.sockets`), in this order. */
+  sockets: readonly string[];
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+const U32_MAX = 0xffffffff;
+
+/** Check a plan; throws a ValidationError listing every problem (paths like `mounts[2].target`). */
+export function validatePlan(plan: LaunchPlan): void {
+  const issues: { path: string; rule: string }[] = [];
+  const bad = (path: string, rule: string): void => {
+    issues.push({ path, rule });
+  };
+  const str = (path: string, v: unknown, opts: { min?: number; max?: number } = {}): v is string => {
+    if (typeof v !== 'string') {
+      bad(path, 'must be a string');
+      return false;
+    }
+    const len = Buffer.byteLength(v);
+    if (v.includes('\0')) bad(path, 'must not contain NUL');
+    if (len < (opts.min ?? 0)) bad(path, opts.min === 1 ? 'must not be empty' : `must be at least ${opts.min} bytes`);
+    if (len > (opts.max ?? PLAN_LIMITS.maxString)) bad(path, `must be at most ${opts.max ?? PLAN_LIMITS.maxString} bytes`);
+    return true;
+  };
+  const absPath = (path: string, v: unknown): void => {
+    if (str(path, v, { min: 1, max: PLAN_LIMITS.maxPath }) && !v.startsWith('/')) bad(path, 'must be an absolute path');
+  };
+  const u32 = (path: string, v: unknown): void => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) bad(path, 'must be an integer in 0..4294967295');
+  };
+  const u64 = (path: string, v: unknown): void => {
+    const ok =
+      (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) ||
+      (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
+    if (!ok) bad(path, 'must be an unsigned 64-bit integer');
+  };
+  const list = (path: string, v: unknown, max: number): v is readonly unknown[] => {
+    if (!Array.isArray(v)) {
+      bad(path, 'must be a list');
+      return false;
+    }
+    if (v.length > max) bad(path, `must have at most ${max} entries`);
+    return true;
+  };
+
+  str('container', plan.container, { min: 1, max: PLAN_LIMITS.maxContainer });
+  str('hostname', plan.hostname, { min: 1, max: PLAN_LIMITS.maxHostname });
+  absPath('root', plan.root);
+  if (list('mounts', plan.mounts, PLAN_LIMITS.maxMounts)) {
+    plan.mounts.forEach((m, i) => {
+      const p = `mounts[${i}]`;
+      if (m.source !== null) str(`${p}.source`, m.source, { max: PLAN_LIMITS.maxPath });
+      if (str(`${p}.target`, m.target, { min: 1, max: PLAN_LIMITS.maxPath })) {
+        if (m.target.split('/').includes('..')) bad(`${p}.target`, 'must not contain a .. component');
+      }
+      if (m.fstype !== null) str(`${p}.fstype`, m.fstype, { min: 1, max: 255 });
+      if (typeof m.flags !== 'number' || !Number.isSafeInteger(m.flags) || m.flags < 0) bad(`${p}.flags`, 'must be a non-negative integer');
+      if (m.data !== null) str(`${p}.data`, m.data, { max: 4096 });
+      if (m.skipIfMissing !== undefined && typeof m.skipIfMissing !== 'boolean') bad(`${p}.skipIfMissing`, 'must be a boolean');
+    });
+  }
+  switch (plan.network?.mode) {
+    case 'new':
+    case 'host':
+      break;
+    case 'join':
+      absPath('network.path', plan.network.path);
+      break;
+    default:
+      bad('network.mode', "must be 'new', 'host' or 'join'");
+  }
+  u32('uid', plan.uid);
+  u32('gid', plan.gid);
+  if (list('groups', plan.groups, PLAN_LIMITS.maxGroups)) plan.groups.forEach((g, i) => u32(`groups[${i}]`, g));
+  if (list('rlimits', plan.rlimits, PLAN_LIMITS.maxRlimits)) {
+    const seen = new Set<string>();
+    plan.rlimits.forEach((r, i) => {
+      const p = `rlimits[${i}]`;
+      if (!Object.hasOwn(RLIMIT, r.resource)) bad(`${p}.resource`, `unknown resource ${JSON.stringify(r.resource)}`);
+      else if (seen.has(r.resource)) bad(`${p}.resource`, `duplicate resource ${r.resource}`);
+      seen.add(r.resource);
+      if (r.soft !== 'infinity') u64(`${p}.soft`, r.soft);
+      if (r.hard !== 'infinity') u64(`${p}.hard`, r.hard);
+      const lim = (v: U64 | 'infinity'): bigint | null => {
+        if (v === 'infinity') return U64_MAX;
+        if (typeof v === 'bigint') return v;
+        return typeof v === 'number' && Number.isSafeInteger(v) ? BigInt(v) : null;
+      };
+      const soft = lim(r.soft);
+      const hard = lim(r.hard);
+      if (soft !== null && hard !== null && soft > hard) bad(p, 'soft limit must not exceed the hard limit');
+    });
+  }
+  if (plan.sched != null) {
+    const s = plan.sched;
+    if (!Object.hasOwn(SCHED, s.policy)) bad('sched.policy', `unknown policy ${JSON.stringify(s.policy)}`);
+    const rt = s.policy === 'fifo' || s.policy === 'round_robin';
+    if (!Number.isInteger(s.priority) || (rt ? s.priority < 1 || s.priority > 99 : s.priority !== 0)) {
+      bad('sched.priority', rt ? 'must be in 1..99' : 'must be 0 for a non-realtime policy');
+    }
+    const niceOk = s.policy === 'other' || s.policy === 'batch';
+    if (!Number.isInteger(s.nice) || s.nice < -20 || s.nice > 19 || (!niceOk && s.nice !== 0)) {
+      bad('sched.nice', niceOk ? 'must be in -20..19' : 'must be 0 for this policy');
+    }
+  }
+  if (list('capabilities', plan.capabilities, PLAN_LIMITS.maxCapabilities)) {
+    const seen = new Set<number>();
+    plan.capabilities.forEach((c, i) => {
+      if (!Number.isInteger(c) || c < 0 || c > 63) bad(`capabilities[${i}]`, 'must be a capability number in 0..63');
+      else if (seen.has(c)) bad(`capabilities[${i}]`, `duplicate capability ${c}`);
+      seen.add(c);
+    });
+  }
+  if (typeof plan.seccomp?.enabled !== 'boolean') bad('seccomp.enabled', 'must be a boolean');
+  if (list('seccomp.rules', plan.seccomp?.rules, PLAN_LIMITS.maxSeccompRules)) {
+    plan.seccomp.rules.forEach((r, i) => {
+      const p = `seccomp.rules[${i}]`;
+      if (str(`${p}.syscall`, r.syscall, { min: 1, max: PLAN_LIMITS.maxSyscallName }) && !/^[a-z0-9_]+$/.test(r.syscall)) {
+        bad(`${p}.syscall`, 'must consist of a-z, 0-9 and _');
+      }
+      switch (r.kind) {
+        case 'any':
+          break;
+        case 'values':
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
+          if (list(`${p}.values`, r.values, PLAN_LIMITS.maxSeccompValues)) {
+            if (r.values.length === 0) bad(`${p}.values`, 'must not be empty');
+            r.values.forEach((v, j) => u64(`${p}.values[${j}]`, v));
+          }
+          break;
+        case 'mask':
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
+          u64(`${p}.mask`, r.mask);
+          break;
+        default:
+          bad(`${p}.kind`, "must be 'any', 'values' or 'mask'");
+      }
+    });
+  }
+  if (plan.selinuxExec != null) str('selinuxExec', plan.selinuxExec, { min: 1, max: 4096 });
+  str('path', plan.path, { min: 1, max: PLAN_LIMITS.maxPath });
+  if (list('argv', plan.argv, PLAN_LIMITS.maxArgs)) {
+    if (plan.argv.length === 0) bad('argv', 'must not be empty');
+    plan.argv.forEach((a, i) => str(`argv[${i}]`, a));
+  }
+  if (list('envp', plan.envp, PLAN_LIMITS.maxEnv)) {
+    plan.envp.forEach((e, i) => {
+      if (str(`envp[${i}]`, e) && !(e.indexOf('=') > 0)) bad(`envp[${i}]`, 'must have the form K=V with a non-empty K');
+    });
+  }
+  if (list('cgroupProcs', plan.cgroupProcs, PLAN_LIMITS.maxCgroups)) plan.cgroupProcs.forEach((c, i) => absPath(`cgroupProcs[${i}]`, c));
+  if (typeof plan.console !== 'boolean') bad('console', 'must be a boolean');
+  if (list('sockets', plan.sockets, PLAN_LIMITS.maxSockets)) {
+    const seen = new Set<string>();
+    plan.sockets.forEach((s, i) => {
+      if (str(`sockets[${i}]`, s, { min: 1, max: 255 })) {
+        if (s.includes('=')) bad(`sockets[${i}]`, 'must not contain =');
+        if (seen.has(s)) bad(`sockets[${i}]`, `duplicate socket ${s}`);
+        seen.add(s);
+      }
+    });
+  }
+  if (issues.length > 0) throw new ValidationError(issues, `invalid launch plan for ${String(plan.container)}`);
+}
+
+class Writer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private push(b: Buffer): void {
+    this.chunks.push(b);
+    this.size += b.length;
+  }
+  u8(v: number): void {
+    const b = Buffer.allocUnsafe(1);
+    b.writeUInt8(v);
+    this.push(b);
+  }
+  u16(v: number): void {
+    const b = Buffer.allocUnsafe(2);
+    b.writeUInt16LE(v);
+    this.push(b);
+  }
+  u32(v: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  i32(v: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeInt32LE(v);
+    this.push(b);
+  }
+  u64(v: U64): void {
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  str(s: string): void {
+    const b = Buffer.from(s, 'utf8');
+    this.u32(b.length);
+    this.push(b);
+  }
+  ostr(s: string | null | undefined): void {
+    if (s == null) {
+      this.u8(0);
+    } else {
+      this.u8(1);
+      this.str(s);
+    }
+  }
+  strs(list: readonly string[]): void {
+    this.u32(list.length);
+    for (const s of list) this.str(s);
+  }
+  raw(s: string): void {
+    this.push(Buffer.from(s, 'latin1'));
+  }
+  finish(): Buffer {
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+const NETWORK_CODE = { new: 0, host: 1, join: 2 } as const;
+const RULE_CODE = { any: 0, values: 1, mask: 2 } as const;
+
+/** Validate and encode a plan to the binary format of the C core. */
+export function encodePlan(plan: LaunchPlan): Buffer {
+  validatePlan(plan);
+  const w = new Writer();
+  w.raw(PLAN_MAGIC);
+  w.u16(PLAN_VERSION);
+  w.u16(0);
+  w.str(plan.container);
+  w.str(plan.hostname);
+  w.str(plan.root);
+  w.u32(plan.mounts.length);
+  for (const m of plan.mounts) {
+    w.ostr(m.source);
+    w.str(m.target);
+    w.ostr(m.fstype);
+    w.u64(m.flags);
+    w.ostr(m.data);
+    w.u8(m.skipIfMissing ? 1 : 0);
+  }
+  w.u8(NETWORK_CODE[plan.network.mode]);
+  if (plan.network.mode === 'join') w.str(plan.network.path);
+  w.u32(plan.uid);
+  w.u32(plan.gid);
+  w.u32(plan.groups.length);
+  for (const g of plan.groups) w.u32(g);
+  w.u32(plan.rlimits.length);
+  for (const r of plan.rlimits) {
+    w.u32(RLIMIT[r.resource]);
+    w.u64(r.soft === 'infinity' ? U64_MAX : r.soft);
+    w.u64(r.hard === 'infinity' ? U64_MAX : r.hard);
+  }
+  if (plan.sched != null) {
+    w.u8(1);
+    w.u32(SCHED[plan.sched.policy]);
+    w.u32(plan.sched.priority);
+    w.i32(plan.sched.nice);
+  } else {
+    w.u8(0);
+  }
+  w.u32(plan.capabilities.length);
+  for (const c of plan.capabilities) w.u32(c);
+  w.u8(plan.seccomp.enabled ? 1 : 0);
+  w.u32(plan.seccomp.rules.length);
+  for (const r of plan.seccomp.rules) {
+    w.str(r.syscall);
+    w.u8(RULE_CODE[r.kind]);
+    if (r.kind === 'values') {
+      w.u8(r.index);
+      w.u32(r.values.length);
+      for (const v of r.values) w.u64(v);
+    } else if (r.kind === 'mask') {
+      w.u8(r.index);
+      w.u64(r.mask);
+    }
+  }
+  w.ostr(plan.selinuxExec);
+  w.str(plan.path);
+  w.strs(plan.argv);
+  w.strs(plan.envp);
+  w.strs(plan.cgroupProcs);
+  w.u8(plan.console ? 1 : 0);
+  w.strs(plan.sockets);
+  const out = w.finish();
+  if (out.length > PLAN_LIMITS.maxPlanBytes) {
+    throw new ValidationError([{ path: '', rule: `encoded plan is ${out.length} bytes, more than ${PLAN_LIMITS.maxPlanBytes}` }]);
+  }
+  return out;
+}
