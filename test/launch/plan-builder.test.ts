@@ -1,0 +1,348 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  StartError,
+  buildPlan,
+  compareComponents,
+  hostnameOf,
+  mountComponents,
+  parseGroupFile,
+  type PlanManifest,
+  type PlanSettings,
+} from '../../src/launch/plan-builder.js';
+import { MS, encodePlan } from '../../src/launch/plan.js';
+import { ValidationError } from '../../src/common/errors.js';
+
+/** The test container's manifest (examples/test-container/manifest.yaml) as parsed values. */
+function testContainer(): PlanManifest {
+  return {
+    name: 'test-container',
+    version: '0.0.1',
+    init: '/test-container',
+    uid: 1000,
+    gid: 1000,
+    sched: { policy: { fifo: { priority: 11 } } },
+    mounts: {
+      '/dev': { type: 'dev' },
+      '/proc': { type: 'proc' },
+      '/data': { type: 'persist' },
+      '/lib': { type: 'bind', host: '/lib', options: 'nosuid,nodev' },
+      '/lib64': { type: 'bind', host: '/lib64', options: 'nosuid,nodev' },
+      '/system': { type: 'bind', host: '/system', options: 'nosuid,nodev' },
+      '/tmpfs': { type: 'tmpfs', size: 20480000 },
+      '/resource': { type: 'resource', name: 'test-resource', version: '>=0.0.1', dir: '/', options: 'nosuid,nodev,noexec' },
+      '/unix-sockets': { type: 'sockets' },
+    },
+    rlimits: { nproc: { soft: 10000, hard: 20000 } },
+    seccomp: {
+      profile: 'default',
+      allow: { delete_module: { index: 1, values: [1], mask: 0x06 }, clone: 'any', clone3: 'any' },
+    },
+    selinux: { mount_context: 'unconfined_u:object_r:user_home_t:s0', exec: 'unconfined_u:object_r:test_container_t:s0' },
+    sockets: { datagram: {}, stream: {}, 'seq-packet': {}, no_permission: {} },
+  };
+}
+
+const HOST = new Set(['/lib', '/lib64', '/run/test-resource:0.0.1', '/srv/x', '/srv/y']);
+
+function settings(extra: Partial<PlanSettings> = {}): PlanSettings & { logged: string[] } {
+  const logged: string[] = [];
+  return {
+    root: '/run/test-container:0.0.1',
+    dataDir: '/data',
+    socketDir: '/sockets',
+    runDir: '/run',
+    resources: { 'test-resource': 'test-resource:0.0.1' },
+    exists: (p) => HOST.has(p) || HOST.has(p.replace(/\/$/, '')),
+    resolveGroup: (n) => ({ src: 40, inet: 3003, audio: 29 })[n],
+    log: (m) => logged.push(m),
+    arch: 'x64',
+    ...extra,
+    logged,
+  };
+}
+
+const BIND = MS.BIND;
+const REMOUNT = MS.REMOUNT;
+const RO = MS.RDONLY;
+const NOSUID = MS.NOSUID;
+const NODEV = MS.NODEV;
+const NOEXEC = MS.NOEXEC;
+
+test('the test container gives the exact upstream mount list, parents first, with /system skipped and logged', () => {
+  const s = settings();
+  const plan = buildPlan(testContainer(), s);
+  assert.deepEqual(plan.mounts, [
+    { source: '/data/test-container', target: 'data', fstype: null, flags: BIND | NODEV | NOSUID | NOEXEC, data: null },
+    { source: '/data/test-container', target: 'data', fstype: null, flags: BIND | REMOUNT | NODEV | NOSUID | NOEXEC, data: null },
+    { source: '/lib', target: 'lib', fstype: null, flags: BIND | NOSUID | NODEV, data: null, skipIfMissing: true },
+    { source: '/lib', target: 'lib', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV, data: null, skipIfMissing: true },
+    { source: '/lib64', target: 'lib64', fstype: null, flags: BIND | NOSUID | NODEV, data: null, skipIfMissing: true },
+    { source: '/lib64', target: 'lib64', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV, data: null, skipIfMissing: true },
+    { source: 'proc', target: 'proc', fstype: 'proc', flags: RO | NOSUID | NOEXEC | NODEV, data: null },
+    { source: '/run/test-resource:0.0.1/', target: 'resource', fstype: null, flags: BIND | RO | NOSUID | NODEV | NOEXEC, data: null },
+    { source: '/run/test-resource:0.0.1/', target: 'resource', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV | NOEXEC, data: null },
+    { source: 'tmpfs', target: 'tmpfs', fstype: 'tmpfs', flags: NODEV | NOSUID | NOEXEC, data: 'size=20480000,mode=1777' },
+    { source: '/sockets', target: 'unix-sockets', fstype: null, flags: BIND, data: null },
+  ]);
+  assert.deepEqual(s.logged, ['test-container:0.0.1: mount /system: host path /system does not exist, skipped']);
+  assert.equal(plan.container, 'test-container:0.0.1');
+  assert.equal(plan.hostname, 'test-container');
+  assert.equal(plan.root, '/run/test-container:0.0.1');
+  assert.deepEqual(plan.network, { mode: 'new' });
+  assert.equal(plan.uid, 1000);
+  assert.equal(plan.gid, 1000);
+  assert.deepEqual(plan.groups, []);
+  assert.deepEqual(plan.rlimits, [{ resource: 'nproc', soft: 10000, hard: 20000 }]);
+  assert.deepEqual(plan.sched, { policy: 'fifo', priority: 11, nice: 0 });
+  assert.deepEqual(plan.capabilities, []);
+  assert.equal(plan.seccomp.enabled, true);
+  assert.ok(plan.seccomp.rules.some((r) => r.syscall === 'clone3' && r.kind === 'any'));
+  assert.equal(plan.selinuxExec, null, 'no SELinux on the host');
+  assert.equal(plan.path, '/test-container');
+  assert.deepEqual(plan.argv, ['/test-container']);
+  assert.deepEqual(plan.envp, ['NORTHSTAR_CONTAINER=test-container:0.0.1', 'NORTHSTAR_NAME=test-container', 'NORTHSTAR_VERSION=0.0.1']);
+  assert.deepEqual(plan.sockets, ['datagram', 'no_permission', 'seq-packet', 'stream']);
+  assert.equal(plan.console, false);
+  assert.deepEqual(plan.cgroupProcs, []);
+  assert.ok(encodePlan(plan).length > 1000, 'the plan encodes');
+});
+
+test('SELinux exec context only when the host has SELinux', () => {
+  assert.equal(buildPlan(testContainer(), settings({ selinux: true })).selinuxExec, 'unconfined_u:object_r:test_container_t:s0');
+  const m = { ...testContainer(), selinux: null };
+  assert.equal(buildPlan(m, settings({ selinux: true })).selinuxExec, null);
+});
+
+test('mounts are ordered parents first by path components, whatever the map order', () => {
+  const m: PlanManifest = {
+    ...testContainer(),
+    seccomp: null,
+    sockets: null,
+    mounts: {
+      '/a/b/c': { type: 'tmpfs', size: 1 },
+      '/a-b': { type: 'tmpfs', size: 2 },
+      '/a/b': { type: 'tmpfs', size: 3 },
+      '/z': { type: 'proc' },
+      '/a': { type: 'tmpfs', size: 4 },
+      '/a/b/../x': { type: 'dev' },
+    },
+  };
+  assert.throws(() => buildPlan(m, settings()), /mounts\.\/a\/b\/\.\.\/x: mount points must not contain \.\./);
+  const { '/a/b/../x': _drop, ...ok } = m.mounts as Record<string, never>;
+  const plan = buildPlan({ ...m, mounts: ok }, settings());
+  assert.deepEqual(
+    plan.mounts.map((c) => c.target),
+    ['a', 'a/b', 'a/b/c', 'a-b', 'z'],
+  );
+  assert.ok(compareComponents(['a'], ['a', 'b']) < 0);
+  assert.ok(compareComponents(['a', 'b'], ['a-b']) < 0);
+  assert.deepEqual(mountComponents('//lib/./x/'), ['lib', 'x']);
+});
+
+test('bind flags: ro remount by default, rw without options is one call, rw with options remounts without RDONLY', () => {
+  const m: PlanManifest = {
+    ...testContainer(),
+    seccomp: null,
+    sockets: null,
+    mounts: {
+      '/ro': { type: 'bind', host: '/srv/x' },
+      '/rw': { type: 'bind', host: '/srv/x', options: 'rw' },
+      '/rwopts': { type: 'bind', host: '/srv/y', options: ['rw', 'noexec', 'rec'] },
+      '/rec': { type: 'bind', host: '/srv/y', options: ' rec , nosuid ' },
+    },
+  };
+  assert.deepEqual(buildPlan(m, settings()).mounts, [
+    { source: '/srv/y', target: 'rec', fstype: null, flags: BIND | MS.REC | NOSUID, data: null, skipIfMissing: true },
+    { source: '/srv/y', target: 'rec', fstype: null, flags: BIND | REMOUNT | RO | MS.REC | NOSUID, data: null, skipIfMissing: true },
+    { source: '/srv/x', target: 'ro', fstype: null, flags: BIND, data: null, skipIfMissing: true },
+    { source: '/srv/x', target: 'ro', fstype: null, flags: BIND | REMOUNT | RO, data: null, skipIfMissing: true },
+    { source: '/srv/x', target: 'rw', fstype: null, flags: BIND, data: null, skipIfMissing: true },
+    { source: '/srv/y', target: 'rwopts', fstype: null, flags: BIND | NOEXEC | MS.REC, data: null, skipIfMissing: true },
+    { source: '/srv/y', target: 'rwopts', fstype: null, flags: BIND | REMOUNT | NOEXEC | MS.REC, data: null, skipIfMissing: true },
+  ]);
+});
+
+test('bad mount entries are rejected with the mount path', () => {
+  const cases: [PlanManifest['mounts'], RegExp][] = [
+    [{ lib: { type: 'dev' } }, /mounts\.lib: mount points must be absolute/],
+    [{ '/': { type: 'tmpfs', size: 1 } }, /mounts\.\/: cannot mount over the container root/],
+    [{ '/lib': { type: 'dev' }, '/lib/': { type: 'proc' } }, /duplicate mount point/],
+    [{ '/x': { type: 'bind', host: 'srv' } }, /mounts\.\/x\.host: must be an absolute path/],
+    [{ '/x': { type: 'bind', host: '/srv/x', options: 'nosuid,ro' } }, /mounts\.\/x\.options: unknown mount option "ro"/],
+    [{ '/x': { type: 'tmpfs', size: -1 } }, /mounts\.\/x\.size: must be an unsigned 64-bit integer/],
+    [{ '/x': { type: 'overlay' } as never }, /mounts\.\/x\.type: unknown mount type "overlay"/],
+    [
+      { '/r': { type: 'resource', name: 'test-resource', version: '*', dir: '/', options: 'rec' } },
+      /mounts\.\/r\.options: rec is not allowed on resource mounts/,
+    ],
+    [{ '/r': { type: 'resource', name: 'test-resource', version: '*', dir: '/../etc' } }, /mounts\.\/r\.dir: must not contain \.\./],
+    [{ '/r': { type: 'resource', name: 'test-resource', version: '*', dir: 'x' } }, /mounts\.\/r\.dir: must be an absolute path/],
+  ];
+  for (const [mounts, re] of cases) {
+    assert.throws(
+      () => buildPlan({ ...testContainer(), sockets: null, mounts }, settings()),
+      (e: unknown) => e instanceof ValidationError && re.test(e.message),
+      String(re),
+    );
+  }
+});
+
+test('resource mounts: forced read-only even with rw, missing resource or dir is a start error', () => {
+  const m = (dir: string, options = 'rw,nodev'): PlanManifest => ({
+    ...testContainer(),
+    sockets: null,
+    mounts: { '/message': { type: 'resource', name: 'test-resource', version: '>=0.0.1', dir, options } },
+  });
+  const plan = buildPlan(m('/'), settings({ resources: new Map([['test-resource', '/run/test-resource:0.0.1']]) }));
+  assert.deepEqual(plan.mounts.map((c) => c.flags), [BIND | RO | NODEV, BIND | REMOUNT | RO | NODEV]);
+
+  const missing = (e: unknown): boolean =>
+    e instanceof StartError &&
+    e.code === 'start_container_missing_resource' &&
+    e.details.resource === 'test-resource' &&
+    e.details.version === '>=0.0.1';
+  assert.throws(() => buildPlan(m('/'), settings({ resources: {} })), missing);
+  assert.throws(() => buildPlan(m('/nothing-here'), settings()), (e: unknown) => missing(e) && /directory \/nothing-here of resource test-resource does not exist/.test((e as Error).message));
+  // a relative resolution without a run dir cannot be placed
+  assert.throws(() => buildPlan(m('/'), settings({ runDir: undefined })), missing);
+});
+
+test('network: new netns by default, host, or a named netns under the netns dir', () => {
+  const base = { ...testContainer(), sockets: null };
+  assert.deepEqual(buildPlan(base, settings()).network, { mode: 'new' });
+  assert.deepEqual(buildPlan({ ...base, network: 'host' }, settings()).network, { mode: 'host' });
+  assert.deepEqual(buildPlan({ ...base, network: { namespace: 'container' } }, settings()).network, {
+    mode: 'join',
+    path: '/var/run/netns/container',
+  });
+  assert.deepEqual(buildPlan({ ...base, network: { namespace: 'x' } }, settings({ netnsDir: '/run/netns' })).network, {
+    mode: 'join',
+    path: '/run/netns/x',
+  });
+  for (const ns of ['..', 'a/b', '']) {
+    assert.throws(() => buildPlan({ ...base, network: { namespace: ns } }, settings()), /network\.namespace: must be a file name/);
+  }
+  assert.throws(() => buildPlan({ ...base, network: 'bridge' as never }, settings()), /network: must be 'host' or !namespace/);
+});
+
+test('scheduling: other/batch with nice, fifo and round_robin 1..99, idle; deadline rejected clearly', () => {
+  const base = { ...testContainer(), sockets: null };
+  const sched = (policy: unknown) => buildPlan({ ...base, sched: { policy: policy as never } }, settings()).sched;
+  assert.deepEqual(sched({ other: { nice: -5 } }), { policy: 'other', priority: 0, nice: -5 });
+  assert.deepEqual(sched({ batch: { nice: 19 } }), { policy: 'batch', priority: 0, nice: 19 });
+  assert.deepEqual(sched({ fifo: { priority: 99 } }), { policy: 'fifo', priority: 99, nice: 0 });
+  assert.deepEqual(sched({ round_robin: { priority: 1 } }), { policy: 'round_robin', priority: 1, nice: 0 });
+  assert.deepEqual(sched({ round_robin: { priority: 50 } }), { policy: 'round_robin', priority: 50, nice: 0 });
+  assert.deepEqual(sched('idle'), { policy: 'idle', priority: 0, nice: 0 });
+  assert.deepEqual(sched({ idle: null }), { policy: 'idle', priority: 0, nice: 0 });
+  assert.equal(buildPlan({ ...base, sched: null }, settings()).sched, null);
+  assert.throws(() => sched({ round_robin: { priority: 0 } }), /sched\.policy\.round_robin\.priority: must be in 1\.\.99/);
+  assert.throws(() => sched({ fifo: { priority: 100 } }), /sched\.policy\.fifo\.priority: must be in 1\.\.99/);
+  assert.throws(() => sched({ other: { nice: 20 } }), /sched\.policy\.other\.nice: must be in -20\.\.19/);
+  assert.throws(() => sched('deadline'), /sched\.policy: deadline scheduling is not supported/);
+  assert.throws(() => sched({ fair: {} }), /unknown policy "fair"/);
+});
+
+test('rlimits: missing values mean infinity, 64-bit values stay exact, bad ones are named', () => {
+  const base = { ...testContainer(), sockets: null };
+  const plan = buildPlan(
+    { ...base, rlimits: { nofile: { soft: 64, hard: 1024 }, core: {}, stack: { soft: 8388608 }, as: { soft: 2n ** 63n, hard: 2n ** 64n - 1n } } },
+    settings(),
+  );
+  assert.deepEqual(plan.rlimits, [
+    { resource: 'stack', soft: 8388608, hard: 'infinity' },
+    { resource: 'core', soft: 'infinity', hard: 'infinity' },
+    { resource: 'nofile', soft: 64, hard: 1024 },
+    { resource: 'as', soft: 2n ** 63n, hard: 2n ** 64n - 1n },
+  ]);
+  assert.throws(() => buildPlan({ ...base, rlimits: { files: { soft: 1 } } }, settings()), /rlimits\.files: unknown resource/);
+  assert.throws(() => buildPlan({ ...base, rlimits: { nproc: { soft: 10, hard: 5 } } }, settings()), /rlimits\.nproc: the soft limit must not exceed the hard limit/);
+  assert.throws(() => buildPlan({ ...base, rlimits: { nproc: { hard: 5 } } }, settings()), /rlimits\.nproc: the soft limit/);
+  assert.throws(() => buildPlan({ ...base, rlimits: { nproc: { soft: -1 } } }, settings()), /rlimits\.nproc\.soft: must be an unsigned 64-bit integer/);
+});
+
+test('capabilities become sorted numbers; unknown or duplicate names are rejected', () => {
+  const base = { ...testContainer(), sockets: null };
+  const plan = buildPlan({ ...base, capabilities: ['CAP_SYS_ADMIN', 'CAP_CHOWN', 'CAP_CHECKPOINT_RESTORE'] }, settings());
+  assert.deepEqual(plan.capabilities, [0, 21, 40]);
+  assert.ok(plan.seccomp.rules.some((r) => r.syscall === 'mount'), 'the profile follows the capabilities');
+  assert.throws(() => buildPlan({ ...base, capabilities: ['CAP_SYS_MKNOD'] }, settings()), /capabilities\[0\]: unknown capability "CAP_SYS_MKNOD"/);
+  assert.throws(() => buildPlan({ ...base, capabilities: ['CAP_KILL', 'CAP_KILL'] }, settings()), /capabilities\[1\]: duplicate capability CAP_KILL/);
+});
+
+test('supplementary groups resolve through the resolver; unknown ones are skipped and logged', () => {
+  const s = settings();
+  const plan = buildPlan({ ...testContainer(), sockets: null, suppl_groups: ['src', 'nosuchgroup', 'inet'] }, s);
+  assert.deepEqual(plan.groups, [40, 3003]);
+  assert.ok(s.logged.some((l) => /supplementary group nosuchgroup does not exist on the host, skipped/.test(l)));
+  const groups = parseGroupFile('root:x:0:\n# comment\nsrc:x:40:\nbroken\ninet:x:3003:a,b\nsrc:x:41:\n');
+  assert.deepEqual([...groups], [['root', 0], ['src', 40], ['inet', 3003]]);
+});
+
+test('argv and env: request args and env replace the manifest ones, init override with <INIT>', () => {
+  const m: PlanManifest = { ...testContainer(), sockets: null, args: ['inspect'], env: { A: '1', B: 'two words' } };
+  let plan = buildPlan(m, settings());
+  assert.deepEqual(plan.argv, ['/test-container', 'inspect']);
+  assert.deepEqual(plan.envp.slice(0, 2), ['A=1', 'B=two words']);
+  assert.equal(plan.envp.length, 5);
+
+  plan = buildPlan(m, settings({ args: ['exit', '10'], env: new Map([['C', '3']]) }));
+  assert.deepEqual(plan.argv, ['/test-container', 'exit', '10']);
+  assert.deepEqual(plan.envp, ['C=3', 'NORTHSTAR_CONTAINER=test-container:0.0.1', 'NORTHSTAR_NAME=test-container', 'NORTHSTAR_VERSION=0.0.1']);
+
+  plan = buildPlan(m, settings({ args: [], env: {} }));
+  assert.deepEqual(plan.argv, ['/test-container', 'inspect'], 'empty request args keep the manifest args');
+
+  plan = buildPlan(m, settings({ init: '<INIT>.debug' }));
+  assert.equal(plan.path, '/test-container.debug');
+  assert.deepEqual(plan.argv, ['/test-container.debug', 'inspect']);
+
+  assert.throws(
+    () => buildPlan(m, settings({ env: { NORTHSTAR_NAME: 'x' } })),
+    (e: unknown) => e instanceof StartError && e.code === 'invalid_arguments' && /reserved key/.test(e.message),
+  );
+});
+
+test('a resource container starts only with an init from the request', () => {
+  const resource: PlanManifest = { name: 'ferris', version: '0.0.1', uid: 1000, gid: 1000 };
+  assert.throws(
+    () => buildPlan(resource, settings()),
+    (e: unknown) => e instanceof StartError && e.code === 'start_container_resource' && /ferris:0\.0\.1 has no init/.test(e.message),
+  );
+  const plan = buildPlan(resource, settings({ init: '/bin/ferris', args: ['/message/hello'] }));
+  assert.equal(plan.path, '/bin/ferris');
+  assert.deepEqual(plan.argv, ['/bin/ferris', '/message/hello']);
+  assert.equal(plan.seccomp.enabled, false);
+  assert.deepEqual(plan.mounts, []);
+});
+
+test('sockets: handed-over names must match the manifest; console needs a console section', () => {
+  const m = testContainer();
+  assert.deepEqual(buildPlan(m, settings({ sockets: ['stream', 'datagram', 'seq-packet', 'no_permission'] })).sockets, [
+    'stream',
+    'datagram',
+    'seq-packet',
+    'no_permission',
+  ]);
+  assert.throws(() => buildPlan(m, settings({ sockets: ['stream'] })), /sockets\.datagram: declared in the manifest but no fd is handed over/);
+  assert.throws(() => buildPlan({ ...m, sockets: null }, settings({ sockets: ['x'] })), /sockets\.x: a socket fd is handed over/);
+  assert.throws(() => buildPlan(m, settings({ console: true })), /console: a console fd is handed over but the manifest has no console section/);
+  const plan = buildPlan({ ...m, console: { permissions: 'full' } }, settings({ console: true, cgroupProcs: ['/sys/fs/cgroup/memory/ns/x/cgroup.procs'] }));
+  assert.equal(plan.console, true);
+  assert.deepEqual(plan.cgroupProcs, ['/sys/fs/cgroup/memory/ns/x/cgroup.procs']);
+});
+
+test('ids and settings are checked', () => {
+  const m = { ...testContainer(), sockets: null };
+  assert.throws(() => buildPlan({ ...m, uid: 0 }, settings()), /uid: must be in 1\.\.65535/);
+  assert.throws(() => buildPlan({ ...m, gid: 70000 }, settings()), /gid: must be in 1\.\.65535/);
+  assert.throws(() => buildPlan(m, settings({ root: 'relative' })), /settings\.root: must be an absolute path/);
+});
+
+test('the hostname is the name cut to 64 bytes', () => {
+  assert.equal(hostnameOf('a'.repeat(100)), 'a'.repeat(64));
+  const plan = buildPlan({ ...testContainer(), sockets: null, name: 'n'.repeat(100) }, settings());
+  assert.equal(plan.hostname, 'n'.repeat(64));
+  assert.equal(plan.container, `${'n'.repeat(100)}:0.0.1`);
+});
