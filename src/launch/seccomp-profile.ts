@@ -125,10 +125,18 @@ export const MAX_ARG_VALUES = 50;
 /** Highest syscall argument index (seccomp_data.args has six entries). */
 export const MAX_ARG_INDEX = 5;
 
-/** A manifest `seccomp.allow` entry: `any`, or `!args {index, values?, mask?}`. */
-export type AllowRule =
-  | 'any'
-  | { readonly index: number; readonly values?: readonly U64[] | null; readonly mask?: U64 | null };
+/** The argument condition of an `!args` rule. */
+export interface ArgsRule {
+  readonly index: number;
+  readonly values?: readonly U64[] | null;
+  readonly mask?: U64 | null;
+}
+
+/**
+ * A manifest `seccomp.allow` entry: `any`, or `!args {index, values?, mask?}` (as the
+ * manifest model holds it, `{args: {...}}`, or the bare condition).
+ */
+export type AllowRule = 'any' | { readonly args: ArgsRule } | ArgsRule;
 
 /** The manifest's `seccomp` section. */
 export interface SeccompSection {
@@ -202,7 +210,11 @@ export function compileAllowRules(allow: SeccompSection['allow']): SeccompRule[]
     if (rule === null || typeof rule !== 'object') {
       throw new ValidationError([{ path, rule: "must be 'any' or !args {index, values, mask}" }]);
     }
-    const { index, values, mask } = rule;
+    const args: ArgsRule = 'args' in rule ? rule.args : rule;
+    if (args === null || typeof args !== 'object') {
+      throw new ValidationError([{ path, rule: "must be 'any' or !args {index, values, mask}" }]);
+    }
+    const { index, values, mask } = args;
     if (!Number.isInteger(index) || index < 0 || index > MAX_ARG_INDEX) {
       throw new ValidationError([{ path: `${path}.index`, rule: `must be in 0..${MAX_ARG_INDEX}` }]);
     }

@@ -157,9 +157,13 @@ test('compileAllowRules keeps 64-bit values exact and rejects malformed rules wi
   assert.throws(() => buildSeccompPlan({ profile: 'strict' as never }, []), /the only profile is 'default'/);
 });
 
-test('a manifest allow map given as a Map works the same', () => {
+test('a manifest allow map given as a Map, or with the {args: …} form of the manifest model, works the same', () => {
   const m = new Map([['delete_module', { index: 1, values: [1] }]]);
   assert.deepEqual(compileAllowRules(m), [{ syscall: 'delete_module', kind: 'values', index: 1, values: [1] }]);
+  assert.deepEqual(compileAllowRules({ delete_module: { args: { index: 1, values: [1n], mask: 6n } } }), [
+    { syscall: 'delete_module', kind: 'values', index: 1, values: [1] },
+    { syscall: 'delete_module', kind: 'mask', index: 1, mask: 6 },
+  ]);
 });
 
 test('no seccomp section: the filter is off', () => {
