@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import { ValidationError } from '../common/errors.js';
+import { decodeRoot, type Issue } from './decode.js';
+import { manifestSchema, type Manifest } from './schema.js';
+import { parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
+
+/** Dotted field path: `mounts./data.host`, `args[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+function isUnder(path: readonly PropertyKey[], prefix: readonly PropertyKey[]): boolean {
+  return prefix.length <= path.length && prefix.every((p, i) => p === path[i]);
+}
+
+/** One zod issue -> our rule text (custom messages are kept as they are). */
+function ruleOf(i: z.core.$ZodIssue): string {
+  switch (i.code) {
+    case 'invalid_type':
+      if (i.input === undefined) return 'missing field';
+      return `expected ${i.expected === 'bigint' ? 'an integer' : i.expected === 'number' ? 'a number' : `a value of type ${i.expected}`}`;
+    case 'unrecognized_keys':
+      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`;
+    case 'invalid_value':
+      return `unknown variant ${JSON.stringify(i.input)}, expected one of ${i.values.map((v) => String(v)).join(', ')}`;
+    case 'invalid_union':
+      return 'does not match any allowed form';
+    default:
+      return i.message;
+  }
+}
+
+function validate(value: unknown, decodeIssues: Issue[]): { manifest?: Manifest; issues: Issue[] } {
+  const issues = [...decodeIssues];
+  const r = manifestSchema.safeParse(value);
+  if (!r.success) {
+    for (const zi of r.error.issues) {
+      const path = zi.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+      if (decodeIssues.some((d) => isUnder(path, d.path) || (d.path.length > 0 && isUnder(d.path, path) && zi.code !== 'custom'))) continue;
+      if (zi.code === 'unrecognized_keys') {
+        for (const k of zi.keys) issues.push({ path: [...path, k], rule: 'unknown field' });
+        continue;
+      }
+      issues.push({ path, rule: ruleOf(zi) });
+    }
+  }
+  if (issues.length > 0 || !r.success) return { issues };
+  return { manifest: r.data, issues: [] };
+}
+
+interface Attempt {
+  format: Format;
+  syntax?: SyntaxProblem;
+  node?: Node;
+  manifest?: Manifest;
+  issues: Issue[];
+}
+
+function attempt(text: string, format: Format): Attempt {
+  let node: Node;
+  try {
+    node = parseNodes(text, format);
+  } catch (e) {
+    if (e instanceof SyntaxProblem) return { format, syntax: e, issues: [] };
+    throw e;
+  }
+  const decoded = decodeRoot(manifestSchema, node, format);
+  const { manifest, issues } = validate(decoded.value, decoded.issues);
+  return manifest !== undefined ? { format, node, manifest, issues } : { format, node, issues };
+}
+
+function toError(a: Attempt): ValidationError {
+  if (a.syntax) return new ValidationError([{ path: '', rule: a.syntax.message }], 'invalid manifest');
+  const issues = a.issues.map((i) => ({ path: formatPath(i.path), rule: i.rule }));
+  return new ValidationError(issues.length > 0 ? issues : [{ path: '', rule: 'invalid manifest' }], 'invalid manifest');
+}
+
+/**
+ * Parse and validate a manifest. Like upstream it tries YAML, then JSON, then TOML, and
+ * accepts the first that yields a valid manifest; `hint` puts one format first. When all
+ * fail, the error is that of the format the text is written in (the hinted one, else the
+ * first whose syntax parses into a map). Throws ValidationError listing every issue as
+ * `<field path>: <rule>`.
+ */
+export function parseManifest(text: string, hint?: Format): Manifest {
+  const order: Format[] = ['yaml', 'json', 'toml'];
+  if (hint) {
+    order.splice(order.indexOf(hint), 1);
+    order.unshift(hint);
+  }
+  const attempts: Attempt[] = [];
+  for (const f of order) {
+    const a = attempt(text, f);
+    if (a.manifest) return a.manifest;
+    attempts.push(a);
+  }
+  const first = attempts[0]!;
+  const report =
+    (hint ? attempts.find((a) => a.format === hint && !a.syntax) : undefined) ??
+    // JSON text also parses as YAML: prefer the JSON verdict for it.
+    attempts.find((a) => a.format === 'json' && !a.syntax) ??
+    attempts.find((a) => !a.syntax && a.node?.kind === 'map') ??
+    (hint ? first : undefined) ??
+    pickSyntax(text, attempts);
+  throw toError(report);
+}
+
+function pickSyntax(text: string, attempts: Attempt[]): Attempt {
+  const t = text.trimStart();
+  const want: Format = t.startsWith('{') ? 'json' : /^(\[[^\]]*\]\s*$|[A-Za-z0-9_"'.-]+\s*=)/m.test(t) && !/^[A-Za-z0-9_-]+\s*:/m.test(t) ? 'toml' : 'yaml';
+  return attempts.find((a) => a.format === want) ?? attempts[0]!;
+}
+
+/** Validate an already-built manifest value (JSON form or model); returns the normalised model. */
+export function validateManifest(value: unknown): Manifest {
+  const { manifest, issues } = validate(value, []);
+  if (manifest) return manifest;
+  throw new ValidationError(issues.map((i) => ({ path: formatPath(i.path), rule: i.rule })), 'invalid manifest');
+}

@@ -1,0 +1,241 @@
+/**
+ * Manifest text -> a format-neutral node tree. YAML keeps each scalar's raw text and
+ * whether it was plain, because serde_yaml decides what a plain scalar means from the
+ * field it lands in (`THREADS: 4` is the string "4"); JSON and TOML scalars are typed.
+ */
+import { parseDocument, isAlias, isMap, isScalar, isSeq, Scalar, type Node as YamlNode, type Document } from 'yaml';
+import { parse as parseToml, TomlError } from 'smol-toml';
+
+export type Format = 'yaml' | 'json' | 'toml';
+
+export type Node =
+  /** A YAML scalar: `plain` scalars are resolved by the decoder, others are strings. */
+  | { kind: 'scalar'; text: string; plain: boolean; tag?: string }
+  | { kind: 'str'; value: string }
+  | { kind: 'int'; value: bigint }
+  | { kind: 'float'; value: number }
+  | { kind: 'bool'; value: boolean }
+  | { kind: 'null' }
+  | { kind: 'map'; entries: [Node, Node][]; tag?: string }
+  | { kind: 'seq'; items: Node[]; tag?: string };
+
+/** A syntax error of one format, with a one-line message. */
+export class SyntaxProblem extends Error {}
+
+const CORE_TAG = 'tag:yaml.org,2002:';
+
+export function parseYamlNodes(text: string): Node {
+  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: false, strict: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+    throw new SyntaxProblem(`invalid yaml${where}: ${firstLine(e.message)}`);
+  }
+  if (doc.contents === null) return { kind: 'null' };
+  return fromYaml(doc, doc.contents as YamlNode, 0);
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n')[0] ?? s;
+  return line.replace(/ at line \d+, column \d+:?$/, '').replace(/^./, (c) => c.toLowerCase());
+}
+
+function fromYaml(doc: Document, node: YamlNode | null, depth: number): Node {
+  if (depth > 256) throw new SyntaxProblem('invalid yaml: nesting is too deep');
+  if (node === null || node === undefined) return { kind: 'scalar', text: '', plain: true };
+  if (isAlias(node)) {
+    const target = node.resolve(doc);
+    if (!target) throw new SyntaxProblem(`invalid yaml: unknown anchor ${node.source}`);
+    return fromYaml(doc, target as YamlNode, depth + 1);
+  }
+  const tag = userTag(node.tag);
+  if (isMap(node)) {
+    const entries: [Node, Node][] = node.items.map((p) => [
+      fromYaml(doc, p.key as YamlNode | null, depth + 1),
+      fromYaml(doc, p.value as YamlNode | null, depth + 1),
+    ]);
+    return tag === undefined ? { kind: 'map', entries } : { kind: 'map', entries, tag };
+  }
+  if (isSeq(node)) {
+    const items = node.items.map((i) => fromYaml(doc, i as YamlNode | null, depth + 1));
+    return tag === undefined ? { kind: 'seq', items } : { kind: 'seq', items, tag };
+  }
+  if (isScalar(node)) {
+    const plainStyle = node.type === Scalar.PLAIN || node.type === undefined;
+    const explicitStr = node.tag === `${CORE_TAG}str`;
+    const text = node.value === null || node.value === undefined ? '' : String(node.value);
+    const plain = plainStyle && !explicitStr;
+    return tag === undefined ? { kind: 'scalar', text, plain } : { kind: 'scalar', text, plain, tag };
+  }
+  throw new SyntaxProblem('invalid yaml: unsupported node');
+}
+
+/** Local tags (`!fifo`) are kept without the `!`; standard `!!` tags are not user tags. */
+function userTag(tag: string | undefined): string | undefined {
+  if (tag === undefined || tag.startsWith(CORE_TAG)) return undefined;
+  return tag.startsWith('!') ? tag.slice(1) : tag;
+}
+
+/** A strict RFC 8259 parser that keeps integers exact and duplicate keys visible. */
+export function parseJsonNodes(text: string): Node {
+  let i = 0;
+  const n = text.length;
+  const fail = (what: string): never => {
+    let line = 1;
+    let col = 1;
+    for (let k = 0; k < i && k < n; k++) {
+      if (text[k] === '\n') {
+        line++;
+        col = 1;
+      } else col++;
+    }
+    throw new SyntaxProblem(`invalid json at line ${line}, column ${col}: ${what}`);
+  };
+  const ws = (): void => {
+    while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const value = (depth: number): Node => {
+    if (depth > 256) fail('nesting is too deep');
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const entries: [Node, Node][] = [];
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return { kind: 'map', entries };
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a string key');
+        const key = str();
+        ws();
+        if (text[i] !== ':') fail("expected ':'");
+        i++;
+        entries.push([{ kind: 'str', value: key }, value(depth + 1)]);
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return { kind: 'map', entries };
+        }
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i++;
+      const items: Node[] = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return { kind: 'seq', items };
+      }
+      for (;;) {
+        items.push(value(depth + 1));
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return { kind: 'seq', items };
+        }
+        fail("expected ',' or ']'");
+      }
+    }
+    if (c === '"') return { kind: 'str', value: str() };
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return { kind: 'bool', value: true };
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return { kind: 'bool', value: false };
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return { kind: 'null' };
+    }
+    const m = /^-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/.exec(text.slice(i, i + 400));
+    if (m === null) return fail(c === undefined ? 'unexpected end of input' : `unexpected character ${JSON.stringify(c)}`);
+    i += m[0].length;
+    if (m[1] === undefined && m[2] === undefined) return { kind: 'int', value: BigInt(m[0]) };
+    return { kind: 'float', value: Number(m[0]) };
+  };
+  const str = (): string => {
+    i++; // opening quote
+    let out = '';
+    for (;;) {
+      if (i >= n) fail('unterminated string');
+      const c = text[i]!;
+      if (c === '"') {
+        i++;
+        return out;
+      }
+      if (c === '\\') {
+        const e = text[i + 1];
+        const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+        if (e !== undefined && e in simple) {
+          out += simple[e];
+          i += 2;
+          continue;
+        }
+        if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+          out += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
+          i += 6;
+          continue;
+        }
+        fail('invalid escape');
+      }
+      if (c.charCodeAt(0) < 0x20) fail('control character in string');
+      out += c;
+      i++;
+    }
+  };
+  const v = value(0);
+  ws();
+  if (i < n) fail('trailing characters');
+  return v;
+}
+
+export function parseTomlNodes(text: string): Node {
+  let table: unknown;
+  try {
+    table = parseToml(text, { integersAsBigInt: true });
+  } catch (e) {
+    if (e instanceof TomlError) {
+      throw new SyntaxProblem(`invalid toml at line ${e.line}, column ${e.column}: ${firstLine(e.message).replace(/^invalid toml document: /i, '')}`);
+    }
+    throw e;
+  }
+  return fromPlain(table);
+}
+
+function fromPlain(v: unknown): Node {
+  if (typeof v === 'string') return { kind: 'str', value: v };
+  if (typeof v === 'bigint') return { kind: 'int', value: v };
+  if (typeof v === 'number') return { kind: 'float', value: v };
+  if (typeof v === 'boolean') return { kind: 'bool', value: v };
+  if (Array.isArray(v)) return { kind: 'seq', items: v.map(fromPlain) };
+  if (v instanceof Date) return { kind: 'str', value: v.toString() };
+  if (v !== null && typeof v === 'object') {
+    return { kind: 'map', entries: Object.entries(v).map(([k, x]) => [{ kind: 'str', value: k }, fromPlain(x)]) };
+  }
+  return { kind: 'null' };
+}
+
+export function parseNodes(text: string, format: Format): Node {
+  switch (format) {
+    case 'yaml':
+      return parseYamlNodes(text);
+    case 'json':
+      return parseJsonNodes(text);
+    case 'toml':
+      return parseTomlNodes(text);
+  }
+}
