@@ -1,0 +1,54 @@
+/* Steps of a container launch, one file per kernel concern. Every step returns 0, or -1
+ * after filling the step error (see fail_step) that is then reported to the runtime. */
+#ifndef NSL_CORE_H
+#define NSL_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plan.h"
+
+/* The first failure of a step: reported as {step, errno, path, message}. */
+struct step_error {
+  const char *step;
+  int err;
+  char path[PLAN_MAX_PATH + 1];
+  char message[1024];
+};
+extern struct step_error g_error;
+
+/* Record a failure; returns -1 so callers can `return fail_step(...)`. */
+int fail_step(const char *step, int err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Send g_error on fd as an ERROR record. */
+void send_step_error(int fd);
+
+/* memfd.c: make sure this process runs from a sealed memfd copy of its binary. */
+int ensure_sealed_exe(char **argv, char **envp);
+
+/* ns.c */
+int join_network(const struct plan *p);
+pid_t clone_init(const struct plan *p);
+int join_cgroups(const struct plan *p, pid_t pid);
+
+/* mount.c: in init, inside the new mount namespace. */
+int setup_root(const struct plan *p);
+
+/* ids.c: in the app child. */
+int apply_rlimits(const struct plan *p);
+int apply_sched(const struct plan *p);
+int apply_ids(const struct plan *p);
+int apply_caps(const struct plan *p);
+
+/* seccomp.c: build and load the filter; the last step before execve. */
+int load_seccomp(const struct plan *p);
+
+/* init.c: PID 1 of the container. Never returns. */
+__attribute__((noreturn)) void init_main(const struct plan *p, int sync_fd);
+
+/* app.c: the app child of init. Never returns. */
+__attribute__((noreturn)) void app_main(const struct plan *p, int err_fd);
+
+#endif

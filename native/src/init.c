@@ -1,0 +1,221 @@
+/* Init: PID 1 of the container's pid namespace.
+ *
+ * create: wait for the launcher's go (carrying init's host pid, after the cgroups are
+ *   joined), build the file system view (mount.c), set the SELinux exec context, the
+ *   hostname and the process name, start a session, make itself undumpable and report
+ *   CREATED. Then park until the runtime sends EXEC (or SIGNAL/EOF: end without an app).
+ * exec: fork the app (app.c) and wait on its close-on-exec error pipe: data = an ERROR
+ *   record from a failed step, EOF = execve succeeded (report STARTED).
+ * run: every signal stays blocked (init cannot be killed from inside the container: the
+ *   kernel drops unhandled signals to a namespace's init, and blocked ones never act).
+ *   SIGCHLD arrives through a signalfd; init reaps every child, not only the app, so no
+ *   zombie stays. SIGNAL commands are forwarded to the app's process group. When the app
+ *   has exited, init kills everything left in the namespace, reaps it, reports EXIT with
+ *   the app's exact status and exits. EOF on the control socket (runtime gone or
+ *   container destroyed) does the same without a report. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "core.h"
+#include "proto.h"
+
+static int g_sigfd = -1;
+
+__attribute__((noreturn)) static void finish(pid_t app, int status, int report) {
+  /* Everything else in the namespace dies now; reap it all so the runtime's EXIT means
+   * that no process of this container is left besides init itself. */
+  kill(-1, SIGKILL);
+  for (;;) {
+    pid_t pid = waitpid(-1, NULL, 0);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid < 0) break;
+  }
+  if (report && app > 0) {
+    if (WIFSIGNALED(status)) {
+      report_exit(CONTROL_FD, 1, WTERMSIG(status));
+    } else {
+      report_exit(CONTROL_FD, 0, WEXITSTATUS(status));
+    }
+  }
+  _exit(0);
+}
+
+__attribute__((noreturn)) static void fail_init(void) {
+  send_step_error(CONTROL_FD);
+  _exit(1);
+}
+
+static int set_selinux(const struct plan *p) {
+  if (!p->selinux_exec) return 0;
+  const char *attr = "/proc/thread-self/attr/exec";
+  int fd = open(attr, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail_step("selinux", errno, attr, "cannot open %s", attr);
+  size_t n = strlen(p->selinux_exec);
+  if (write_all(fd, p->selinux_exec, n) < 0) {
+    int e = errno;
+    close(fd);
+    return fail_step("selinux", e, attr, "setting the exec context %s failed", p->selinux_exec);
+  }
+  close(fd);
+  return 0;
+}
+
+/* Wait for a command while parked. Returns CMD_EXEC, or 0 to end (EOF, SIGNAL). */
+static int park(int *signo) {
+  for (;;) {
+    uint8_t *buf = NULL;
+    uint32_t len = 0;
+    int rc = read_frame(CONTROL_FD, &buf, &len, 16);
+    if (rc <= 0) return 0;
+    uint8_t cmd = len ? buf[0] : 0;
+    if (cmd == CMD_EXEC && len == 1) {
+      free(buf);
+      return CMD_EXEC;
+    }
+    if (cmd == CMD_SIGNAL && len == 2) {
+      *signo = buf[1];
+      free(buf);
+      return 0;
+    }
+    free(buf);
+    fail_step("control", EPROTO, NULL, "unexpected command %u (length %u) while parked", cmd, len);
+    send_step_error(CONTROL_FD);
+    return 0;
+  }
+}
+
+static pid_t spawn_app(const struct plan *p) {
+  int errp[2];
+  if (pipe2(errp, O_CLOEXEC) < 0) {
+    fail_step("exec", errno, NULL, "pipe2 failed");
+    fail_init();
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    fail_step("fork", errno, NULL, "forking the app failed");
+    fail_init();
+  }
+  if (pid == 0) {
+    close(errp[0]);
+    close(g_sigfd);
+    app_main(p, errp[1]);
+  }
+  close(errp[1]);
+  /* Init keeps no copy of the passed fds: the app owns them now. */
+  unsigned passed = (p->console ? 1u : 0u) + p->nsockets;
+  for (unsigned i = 0; i < passed; i++) close(FIRST_PASSED_FD + (int)i);
+  uint8_t rec[MAX_REPORT + 4];
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = read(errp[0], rec + got, sizeof rec - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+    if (got == sizeof rec) break;
+  }
+  close(errp[0]);
+  if (got == 0) return pid;
+  /* A step of the app failed: forward its record if well-formed, then end. */
+  uint32_t flen = got >= 4 ? ((uint32_t)rec[0] | ((uint32_t)rec[1] << 8) | ((uint32_t)rec[2] << 16) |
+                               ((uint32_t)rec[3] << 24))
+                           : 0;
+  if (got >= 5 && flen == got - 4 && rec[4] == REP_ERROR) {
+    write_all(CONTROL_FD, rec, got);
+  } else {
+    report_error(CONTROL_FD, "exec", EPROTO, NULL, "malformed failure report from the app child");
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  finish(0, 0, 0);
+}
+
+void init_main(const struct plan *p, int sync_fd) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(1);
+  uint8_t go[4];
+  if (read_exact(sync_fd, go, sizeof go) != 1) _exit(1); /* the launcher failed or died */
+  close(sync_fd);
+  uint32_t host_pid = (uint32_t)go[0] | ((uint32_t)go[1] << 8) | ((uint32_t)go[2] << 16) | ((uint32_t)go[3] << 24);
+
+  sigset_t all;
+  sigfillset(&all);
+  if (sigprocmask(SIG_SETMASK, &all, NULL) < 0) {
+    fail_step("signals", errno, NULL, "blocking signals failed");
+    fail_init();
+  }
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  g_sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (g_sigfd < 0) {
+    fail_step("signals", errno, NULL, "signalfd failed");
+    fail_init();
+  }
+
+  if (set_selinux(p) < 0 || setup_root(p) < 0) fail_init();
+  if (sethostname(p->hostname, strlen(p->hostname)) < 0) {
+    fail_step("hostname", errno, NULL, "sethostname %s failed", p->hostname);
+    fail_init();
+  }
+  char name[16];
+  snprintf(name, sizeof name, "init-%s", p->container);
+  if (prctl(PR_SET_NAME, name, 0, 0, 0) < 0 || setsid() < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    fail_step("init", errno, NULL, "preparing init (name, session, dumpable) failed");
+    fail_init();
+  }
+  report_created(CONTROL_FD, host_pid);
+
+  int signo = 0;
+  if (park(&signo) != CMD_EXEC) {
+    if (signo > 0) report_exit(CONTROL_FD, 1, signo);
+    finish(0, 0, 0);
+  }
+  pid_t app = spawn_app(p);
+  report_started(CONTROL_FD, (uint32_t)app);
+
+  int status = 0;
+  int app_done = 0;
+  struct pollfd fds[2] = {{.fd = g_sigfd, .events = POLLIN}, {.fd = CONTROL_FD, .events = POLLIN}};
+  while (!app_done) {
+    int n = poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      finish(app, status, 0);
+    }
+    if (fds[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(g_sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      }
+      for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0) break;
+        if (pid == app) {
+          status = st;
+          app_done = 1;
+        }
+      }
+    }
+    if (!app_done && fds[1].revents) {
+      uint8_t *buf = NULL;
+      uint32_t len = 0;
+      int rc = read_frame(CONTROL_FD, &buf, &len, 16);
+      if (rc <= 0) finish(app, status, 0); /* runtime gone: take the container down */
+      if (len == 2 && buf[0] == CMD_SIGNAL) {
+        if (killpg(app, buf[1]) < 0 && errno == ESRCH) kill(app, buf[1]);
+      }
+      free(buf);
+    }
+  }
+  finish(app, status, 1);
+}

@@ -1,0 +1,144 @@
+/* northstar-launch: runs one launch plan.
+ *
+ * The runtime spawns this binary once per container with
+ *   fd 0, 1, 2  the container's stdin/stdout/stderr (never the runtime's own stdio),
+ *   fd 3        the control socket (plan, commands in; reports out; see proto.h),
+ *   fd 4..      the console fd (if the plan has one), then the socket fds in plan order.
+ *
+ * This process (the "launcher") re-executes itself from a sealed memfd (memfd.c),
+ * reads and strictly parses the plan, joins a named network namespace if asked,
+ * clones init into the new namespaces, writes init's pid into the cgroups, hands the
+ * control socket over to init and stays as init's parent until init has exited, so that
+ * its own exit tells the runtime that no process of the container is left. Its exit
+ * status is 0 when init ended normally, 1 on a launcher failure (already reported), or
+ * 128 + signal when init was killed.
+ *
+ * Failures are never crashes: each is sent to the runtime as an ERROR record
+ * {step, errno, path, message}.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "proto.h"
+
+struct step_error g_error;
+
+int fail_step(const char *step, int err, const char *path, const char *fmt, ...) {
+  if (g_error.step) return -1; /* keep the first, most specific failure */
+  g_error.step = step;
+  g_error.err = err;
+  snprintf(g_error.path, sizeof g_error.path, "%s", path ? path : "");
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_error.message, sizeof g_error.message, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+void send_step_error(int fd) {
+  if (!g_error.step) fail_step("internal", 0, NULL, "unknown failure");
+  /* The runtime appends the errno name; the message stays free of libc wording. */
+  report_error(fd, g_error.step, g_error.err, g_error.path, "%s", g_error.message);
+}
+
+__attribute__((noreturn)) static void fail_launcher(void) {
+  send_step_error(CONTROL_FD);
+  _exit(1);
+}
+
+static int check_fd(int fd, const char *what) {
+  if (fcntl(fd, F_GETFD) < 0) return fail_step("fds", errno, NULL, "%s (fd %d) was not passed", what, fd);
+  return 0;
+}
+
+int main(int argc, char **argv, char **envp) {
+  (void)argc;
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 1;
+  /* The control socket must exist; without it nothing can be reported. */
+  int fl = fcntl(CONTROL_FD, F_GETFL);
+  if (fl < 0) {
+    fprintf(stderr, "northstar-launch: fd 3 (control socket) is not open; run by the runtime only\n");
+    return 2;
+  }
+  if ((fl & O_NONBLOCK) && fcntl(CONTROL_FD, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+    fail_step("control", errno, NULL, "making the control socket blocking failed");
+    fail_launcher();
+  }
+  if (ensure_sealed_exe(argv, envp) < 0) fail_launcher();
+
+  uint8_t *buf = NULL;
+  uint32_t len = 0;
+  int rc = read_frame(CONTROL_FD, &buf, &len, PLAN_MAX_BYTES);
+  if (rc == 0) return 1; /* the runtime closed the control socket: nothing to do */
+  if (rc < 0) {
+    fail_step("plan", errno, NULL, "reading the plan failed");
+    fail_launcher();
+  }
+  struct plan plan;
+  char perr[256];
+  if (plan_parse(buf, len, &plan, perr, sizeof perr) < 0) {
+    fail_step("plan", EINVAL, NULL, "invalid plan: %s", perr);
+    fail_launcher();
+  }
+  free(buf);
+
+  for (int fd = 0; fd < 3; fd++) {
+    if (check_fd(fd, fd == 0 ? "stdin" : fd == 1 ? "stdout" : "stderr") < 0) fail_launcher();
+  }
+  unsigned passed = (plan.console ? 1u : 0u) + plan.nsockets;
+  for (unsigned i = 0; i < passed; i++) {
+    if (check_fd(FIRST_PASSED_FD + (int)i, plan.console && i == 0 ? "console" : "socket") < 0) fail_launcher();
+  }
+  if (join_network(&plan) < 0) fail_launcher();
+
+  int sync[2];
+  if (pipe2(sync, O_CLOEXEC) < 0) {
+    fail_step("clone", errno, NULL, "pipe2 failed");
+    fail_launcher();
+  }
+  pid_t init = clone_init(&plan);
+  if (init < 0) fail_launcher();
+  if (init == 0) {
+    close(sync[1]);
+    init_main(&plan, sync[0]);
+  }
+  close(sync[0]);
+  if (join_cgroups(&plan, init) < 0) {
+    send_step_error(CONTROL_FD);
+    kill(init, SIGKILL);
+    while (waitpid(init, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return 1;
+  }
+  /* From here on only init talks to the runtime. The launcher keeps none of the fds the
+   * container gets. */
+  close(CONTROL_FD);
+  for (unsigned i = 0; i < passed; i++) close(FIRST_PASSED_FD + (int)i);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
+  if (devnull > 2) close(devnull);
+  uint8_t go[4] = {(uint8_t)init, (uint8_t)(init >> 8), (uint8_t)(init >> 16), (uint8_t)(init >> 24)};
+  if (write_all(sync[1], go, sizeof go) < 0) {
+    kill(init, SIGKILL);
+  }
+  close(sync[1]);
+  plan_free(&plan);
+
+  int status;
+  for (;;) {
+    pid_t w = waitpid(init, &status, 0);
+    if (w == init) break;
+    if (w < 0 && errno != EINTR) return 1;
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status) == 0 ? 0 : 1;
+}

@@ -1,0 +1,65 @@
+/* Cure53 ESR-01-014: the container must never reach a writable host binary through
+ * /proc/1/exe. Before doing anything else the core copies its own binary into a memfd,
+ * seals it against any change (F_SEAL_WRITE|GROW|SHRINK|SEAL) and re-executes itself
+ * from it, so init (a clone of this process) and its /proc/<pid>/exe refer to an
+ * anonymous, immutable file. The check is by seals, not by an environment variable, so
+ * it cannot be skipped by the caller. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+#define REQUIRED_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+int ensure_sealed_exe(char **argv, char **envp) {
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return fail_step("rexec", errno, "/proc/self/exe", "cannot open own binary");
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS) {
+    close(self);
+    return 0; /* already running from the sealed copy */
+  }
+  struct stat st;
+  if (fstat(self, &st) < 0) {
+    int e = errno;
+    close(self);
+    return fail_step("rexec", e, "/proc/self/exe", "cannot stat own binary");
+  }
+  int mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) {
+    int e = errno;
+    close(self);
+    return fail_step("rexec", e, NULL, "memfd_create failed");
+  }
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t n = sendfile(mfd, self, &off, (size_t)(st.st_size - off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      close(self);
+      close(mfd);
+      return fail_step("rexec", e, "/proc/self/exe", "copying own binary into a memfd failed");
+    }
+  }
+  close(self);
+  if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0) {
+    int e = errno;
+    close(mfd);
+    return fail_step("rexec", e, NULL, "sealing the memfd failed");
+  }
+  fexecve(mfd, argv, envp);
+  int e = errno;
+  close(mfd);
+  return fail_step("rexec", e, NULL, "fexecve of the sealed copy failed");
+}

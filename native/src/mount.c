@@ -1,0 +1,108 @@
+/* The container's file system view, built by init inside its new mount namespace:
+ *  1. every mount becomes private, so nothing propagates back to the host;
+ *  2. the root is bind-mounted onto itself (pivot_root needs a mount point);
+ *  3. the plan's mount(2) calls run literally, in order; relative targets are resolved
+ *     inside the root with openat2(RESOLVE_IN_ROOT), so a symlink in the image can never
+ *     redirect a mount onto a host path;
+ *  4. pivot_root into the root and detach the old root (Cure53 ESR-01-003). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static int open_in_root(int rootfd, const char *rel) {
+  struct open_how how = {
+      .flags = O_PATH | O_CLOEXEC,
+      .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
+}
+
+static int do_mount(int rootfd, const struct plan_mount *m) {
+  const int bind = (m->flags & MS_BIND) != 0;
+  if (bind && m->source) {
+    struct stat st;
+    if (stat(m->source, &st) < 0) {
+      if (errno == ENOENT && (m->options & MOUNT_SKIP_IF_MISSING)) return 0;
+      return fail_step("mount", errno, m->source, "bind source %s %s", m->source,
+                       errno == ENOENT ? "does not exist" : "is not accessible");
+    }
+  }
+  char target[64];
+  const char *tpath = m->target;
+  int tfd = -1;
+  if (m->target[0] != '/') {
+    tfd = open_in_root(rootfd, m->target);
+    if (tfd < 0) {
+      return fail_step("mount", errno, m->target, "mount target /%s %s", m->target,
+                       errno == ENOENT ? "does not exist in the root" : "cannot be resolved in the root");
+    }
+    snprintf(target, sizeof target, "/proc/self/fd/%d", tfd);
+    tpath = target;
+  }
+  int rc = mount(m->source, tpath, m->fstype, (unsigned long)m->flags, m->data);
+  int e = errno;
+  if (tfd >= 0) close(tfd);
+  if (rc < 0) {
+    return fail_step("mount", e, m->target, "mount %s on %s (type %s, flags 0x%llx) failed",
+                     m->source ? m->source : "none", m->target, m->fstype ? m->fstype : "none",
+                     (unsigned long long)m->flags);
+  }
+  return 0;
+}
+
+static int pivot(const char *root) {
+  int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (oldroot < 0) return fail_step("pivot_root", errno, "/", "cannot open the old root");
+  int newroot = open(root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (newroot < 0) {
+    int e = errno;
+    close(oldroot);
+    return fail_step("pivot_root", e, root, "cannot open the container root");
+  }
+  int rc = -1;
+  if (fchdir(newroot) < 0) {
+    fail_step("pivot_root", errno, root, "cannot enter the container root");
+  } else if (syscall(SYS_pivot_root, ".", ".") < 0) {
+    fail_step("pivot_root", errno, root, "pivot_root failed");
+  } else if (fchdir(oldroot) < 0) {
+    fail_step("pivot_root", errno, root, "cannot enter the old root");
+  } else if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+    fail_step("pivot_root", errno, root, "making the old root a slave failed");
+  } else if (umount2(".", MNT_DETACH) < 0) {
+    fail_step("pivot_root", errno, root, "detaching the old root failed");
+  } else if (chdir("/") < 0) {
+    fail_step("pivot_root", errno, root, "chdir to the new root failed");
+  } else {
+    rc = 0;
+  }
+  close(oldroot);
+  close(newroot);
+  return rc;
+}
+
+int setup_root(const struct plan *p) {
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+    return fail_step("mount", errno, "/", "making the mount namespace private failed");
+  }
+  if (mount(p->root, p->root, NULL, MS_BIND | MS_REC, NULL) < 0) {
+    return fail_step("mount", errno, p->root, "bind-mounting the root %s onto itself failed", p->root);
+  }
+  int rootfd = open(p->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) return fail_step("mount", errno, p->root, "cannot open the root %s", p->root);
+  for (uint32_t i = 0; i < p->nmounts; i++) {
+    if (do_mount(rootfd, &p->mounts[i]) < 0) {
+      close(rootfd);
+      return -1;
+    }
+  }
+  close(rootfd);
+  return pivot(p->root);
+}

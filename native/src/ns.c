@@ -1,0 +1,57 @@
+/* Namespaces and cgroups, done by the launcher process on the host side:
+ * join a named network namespace, clone init into new PID/mount/IPC/UTS (and per plan
+ * network) namespaces, and move init into its cgroups before it may proceed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "proto.h"
+
+int join_network(const struct plan *p) {
+  if (p->net != NET_JOIN) return 0;
+  int fd = open(p->net_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return fail_step("network", errno, p->net_path, "network namespace %s: %s", p->net_path,
+                     errno == ENOENT ? "does not exist" : "cannot be opened");
+  }
+  if (setns(fd, CLONE_NEWNET) < 0) {
+    int e = errno;
+    close(fd);
+    return fail_step("network", e, p->net_path, "joining network namespace %s failed", p->net_path);
+  }
+  close(fd);
+  return 0;
+}
+
+/* fork-like clone (no shared memory, no new stack) into fresh namespaces. The child
+ * is PID 1 of the new pid namespace. Returns the child's pid (host view) or 0 in it. */
+pid_t clone_init(const struct plan *p) {
+  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+  if (p->net == NET_NEW) flags |= CLONE_NEWNET;
+  long pid = syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+  if (pid < 0) return fail_step("clone", errno, NULL, "creating the container namespaces failed");
+  return (pid_t)pid;
+}
+
+int join_cgroups(const struct plan *p, pid_t pid) {
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%d", (int)pid);
+  for (uint32_t i = 0; i < p->ncgroups; i++) {
+    const char *path = p->cgroups[i];
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return fail_step("cgroup", errno, path, "cannot open %s", path);
+    if (write_all(fd, buf, (size_t)n) < 0) {
+      int e = errno;
+      close(fd);
+      return fail_step("cgroup", e, path, "writing init's pid to %s failed", path);
+    }
+    if (close(fd) < 0) return fail_step("cgroup", errno, path, "writing init's pid to %s failed", path);
+  }
+  return 0;
+}

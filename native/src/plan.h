@@ -1,0 +1,95 @@
+/* The launch plan as parsed from the binary format written by src/launch/plan.ts.
+ * All strings are NUL-terminated copies; the parser owns every allocation. */
+#ifndef NSL_PLAN_H
+#define NSL_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PLAN_VERSION 1
+#define PLAN_MAX_BYTES (16u * 1024u * 1024u)
+#define PLAN_MAX_STRING 65536u
+#define PLAN_MAX_PATH 4095u
+#define PLAN_MAX_CONTAINER 255u
+#define PLAN_MAX_HOSTNAME 64u
+#define PLAN_MAX_MOUNTS 1024u
+#define PLAN_MAX_GROUPS 65536u
+#define PLAN_MAX_RLIMITS 16u
+#define PLAN_MAX_CAPS 64u
+#define PLAN_MAX_RULES 4096u
+#define PLAN_MAX_VALUES 1024u
+#define PLAN_MAX_ARGS 4096u
+#define PLAN_MAX_ENV 4096u
+#define PLAN_MAX_CGROUPS 64u
+#define PLAN_MAX_SOCKETS 128u
+#define PLAN_MAX_SYSCALL_NAME 64u
+
+enum net_mode { NET_NEW = 0, NET_HOST = 1, NET_JOIN = 2 };
+enum rule_kind { RULE_ANY = 0, RULE_VALUES = 1, RULE_MASK = 2 };
+
+#define MOUNT_SKIP_IF_MISSING 0x1u
+
+struct plan_mount {
+  char *source; /* NULL when absent */
+  char *target;
+  char *fstype; /* NULL when absent */
+  uint64_t flags;
+  char *data; /* NULL when absent */
+  uint8_t options;
+};
+
+struct plan_rlimit {
+  uint32_t resource;
+  uint64_t soft, hard; /* UINT64_MAX = RLIM_INFINITY */
+};
+
+struct plan_rule {
+  char *syscall;
+  uint8_t kind;
+  uint8_t index;
+  uint32_t nvalues;
+  uint64_t *values; /* RULE_VALUES */
+  uint64_t mask;    /* RULE_MASK */
+};
+
+struct plan {
+  char *container;
+  char *hostname;
+  char *root;
+  uint32_t nmounts;
+  struct plan_mount *mounts;
+  uint8_t net;
+  char *net_path;
+  uint32_t uid, gid;
+  uint32_t ngroups;
+  uint32_t *groups;
+  uint32_t nrlimits;
+  struct plan_rlimit *rlimits;
+  uint8_t has_sched;
+  uint32_t sched_policy;
+  uint32_t sched_priority;
+  int32_t sched_nice;
+  uint32_t ncaps;
+  uint32_t *caps;
+  uint8_t seccomp;
+  uint32_t nrules;
+  struct plan_rule *rules;
+  char *selinux_exec;
+  char *path;
+  uint32_t argc;
+  char **argv; /* NULL-terminated */
+  uint32_t envc;
+  char **envp; /* NULL-terminated */
+  uint32_t ncgroups;
+  char **cgroups;
+  uint8_t console;
+  uint32_t nsockets;
+  char **sockets;
+};
+
+/* Parse `len` bytes strictly. Returns 0, or -1 with a message in err (size errlen)
+ * naming the field; on failure nothing is left allocated. */
+int plan_parse(const uint8_t *buf, size_t len, struct plan *out, char *err, size_t errlen);
+void plan_free(struct plan *p);
+
+#endif

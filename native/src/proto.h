@@ -1,0 +1,53 @@
+/* Framing on the control socket (fd 3) and the report records sent to the runtime.
+ * Every frame is a u32 little-endian payload length followed by the payload.
+ *   runtime -> core: first frame = the plan; then commands: u8 CMD_EXEC | u8 CMD_SIGNAL, u8 signo
+ *   core -> runtime: u8 REP_CREATED, u32 host pid of init
+ *                    u8 REP_STARTED, u32 pid of the app inside the container
+ *                    u8 REP_EXIT, u8 0 (exit code) | 1 (signal), i32 value
+ *                    u8 REP_ERROR, str step, i32 errno, str path, str message */
+#ifndef NSL_PROTO_H
+#define NSL_PROTO_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plan.h"
+
+#define CONTROL_FD 3
+#define FIRST_PASSED_FD 4
+
+enum { CMD_EXEC = 1, CMD_SIGNAL = 2 };
+enum { REP_CREATED = 1, REP_STARTED = 2, REP_EXIT = 3, REP_ERROR = 4 };
+#define MAX_FRAME (PLAN_MAX_BYTES)
+#define MAX_REPORT 8192u
+
+/* Bounds-checked little-endian reader over a buffer. */
+struct reader {
+  const uint8_t *p;
+  size_t left;
+};
+int rd_u8(struct reader *r, uint8_t *v);
+int rd_u16(struct reader *r, uint16_t *v);
+int rd_u32(struct reader *r, uint32_t *v);
+int rd_u64(struct reader *r, uint64_t *v);
+int rd_bytes(struct reader *r, const uint8_t **v, size_t n);
+
+/* Write all of buf, retrying on EINTR and short writes. 0 or -1 (errno set). */
+int write_all(int fd, const void *buf, size_t len);
+/* Read exactly len bytes. 1 = done, 0 = EOF before the first byte, -1 = error or short. */
+int read_exact(int fd, void *buf, size_t len);
+/* Read one frame into a malloc'd buffer. 1 = frame, 0 = clean EOF, -1 = error (errno). */
+int read_frame(int fd, uint8_t **buf, uint32_t *len, uint32_t max);
+
+/* Report records. All return 0 or -1; failures to report are not fatal for callers. */
+int report_created(int fd, uint32_t pid);
+int report_started(int fd, uint32_t pid);
+int report_exit(int fd, int signaled, int32_t value);
+/* Build an ERROR record into buf (cap MAX_REPORT); returns its length. */
+size_t report_error_build(uint8_t *buf, const char *step, int err, const char *path, const char *fmt,
+                          va_list ap);
+int report_error(int fd, const char *step, int err, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

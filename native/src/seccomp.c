@@ -1,0 +1,58 @@
+/* The seccomp filter, built with libseccomp from the plan's rules and loaded as the very
+ * last step before execve, so nothing the core itself does needs to be allowed:
+ *  - default action and wrong-architecture action: kill the process (SIGSYS, 31);
+ *  - execve is always allowed (the exec itself happens after loading);
+ *  - `any`: unconditional; `values`: one EQ rule per value (every value allows, unlike
+ *    upstream which only matched the first); `mask`: allowed iff (arg & ~mask) == 0;
+ *  - names libseccomp cannot resolve for this architecture are skipped. */
+#include <errno.h>
+#include <seccomp.h>
+#include <string.h>
+
+#include "core.h"
+
+static int add(scmp_filter_ctx ctx, int nr, const char *name, unsigned n, const struct scmp_arg_cmp *cmp) {
+  int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, cmp);
+  /* -EEXIST: an identical or wider rule already allows it. */
+  if (rc < 0 && rc != -EEXIST) return fail_step("seccomp", -rc, NULL, "adding the rule for %s failed", name);
+  return 0;
+}
+
+int load_seccomp(const struct plan *p) {
+  if (!p->seccomp) return 0;
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+  if (!ctx) return fail_step("seccomp", ENOMEM, NULL, "seccomp_init failed");
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  if (rc < 0) {
+    seccomp_release(ctx);
+    return fail_step("seccomp", -rc, NULL, "setting the bad-architecture action failed");
+  }
+  if (add(ctx, SCMP_SYS(execve), "execve", 0, NULL) < 0) goto fail;
+  for (uint32_t i = 0; i < p->nrules; i++) {
+    const struct plan_rule *r = &p->rules[i];
+    int nr = seccomp_syscall_resolve_name(r->syscall);
+    if (nr == __NR_SCMP_ERROR || nr < 0) continue;
+    if (r->kind == RULE_ANY) {
+      if (add(ctx, nr, r->syscall, 0, NULL) < 0) goto fail;
+    } else if (r->kind == RULE_MASK) {
+      struct scmp_arg_cmp cmp = SCMP_CMP(r->index, SCMP_CMP_MASKED_EQ, ~r->mask, 0);
+      if (add(ctx, nr, r->syscall, 1, &cmp) < 0) goto fail;
+    } else {
+      for (uint32_t j = 0; j < r->nvalues; j++) {
+        struct scmp_arg_cmp cmp = SCMP_CMP(r->index, SCMP_CMP_EQ, r->values[j]);
+        if (add(ctx, nr, r->syscall, 1, &cmp) < 0) goto fail;
+      }
+    }
+  }
+  rc = seccomp_load(ctx);
+  if (rc < 0) {
+    seccomp_release(ctx);
+    return fail_step("seccomp", -rc, NULL, "loading the filter failed");
+  }
+  /* The context is not released: freeing memory is not worth a syscall the filter might
+   * not allow; execve discards it. */
+  return 0;
+fail:
+  seccomp_release(ctx);
+  return -1;
+}
