@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * sextant: make and read NPK packages. Thin: parse arguments, call src/npk.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { errorMessage } from '../common/errors.js';
+import { manifestJsonSchema, parseManifest } from '../manifest/index.js';
+import { packClones, packNpk, packTarget, type Compression } from '../npk/builder.js';
+import { generateKeyPair, readPublicKey, readSigningKey } from '../npk/keys.js';
+import { inspectLong, inspectShort, unpackNpk, verifyNpk } from '../npk/tools.js';
+
+const COMPRESSIONS = ['none', 'gzip', 'lzo', 'xz', 'zstd'] as const;
+
+function positiveInt(what: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) {
+      throw new InvalidArgumentError(`${what} must be a positive integer`);
+    }
+    return Number(v);
+  };
+}
+
+function sourceDateEpoch(): number | undefined {
+  const v = process.env['SOURCE_DATE_EPOCH'];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
+    throw new Error(`SOURCE_DATE_EPOCH must be seconds since the epoch (0..4294967295), got '${v}'`);
+  }
+  return Number(v);
+}
+
+function progressBar(): ((done: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = -1;
+  return (done, total) => {
+    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    process.stderr.write(`\rpacking [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct}%${pct === 100 ? '\n' : ''}`);
+  };
+}
+
+const program = new Command('sextant')
+  .description('Northstar package (NPK) tool: pack, unpack, inspect, verify, gen-key, schema')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+program
+  .command('pack')
+  .description('pack a root directory and a manifest into an NPK')
+  .requiredOption('-m, --manifest-path <file>', 'manifest (YAML, JSON or TOML)')
+  .option('-r, --root <dir>', 'root filesystem directory')
+  .option('-k, --key <file>', 'ed25519 signing key (32-byte seed); signs and appends verity data')
+  .requiredOption('-o, --out <path>', 'output file, or an existing directory for <name>-<version>.npk')
+  .addOption(new Option('-c, --compression <algorithm>', 'squashfs compression').choices(COMPRESSIONS).default('gzip'))
+  .option('-b, --block-size <bytes>', 'squashfs block size (power of two, 4096..1048576)', positiveInt('block size'))
+  .option('--clones <n>', 'pack n copies named <name>-<i> (out must be a directory)', positiveInt('clones'))
+  .option('--seed <text>', 'derive the verity salt and UUID from this text (reproducible builds)')
+  .option('--mksquashfs <bin>', 'accepted for compatibility with upstream; our own squashfs writer is always used')
+  .action(async (o: { manifestPath: string; root?: string; key?: string; out: string; compression: Compression; blockSize?: number; clones?: number; seed?: string }) => {
+    const text = await readFile(o.manifestPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`manifest ${o.manifestPath}: ${e.code ?? e.message}`);
+    });
+    let manifest;
+    try {
+      manifest = parseManifest(text);
+    } catch (e) {
+      throw new Error(`${o.manifestPath}: ${errorMessage(e)}`);
+    }
+    const key = o.key ? await readSigningKey(o.key) : undefined;
+    const opts = {
+      manifest,
+      root: o.root,
+      key,
+      compression: o.compression,
+      blockSize: o.blockSize,
+      mtime: sourceDateEpoch(),
+      seed: o.seed,
+      onProgress: progressBar(),
+    };
+    const started = Date.now();
+    const results = o.clones
+      ? await packClones({ ...opts, out: o.out }, o.clones)
+      : [await packNpk({ ...opts, out: await packTarget(o.out, manifest.name, manifest.version) })];
+    for (const r of results) {
+      console.log(`Packed ${r.path} [${r.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    }
+  });
+
+program
+  .command('unpack')
+  .description('extract an NPK: manifest.yaml, signature.yaml and the image into <out>/root')
+  .requiredOption('-n, --npk <file>', 'NPK to unpack')
+  .requiredOption('-o, --out <dir>', 'output directory')
+  .option('--unsquashfs <bin>', 'accepted for compatibility with upstream; our own squashfs reader is always used')
+  .action(async (o: { npk: string; out: string }) => {
+    const { warnings } = await unpackNpk(o.npk, o.out);
+    for (const w of warnings) console.error(`warning: ${w}`);
+  });
+
+program
+  .command('inspect')
+  .description('print the content of an NPK')
+  .argument('<npk>', 'NPK file')
+  .option('-s, --short', 'one line: name, version, NPK version, resource container')
+  .option('--unsquashfs <bin>', 'accepted for compatibility with upstream; our own squashfs reader is always used')
+  .action(async (npk: string, o: { short?: boolean }) => {
+    process.stdout.write(o.short ? `${await inspectShort(npk)}\n` : await inspectLong(npk));
+  });
+
+program
+  .command('verify')
+  .description('verify an NPK fully, as the runtime does: layout, signature, hashes and the whole verity hash tree')
+  .requiredOption('-k, --key <file>', 'ed25519 public key (32 bytes)')
+  .argument('<npk>', 'NPK file')
+  .action(async (npk: string, o: { key: string }) => {
+    const key = await readPublicKey(o.key);
+    const r = await verifyNpk(npk, key);
+    console.log(`${npk}: ok (${r.name}:${r.version}, root hash ${r.rootHash})`);
+  });
+
+program
+  .command('gen-key')
+  .description('generate an ed25519 key pair: <out>/<name>.key (seed) and <out>/<name>.pub')
+  .requiredOption('-n, --name <name>', 'key name')
+  .requiredOption('-o, --out <dir>', 'output directory')
+  .action(async (o: { name: string; out: string }) => {
+    const { key, pub } = await generateKeyPair(o.name, o.out);
+    console.log(`wrote ${key} and ${pub}`);
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of the manifest')
+  .action(() => {
+    console.log(JSON.stringify(manifestJsonSchema(), null, 2));
+  });
+
+program.parseAsync().catch((e: unknown) => {
+  console.error(`sextant: error: ${errorMessage(e)}`);
+  process.exitCode = 1;
+});
