@@ -346,3 +346,13 @@ test('the hostname is the name cut to 64 bytes', () => {
   assert.equal(plan.hostname, 'n'.repeat(64));
   assert.equal(plan.container, `${'n'.repeat(100)}:0.0.1`);
 });
+
+test('the manifest model from parseManifest feeds the builder (examples/test-container/manifest.yaml)', async () => {
+  const { parseManifest } = await import('../../src/manifest/index.js');
+  const { readFileSync } = await import('node:fs');
+  const yaml = readFileSync(new URL('../../../examples/test-container/manifest.yaml', import.meta.url), 'utf8');
+  const manifest = parseManifest(yaml);
+  const fromModel = buildPlan(manifest, settings());
+  const fromLiteral = buildPlan(testContainer(), settings());
+  assert.deepEqual(fromModel, fromLiteral);
+});
