@@ -18,35 +18,60 @@ function isUnder(path: readonly PropertyKey[], prefix: readonly PropertyKey[]): 
   return prefix.length <= path.length && prefix.every((p, i) => p === path[i]);
 }
 
+type ZIssue = z.core.$ZodIssue;
+
 /** One zod issue -> our rule text (custom messages are kept as they are). */
-function ruleOf(i: z.core.$ZodIssue): string {
+function ruleOf(i: ZIssue): string {
+  const missing = 'input' in i && i.input === undefined;
   switch (i.code) {
     case 'invalid_type':
-      if (i.input === undefined) return 'missing field';
+      if (missing) return 'missing field';
       return `expected ${i.expected === 'bigint' ? 'an integer' : i.expected === 'number' ? 'a number' : `a value of type ${i.expected}`}`;
-    case 'unrecognized_keys':
-      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}`;
     case 'invalid_value':
+      if (missing) return 'missing field';
       return `unknown variant ${JSON.stringify(i.input)}, expected one of ${i.values.map((v) => String(v)).join(', ')}`;
     case 'invalid_union':
-      return 'does not match any allowed form';
+      return missing ? 'missing field' : 'does not match any allowed form';
     default:
       return i.message;
   }
 }
 
+/**
+ * Flatten zod issues to {path, rule}. A union reports the failures of every alternative;
+ * the decoder already chose the alternative by its tag or shape, which is the one whose
+ * failures lie deepest, so only those are kept.
+ */
+function flatten(zi: ZIssue, base: (string | number)[], out: Issue[]): void {
+  const path = [...base, ...zi.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+  if (zi.code === 'invalid_union' && zi.errors.length > 0 && !('input' in zi && zi.input === undefined)) {
+    const depth = (list: ZIssue[]) => Math.min(...list.map((x) => x.path.length));
+    const best = zi.errors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
+    if (depth(best) > 0) {
+      for (const x of best) flatten(x, path, out);
+      return;
+    }
+  }
+  if (zi.code === 'unrecognized_keys') {
+    for (const k of zi.keys) out.push({ path: [...path, k], rule: 'unknown field' });
+    return;
+  }
+  out.push({ path, rule: ruleOf(zi) });
+}
+
 function validate(value: unknown, decodeIssues: Issue[]): { manifest?: Manifest; issues: Issue[] } {
   const issues = [...decodeIssues];
-  const r = manifestSchema.safeParse(value);
+  const r = manifestSchema.safeParse(value, { reportInput: true });
   if (!r.success) {
-    for (const zi of r.error.issues) {
-      const path = zi.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-      if (decodeIssues.some((d) => isUnder(path, d.path) || (d.path.length > 0 && isUnder(d.path, path) && zi.code !== 'custom'))) continue;
-      if (zi.code === 'unrecognized_keys') {
-        for (const k of zi.keys) issues.push({ path: [...path, k], rule: 'unknown field' });
-        continue;
-      }
-      issues.push({ path, rule: ruleOf(zi) });
+    const flat: Issue[] = [];
+    for (const zi of r.error.issues) flatten(zi, [], flat);
+    for (const i of flat) {
+      // Decoder issues already explain anything at or below their path.
+      if (decodeIssues.some((d) => isUnder(i.path, d.path))) continue;
+      // A value the decoder refused is absent for zod: its "missing field" is no news.
+      if (i.rule === 'missing field' && decodeIssues.some((d) => isUnder(d.path, i.path))) continue;
+      if (issues.some((x) => x.rule === i.rule && formatPath(x.path) === formatPath(i.path))) continue;
+      issues.push(i);
     }
   }
   if (issues.length > 0 || !r.success) return { issues };

@@ -6,7 +6,7 @@ import { capabilitiesSchema } from './capabilities.js';
 import { cgroupsSchema } from './cgroups.js';
 import { consoleSchema } from './console.js';
 import { hint } from './decode.js';
-import { byteLength, nonNul, u16 } from './fields.js';
+import { byteLength, nonNul } from './fields.js';
 import { ioSchema } from './io.js';
 import { mountsSchema } from './mounts.js';
 import { networkSchema } from './network.js';
@@ -74,7 +74,7 @@ const supplGroupsSchema = z
   })
   .describe('Supplementary group names, resolved on the host; unknown ones are skipped. A set: no duplicates.');
 
-const idSchema = u16().min(1, { error: 'must be at least 1' });
+const idSchema = z.number().int().min(1, { error: 'must be at least 1' }).max(65535, { error: 'must be at most 65535' });
 
 /** Fields a resource container (no init) must not set; empty collections count as unset. */
 export const RESOURCE_FORBIDDEN = ['args', 'env', 'capabilities', 'suppl_groups', 'autostart', 'cgroups', 'io', 'seccomp'] as const;
