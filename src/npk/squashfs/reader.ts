@@ -221,7 +221,7 @@ export class SquashfsImage {
   /** Read `len` bytes of a metadata stream starting at (block, offset); returns the bytes and the position after. */
   private async readMeta(table: Table, block: number, offset: number, len: number): Promise<{ data: Buffer; block: number; offset: number }> {
     if (offset >= METADATA_SIZE) fail(`${table.name} ref offset ${offset} is beyond 8192`);
-    if (len > table.end - table.start + METADATA_SIZE) fail(`${table.name} record of ${len} bytes is larger than the table`);
+    if (len > maxDecompressed(table)) fail(`${table.name} record of ${len} bytes is larger than the table`);
     const out = Buffer.allocUnsafe(len);
     let got = 0;
     let pos = table.start + block;
@@ -342,7 +342,7 @@ export class SquashfsImage {
     const bs = this.superblock.blockSize;
     const blockList = async (at: { block: number; offset: number }, size: number): Promise<number[]> => {
       const count = ino.fragIndex !== NO_FRAGMENT ? Math.floor(size / bs) : Math.ceil(size / bs);
-      if (count * 4 > t.end - t.start + METADATA_SIZE) fail(`file inode ${number} has a block list longer than the inode table`);
+      if (count * 4 > maxDecompressed(t)) fail(`file inode ${number} has a block list longer than the inode table`);
       const l = await this.readMeta(t, at.block, at.offset, count * 4);
       const out: number[] = [];
       for (let i = 0; i < count; i++) out.push(l.data.readUInt32LE(4 * i));
@@ -489,7 +489,7 @@ export class SquashfsImage {
       const nameLen = k.data.readUInt16LE(2);
       const n = await this.readMeta(kv, k.block, k.offset, nameLen + 4);
       const vlen = n.data.readUInt32LE(nameLen);
-      if (vlen > kv.end - kv.start) fail(`xattr value of ${vlen} bytes is larger than the xattr table`);
+      if (vlen > maxDecompressed(kv)) fail(`xattr value of ${vlen} bytes is larger than the xattr table`);
       const v = await this.readMeta(kv, n.block, n.offset, vlen);
       at = { block: v.block, offset: v.offset };
       let value = v.data;
@@ -498,7 +498,7 @@ export class SquashfsImage {
         const ref = value.readBigUInt64LE(0);
         const s = await this.readMeta(kv, Number(ref >> 16n), Number(ref & 0xffffn), 4);
         const olen = s.data.readUInt32LE(0);
-        if (olen > kv.end - kv.start) fail(`xattr value of ${olen} bytes is larger than the xattr table`);
+        if (olen > maxDecompressed(kv)) fail(`xattr value of ${olen} bytes is larger than the xattr table`);
         value = (await this.readMeta(kv, s.block, s.offset, olen)).data;
       }
       const prefix = XATTR_PREFIXES[type & 0xff];
@@ -740,9 +740,17 @@ export class SquashfsImage {
       const { p, e } = fixups[i]!;
       if (isRoot) await lchown(p, e.uid, e.gid);
       else if (e.uid !== myUid || e.gid !== myGid) skip('ownership (needs root)', `${e.path} ${e.uid}:${e.gid}`);
-      if (e.type !== 'symlink') await chmod(p, e.mode);
-      if (e.type === 'symlink') await lutimes(p, e.mtime, e.mtime);
-      else await utimes(p, e.mtime, e.mtime);
+      try {
+        if (e.type !== 'symlink') await chmod(p, e.mode);
+        if (e.type === 'symlink') await lutimes(p, e.mtime, e.mtime);
+        else await utimes(p, e.mtime, e.mtime);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (isRoot || (code !== 'EPERM' && code !== 'EACCES')) {
+          throw new NpkError('ESQUASHFS_EXTRACT', `extract ${e.path}: setting mode/time of ${p.toString()}: ${code ?? String(err)}`, { cause: err });
+        }
+        skip('modes/times of entries owned by someone else', e.path);
+      }
     }
     for (const [what, list] of Object.entries(skipped)) {
       const more = list.length > 10 ? ` and ${list.length - 10} more` : '';
@@ -750,6 +758,11 @@ export class SquashfsImage {
     }
     return { warnings };
   }
+}
+
+/** Upper bound of a metadata table's decompressed size: every block is >= 3 bytes stored, <= 8192 decompressed. */
+function maxDecompressed(t: Table): number {
+  return (Math.floor((t.end - t.start) / 3) + 1) * METADATA_SIZE;
 }
 
 function safeNumber(v: bigint, what: string): number {
