@@ -28,6 +28,9 @@ void send_step_error(int fd);
 /* memfd.c: make sure this process runs from a sealed memfd copy of its binary. */
 int ensure_sealed_exe(char **argv, char **envp);
 
+/* rss.c: drop mappings of setup code once a process only waits. */
+void trim_rss(void);
+
 /* ns.c */
 int join_network(const struct plan *p);
 pid_t clone_init(const struct plan *p);

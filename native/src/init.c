@@ -175,6 +175,7 @@ void init_main(const struct plan *p, int sync_fd) {
   }
   report_created(CONTROL_FD, host_pid);
 
+  trim_rss();
   int signo = 0;
   if (park(&signo) != CMD_EXEC) {
     if (signo > 0) report_exit(CONTROL_FD, 1, signo);
@@ -182,6 +183,7 @@ void init_main(const struct plan *p, int sync_fd) {
   }
   pid_t app = spawn_app(p);
   report_started(CONTROL_FD, (uint32_t)app);
+  trim_rss();
 
   int status = 0;
   int app_done = 0;

@@ -132,6 +132,7 @@ int main(int argc, char **argv, char **envp) {
   }
   close(sync[1]);
   plan_free(&plan);
+  trim_rss();
 
   int status;
   for (;;) {

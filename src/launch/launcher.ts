@@ -34,7 +34,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import type { Duplex, Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
 
@@ -147,8 +147,10 @@ export class ContainerProcess {
     const control = child.stdio[3];
     if (!control) throw new NorthstarError('ELAUNCH', `start ${container}: no control socket to the launch core`);
     this.control = control as Duplex;
-    this.stdout = pipes.stdout ? (child.stdio[1] as Readable) : null;
-    this.stderr = pipes.stderr ? (child.stdio[2] as Readable) : null;
+    // Piped right away: Node drains unread child pipes when the child exits, so a
+    // consumer attaching after a fast exit would otherwise lose the output.
+    this.stdout = pipes.stdout ? (child.stdio[1] as Readable).pipe(new PassThrough()) : null;
+    this.stderr = pipes.stderr ? (child.stdio[2] as Readable).pipe(new PassThrough()) : null;
     this.console = pipes.console !== null ? (child.stdio[pipes.console] as Duplex) : null;
     this.exited = new Promise((resolve) => {
       this.resolveExited = resolve;
@@ -378,7 +380,8 @@ export class Launcher {
     }
     let child: ChildProcess;
     try {
-      child = spawn(this.binary, [], { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
+      // argv[1] is informational: it names the container in ps and /proc/<pid>/cmdline.
+      child = spawn(this.binary, [plan.container], { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
     } catch (e) {
       throw new NorthstarError('ELAUNCH', `start ${plan.container}: spawning the launch core failed: ${(e as Error).message}`, { cause: e });
     }
