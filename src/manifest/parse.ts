@@ -106,31 +106,29 @@ function toError(a: Attempt): ValidationError {
 }
 
 /**
- * Parse and validate a manifest. Like upstream it tries YAML, then JSON, then TOML, and
- * accepts the first that yields a valid manifest; `hint` puts one format first. When all
- * fail, the error is that of the format the text is written in (the hinted one, else the
- * first whose syntax parses into a map). Throws ValidationError listing every issue as
- * `<field path>: <rule>`.
+ * Parse and validate a manifest. Without `format` it tries YAML, then JSON, then TOML, like
+ * upstream, and accepts the first that yields a valid manifest (JSON text is also YAML, so
+ * YAML's coercions apply to it unless a map-form enum makes YAML refuse it). When all fail,
+ * the error is that of the format the text is written in (the first whose syntax parses
+ * into a map). With `format`, only that format is tried (serde_json is strict: no
+ * coercion). Throws ValidationError listing every issue as `<field path>: <rule>`.
  */
-export function parseManifest(text: string, hint?: Format): Manifest {
-  const order: Format[] = ['yaml', 'json', 'toml'];
-  if (hint) {
-    order.splice(order.indexOf(hint), 1);
-    order.unshift(hint);
+export function parseManifest(text: string, format?: Format): Manifest {
+  if (format !== undefined) {
+    const a = attempt(text, format);
+    if (a.manifest) return a.manifest;
+    throw toError(a);
   }
   const attempts: Attempt[] = [];
-  for (const f of order) {
+  for (const f of ['yaml', 'json', 'toml'] as const) {
     const a = attempt(text, f);
     if (a.manifest) return a.manifest;
     attempts.push(a);
   }
-  const first = attempts[0]!;
   const report =
-    (hint ? attempts.find((a) => a.format === hint && !a.syntax) : undefined) ??
     // JSON text also parses as YAML: prefer the JSON verdict for it.
     attempts.find((a) => a.format === 'json' && !a.syntax) ??
     attempts.find((a) => !a.syntax && a.node?.kind === 'map') ??
-    (hint ? first : undefined) ??
     pickSyntax(text, attempts);
   throw toError(report);
 }

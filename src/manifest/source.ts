@@ -25,9 +25,10 @@ export class SyntaxProblem extends Error {}
 const CORE_TAG = 'tag:yaml.org,2002:';
 
 export function parseYamlNodes(text: string): Node {
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: false, strict: false });
+  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: true, strict: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
+    if (e.code === 'MULTIPLE_DOCS') throw new SyntaxProblem('invalid yaml: more than one document');
     const where = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
     throw new SyntaxProblem(`invalid yaml${where}: ${firstLine(e.message)}`);
   }
