@@ -1,0 +1,205 @@
+/**
+ * The console protocol model: every message exactly as it is on the wire (console.md §3-§8),
+ * as TypeScript tagged unions. Unit variants are string literals (`'list'`), every other
+ * variant is an object with exactly one key (`{ kill: { container, signal } }`), and field
+ * names are the wire's snake_case names. Values are already parsed: containers are
+ * Container objects, names and versions branded strings, tokens and `shared` bytes Buffers,
+ * and unsigned 64-bit counters (uptime, cgroup memory events) bigints so no precision is
+ * lost (console.md §13.8; see docs/console.md).
+ *
+ * Field order in these declarations is upstream's declaration order; `encode` writes them
+ * in that order.
+ */
+import type { Container } from '../common/container.js';
+import type { Name } from '../common/name.js';
+import type { Version } from '../common/version.js';
+import type { Manifest } from '../manifest/index.js';
+
+/** The protocol version we announce and serve (upstream's crate version, 0.9.3). */
+export const PROTOCOL_VERSION = '0.9.3' as Version;
+
+/** Free-form JSON (inspect statistics). Integers beyond 2^53 are bigint, others numbers. */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** A token: exactly TOKEN_LENGTH bytes, base64 on the wire. */
+export const TOKEN_LENGTH = 40;
+
+// ---------------------------------------------------------------------------------------
+// Handshake
+
+export interface Connect {
+  version: Version;
+  subscribe_notifications: boolean;
+}
+
+export type ConnectNack = { invalid_protocol_version: { version: Version } } | 'permission_denied';
+
+// ---------------------------------------------------------------------------------------
+// Requests (upstream declaration order)
+
+export type Request =
+  | { inspect: { container: Container } }
+  | 'ident'
+  | { install: { repository: string; size: number } }
+  | { kill: { container: Container; signal: number } }
+  | 'list'
+  | { mount: { containers: Container[] } }
+  | 'repositories'
+  | 'shutdown'
+  | {
+      start: {
+        container: Container;
+        init: string | null;
+        arguments: string[];
+        environment: Record<string, string>;
+      };
+    }
+  | { token_create: { target: Name; shared: Buffer } }
+  | { token_verify: { token: Buffer; user: Name; shared: Buffer } }
+  | { umount: { containers: Container[] } }
+  | { uninstall: { container: Container; wipe: boolean } };
+
+/** Every request variant's tag, in declaration order. */
+export const REQUEST_TAGS = [
+  'inspect', 'ident', 'install', 'kill', 'list', 'mount', 'repositories', 'shutdown', 'start',
+  'token_create', 'token_verify', 'umount', 'uninstall',
+] as const;
+export type RequestTag = (typeof REQUEST_TAGS)[number];
+
+/** The tag of a request (its string for unit variants, its only key otherwise). */
+export function requestTag(r: Request): RequestTag {
+  return (typeof r === 'string' ? r : Object.keys(r)[0]) as RequestTag;
+}
+
+/** The request variant with tag T. */
+export type RequestOf<T extends RequestTag> = Extract<Request, T | { [K in T]: unknown }>;
+
+// ---------------------------------------------------------------------------------------
+// Errors and results
+
+export type ExitStatus = { exit: { code: number } } | { signalled: { signal: number } };
+
+export type ModelError =
+  | { configuration: { context: string } }
+  | { duplicate_container: { container: Container } }
+  | { invalid_container: { container: Container } }
+  | { invalid_arguments: { cause: string } }
+  | { mount_busy: { container: Container } }
+  | { umount_busy: { container: Container } }
+  | { start_container_started: { container: Container } }
+  | { start_container_resource: { container: Container } }
+  | { start_container_missing_resource: { container: Container; resource: Name; version: string } }
+  | { start_container_failed: { container: Container; error: string } }
+  | { stop_container_not_started: { container: Container } }
+  | { invalid_repository: { repository: string } }
+  | { install_duplicate: { container: Container } }
+  | { critical_container: { container: Container; status: ExitStatus } }
+  | { unexpected: { error: string } };
+
+export const ERROR_TAGS = [
+  'configuration', 'duplicate_container', 'invalid_container', 'invalid_arguments', 'mount_busy',
+  'umount_busy', 'start_container_started', 'start_container_resource',
+  'start_container_missing_resource', 'start_container_failed', 'stop_container_not_started',
+  'invalid_repository', 'install_duplicate', 'critical_container', 'unexpected',
+] as const;
+export type ErrorTag = (typeof ERROR_TAGS)[number];
+
+/** Result of start, kill, mount, umount, uninstall: ok or error, both naming the container. */
+export type ContainerResult = { ok: { container: Container } } | { error: { container: Container; error: ModelError } };
+
+export type InstallResult = { ok: { container: Container } } | { error: { error: ModelError } };
+
+export interface Process {
+  pid: number;
+  /** Nanoseconds since the start (u64). */
+  uptime: bigint;
+  /** Free-form (upstream: cgroup `blkio`, `cpu`, `memory`); key order unspecified. */
+  statistics: Record<string, JsonValue>;
+}
+
+export interface ContainerData {
+  manifest: Manifest;
+  repository: string;
+  mounted: boolean;
+  process: Process | null;
+}
+
+export type InspectResult =
+  | { ok: { container: Container; data: ContainerData } }
+  | { error: { container: Container; error: ModelError } };
+
+export type VerificationResult = 'Ok' | 'Invalid' | 'Expired' | 'Future';
+export const VERIFICATION_RESULTS = ['Ok', 'Invalid', 'Expired', 'Future'] as const;
+
+// ---------------------------------------------------------------------------------------
+// Responses (upstream declaration order)
+
+export type Response =
+  | { ident: Container }
+  | { inspect: InspectResult }
+  | { install: InstallResult }
+  | { kill: ContainerResult }
+  | { list: Container[] }
+  | { mount: ContainerResult[] }
+  | { permission_denied: Request }
+  | { repositories: string[] }
+  | 'shutdown'
+  | { start: ContainerResult }
+  | { token: Buffer }
+  | { token_verification: VerificationResult }
+  | { umount: ContainerResult[] }
+  | { uninstall: ContainerResult };
+
+export const RESPONSE_TAGS = [
+  'ident', 'inspect', 'install', 'kill', 'list', 'mount', 'permission_denied', 'repositories',
+  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall',
+] as const;
+export type ResponseTag = (typeof RESPONSE_TAGS)[number];
+
+export function responseTag(r: Response): ResponseTag {
+  return (typeof r === 'string' ? r : Object.keys(r)[0]) as ResponseTag;
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifications
+
+/** cgroup v2 `memory.events` counters (u64 or null); upstream's oom_group_kill is not on the wire. */
+export interface MemoryNotification {
+  low: bigint | null;
+  high: bigint | null;
+  max: bigint | null;
+  oom: bigint | null;
+  oom_kill: bigint | null;
+}
+
+export type CgroupNotification = { memory: MemoryNotification };
+
+export type Notification =
+  | { c_group: [Container, CgroupNotification] }
+  | { exit: [Container, ExitStatus] }
+  | { install: Container }
+  | 'shutdown'
+  | { started: Container }
+  | { uninstall: Container };
+
+// ---------------------------------------------------------------------------------------
+// Envelope
+
+export type Message =
+  | { connect: Connect }
+  | { connect_ack: null }
+  | { connect_nack: ConnectNack }
+  | { request: Request }
+  | { response: Response }
+  | { notification: Notification };
+
+export type MessageKind = 'connect' | 'connect_ack' | 'connect_nack' | 'request' | 'response' | 'notification';
+
+export function messageKind(m: Message): MessageKind {
+  if ('connect' in m) return 'connect';
+  if ('connect_ack' in m) return 'connect_ack';
+  if ('connect_nack' in m) return 'connect_nack';
+  if ('request' in m) return 'request';
+  if ('response' in m) return 'response';
+  return 'notification';
+}

@@ -1,0 +1,54 @@
+/**
+ * The contract between the console (wire, connections, permissions, tokens) and the runtime
+ * (what a request does). The console calls a RuntimeHandle; the runtime never sees JSON.
+ */
+import type { Container } from '../common/container.js';
+import type { Notification, Request, Response } from '../api/model.js';
+import type { ConsolePermission } from '../manifest/console.js';
+
+/** Who is on the other end: a client of the global console, or a container's console fd. */
+export type Peer = { kind: 'extern' } | { kind: 'container'; container: Container };
+
+export interface RuntimeHandle {
+  /**
+   * Handle one permitted request (never `install`, `ident`, `token_create`, `token_verify`:
+   * the console answers those itself) for `peer`; resolve with the Response (wire model).
+   * A rejection is logged and closes that connection only.
+   */
+  request(req: Request, peer: Peer): Promise<Response>;
+  /**
+   * Install exactly `size` bytes read from `payload` into `repository`; resolve with the
+   * install Response. The handle reads the payload to the end (the console guarantees exactly
+   * `size` bytes, or an early end when the client stops sending or stalls, in which case the
+   * iterator throws after the bytes it got).
+   */
+  install(repository: string, size: number, payload: AsyncIterable<Buffer>, peer: Peer): Promise<Response>;
+  /** Subscribe to notifications; returns an unsubscribe function. */
+  subscribe(listener: (n: Notification) => void): () => void;
+}
+
+/** Console options (console.md §10); the same for the global console and container consoles. */
+export interface ConsoleOptions {
+  /** Token lifetime in ms (default 60 s). */
+  tokenValidity: number;
+  /** Read throttle: decoded messages per sliding second (default 1000). */
+  maxRequestsPerSec: number;
+  /** Maximum line length in bytes, the `\n` not counted (default 1 MiB). */
+  maxRequestSize: number;
+  /** Install size cap in bytes (default 256 MiB). */
+  maxNpkInstallSize: number;
+  /** Time limit per upload chunk in ms (default 10 s). */
+  npkStreamTimeout: number;
+}
+
+export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
+  tokenValidity: 60_000,
+  maxRequestsPerSec: 1000,
+  maxRequestSize: 1_048_576,
+  maxNpkInstallSize: 268_435_456,
+  npkStreamTimeout: 10_000,
+});
+
+/** The permissions of one console endpoint: a set of the 15 (`"full"` = all of them). */
+export type Permissions = ReadonlySet<ConsolePermission>;
+export type { ConsolePermission };
