@@ -17,6 +17,7 @@
  *   put <path> <content>     `put <path>: ok|<ERRNO>`
  *   get <path>               `get <path>: <content>|<ERRNO>`
  *   exists <path>...         `exists <path>: yes|no`
+ *   stat <path>...           `stat <path>: mode=<octal> uid=<uid> gid=<gid>` (or the errno)
  *   statvfs <path>...        `statvfs <path>: <flags>` (ro nosuid nodev noexec, or -)
  *   fill <path> <bytes>      write up to <bytes>, `fill <path>: wrote <n> errno <E|0>`
  */
@@ -639,6 +640,16 @@ static void exists(int argc, char **argv) {
     for (int i = 0; i < argc; i++) printf("exists %s: %s\n", argv[i], lstat(argv[i], &st) == 0 ? "yes" : "no");
 }
 
+static void stat_cmd(int argc, char **argv) {
+    struct stat st;
+    for (int i = 0; i < argc; i++) {
+        if (lstat(argv[i], &st) != 0) printf("stat %s: %s\n", argv[i], errname(errno));
+        else
+            printf("stat %s: mode=%04o uid=%u gid=%u\n", argv[i], (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+                   (unsigned)st.st_gid);
+    }
+}
+
 static void statvfs_cmd(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         struct statvfs sv;
@@ -838,6 +849,11 @@ int main(int argc, char **argv) {
         need(n, 1, "<PATH>...");
         executing_list("Exists", n, args);
         exists(n, args);
+        done();
+    } else if (strcmp(cmd, "stat") == 0) {
+        need(n, 1, "<PATH>...");
+        executing_list("Stat", n, args);
+        stat_cmd(n, args);
         done();
     } else if (strcmp(cmd, "statvfs") == 0) {
         need(n, 1, "<PATH>...");
