@@ -1,0 +1,528 @@
+/**
+ * The runtime configuration (`northstar -c northstar.toml`), runtime.md §1.
+ *
+ * `parseConfig` is pure: it decodes the TOML text and validates every key, collecting
+ * all problems into one ValidationError whose issues name the key path
+ * (`repositories.default.capacity_size: …`). `prepareConfigDirs` then does the
+ * filesystem part like upstream: `mkdir -p` the three directories and check that each
+ * is readable and writable by its mode bits.
+ *
+ * Our additions to upstream's keys: `shutdown_grace_period` (humantime, default 5s; the
+ * time between SIGTERM and SIGKILL at shutdown, spec README item 9) and `verity`
+ * ("kernel" | "user" | "auto", spec README item 16).
+ */
+import { access, mkdir, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { NorthstarError, ValidationError } from '../common/errors.js';
+import { CONSOLE_PERMISSIONS, normalizePermissions, type ConsolePermission } from '../manifest/index.js';
+
+export type VerityMode = 'kernel' | 'user' | 'auto';
+
+export type BindUrl =
+  | { scheme: 'tcp'; host: string; port: number; url: string }
+  | { scheme: 'unix'; path: string; url: string };
+
+export interface ConsoleOptions {
+  /** Token lifetime in milliseconds. */
+  tokenValidity: number;
+  maxRequestsPerSec: number;
+  /** Maximum request line length in bytes. */
+  maxRequestSize: number;
+  maxNpkInstallSize: number;
+  /** Maximum gap between two chunks of an NPK upload, in milliseconds. */
+  npkStreamTimeout: number;
+}
+
+export interface GlobalConsoleConfig {
+  bind: BindUrl;
+  permissions: ConsolePermission[];
+  options: ConsoleOptions;
+}
+
+export type RepositoryType = { kind: 'mem' } | { kind: 'fs'; dir: string };
+
+export interface RepositoryConfig {
+  id: string;
+  type: RepositoryType;
+  /** Path of the raw 32-byte ed25519 public key; absent = trusted, no verification. */
+  key?: string | undefined;
+  mountOnStart: boolean;
+  capacityNum?: number | undefined;
+  capacitySize?: number | undefined;
+}
+
+export interface Config {
+  runDir: string;
+  dataDir: string;
+  socketDir: string;
+  cgroup: string;
+  eventBufferSize: number;
+  notificationBufferSize: number;
+  /** Milliseconds. */
+  loopDeviceTimeout: number;
+  /** Milliseconds between SIGTERM and SIGKILL at shutdown. */
+  shutdownGracePeriod: number;
+  verity: VerityMode;
+  console: { global?: GlobalConsoleConfig | undefined; options: ConsoleOptions };
+  /** In file order. */
+  repositories: Map<string, RepositoryConfig>;
+  debug: { commands: string[] };
+}
+
+export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
+  tokenValidity: 60_000,
+  maxRequestsPerSec: 1000,
+  maxRequestSize: 1 << 20,
+  maxNpkInstallSize: 256 << 20,
+  npkStreamTimeout: 10_000,
+});
+
+export const DEFAULTS = Object.freeze({
+  eventBufferSize: 256,
+  notificationBufferSize: 128,
+  loopDeviceTimeout: 10_000,
+  shutdownGracePeriod: 5_000,
+  verity: 'auto' as VerityMode,
+  consolePort: 4200,
+});
+
+// ---------------------------------------------------------------------------------------
+// humantime and bytesize
+
+const HUMANTIME_UNITS: Record<string, number> = (() => {
+  const table: [string[], number][] = [
+    [['nsec', 'ns'], 1e-6],
+    [['usec', 'us', 'µs'], 1e-3],
+    [['msec', 'ms'], 1],
+    [['seconds', 'second', 'sec', 's'], 1000],
+    [['minutes', 'minute', 'min', 'm'], 60_000],
+    [['hours', 'hour', 'hr', 'h'], 3_600_000],
+    [['days', 'day', 'd'], 86_400_000],
+    [['weeks', 'week', 'w'], 604_800_000],
+    // humantime: a month is 30.44 days, a year 365.25 days
+    [['months', 'month', 'M'], 2_630_016_000],
+    [['years', 'year', 'y'], 31_557_600_000],
+  ];
+  const out: Record<string, number> = {};
+  for (const [names, ms] of table) for (const n of names) out[n] = ms;
+  return out;
+})();
+
+/**
+ * Parse a humantime duration ("10s", "1m 30s", "1h30m", "500ms") into milliseconds
+ * (fractional for ns/us). Like the humantime crate: integer counts, each followed by a
+ * unit, optionally separated by spaces; a bare number is refused. Throws an Error whose
+ * message says what is wrong (the caller prefixes the key path).
+ */
+export function parseHumantime(text: string): number {
+  const s = text.trim();
+  if (s === '') throw new Error('empty duration');
+  const re = /\s*(\d+)\s*([A-Za-zµ]*)/y;
+  let pos = 0;
+  let total = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m || m[0].length === 0) throw new Error(`invalid duration ${JSON.stringify(text)}: expected a number at offset ${pos}`);
+    const unit = m[2]!;
+    if (unit === '') throw new Error(`invalid duration ${JSON.stringify(text)}: time unit needed, for example ${m[1]}sec or ${m[1]}ms`);
+    const factor = HUMANTIME_UNITS[unit];
+    if (factor === undefined) throw new Error(`invalid duration ${JSON.stringify(text)}: unknown time unit ${JSON.stringify(unit)}`);
+    const n = Number(m[1]);
+    if (!Number.isSafeInteger(n)) throw new Error(`invalid duration ${JSON.stringify(text)}: number is too large`);
+    total += n * factor;
+    pos = re.lastIndex;
+    while (pos < s.length && /\s/.test(s[pos]!)) pos++;
+  }
+  if (!Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER) throw new Error(`invalid duration ${JSON.stringify(text)}: too large`);
+  return total;
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1, b: 1,
+  k: 1e3, kb: 1e3, ki: 2 ** 10, kib: 2 ** 10,
+  m: 1e6, mb: 1e6, mi: 2 ** 20, mib: 2 ** 20,
+  g: 1e9, gb: 1e9, gi: 2 ** 30, gib: 2 ** 30,
+  t: 1e12, tb: 1e12, ti: 2 ** 40, tib: 2 ** 40,
+  p: 1e15, pb: 1e15, pi: 2 ** 50, pib: 2 ** 50,
+};
+
+/**
+ * Parse a byte size like the bytesize crate: a (possibly fractional) number, optional
+ * spaces, an optional case-insensitive unit. Decimal for K/KB/M/MB/…, binary for
+ * Ki/KiB/Mi/MiB/…: "100MB" = 10^8, "1MiB" = 2^20, "1.5 KiB" = 1536.
+ */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
+  if (!m) throw new Error(`invalid byte size ${JSON.stringify(text)}: expected a number followed by an optional unit`);
+  const factor = BYTE_UNITS[m[2]!.toLowerCase()];
+  if (factor === undefined) throw new Error(`invalid byte size ${JSON.stringify(text)}: unknown unit ${JSON.stringify(m[2])}`);
+  const value = Math.floor(Number(m[1]) * factor);
+  if (!Number.isSafeInteger(value)) throw new Error(`invalid byte size ${JSON.stringify(text)}: too large`);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoding with key paths
+
+type Table = Record<string, unknown>;
+type Issue = { path: string; rule: string };
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function tomlType(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (isTable(v)) return 'a table';
+  if (typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))) return 'an integer';
+  if (typeof v === 'number') return 'a float';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'boolean') return 'a boolean';
+  if (v instanceof Date) return 'a date';
+  return typeof v;
+}
+
+function join(path: string, key: string): string {
+  const k = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+  return path ? `${path}.${k}` : k;
+}
+
+class Reader {
+  readonly issues: Issue[] = [];
+
+  fail(path: string, rule: string): undefined {
+    this.issues.push({ path, rule });
+    return undefined;
+  }
+
+  /** Report keys of `t` not in `known`. */
+  unknownKeys(t: Table, path: string, known: readonly string[]): void {
+    for (const k of Object.keys(t)) {
+      if (!known.includes(k)) this.fail(join(path, k), `unknown key, expected one of ${known.map((x) => `\`${x}\``).join(', ')}`);
+    }
+  }
+
+  table(t: Table, key: string, path: string): Table | undefined {
+    const v = t[key];
+    if (v === undefined) return undefined;
+    if (!isTable(v)) return this.fail(join(path, key), `expected a table, found ${tomlType(v)}`);
+    return v;
+  }
+
+  string(t: Table, key: string, path: string, required: boolean): string | undefined {
+    const v = t[key];
+    if (v === undefined) return required ? this.fail(join(path, key), 'missing required key') : undefined;
+    if (typeof v !== 'string') return this.fail(join(path, key), `expected a string, found ${tomlType(v)}`);
+    return v;
+  }
+
+  path(t: Table, key: string, path: string, required: boolean): string | undefined {
+    const v = this.string(t, key, path, required);
+    if (v === undefined) return undefined;
+    if (v === '') return this.fail(join(path, key), 'must not be empty');
+    if (v.includes('\0')) return this.fail(join(path, key), 'must not contain a NUL byte');
+    return v;
+  }
+
+  bool(t: Table, key: string, path: string, dflt: boolean): boolean {
+    const v = t[key];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'boolean') return this.fail(join(path, key), `expected a boolean, found ${tomlType(v)}`) ?? dflt;
+    return v;
+  }
+
+  uint(t: Table, key: string, path: string, max: number): number | undefined {
+    const v = t[key];
+    if (v === undefined) return undefined;
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isInteger(n)) return this.fail(join(path, key), `expected an unsigned integer, found ${tomlType(v)}`);
+    if (n < 0 || n > max) return this.fail(join(path, key), `${String(v)} is out of range 0..=${max}`);
+    return n;
+  }
+
+  duration(t: Table, key: string, path: string): number | undefined {
+    const v = t[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') return this.fail(join(path, key), `expected a duration string like "10s", found ${tomlType(v)}`);
+    try {
+      return parseHumantime(v);
+    } catch (e) {
+      return this.fail(join(path, key), (e as Error).message);
+    }
+  }
+
+  bytes(t: Table, key: string, path: string): number | undefined {
+    const v = t[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') return this.fail(join(path, key), `expected a byte size string like "100MB", found ${tomlType(v)}`);
+    try {
+      return parseByteSize(v);
+    } catch (e) {
+      return this.fail(join(path, key), (e as Error).message);
+    }
+  }
+}
+
+const USIZE_MAX = Number.MAX_SAFE_INTEGER;
+const U32_MAX = 0xffff_ffff;
+
+const TOP_KEYS = [
+  'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
+  'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
+] as const;
+const CONSOLE_OPTION_KEYS = ['token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout'] as const;
+const REPOSITORY_KEYS = ['type', 'key', 'mount_on_start', 'capacity_num', 'capacity_size'] as const;
+
+function readConsoleOptions(r: Reader, parent: Table, path: string): ConsoleOptions {
+  const t = r.table(parent, 'options', path);
+  const p = join(path, 'options');
+  if (!t) return { ...DEFAULT_CONSOLE_OPTIONS };
+  r.unknownKeys(t, p, CONSOLE_OPTION_KEYS);
+  return {
+    tokenValidity: r.duration(t, 'token_validity', p) ?? DEFAULT_CONSOLE_OPTIONS.tokenValidity,
+    maxRequestsPerSec: r.uint(t, 'max_requests_per_sec', p, USIZE_MAX) ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
+    maxRequestSize: r.bytes(t, 'max_request_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
+    maxNpkInstallSize: r.bytes(t, 'max_npk_install_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxNpkInstallSize,
+    npkStreamTimeout: r.duration(t, 'npk_stream_timeout', p) ?? DEFAULT_CONSOLE_OPTIONS.npkStreamTimeout,
+  };
+}
+
+/** Parse a console bind URL: `tcp://host[:port]` (default port 4200) or `unix:///abs/path`. */
+export function parseBindUrl(text: string): BindUrl {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`invalid url ${JSON.stringify(text)}`);
+  }
+  if (url.protocol === 'tcp:') {
+    if (!url.hostname) throw new Error(`invalid url ${JSON.stringify(text)}: missing host`);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? DEFAULTS.consolePort : Number(url.port);
+    return { scheme: 'tcp', host, port, url: text };
+  }
+  if (url.protocol === 'unix:') {
+    const path = decodeURIComponent(url.pathname);
+    if (!path || !path.startsWith('/')) throw new Error(`invalid url ${JSON.stringify(text)}: missing socket path`);
+    return { scheme: 'unix', path, url: text };
+  }
+  throw new Error(`invalid url ${JSON.stringify(text)}: unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))}, expected tcp or unix`);
+}
+
+function readGlobalConsole(r: Reader, t: Table, path: string): GlobalConsoleConfig | undefined {
+  // Unknown keys are tolerated in console.global, like upstream (no deny_unknown_fields).
+  const bindText = r.string(t, 'bind', path, true);
+  let bind: BindUrl | undefined;
+  if (bindText !== undefined) {
+    try {
+      bind = parseBindUrl(bindText);
+    } catch (e) {
+      r.fail(join(path, 'bind'), (e as Error).message);
+    }
+  }
+  const pv = t['permissions'];
+  const pp = join(path, 'permissions');
+  let permissions: ConsolePermission[] | undefined;
+  if (pv === undefined) r.fail(pp, 'missing required key');
+  else if (pv === 'full') permissions = [...CONSOLE_PERMISSIONS];
+  else if (Array.isArray(pv)) {
+    const list: ConsolePermission[] = [];
+    pv.forEach((p, i) => {
+      if (typeof p === 'string' && (CONSOLE_PERMISSIONS as readonly string[]).includes(p)) list.push(p as ConsolePermission);
+      else r.fail(`${pp}[${i}]`, `unknown permission ${typeof p === 'string' ? JSON.stringify(p) : tomlType(p)}, expected one of ${CONSOLE_PERMISSIONS.join(', ')}`);
+    });
+    permissions = normalizePermissions(list);
+  } else r.fail(pp, `expected "full" or a list of permissions, found ${typeof pv === 'string' ? JSON.stringify(pv) : tomlType(pv)}`);
+  const options = readConsoleOptions(r, t, path);
+  if (!bind || !permissions) return undefined;
+  return { bind, permissions, options };
+}
+
+function readRepository(r: Reader, id: string, t: Table, path: string): RepositoryConfig | undefined {
+  r.unknownKeys(t, path, REPOSITORY_KEYS);
+  const tv = t['type'];
+  const tp = join(path, 'type');
+  let type: RepositoryType | undefined;
+  if (tv === undefined) r.fail(tp, 'missing required key');
+  else if (tv === 'mem') type = { kind: 'mem' };
+  else if (isTable(tv)) {
+    const keys = Object.keys(tv);
+    if (keys.length !== 1 || keys[0] !== 'fs') r.fail(tp, 'expected "mem" or { fs = { dir = "…" } }');
+    else {
+      const fs = r.table(tv, 'fs', tp);
+      if (fs) {
+        const fp = join(tp, 'fs');
+        r.unknownKeys(fs, fp, ['dir']);
+        const dir = r.path(fs, 'dir', fp, true);
+        if (dir !== undefined) type = { kind: 'fs', dir };
+      }
+    }
+  } else r.fail(tp, `expected "mem" or { fs = { dir = "…" } }, found ${typeof tv === 'string' ? JSON.stringify(tv) : tomlType(tv)}`);
+  const key = r.path(t, 'key', path, false);
+  const mountOnStart = r.bool(t, 'mount_on_start', path, false);
+  const capacityNum = r.uint(t, 'capacity_num', path, U32_MAX);
+  const capacitySize = r.bytes(t, 'capacity_size', path);
+  if (!type) return undefined;
+  return { id, type, key, mountOnStart, capacityNum, capacitySize };
+}
+
+/**
+ * Parse and validate the TOML configuration. Throws a ValidationError (code EINVALID)
+ * listing every problem with its key path; never anything else for bad input.
+ */
+export function parseConfig(tomlText: string): Config {
+  let doc: Table;
+  try {
+    doc = parseToml(tomlText) as Table;
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0] ?? 'syntax error';
+    const line = (e as { line?: number }).line;
+    const col = (e as { column?: number }).column;
+    const where = line !== undefined ? `line ${line}${col !== undefined ? `, column ${col}` : ''}` : '';
+    throw new ValidationError([{ path: where, rule: `invalid toml: ${msg.replace(/^Invalid TOML document: /i, '').toLowerCase()}` }], 'invalid configuration');
+  }
+  const r = new Reader();
+  r.unknownKeys(doc, '', TOP_KEYS);
+  const runDir = r.path(doc, 'run_dir', '', true);
+  const dataDir = r.path(doc, 'data_dir', '', true);
+  const socketDir = r.path(doc, 'socket_dir', '', true);
+  const cgroup = r.string(doc, 'cgroup', '', true);
+  if (cgroup !== undefined) {
+    const parts = cgroup.split('/').filter((p) => p !== '');
+    if (parts.length === 0) r.fail('cgroup', 'must name a cgroup, not the hierarchy root');
+    else if (parts.some((p) => p === '.' || p === '..')) r.fail('cgroup', 'must not contain `.` or `..` components');
+    else if (cgroup.includes('\0') || cgroup.includes('\n')) r.fail('cgroup', 'must not contain NUL or newline');
+  }
+  const eventBufferSize = r.uint(doc, 'event_buffer_size', '', USIZE_MAX) ?? DEFAULTS.eventBufferSize;
+  const notificationBufferSize = r.uint(doc, 'notification_buffer_size', '', USIZE_MAX) ?? DEFAULTS.notificationBufferSize;
+  if (eventBufferSize === 0) r.fail('event_buffer_size', 'must be at least 1');
+  if (notificationBufferSize === 0) r.fail('notification_buffer_size', 'must be at least 1');
+  const loopDeviceTimeout = r.duration(doc, 'loop_device_timeout', '') ?? DEFAULTS.loopDeviceTimeout;
+  const shutdownGracePeriod = r.duration(doc, 'shutdown_grace_period', '') ?? DEFAULTS.shutdownGracePeriod;
+  let verity: VerityMode = DEFAULTS.verity;
+  const vv = doc['verity'];
+  if (vv !== undefined) {
+    if (vv === 'kernel' || vv === 'user' || vv === 'auto') verity = vv;
+    else r.fail('verity', `expected "kernel", "user" or "auto", found ${typeof vv === 'string' ? JSON.stringify(vv) : tomlType(vv)}`);
+  }
+
+  const consoleT = r.table(doc, 'console', '');
+  let global: GlobalConsoleConfig | undefined;
+  let consoleOptions: ConsoleOptions = { ...DEFAULT_CONSOLE_OPTIONS };
+  if (consoleT) {
+    r.unknownKeys(consoleT, 'console', ['global', 'options']);
+    const g = r.table(consoleT, 'global', 'console');
+    if (g) global = readGlobalConsole(r, g, 'console.global');
+    consoleOptions = readConsoleOptions(r, consoleT, 'console');
+  }
+
+  const repositories = new Map<string, RepositoryConfig>();
+  const repoT = r.table(doc, 'repositories', '');
+  if (repoT) {
+    for (const [id, v] of Object.entries(repoT)) {
+      const p = join('repositories', id);
+      if (!isTable(v)) {
+        r.fail(p, `expected a table, found ${tomlType(v)}`);
+        continue;
+      }
+      const repo = readRepository(r, id, v, p);
+      if (repo) repositories.set(id, repo);
+    }
+  }
+  const seenDirs = new Map<string, string>();
+  for (const repo of repositories.values()) {
+    if (repo.type.kind !== 'fs') continue;
+    const other = seenDirs.get(repo.type.dir);
+    if (other !== undefined) r.fail(`repositories.${repo.id}.type.fs.dir`, `${repo.type.dir} is also the directory of repository ${JSON.stringify(other)}`);
+    seenDirs.set(repo.type.dir, repo.id);
+  }
+
+  const commands: string[] = [];
+  const debugT = r.table(doc, 'debug', '');
+  if (debugT) {
+    r.unknownKeys(debugT, 'debug', ['commands']);
+    const c = debugT['commands'];
+    if (c !== undefined) {
+      if (!Array.isArray(c)) r.fail('debug.commands', `expected an array of strings, found ${tomlType(c)}`);
+      else
+        c.forEach((cmd, i) => {
+          if (typeof cmd !== 'string') r.fail(`debug.commands[${i}]`, `expected a string, found ${tomlType(cmd)}`);
+          else if (cmd.trim() === '') r.fail(`debug.commands[${i}]`, 'must not be empty');
+          else commands.push(cmd);
+        });
+    }
+  }
+
+  if (r.issues.length > 0) throw new ValidationError(r.issues, 'invalid configuration');
+  return {
+    runDir: runDir!,
+    dataDir: dataDir!,
+    socketDir: socketDir!,
+    cgroup: cgroup!,
+    eventBufferSize,
+    notificationBufferSize,
+    loopDeviceTimeout,
+    shutdownGracePeriod,
+    verity,
+    console: { global, options: consoleOptions },
+    repositories,
+    debug: { commands },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Filesystem checks
+
+/**
+ * Read+write by mode bits only, like upstream: the owner bits when the uid matches, the
+ * group bits when the gid matches, otherwise the other bits. Root is not special-cased.
+ */
+export function modeAllowsReadWrite(st: { mode: number; uid: number; gid: number }, uid: number, gid: number): boolean {
+  const bits = st.uid === uid ? (st.mode >> 6) & 7 : st.gid === gid ? (st.mode >> 3) & 7 : st.mode & 7;
+  return (bits & 6) === 6;
+}
+
+/**
+ * Upstream startup step 2 plus validation: `mkdir -p` run_dir, data_dir and socket_dir,
+ * then require each to be a directory that is readable and writable by its mode bits.
+ * Relative paths are taken relative to the working directory.
+ */
+export async function prepareConfigDirs(config: Config): Promise<void> {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const issues: Issue[] = [];
+  for (const [key, dir] of [['run_dir', config.runDir], ['data_dir', config.dataDir], ['socket_dir', config.socketDir]] as const) {
+    try {
+      await mkdir(dir, { recursive: true });
+      const st = await stat(dir);
+      if (!st.isDirectory()) issues.push({ path: key, rule: `${dir} is not a directory` });
+      else if (!modeAllowsReadWrite(st, uid, gid)) {
+        issues.push({ path: key, rule: `${dir} is not read and writeable (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})` });
+      }
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      issues.push({ path: key, rule: `${dir}: ${err.code ?? err.message}` });
+    }
+  }
+  for (const repo of config.repositories.values()) {
+    if (!repo.key) continue;
+    try {
+      await access(repo.key, fsConstants.R_OK);
+    } catch (e) {
+      issues.push({ path: `repositories.${repo.id}.key`, rule: `${repo.key}: ${(e as NodeJS.ErrnoException).code ?? 'not readable'}` });
+    }
+  }
+  if (issues.length > 0) throw new ValidationError(issues, 'invalid configuration');
+}
+
+/** The verity mode actually used: `auto` = kernel when device-mapper is there. */
+export function resolveVerityMode(mode: VerityMode, hasDeviceMapper: boolean): 'kernel' | 'user' {
+  if (mode === 'auto') return hasDeviceMapper ? 'kernel' : 'user';
+  if (mode === 'kernel' && !hasDeviceMapper) {
+    throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but /dev/mapper/control does not exist');
+  }
+  return mode;
+}
+
