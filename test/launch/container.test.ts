@@ -24,6 +24,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Launcher, LaunchError, type ContainerProcess, type ExitStatus, type LaunchFds } from '../../src/launch/launcher.js';
@@ -288,7 +289,7 @@ function processesOf(name: string): number[] {
 // Tests
 // ------------------------------------------------------------------------------------------
 
-describe('identity and isolation', () => {
+describe('identity and isolation', { timeout: 300_000 }, () => {
   test('the app is PID 1\'s child with ppid 1 and sid 1; no host process is visible', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -385,7 +386,7 @@ describe('identity and isolation', () => {
   });
 });
 
-describe('filesystem', () => {
+describe('filesystem', { timeout: 300_000 }, () => {
   test('/proc is read-only with nosuid, nodev, noexec; the root is read-only', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -502,7 +503,7 @@ describe('filesystem', () => {
   });
 });
 
-describe('network', () => {
+describe('network', { timeout: 300_000 }, () => {
   test('default network: only lo, and it is down', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -533,7 +534,27 @@ describe('network', () => {
   });
 });
 
-describe('file descriptors', () => {
+describe('sockets', { timeout: 120_000 }, () => {
+  test('the sockets mount shows the socket dir; a socket without permission cannot be connected', async (t) => {
+    const e = need(t);
+    if (!e) return;
+    const m = { ...manifest(e), sockets: { no_permission: e.base.sockets!['no_permission' as never] } } as PlanManifest;
+    const path = join(e.socketDir, `${m.name}:0.0.1:no_permission`);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    chmodSync(path, 0o000);
+    const fd = openSync('/dev/null', 'r');
+    t.after(() => closeSync(fd));
+    const seen = await run(t, e, m, ['exists', `/unix-sockets/${m.name}:0.0.1:no_permission`], { fds: { sockets: { no_permission: fd } } });
+    assert.match(seen.stdout, /: yes$/m);
+    const r = await run(t, e, m, ['socket', 'no_permission'], { fds: { sockets: { no_permission: fd } } });
+    assert.match(r.stdout, new RegExp(`^Connecting to /unix-sockets/${m.name}:0\\.0\\.1:no_permission$`, 'm'));
+    assert.deepEqual(r.status, { code: 0 }, r.stderr);
+  });
+});
+
+describe('file descriptors', { timeout: 300_000 }, () => {
   test('only 0, 1, 2 and the manifest sockets (upstream: total 7)', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -567,7 +588,7 @@ describe('file descriptors', () => {
   });
 });
 
-describe('seccomp', () => {
+describe('seccomp', { timeout: 300_000 }, () => {
   test('an allowed value and a value inside the mask pass; a value outside is killed with signal 31', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -623,7 +644,7 @@ describe('seccomp', () => {
   });
 });
 
-describe('exit status', () => {
+describe('exit status', { timeout: 300_000 }, () => {
   test('exit codes 0, 1, 10, 127, 128, 255 are reported exactly', async (t) => {
     const e = need(t);
     if (!e) return;
@@ -667,7 +688,7 @@ describe('exit status', () => {
   });
 });
 
-describe('failures', () => {
+describe('failures', { timeout: 300_000 }, () => {
   test('a bind source that cannot be mounted is a step error and leaves no process behind', async (t) => {
     const e = need(t);
     if (!e) return;
