@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, lstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SquashfsImage, formatListing } from '../../src/npk/squashfs/reader.js';
 import { writeSquashfs } from '../../src/npk/squashfs/writer.js';
@@ -167,4 +167,38 @@ console.log(JSON.stringify(r.warnings));`;
   assert.ok(warnings.some((w) => w.includes('trusted.t')), warnings.join('\n'));
   assert.equal(readFileSync(join(out, 'f'), 'utf8'), 'x');
   assert.ok(lstatSync(join(out, 'fifo')).isFIFO());
+});
+
+test('records that end exactly at a metadata block boundary are followed into the next block', async (t) => {
+  if (!have('unsquashfs')) return t.skip('unsquashfs is not installed');
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  // 3000 file inodes of 36..64 bytes (1..8 block entries): inode records start and end at
+  // every multiple of 4 across ~25 metadata blocks, so some header ends exactly at 8192.
+  const pseudo = [];
+  for (let i = 0; i < 3000; i++) {
+    const blocks = 1 + ((i * 7) % 8);
+    pseudo.push({ path: `/d${i % 3}/f${i}`, type: 'file' as const, mode: 0o644, content: Buffer.alloc(blocks * 4096 - 1, 0x61 + blocks) });
+  }
+  const img = join(dir, 'fs.img');
+  await writeSquashfs(img, { pseudo, blockSize: 4096, fragments: false, mtime: 1700000000, compression: 'none' });
+  const sq = await SquashfsImage.open(img);
+  defer(() => void sq.close());
+  const theirs = execFileSync('unsquashfs', ['-lln', img], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(await formatListing(sq), theirs);
+  assert.ok((await sq.readFile('/d1/f2998')).equals(Buffer.alloc(((2998 * 7) % 8 + 1) * 4096 - 1, 0x61 + ((2998 * 7) % 8) + 1)));
+  // And a mksquashfs image of the same kind.
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  for (let i = 0; i < 3000; i++) {
+    const blocks = 1 + ((i * 5) % 8);
+    writeFileSync(join(src, `f${i}`), Buffer.alloc(blocks * 4096 - 3, 0x41 + blocks));
+  }
+  if (!have('mksquashfs')) return;
+  const ref = join(dir, 'ref.img');
+  execFileSync('mksquashfs', [src, ref, '-noappend', '-no-progress', '-quiet', '-b', '4096', '-no-fragments'], { stdio: 'ignore' });
+  const r = await SquashfsImage.open(ref);
+  defer(() => void r.close());
+  const theirsRef = execFileSync('unsquashfs', ['-lln', ref], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(await formatListing(r), theirsRef);
 });

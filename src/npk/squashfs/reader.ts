@@ -233,7 +233,11 @@ export class SquashfsImage {
       b.data.copy(out, got, off, off + n);
       got += n;
       off += n;
-      if (got === len) return { data: out, block: pos - table.start, offset: off };
+      if (got === len) {
+        // A record ending exactly at a block's end continues at the next block's start.
+        if (off === b.data.length && b.next < table.end) return { data: out, block: b.next - table.start, offset: 0 };
+        return { data: out, block: pos - table.start, offset: off };
+      }
       pos = b.next;
       off = 0;
     }
