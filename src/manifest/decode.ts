@@ -66,13 +66,16 @@ function def(s: z.ZodType): AnyDef {
   return (s as unknown as { _zod: { def: AnyDef } })._zod.def;
 }
 
-/** Strip wrappers that do not change the input shape; report whether the value may be absent. */
+/** Strip wrappers that do not change the input shape; report whether it is an Option (null = None). */
 export function unwrap(s: z.ZodType): { schema: z.ZodType; optional: boolean } {
   let optional = false;
   for (;;) {
     const d = def(s);
-    if (d.type === 'optional' || d.type === 'default' || d.type === 'prefault' || d.type === 'nullable') {
+    if (d.type === 'optional' || d.type === 'nullable') {
       optional = true;
+      s = d.innerType!;
+    } else if (d.type === 'default' || d.type === 'prefault') {
+      // serde(default): absent means the default, but null is not absent.
       s = d.innerType!;
     } else if (d.type === 'pipe') {
       const inner = d.in!;
@@ -116,16 +119,23 @@ export function yamlInt(text: string): bigint | undefined {
   return m[1] === '-' ? -v : v;
 }
 
+/** Leading zero(s) followed by digits only: a string in YAML 1.2 (serde_yaml digits_but_not_number). */
+export function digitsButNotNumber(text: string): boolean {
+  const t = text.replace(/^[-+]/, '');
+  return t.length > 1 && t.startsWith('0') && /^[0-9]+$/.test(t.slice(1));
+}
+
+/** serde_yaml's floats: Rust's f64 syntax (finite values) plus .inf/.nan; never digitsButNotNumber. */
 export function yamlFloat(text: string): number | undefined {
-  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(text)) {
-    if (/^[-+]?0[0-9]/.test(text)) return undefined;
-    return Number(text);
+  if (digitsButNotNumber(text)) return undefined;
+  if (/^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/.test(text)) {
+    const v = Number(text);
+    return Number.isFinite(v) ? v : undefined;
   }
-  const special: Record<string, number> = {
-    '.inf': Infinity, '.Inf': Infinity, '.INF': Infinity, '+.inf': Infinity, '+.Inf': Infinity, '+.INF': Infinity,
-    '-.inf': -Infinity, '-.Inf': -Infinity, '-.INF': -Infinity, '.nan': NaN, '.NaN': NaN, '.NAN': NaN,
-  };
-  return text in special ? special[text] : undefined;
+  if (/^\+?\.(inf|Inf|INF)$/.test(text)) return Infinity;
+  if (/^-\.(inf|Inf|INF)$/.test(text)) return -Infinity;
+  if (/^\.(nan|NaN|NAN)$/.test(text)) return NaN;
+  return undefined;
 }
 
 /** What serde_yaml's deserialize_any makes of a YAML scalar. */
@@ -197,13 +207,13 @@ function issue(ctx: Ctx, path: (string | number)[], rule: string): typeof INVALI
 
 function decode(schema: z.ZodType, node: Node, path: (string | number)[], ctx: Ctx): unknown {
   const { schema: s, optional } = unwrap(schema);
+  // Option<T>: a plain empty or null scalar (JSON null) is None.
   if (optional && isNullNode(node)) return undefined;
   const h = hintOf(s);
   const d = def(s);
   if (h.externalEnum) return decodeExternalEnum(s, node, path, ctx);
-  if (node.kind !== 'scalar' && node.kind !== 'map' && node.kind !== 'seq') {
-    // typed scalars (JSON/TOML) fall through to the scalar decoders
-  } else if (node.tag !== undefined && d.type !== 'enum' && d.type !== 'literal') {
+  // serde_yaml ignores tags except on enums, but serde's buffering (mount entries) refuses them.
+  if (ctx.buffered && (node.kind === 'scalar' || node.kind === 'map' || node.kind === 'seq') && node.tag !== undefined) {
     return issue(ctx, path, `unexpected tag !${node.tag}`);
   }
   switch (d.type) {
@@ -268,11 +278,11 @@ function decodeUnit(values: string[], node: Node, path: (string | number)[], ctx
   if (node.kind === 'scalar') {
     // `!variant` with an empty value is serde_yaml's tagged form of a unit variant.
     if (node.tag !== undefined) {
+      if (!values.includes(node.tag)) return issue(ctx, path, `unknown variant ${JSON.stringify(node.tag)}, expected one of ${values.join(', ')}`);
       if (!isNullNodeIgnoringTag(node)) return issue(ctx, path, `unit variant !${node.tag} takes no value`);
       text = node.tag;
     } else text = node.text;
   } else if (node.kind === 'str') text = node.value;
-  else if ((node.kind === 'map' || node.kind === 'seq') && node.tag !== undefined && isEmptyCollection(node)) text = node.tag;
   if (text === undefined) return issue(ctx, path, `expected one of ${values.join(', ')}, found ${describe(node)}`);
   if (!values.includes(text)) return issue(ctx, path, `unknown variant ${JSON.stringify(text)}, expected one of ${values.join(', ')}`);
   return text;
@@ -282,8 +292,9 @@ function isNullNodeIgnoringTag(node: Node): boolean {
   return node.kind === 'scalar' && node.plain && yamlIsNull(node.text);
 }
 
-function isEmptyCollection(node: Node): boolean {
-  return (node.kind === 'map' && node.entries.length === 0) || (node.kind === 'seq' && node.items.length === 0);
+/** serde_yaml reads a plain empty scalar as an empty sequence or map. */
+function isEmptyPlain(node: Node): boolean {
+  return node.kind === 'scalar' && node.plain && node.text === '';
 }
 
 function keyText(node: Node, path: (string | number)[], ctx: Ctx): string | typeof INVALID {
@@ -293,6 +304,7 @@ function keyText(node: Node, path: (string | number)[], ctx: Ctx): string | type
 }
 
 function decodeObject(s: z.ZodType, node: Node, path: (string | number)[], ctx: Ctx, skip?: string): unknown {
+  if (isEmptyPlain(node) && !ctx.buffered) return {};
   if (node.kind !== 'map') {
     // serde reads an empty document / null as a missing struct
     return issue(ctx, path, `expected a map, found ${describe(node)}`);
@@ -334,6 +346,7 @@ function decodeObject(s: z.ZodType, node: Node, path: (string | number)[], ctx: 
 }
 
 function decodeRecord(s: z.ZodType, node: Node, path: (string | number)[], ctx: Ctx, h: DecodeHint): unknown {
+  if (isEmptyPlain(node) && !ctx.buffered) return {};
   if (node.kind !== 'map') return issue(ctx, path, `expected a map, found ${describe(node)}`);
   const d = def(s);
   const keys = literalValues(d.keyType!);
@@ -361,6 +374,7 @@ function decodeRecord(s: z.ZodType, node: Node, path: (string | number)[], ctx: 
 }
 
 function decodeArray(element: z.ZodType, node: Node, path: (string | number)[], ctx: Ctx): unknown {
+  if (isEmptyPlain(node) && !ctx.buffered) return [];
   if (node.kind !== 'seq') return issue(ctx, path, `expected a sequence, found ${describe(node)}`);
   const out: unknown[] = [];
   let bad = false;
@@ -407,7 +421,7 @@ function decodeExternalEnum(s: z.ZodType, node: Node, path: (string | number)[],
   if (tag !== undefined) {
     if (units.includes(tag)) {
       const bare = node.kind === 'scalar' ? { ...node, tag: undefined } : node;
-      if (bare.kind === 'scalar' ? !isNullNodeIgnoringTag(bare) : !isEmptyCollection(bare)) {
+      if (bare.kind !== 'scalar' || !isNullNodeIgnoringTag(bare)) {
         return issue(ctx, path, `unit variant !${tag} takes no value`);
       }
       return tag;
