@@ -1,0 +1,797 @@
+/**
+ * Console message codec: one line of UTF-8 JSON <-> Message (console.md §2-§7).
+ *
+ * parseMessage validates strictly, like upstream's serde model: an enum given as an object
+ * has exactly one key, unit variants are `"x"` or `{"x":null}`, required fields must be
+ * present and Option fields may be left out, unknown extra fields are ignored (except
+ * inside `manifest`, which the manifest parser validates strictly), containers, names and
+ * versions go through the common parsers, `init`/`arguments`/`environment` must not contain
+ * NUL, tokens are exactly 40 bytes of canonical base64, integers must be integer literals
+ * within their Rust type's range. Failure throws ProtocolError naming the field.
+ *
+ * encode writes compact JSON with fields in upstream's declaration order and raw UTF-8.
+ */
+import { Container } from '../common/container.js';
+import { NorthstarError, ValidationError, assertNever } from '../common/errors.js';
+import { nameProblem, type Name } from '../common/name.js';
+import { parseVersion, type Version } from '../common/version.js';
+import { parseManifest, serializeManifest, type Manifest } from '../manifest/index.js';
+import { parseJson, JsonSyntaxError, type JNode } from './json.js';
+import {
+  TOKEN_LENGTH,
+  VERIFICATION_RESULTS,
+  type CgroupNotification,
+  type ConnectNack,
+  type ContainerData,
+  type ContainerResult,
+  type ExitStatus,
+  type InspectResult,
+  type InstallResult,
+  type JsonValue,
+  type MemoryNotification,
+  type Message,
+  type ModelError,
+  type Notification,
+  type Process,
+  type Request,
+  type Response,
+  type VerificationResult,
+} from './model.js';
+
+/** A console line that is not a valid message. `path` is the field (`request.kill.signal`). */
+export class ProtocolError extends NorthstarError {
+  constructor(
+    readonly path: string,
+    readonly rule: string,
+  ) {
+    super('EPROTOCOL', path ? `invalid message: ${path}: ${rule}` : `invalid message: ${rule}`);
+    this.name = 'ProtocolError';
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+// =======================================================================================
+// Decoding
+
+type Obj = Extract<JNode, { t: 'obj' }>;
+
+function describe(n: JNode): string {
+  switch (n.t) {
+    case 'obj':
+      return 'a map';
+    case 'arr':
+      return 'a sequence';
+    case 'str':
+      return `string ${JSON.stringify(n.v.length > 40 ? n.v.slice(0, 40) + '…' : n.v)}`;
+    case 'int':
+      return `integer ${n.v}`;
+    case 'num':
+      return `floating point ${n.v}`;
+    case 'bool':
+      return `boolean ${n.v}`;
+    case 'null':
+      return 'null';
+  }
+}
+
+const bad = (path: string, rule: string): never => {
+  throw new ProtocolError(path, rule);
+};
+
+function obj(n: JNode, path: string, what = 'a map'): Obj {
+  if (n.t !== 'obj') bad(path, `expected ${what}, found ${describe(n)}`);
+  return n as Obj;
+}
+
+/** A required struct field. */
+function field(o: Obj, key: string, path: string): JNode {
+  const v = o.entries.get(key);
+  if (v === undefined) bad(path, `missing field \`${key}\``);
+  return v!;
+}
+
+function str(n: JNode, path: string): string {
+  if (n.t !== 'str') bad(path, `expected a string, found ${describe(n)}`);
+  return (n as { v: string }).v;
+}
+
+function nonNul(n: JNode, path: string): string {
+  const s = str(n, path);
+  if (s.includes('\0')) bad(path, 'must not contain a nul byte');
+  return s;
+}
+
+function bool(n: JNode, path: string): boolean {
+  if (n.t !== 'bool') bad(path, `expected a boolean, found ${describe(n)}`);
+  return (n as { v: boolean }).v;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+function integer(n: JNode, path: string, min: bigint, max: bigint, type: string): bigint {
+  if (n.t !== 'int') bad(path, `expected ${type}, found ${describe(n)}`);
+  const v = (n as { v: bigint }).v;
+  if (v < min || v > max) bad(path, `${v} is out of range for ${type}`);
+  return v;
+}
+
+const u64 = (n: JNode, path: string): bigint => integer(n, path, 0n, U64_MAX, 'u64');
+const u32 = (n: JNode, path: string): number => Number(integer(n, path, 0n, 0xffff_ffffn, 'u32'));
+const i32 = (n: JNode, path: string): number => Number(integer(n, path, -0x8000_0000n, 0x7fff_ffffn, 'i32'));
+
+function optional<T>(o: Obj, key: string, path: string, f: (n: JNode, path: string) => T): T | null {
+  const v = o.entries.get(key);
+  return v === undefined || v.t === 'null' ? null : f(v, path);
+}
+
+function arr(n: JNode, path: string): JNode[] {
+  if (n.t !== 'arr') bad(path, `expected a sequence, found ${describe(n)}`);
+  return (n as { items: JNode[] }).items;
+}
+
+function tuple2(n: JNode, path: string): [JNode, JNode] {
+  const items = arr(n, path);
+  if (items.length !== 2) bad(path, `expected a tuple of 2 elements, found ${items.length}`);
+  return [items[0]!, items[1]!];
+}
+
+function validation(path: string, e: unknown): never {
+  if (e instanceof ValidationError) {
+    const rule = e.issues.map((i) => i.rule).join('; ');
+    bad(path, rule);
+  }
+  throw e;
+}
+
+function container(n: JNode, path: string): Container {
+  const s = str(n, path);
+  try {
+    return Container.parse(s, path);
+  } catch (e) {
+    return validation(path, e);
+  }
+}
+
+function name(n: JNode, path: string): Name {
+  const s = str(n, path);
+  const p = nameProblem(s);
+  if (p !== undefined) bad(path, `invalid name ${JSON.stringify(s.length > 40 ? s.slice(0, 40) + '…' : s)}: ${p}`);
+  return s as Name;
+}
+
+function version(n: JNode, path: string): Version {
+  const s = str(n, path);
+  try {
+    return parseVersion(s, path);
+  } catch (e) {
+    return validation(path, e);
+  }
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Standard, padded, canonical base64 (the base64 crate's STANDARD engine). */
+function base64(n: JNode, path: string): Buffer {
+  const s = str(n, path);
+  if (!BASE64.test(s)) bad(path, 'invalid base64');
+  const b = Buffer.from(s, 'base64');
+  if (b.toString('base64') !== s) bad(path, 'invalid base64: non-zero trailing bits');
+  return b;
+}
+
+function token(n: JNode, path: string): Buffer {
+  const b = base64(n, path);
+  if (b.length !== TOKEN_LENGTH) bad(path, `invalid length: a token has ${TOKEN_LENGTH} bytes, found ${b.length}`);
+  return b;
+}
+
+/**
+ * An externally tagged enum: `"tag"` (unit) or `{"tag": value}` with exactly one key.
+ * Returns the tag and its value (null for the string form).
+ */
+function variant(n: JNode, path: string, what: string): [string, JNode] {
+  if (n.t === 'str') return [n.v, { t: 'null' }];
+  if (n.t !== 'obj') return bad(path, `expected ${what}, found ${describe(n)}`);
+  if (n.entries.size !== 1) return bad(path, `expected ${what} as a map with exactly one key, found ${n.entries.size} keys`);
+  const [tag, v] = n.entries.entries().next().value as [string, JNode];
+  return [tag, v];
+}
+
+function unit(v: JNode, path: string, tag: string): void {
+  if (v.t !== 'null') bad(`${path}.${tag}`, `expected unit variant \`${tag}\` (null), found ${describe(v)}`);
+}
+
+function unknownVariant(path: string, tag: string, tags: readonly string[]): never {
+  return bad(path, `unknown variant \`${tag.length > 40 ? tag.slice(0, 40) + '…' : tag}\`, expected one of ${tags.map((t) => `\`${t}\``).join(', ')}`);
+}
+
+/** A unit variant given as a string where a struct/newtype variant was expected, or vice versa. */
+function needsData(n: JNode, path: string, tag: string): void {
+  if (n.t === 'null') bad(`${path}.${tag}`, `invalid type: unit variant, expected a variant with data`);
+}
+
+// --- requests --------------------------------------------------------------------------
+
+const REQUEST_TAGS_TEXT = [
+  'inspect', 'ident', 'install', 'kill', 'list', 'mount', 'repositories', 'shutdown', 'start',
+  'token_create', 'token_verify', 'umount', 'uninstall',
+];
+
+export function decodeRequest(n: JNode, path = 'request'): Request {
+  const [tag, v] = variant(n, path, 'a request');
+  const p = `${path}.${tag}`;
+  switch (tag) {
+    case 'ident':
+    case 'list':
+    case 'repositories':
+    case 'shutdown':
+      unit(v, path, tag);
+      return tag;
+    case 'inspect': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      return { inspect: { container: container(field(o, 'container', p), `${p}.container`) } };
+    }
+    case 'install': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const repository = str(field(o, 'repository', p), `${p}.repository`);
+      const size = u64(field(o, 'size', p), `${p}.size`);
+      // Sizes beyond 2^53 are far over any install cap: the console closes on them anyway.
+      return { install: { repository, size: Number(size) } };
+    }
+    case 'kill': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const c = container(field(o, 'container', p), `${p}.container`);
+      return { kill: { container: c, signal: i32(field(o, 'signal', p), `${p}.signal`) } };
+    }
+    case 'mount':
+    case 'umount': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const containers = arr(field(o, 'containers', p), `${p}.containers`).map((x, k) => container(x, `${p}.containers[${k}]`));
+      return tag === 'mount' ? { mount: { containers } } : { umount: { containers } };
+    }
+    case 'start': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const c = container(field(o, 'container', p), `${p}.container`);
+      const init = optional(o, 'init', `${p}.init`, nonNul);
+      const args = arr(field(o, 'arguments', p), `${p}.arguments`).map((x, k) => nonNul(x, `${p}.arguments[${k}]`));
+      const envNode = obj(field(o, 'environment', p), `${p}.environment`);
+      const environment: Record<string, string> = {};
+      for (const [k, x] of envNode.entries) {
+        if (k.includes('\0')) bad(`${p}.environment`, 'a key must not contain a nul byte');
+        setKey(environment, k, nonNul(x, `${p}.environment.${k}`));
+      }
+      return { start: { container: c, init, arguments: args, environment } };
+    }
+    case 'token_create': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const target = name(field(o, 'target', p), `${p}.target`);
+      return { token_create: { target, shared: base64(field(o, 'shared', p), `${p}.shared`) } };
+    }
+    case 'token_verify': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const t = token(field(o, 'token', p), `${p}.token`);
+      const user = name(field(o, 'user', p), `${p}.user`);
+      return { token_verify: { token: t, user, shared: base64(field(o, 'shared', p), `${p}.shared`) } };
+    }
+    case 'uninstall': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const c = container(field(o, 'container', p), `${p}.container`);
+      return { uninstall: { container: c, wipe: bool(field(o, 'wipe', p), `${p}.wipe`) } };
+    }
+    default:
+      return unknownVariant(path, tag, REQUEST_TAGS_TEXT);
+  }
+}
+
+/** Own, enumerable, writable, even for keys like `__proto__`. */
+function setKey<T>(o: Record<string, T>, k: string, v: T): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+// --- errors and results ----------------------------------------------------------------
+
+const ERROR_TAGS_TEXT = [
+  'configuration', 'duplicate_container', 'invalid_container', 'invalid_arguments', 'mount_busy',
+  'umount_busy', 'start_container_started', 'start_container_resource',
+  'start_container_missing_resource', 'start_container_failed', 'stop_container_not_started',
+  'invalid_repository', 'install_duplicate', 'critical_container', 'unexpected',
+];
+
+export function decodeExitStatus(n: JNode, path: string): ExitStatus {
+  const [tag, v] = variant(n, path, 'an exit status');
+  const p = `${path}.${tag}`;
+  switch (tag) {
+    case 'exit':
+      needsData(v, path, tag);
+      return { exit: { code: i32(field(obj(v, p), 'code', p), `${p}.code`) } };
+    case 'signalled':
+      needsData(v, path, tag);
+      return { signalled: { signal: u32(field(obj(v, p), 'signal', p), `${p}.signal`) } };
+    default:
+      return unknownVariant(path, tag, ['exit', 'signalled']);
+  }
+}
+
+export function decodeError(n: JNode, path: string): ModelError {
+  const [tag, v] = variant(n, path, 'an error');
+  const p = `${path}.${tag}`;
+  if (!ERROR_TAGS_TEXT.includes(tag)) unknownVariant(path, tag, ERROR_TAGS_TEXT);
+  needsData(v, path, tag);
+  const o = obj(v, p);
+  const c = (): Container => container(field(o, 'container', p), `${p}.container`);
+  const s = (k: string): string => str(field(o, k, p), `${p}.${k}`);
+  switch (tag) {
+    case 'configuration':
+      return { configuration: { context: s('context') } };
+    case 'duplicate_container':
+      return { duplicate_container: { container: c() } };
+    case 'invalid_container':
+      return { invalid_container: { container: c() } };
+    case 'invalid_arguments':
+      return { invalid_arguments: { cause: s('cause') } };
+    case 'mount_busy':
+      return { mount_busy: { container: c() } };
+    case 'umount_busy':
+      return { umount_busy: { container: c() } };
+    case 'start_container_started':
+      return { start_container_started: { container: c() } };
+    case 'start_container_resource':
+      return { start_container_resource: { container: c() } };
+    case 'start_container_missing_resource': {
+      const cc = c();
+      return { start_container_missing_resource: { container: cc, resource: name(field(o, 'resource', p), `${p}.resource`), version: s('version') } };
+    }
+    case 'start_container_failed': {
+      const cc = c();
+      return { start_container_failed: { container: cc, error: s('error') } };
+    }
+    case 'stop_container_not_started':
+      return { stop_container_not_started: { container: c() } };
+    case 'invalid_repository':
+      return { invalid_repository: { repository: s('repository') } };
+    case 'install_duplicate':
+      return { install_duplicate: { container: c() } };
+    case 'critical_container': {
+      const cc = c();
+      return { critical_container: { container: cc, status: decodeExitStatus(field(o, 'status', p), `${p}.status`) } };
+    }
+    default: // 'unexpected'
+      return { unexpected: { error: s('error') } };
+  }
+}
+
+function containerResult(n: JNode, path: string): ContainerResult {
+  const [tag, v] = variant(n, path, 'a result');
+  const p = `${path}.${tag}`;
+  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
+  needsData(v, path, tag);
+  const o = obj(v, p);
+  const c = container(field(o, 'container', p), `${p}.container`);
+  if (tag === 'ok') return { ok: { container: c } };
+  return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
+}
+
+function installResult(n: JNode, path: string): InstallResult {
+  const [tag, v] = variant(n, path, 'a result');
+  const p = `${path}.${tag}`;
+  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
+  needsData(v, path, tag);
+  const o = obj(v, p);
+  if (tag === 'ok') return { ok: { container: container(field(o, 'container', p), `${p}.container`) } };
+  return { error: { error: decodeError(field(o, 'error', p), `${p}.error`) } };
+}
+
+/** Free-form JSON: integers within 2^53 become numbers, larger ones stay bigint. */
+function jsonValue(n: JNode): JsonValue {
+  switch (n.t) {
+    case 'obj': {
+      const out: Record<string, JsonValue> = {};
+      for (const [k, v] of n.entries) setKey(out, k, jsonValue(v));
+      return out;
+    }
+    case 'arr':
+      return n.items.map(jsonValue);
+    case 'int':
+      return n.v >= BigInt(Number.MIN_SAFE_INTEGER) && n.v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n.v) : n.v;
+    case 'null':
+      return null;
+    default:
+      return n.v;
+  }
+}
+
+function manifest(n: JNode, text: string, path: string): Manifest {
+  const o = obj(n, path);
+  try {
+    return parseManifest(text.slice(o.start, o.end), 'json');
+  } catch (e) {
+    return validation(path, e);
+  }
+}
+
+function containerData(n: JNode, text: string, path: string): ContainerData {
+  const o = obj(n, path);
+  const m = manifest(field(o, 'manifest', path), text, `${path}.manifest`);
+  const repository = str(field(o, 'repository', path), `${path}.repository`);
+  const mounted = bool(field(o, 'mounted', path), `${path}.mounted`);
+  const process = optional(o, 'process', `${path}.process`, (x, pp): Process => {
+    const po = obj(x, pp);
+    const pid = u32(field(po, 'pid', pp), `${pp}.pid`);
+    const uptime = u64(field(po, 'uptime', pp), `${pp}.uptime`);
+    const st = obj(field(po, 'statistics', pp), `${pp}.statistics`);
+    return { pid, uptime, statistics: jsonValue(st) as Record<string, JsonValue> };
+  });
+  return { manifest: m, repository, mounted, process };
+}
+
+function inspectResult(n: JNode, text: string, path: string): InspectResult {
+  const [tag, v] = variant(n, path, 'a result');
+  const p = `${path}.${tag}`;
+  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
+  needsData(v, path, tag);
+  const o = obj(v, p);
+  const c = container(field(o, 'container', p), `${p}.container`);
+  if (tag === 'ok') return { ok: { container: c, data: containerData(field(o, 'data', p), text, `${p}.data`) } };
+  return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
+}
+
+const RESPONSE_TAGS_TEXT = [
+  'ident', 'inspect', 'install', 'kill', 'list', 'mount', 'permission_denied', 'repositories',
+  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall',
+];
+
+export function decodeResponse(n: JNode, text: string, path = 'response'): Response {
+  const [tag, v] = variant(n, path, 'a response');
+  const p = `${path}.${tag}`;
+  if (tag === 'shutdown') {
+    unit(v, path, tag);
+    return 'shutdown';
+  }
+  if (!RESPONSE_TAGS_TEXT.includes(tag)) return unknownVariant(path, tag, RESPONSE_TAGS_TEXT);
+  needsData(v, path, tag);
+  switch (tag) {
+    case 'ident':
+      return { ident: container(v, p) };
+    case 'inspect':
+      return { inspect: inspectResult(v, text, p) };
+    case 'install':
+      return { install: installResult(v, p) };
+    case 'kill':
+      return { kill: containerResult(v, p) };
+    case 'start':
+      return { start: containerResult(v, p) };
+    case 'uninstall':
+      return { uninstall: containerResult(v, p) };
+    case 'list':
+      return { list: arr(v, p).map((x, k) => container(x, `${p}[${k}]`)) };
+    case 'mount':
+      return { mount: arr(v, p).map((x, k) => containerResult(x, `${p}[${k}]`)) };
+    case 'umount':
+      return { umount: arr(v, p).map((x, k) => containerResult(x, `${p}[${k}]`)) };
+    case 'permission_denied':
+      return { permission_denied: decodeRequest(v, p) };
+    case 'repositories': {
+      const set = new Set<string>();
+      for (const [k, x] of arr(v, p).entries()) set.add(str(x, `${p}[${k}]`));
+      return { repositories: [...set] };
+    }
+    case 'token':
+      return { token: token(v, p) };
+    default: {
+      // token_verification: PascalCase unit variants
+      const [r, rv] = variant(v, p, 'a verification result');
+      if (!(VERIFICATION_RESULTS as readonly string[]).includes(r)) return unknownVariant(p, r, VERIFICATION_RESULTS);
+      unit(rv, p, r);
+      return { token_verification: r as VerificationResult };
+    }
+  }
+}
+
+// --- notifications ---------------------------------------------------------------------
+
+function memoryNotification(n: JNode, path: string): MemoryNotification {
+  const o = obj(n, path);
+  const c = (k: string): bigint | null => optional(o, k, `${path}.${k}`, u64);
+  return { low: c('low'), high: c('high'), max: c('max'), oom: c('oom'), oom_kill: c('oom_kill') };
+}
+
+function cgroupNotification(n: JNode, path: string): CgroupNotification {
+  const [tag, v] = variant(n, path, 'a cgroup notification');
+  if (tag !== 'memory') return unknownVariant(path, tag, ['memory']);
+  needsData(v, path, tag);
+  return { memory: memoryNotification(v, `${path}.memory`) };
+}
+
+const NOTIFICATION_TAGS_TEXT = ['c_group', 'exit', 'install', 'shutdown', 'started', 'uninstall'];
+
+export function decodeNotification(n: JNode, path = 'notification'): Notification {
+  const [tag, v] = variant(n, path, 'a notification');
+  const p = `${path}.${tag}`;
+  switch (tag) {
+    case 'shutdown':
+      unit(v, path, tag);
+      return 'shutdown';
+    case 'c_group': {
+      needsData(v, path, tag);
+      const [c, g] = tuple2(v, p);
+      return { c_group: [container(c, `${p}[0]`), cgroupNotification(g, `${p}[1]`)] };
+    }
+    case 'exit': {
+      needsData(v, path, tag);
+      const [c, s] = tuple2(v, p);
+      return { exit: [container(c, `${p}[0]`), decodeExitStatus(s, `${p}[1]`)] };
+    }
+    case 'install':
+      needsData(v, path, tag);
+      return { install: container(v, p) };
+    case 'started':
+      needsData(v, path, tag);
+      return { started: container(v, p) };
+    case 'uninstall':
+      needsData(v, path, tag);
+      return { uninstall: container(v, p) };
+    default:
+      return unknownVariant(path, tag, NOTIFICATION_TAGS_TEXT);
+  }
+}
+
+// --- envelope --------------------------------------------------------------------------
+
+function connectNack(n: JNode, path: string): ConnectNack {
+  const [tag, v] = variant(n, path, 'a connect nack');
+  if (tag === 'permission_denied') {
+    unit(v, path, tag);
+    return 'permission_denied';
+  }
+  if (tag !== 'invalid_protocol_version') return unknownVariant(path, tag, ['invalid_protocol_version', 'permission_denied']);
+  needsData(v, path, tag);
+  const p = `${path}.${tag}`;
+  return { invalid_protocol_version: { version: version(field(obj(v, p), 'version', p), `${p}.version`) } };
+}
+
+const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification'] as const;
+
+function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JNode, text: string): Message {
+  switch (key) {
+    case 'connect': {
+      const o = obj(v, key);
+      const ver = version(field(o, 'version', key), 'connect.version');
+      return { connect: { version: ver, subscribe_notifications: bool(field(o, 'subscribe_notifications', key), 'connect.subscribe_notifications') } };
+    }
+    case 'connect_ack':
+      if (v.t !== 'null') bad(key, `expected null, found ${describe(v)}`);
+      return { connect_ack: null };
+    case 'connect_nack':
+      return { connect_nack: connectNack(v, key) };
+    case 'request':
+      return { request: decodeRequest(v, key) };
+    case 'response':
+      return { response: decodeResponse(v, text, key) };
+    case 'notification':
+      return { notification: decodeNotification(v, key) };
+    default:
+      return assertNever(key, 'message kind');
+  }
+}
+
+/** Decode one JSON text (no framing). */
+export function decodeMessageText(text: string): Message {
+  let root: JNode;
+  try {
+    root = parseJson(text);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new ProtocolError('', `invalid json: ${e.message}`);
+    throw e;
+  }
+  if (root.t !== 'obj') return bad('', `expected a map, found ${describe(root)}`);
+  // Untagged: the first variant that decodes wins, other top-level keys are ignored.
+  let first: ProtocolError | undefined;
+  for (const key of ENVELOPE) {
+    const v = root.entries.get(key);
+    if (v === undefined) continue;
+    try {
+      return decodeEnvelope(key, v, text);
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      first ??= e;
+    }
+  }
+  throw first ?? new ProtocolError('', `expected one of ${ENVELOPE.map((k) => `\`${k}\``).join(', ')}`);
+}
+
+/**
+ * Decode one console line: bytes (UTF-8 validated) or text, without its `\n`; one trailing
+ * `\r` is stripped. An empty line is an error. Throws ProtocolError.
+ */
+export function parseMessage(line: Buffer | Uint8Array | string): Message {
+  let text: string;
+  if (typeof line === 'string') text = line;
+  else {
+    try {
+      text = utf8.decode(line);
+    } catch {
+      return bad('', 'invalid utf-8');
+    }
+  }
+  if (text.endsWith('\r')) text = text.slice(0, -1);
+  if (text.length === 0) return bad('', 'empty line');
+  return decodeMessageText(text);
+}
+
+// =======================================================================================
+// Encoding
+
+const q = (s: string): string => JSON.stringify(s);
+
+function encContainer(c: Container): string {
+  return q(c.toString());
+}
+
+function encStruct(tag: string, fields: [string, string][]): string {
+  return `{${q(tag)}:{${fields.map(([k, v]) => `${q(k)}:${v}`).join(',')}}}`;
+}
+
+export function encodeRequest(r: Request): string {
+  if (typeof r === 'string') return q(r);
+  if ('inspect' in r) return encStruct('inspect', [['container', encContainer(r.inspect.container)]]);
+  if ('install' in r) return encStruct('install', [['repository', q(r.install.repository)], ['size', String(r.install.size)]]);
+  if ('kill' in r) return encStruct('kill', [['container', encContainer(r.kill.container)], ['signal', String(r.kill.signal)]]);
+  if ('mount' in r) return encStruct('mount', [['containers', `[${r.mount.containers.map(encContainer).join(',')}]`]]);
+  if ('umount' in r) return encStruct('umount', [['containers', `[${r.umount.containers.map(encContainer).join(',')}]`]]);
+  if ('start' in r) {
+    const s = r.start;
+    const env = Object.keys(s.environment).map((k) => `${q(k)}:${q(s.environment[k]!)}`);
+    return encStruct('start', [
+      ['container', encContainer(s.container)],
+      ['init', s.init === null ? 'null' : q(s.init)],
+      ['arguments', `[${s.arguments.map(q).join(',')}]`],
+      ['environment', `{${env.join(',')}}`],
+    ]);
+  }
+  if ('token_create' in r) return encStruct('token_create', [['target', q(r.token_create.target)], ['shared', q(r.token_create.shared.toString('base64'))]]);
+  if ('token_verify' in r) {
+    const t = r.token_verify;
+    return encStruct('token_verify', [['token', q(t.token.toString('base64'))], ['user', q(t.user)], ['shared', q(t.shared.toString('base64'))]]);
+  }
+  if ('uninstall' in r) return encStruct('uninstall', [['container', encContainer(r.uninstall.container)], ['wipe', String(r.uninstall.wipe)]]);
+  return assertNever(r, 'request');
+}
+
+export function encodeExitStatus(s: ExitStatus): string {
+  if ('exit' in s) return encStruct('exit', [['code', String(s.exit.code)]]);
+  return encStruct('signalled', [['signal', String(s.signalled.signal)]]);
+}
+
+export function encodeError(e: ModelError): string {
+  const [tag, body] = Object.entries(e)[0] as [string, Record<string, unknown>];
+  const fields: [string, string][] = [];
+  // Every body's keys are declared in upstream order in ModelError; write them in that order.
+  for (const k of ERROR_FIELDS[tag] ?? []) {
+    const v = body[k];
+    if (v instanceof Object && 'exit' in v) fields.push([k, encodeExitStatus(v as ExitStatus)]);
+    else if (v instanceof Object && 'signalled' in v) fields.push([k, encodeExitStatus(v as ExitStatus)]);
+    else if (v instanceof Container) fields.push([k, encContainer(v)]);
+    else fields.push([k, q(String(v))]);
+  }
+  return encStruct(tag, fields);
+}
+
+const ERROR_FIELDS: Record<string, readonly string[]> = {
+  configuration: ['context'],
+  duplicate_container: ['container'],
+  invalid_container: ['container'],
+  invalid_arguments: ['cause'],
+  mount_busy: ['container'],
+  umount_busy: ['container'],
+  start_container_started: ['container'],
+  start_container_resource: ['container'],
+  start_container_missing_resource: ['container', 'resource', 'version'],
+  start_container_failed: ['container', 'error'],
+  stop_container_not_started: ['container'],
+  invalid_repository: ['repository'],
+  install_duplicate: ['container'],
+  critical_container: ['container', 'status'],
+  unexpected: ['error'],
+};
+
+function encContainerResult(r: ContainerResult): string {
+  if ('ok' in r) return encStruct('ok', [['container', encContainer(r.ok.container)]]);
+  return encStruct('error', [['container', encContainer(r.error.container)], ['error', encodeError(r.error.error)]]);
+}
+
+/** Free-form JSON; bigints are written exactly. */
+export function encodeJsonValue(v: JsonValue): string {
+  if (v === null) return 'null';
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+  if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(encodeJsonValue).join(',')}]`;
+  return `{${Object.keys(v).map((k) => `${q(k)}:${encodeJsonValue(v[k]!)}`).join(',')}}`;
+}
+
+/** The manifest as upstream's serde_json writes it inside `inspect` (compact, exact integers). */
+export function encodeManifest(m: Manifest): string {
+  return serializeManifest(m, 'json', { pretty: false }).replace(/\n$/, '');
+}
+
+function encContainerData(d: ContainerData): string {
+  const p = d.process;
+  const process =
+    p === null
+      ? 'null'
+      : `{"pid":${p.pid},"uptime":${p.uptime.toString()},"statistics":${encodeJsonValue(p.statistics)}}`;
+  return `{"manifest":${encodeManifest(d.manifest)},"repository":${q(d.repository)},"mounted":${d.mounted},"process":${process}}`;
+}
+
+export function encodeResponse(r: Response): string {
+  if (typeof r === 'string') return q(r);
+  if ('ident' in r) return `{"ident":${encContainer(r.ident)}}`;
+  if ('inspect' in r) {
+    const i = r.inspect;
+    const body =
+      'ok' in i
+        ? encStruct('ok', [['container', encContainer(i.ok.container)], ['data', encContainerData(i.ok.data)]])
+        : encStruct('error', [['container', encContainer(i.error.container)], ['error', encodeError(i.error.error)]]);
+    return `{"inspect":${body}}`;
+  }
+  if ('install' in r) {
+    const i = r.install;
+    const body = 'ok' in i ? encStruct('ok', [['container', encContainer(i.ok.container)]]) : encStruct('error', [['error', encodeError(i.error.error)]]);
+    return `{"install":${body}}`;
+  }
+  if ('kill' in r) return `{"kill":${encContainerResult(r.kill)}}`;
+  if ('start' in r) return `{"start":${encContainerResult(r.start)}}`;
+  if ('uninstall' in r) return `{"uninstall":${encContainerResult(r.uninstall)}}`;
+  if ('list' in r) return `{"list":[${r.list.map(encContainer).join(',')}]}`;
+  if ('mount' in r) return `{"mount":[${r.mount.map(encContainerResult).join(',')}]}`;
+  if ('umount' in r) return `{"umount":[${r.umount.map(encContainerResult).join(',')}]}`;
+  if ('permission_denied' in r) return `{"permission_denied":${encodeRequest(r.permission_denied)}}`;
+  if ('repositories' in r) return `{"repositories":[${r.repositories.map(q).join(',')}]}`;
+  if ('token' in r) return `{"token":${q(r.token.toString('base64'))}}`;
+  if ('token_verification' in r) return `{"token_verification":${q(r.token_verification)}}`;
+  return assertNever(r, 'response');
+}
+
+const optU64 = (v: bigint | null): string => (v === null ? 'null' : v.toString());
+
+export function encodeNotification(n: Notification): string {
+  if (typeof n === 'string') return q(n);
+  if ('c_group' in n) {
+    const [c, g] = n.c_group;
+    const m = g.memory;
+    return `{"c_group":[${encContainer(c)},{"memory":{"low":${optU64(m.low)},"high":${optU64(m.high)},"max":${optU64(m.max)},"oom":${optU64(m.oom)},"oom_kill":${optU64(m.oom_kill)}}}]}`;
+  }
+  if ('exit' in n) return `{"exit":[${encContainer(n.exit[0])},${encodeExitStatus(n.exit[1])}]}`;
+  if ('install' in n) return `{"install":${encContainer(n.install)}}`;
+  if ('started' in n) return `{"started":${encContainer(n.started)}}`;
+  if ('uninstall' in n) return `{"uninstall":${encContainer(n.uninstall)}}`;
+  return assertNever(n, 'notification');
+}
+
+/** One message as compact JSON, without the line's `\n`. */
+export function encode(m: Message): string {
+  if ('connect' in m) return `{"connect":{"version":${q(m.connect.version)},"subscribe_notifications":${m.connect.subscribe_notifications}}}`;
+  if ('connect_ack' in m) return '{"connect_ack":null}';
+  if ('connect_nack' in m) {
+    const n = m.connect_nack;
+    return `{"connect_nack":${typeof n === 'string' ? q(n) : `{"invalid_protocol_version":{"version":${q(n.invalid_protocol_version.version)}}}`}}`;
+  }
+  if ('request' in m) return `{"request":${encodeRequest(m.request)}}`;
+  if ('response' in m) return `{"response":${encodeResponse(m.response)}}`;
+  if ('notification' in m) return `{"notification":${encodeNotification(m.notification)}}`;
+  return assertNever(m, 'message');
+}
+
+/** One message as a line: compact JSON and `\n`. */
+export function encodeLine(m: Message): string {
+  return encode(m) + '\n';
+}

@@ -1,0 +1,18 @@
+/** The console protocol: model, codec and framing. */
+export * from './model.js';
+export {
+  ProtocolError,
+  parseMessage,
+  decodeMessageText,
+  encode,
+  encodeLine,
+  encodeRequest,
+  encodeResponse,
+  encodeNotification,
+  encodeError,
+  encodeExitStatus,
+  encodeJsonValue,
+  encodeManifest,
+} from './codec.js';
+export { StreamReader, LineTooLongError, StreamTimeoutError } from './lines.js';
+export { parseJson, JsonSyntaxError, type JNode } from './json.js';
