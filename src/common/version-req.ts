@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js';
-import { SemverError, SemverScanner, quoteChar, versionParts, type SemverPosition, type Version } from './version.js';
+import { POSITION_TEXT, SemverError, SemverScanner, quoteChar, versionParts, type SemverPosition, type Version } from './version.js';
 
 /** Comparison operators of a cargo-style requirement; `wildcard` is `1.*` / `1.2.x`. */
 export type ReqOp = 'exact' | 'greater' | 'greater_eq' | 'less' | 'less_eq' | 'tilde' | 'caret' | 'wildcard';
@@ -116,7 +116,7 @@ function scanReq(text: string): Comparator[] {
     out.push(parsed.cmp);
     if (s.pos === text.length) return out;
     if (!s.eat(',')) {
-      throw new SemverError(`expected comma after ${parsed.last}${parsed.last === 'pre-release' || parsed.last === 'build' ? ' identifier' : ' version number'}, found ${quoteChar(s.peek()!)}`);
+      throw new SemverError(`expected comma after ${POSITION_TEXT[parsed.last]}, found ${quoteChar(s.peek()!)}`);
     }
     s.skipSpaces();
     if (out.length === MAX_COMPARATORS) throw new SemverError('excessive number of version comparators');

@@ -19,6 +19,15 @@ export interface VersionParts {
 
 export type SemverPosition = 'major' | 'minor' | 'patch' | 'pre-release' | 'build';
 
+/** How semver 1.0 names each position in its error messages. */
+export const POSITION_TEXT: Readonly<Record<SemverPosition, string>> = {
+  major: 'major version number',
+  minor: 'minor version number',
+  patch: 'patch version number',
+  'pre-release': 'pre-release identifier',
+  build: 'build metadata',
+};
+
 /** A scanner over the text of a version or requirement, reporting errors like semver 1.0. */
 export class SemverScanner {
   pos = 0;
@@ -49,14 +58,14 @@ export class SemverScanner {
     if (digits.length === 0) {
       const c = this.peek();
       throw c === undefined
-        ? new SemverError(`unexpected end of input while parsing ${position} version number`)
-        : new SemverError(`unexpected character ${quoteChar(c)} while parsing ${position} version number`);
+        ? new SemverError(`unexpected end of input while parsing ${POSITION_TEXT[position]}`)
+        : new SemverError(`unexpected character ${quoteChar(c)} while parsing ${POSITION_TEXT[position]}`);
     }
     if (digits.length > 1 && digits.startsWith('0')) {
-      throw new SemverError(`invalid leading zero in ${position} version number`);
+      throw new SemverError(`invalid leading zero in ${POSITION_TEXT[position]}`);
     }
     const value = BigInt(digits);
-    if (value > U64_MAX) throw new SemverError(`value of ${position} version number exceeds u64::MAX`);
+    if (value > U64_MAX) throw new SemverError(`value of ${POSITION_TEXT[position]} exceeds u64::MAX`);
     return value;
   }
 
@@ -74,7 +83,7 @@ export class SemverScanner {
         continue;
       }
       const seg = this.text.slice(segStart, this.pos);
-      if (seg.length === 0) throw new SemverError(`empty identifier segment in ${position} identifier`);
+      if (seg.length === 0) throw new SemverError(`empty identifier segment in ${POSITION_TEXT[position]}`);
       if (position === 'pre-release' && /^[0-9]+$/.test(seg) && seg.length > 1 && seg.startsWith('0')) {
         throw new SemverError('invalid leading zero in pre-release identifier');
       }
@@ -95,7 +104,10 @@ function isDigit(c: string): boolean {
   return c >= '0' && c <= '9';
 }
 
+/** A character as Rust's QuotedChar prints it. */
 export function quoteChar(c: string): string {
+  if (c === "'") return "'\\''";
+  if (c === '\0') return "'\\0'";
   return `'${c}'`;
 }
 
@@ -128,15 +140,15 @@ function scanVersion(text: string): VersionParts {
     last = 'build';
   }
   const c = s.peek();
-  if (c !== undefined) throw new SemverError(`unexpected character ${quoteChar(c)} after ${last}${last === 'patch' ? ' version number' : ''}`);
+  if (c !== undefined) throw new SemverError(`unexpected character ${quoteChar(c)} after ${POSITION_TEXT[last]}`);
   return { major, minor, patch };
 }
 
 function afterError(s: SemverScanner, position: SemverPosition): SemverError {
   const c = s.peek();
   return c === undefined
-    ? new SemverError(`unexpected end of input while parsing ${position} version number`)
-    : new SemverError(`unexpected character ${quoteChar(c)} after ${position} version number`);
+    ? new SemverError(`unexpected end of input while parsing ${POSITION_TEXT[position]}`)
+    : new SemverError(`unexpected character ${quoteChar(c)} after ${POSITION_TEXT[position]}`);
 }
 
 /** Parse a strict SemVer version, keeping only `M.m.p`. Throws ValidationError. */

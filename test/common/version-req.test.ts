@@ -110,6 +110,9 @@ test('invalid requirements are rejected like cargo', () => {
     ['1.2.3,', 'unexpected end of input while parsing major version number'],
     ['=>1.2', "unexpected character '>' while parsing major version number"],
     ['1.2.3-', 'empty identifier segment in pre-release identifier'],
+    ['>=1.2.3-alpha 2', "expected comma after pre-release identifier, found '2'"],
+    ['>=1.2.3+b 2', "expected comma after build metadata, found '2'"],
+    ['1.2 3', "expected comma after minor version number, found '3'"],
     [Array.from({ length: 33 }, () => '>=1').join(','), 'excessive number of version comparators'],
   ];
   for (const [input, reason] of cases) {
