@@ -30,3 +30,7 @@ npm run --silent build
 if [ -f native/Makefile ]; then
   make -s -C native
 fi
+# The static test container used by the integration tests and the examples.
+if [ -f examples/test-container/Makefile ]; then
+  make -s -C examples/test-container
+fi
