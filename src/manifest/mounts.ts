@@ -169,39 +169,54 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-export const mountsSchema = hint(z.record(nonNul(), mountSchema), { duplicateKeys: 'error' })
-  .superRefine((mounts, ctx) => {
-    // Bind targets: absolute, and not overlapping the previous one in sorted order (upstream's rule).
-    const binds = Object.keys(mounts)
-      .filter((p) => mounts[p]!.type === 'bind')
-      .sort(compareBytes);
-    let prev: string[] = ['/'];
-    let prevPath = '';
-    for (const p of binds) {
-      if (!p.startsWith('/')) {
-        ctx.addIssue({ code: 'custom', path: [p], message: 'mount point must be an absolute path' });
-        continue;
-      }
-      const cur = pathComponents(p);
-      if (prev.length > 1 && prev.length <= cur.length && prev.every((c, i) => c === cur[i])) {
-        ctx.addIssue({ code: 'custom', path: [p], message: `mount point overlaps the bind mount at ${prevPath}` });
-        continue;
-      }
-      prev = cur;
-      prevPath = p;
+/**
+ * The mount rules (upstream's plus ours). Run even when some entry failed to parse, so every
+ * issue is reported at once; entries are therefore read defensively.
+ */
+function checkMounts(mounts: Record<string, unknown>, ctx: z.core.$RefinementCtx<Record<string, Mount>>): void {
+  const entry = (p: string): Record<string, unknown> => {
+    const m = mounts[p];
+    return m !== null && typeof m === 'object' ? (m as Record<string, unknown>) : {};
+  };
+  // Bind targets: absolute, and not overlapping the previous one in sorted order (upstream's rule).
+  const binds = Object.keys(mounts)
+    .filter((p) => entry(p).type === 'bind')
+    .sort(compareBytes);
+  let prev: string[] = ['/'];
+  let prevPath = '';
+  for (const p of binds) {
+    if (!p.startsWith('/')) {
+      ctx.addIssue({ code: 'custom', path: [p], message: 'mount point must be an absolute path' });
+      continue;
     }
-    for (const [p, m] of Object.entries(mounts)) {
-      if (m.type === 'bind' && !m.host.startsWith('/')) {
-        ctx.addIssue({ code: 'custom', path: [p, 'host'], message: 'must be an absolute path' });
+    const cur = pathComponents(p);
+    if (prev.length > 1 && prev.length <= cur.length && prev.every((c, i) => c === cur[i])) {
+      ctx.addIssue({ code: 'custom', path: [p], message: `mount point overlaps the bind mount at ${prevPath}` });
+      continue;
+    }
+    prev = cur;
+    prevPath = p;
+  }
+  for (const p of Object.keys(mounts)) {
+    const m = entry(p);
+    if (m.type === 'bind' && typeof m.host === 'string' && !m.host.startsWith('/')) {
+      ctx.addIssue({ code: 'custom', path: [p, 'host'], message: 'must be an absolute path' });
+    }
+    if (m.type === 'resource') {
+      if (Array.isArray(m.options) && m.options.includes('rec')) {
+        ctx.addIssue({ code: 'custom', path: [p, 'options'], message: 'resource mounts must not be recursive (rec)' });
       }
-      if (m.type === 'resource') {
-        if (m.options.includes('rec')) ctx.addIssue({ code: 'custom', path: [p, 'options'], message: 'resource mounts must not be recursive (rec)' });
+      if (typeof m.dir === 'string') {
         if (!m.dir.startsWith('/')) ctx.addIssue({ code: 'custom', path: [p, 'dir'], message: 'must be an absolute path' });
         // Our difference (spec README 18, Cure53 ESR-01-006).
         else if (m.dir.split('/').includes('..')) ctx.addIssue({ code: 'custom', path: [p, 'dir'], message: "must not contain a '..' component" });
       }
     }
-  })
+  }
+}
+
+export const mountsSchema = hint(z.record(nonNul(), mountSchema), { duplicateKeys: 'error' })
+  .superRefine(checkMounts, { when: () => true })
   .describe('Mount point (absolute path in the container) -> mount; `type` selects the kind.');
 
 export type Mounts = z.output<typeof mountsSchema>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
 import { decodeRoot, type Issue } from './decode.js';
-import { manifestSchema, type Manifest } from './schema.js';
+import { manifestSchema, RESOURCE_RULE, type Manifest } from './schema.js';
 import { parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
 
 /** Dotted field path: `mounts./data.host`, `args[0]`. */
@@ -71,6 +71,8 @@ function validate(value: unknown, decodeIssues: Issue[]): { manifest?: Manifest;
       // A value the decoder refused is absent for zod: its "missing field" is no news.
       if (i.rule === 'missing field' && decodeIssues.some((d) => isUnder(d.path, i.path))) continue;
       if (issues.some((x) => x.rule === i.rule && formatPath(x.path) === formatPath(i.path))) continue;
+      // An init the decoder refused is not a missing init.
+      if (i.rule === RESOURCE_RULE && decodeIssues.some((d) => d.path[0] === 'init')) continue;
       issues.push(i);
     }
   }

@@ -76,6 +76,8 @@ const supplGroupsSchema = z
 
 const idSchema = z.number().int().min(1, { error: 'must be at least 1' }).max(65535, { error: 'must be at most 65535' });
 
+export const RESOURCE_RULE = 'not allowed in a resource container (no init)';
+
 /** Fields a resource container (no init) must not set; empty collections count as unset. */
 export const RESOURCE_FORBIDDEN = ['args', 'env', 'capabilities', 'suppl_groups', 'autostart', 'cgroups', 'io', 'seccomp'] as const;
 
@@ -110,14 +112,18 @@ export const manifestSchema = z
     custom: z.unknown().optional().describe('Opaque data (any JSON value), returned by inspect'),
   })
   .strict()
-  .superRefine((m, ctx) => {
-    if (m.init !== undefined) return;
-    for (const f of RESOURCE_FORBIDDEN) {
-      const v = m[f];
-      const set = Array.isArray(v) ? v.length > 0 : v !== null && typeof v === 'object' && f === 'env' ? Object.keys(v).length > 0 : v !== undefined;
-      if (set) ctx.addIssue({ code: 'custom', path: [f], message: 'not allowed in a resource container (no init)' });
-    }
-  })
+  .superRefine(
+    (m, ctx) => {
+      if (m === null || typeof m !== 'object' || m.init !== undefined) return;
+      for (const f of RESOURCE_FORBIDDEN) {
+        const v: unknown = m[f];
+        const set = Array.isArray(v) ? v.length > 0 : f === 'env' && v !== null && typeof v === 'object' ? Object.keys(v).length > 0 : v !== undefined;
+        if (set) ctx.addIssue({ code: 'custom', path: [f], message: RESOURCE_RULE });
+      }
+    },
+    // Also when other fields failed, so that every issue is reported at once.
+    { when: () => true },
+  )
   .describe('Northstar container manifest (manifest.yaml of an NPK)');
 
 export type Manifest = z.output<typeof manifestSchema>;

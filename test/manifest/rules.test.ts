@@ -351,3 +351,22 @@ test('every issue is collected, each naming its field path', () => {
     assert.match(e.message, /^invalid manifest:\n {2}mounts\.\/r\.version: expected a string, found the integer 1 \(quote it\)\n {2}name: must not be '\.\.'/);
   }
 });
+
+test('rules across fields still run when other fields fail', () => {
+  rejects(
+    RESOURCE_BASE.replace('uid: 1000', 'uid: 0') +
+      'args: [a]\nmounts:\n  lib:\n    type: bind\n    host: lib\n  /r:\n    type: resource\n    name: x\n    version: 1\n    dir: /../a\n    options: rec\n  /t:\n    type: tmpfs\n    size: 1XB\n',
+    [
+      'mounts./r.version: expected a string, found the integer 1 (quote it)',
+      'uid: must be at least 1',
+      'mounts./t.size: invalid size "1XB": unknown unit "XB"',
+      'mounts.lib: mount point must be an absolute path',
+      'mounts.lib.host: must be an absolute path',
+      'mounts./r.options: resource mounts must not be recursive (rec)',
+      "mounts./r.dir: must not contain a '..' component",
+      'args: not allowed in a resource container (no init)',
+    ],
+  );
+  // an init that failed to decode is not a missing init
+  rejects(BASE.replace('init: /binary', 'init: [a]') + 'args: [a]\n', ['init: expected a string, found a sequence']);
+});
