@@ -1,0 +1,169 @@
+/**
+ * The mem repository (runtime.md §8): packages live only in memory and are gone when the
+ * runtime stops.
+ *
+ * Upstream keeps each NPK in a sealed memfd. Node has no memfd_create(2), and the C core
+ * (native/) offers no helper for it (it only seals its own binary). So each package is a
+ * file in a private directory on tmpfs (memory-backed like a memfd): created 0600 in a
+ * 0700 directory made with mkdtemp, written through a write-only handle that is closed
+ * before verification, then re-opened read-only and unlinked. From then on the only
+ * reference is the runtime's read-only fd; the loop device and the NPK reader reach it
+ * through `/proc/<pid>/fd/<n>`. What a sealed memfd adds over this is protection
+ * against a *root* process that reopens that magic link for writing; such a process can
+ * equally ptrace the runtime, so the trust boundary is the same. The tmpfs directory is
+ * removed at close, and an unlinked file's memory is freed when its fd is closed, so a
+ * crashed runtime leaves at most an empty directory behind.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { mkdtemp, open, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compareContainers, type Container } from '../../common/container.js';
+import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { manifestContainer } from '../../manifest/index.js';
+import { Npk } from '../../npk/reader.js';
+import { capacityError } from './fs.js';
+import { consumeExactly, Serial } from './stream.js';
+import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+
+export interface MemRepositoryOptions {
+  id: string;
+  key?: KeyObject | undefined;
+  mountOnStart?: boolean | undefined;
+  capacityNum?: number | undefined;
+  capacitySize?: number | undefined;
+  /** A tmpfs directory to create the private package directory in; default /dev/shm. */
+  tmpfs?: string | undefined;
+  log: Log;
+}
+
+interface MemEntry extends RepositoryEntry {
+  /** The read-only handle that keeps the unlinked file alive. */
+  handle: FileHandle;
+  /** The fd number, for passing to a child process. */
+  fd: number;
+}
+
+export class MemRepository implements Repository {
+  readonly kind = 'mem' as const;
+  private readonly entries = new Map<string, MemEntry>();
+  private readonly serial = new Serial();
+  private closed = false;
+
+  private constructor(private readonly opts: MemRepositoryOptions, private readonly dir: string) {}
+
+  static async open(opts: MemRepositoryOptions): Promise<MemRepository> {
+    const base = opts.tmpfs ?? '/dev/shm';
+    let dir: string;
+    try {
+      dir = await mkdtemp(join(base, `northstar-mem-${opts.id.replace(/[^A-Za-z0-9_-]/g, '_')}-`));
+    } catch (e) {
+      throw new NorthstarError('EREPOSITORY', `repository ${opts.id}: cannot create a private directory in ${base}: ${errorMessage(e)}`, { cause: e });
+    }
+    return new MemRepository(opts, dir);
+  }
+
+  get id(): string {
+    return this.opts.id;
+  }
+  get verified(): boolean {
+    return this.opts.key !== undefined;
+  }
+  get mountOnStart(): boolean {
+    return this.opts.mountOnStart ?? false;
+  }
+  /** The private tmpfs directory (empty except during an install). */
+  get storageDir(): string {
+    return this.dir;
+  }
+
+  list(): RepositoryEntry[] {
+    return [...this.entries.values()].sort((a, b) => compareContainers(a.container, b.container));
+  }
+
+  get(container: Container): RepositoryEntry | undefined {
+    return this.entries.get(container.toString());
+  }
+
+  /** The open fd holding a package, e.g. to hand to the C core. */
+  fdOf(container: Container): number | undefined {
+    return this.entries.get(container.toString())?.fd;
+  }
+
+  capacity(): RepositoryCapacity {
+    let size = 0;
+    for (const e of this.entries.values()) size += e.size;
+    return { count: this.entries.size, size, capacityNum: this.opts.capacityNum, capacitySize: this.opts.capacitySize };
+  }
+
+  install(source: ByteSource, size: number): Promise<RepositoryEntry> {
+    return this.serial.run(() => this.installSerial(source, size));
+  }
+
+  private async installSerial(source: ByteSource, size: number): Promise<RepositoryEntry> {
+    const id = this.opts.id;
+    if (this.closed) throw new NorthstarError('EREPOSITORY', `repository ${id} is closed`);
+    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINVAL', `install: invalid size ${size}`);
+    const cap = this.capacity();
+    let refusal: NorthstarError | undefined;
+    if (cap.capacityNum !== undefined && cap.count >= cap.capacityNum) refusal = capacityError('max number of container reached');
+    // Upstream: Σ + size >= capacity_size is refused (note: >=).
+    else if (cap.capacitySize !== undefined && cap.size + size >= cap.capacitySize) refusal = capacityError('repository capacity limit reached');
+    if (refusal) throw (await consumeExactly(source, size, undefined, refusal)).error;
+
+    const file = join(this.dir, `${randomBytes(12).toString('hex')}.npk`);
+    let writer: FileHandle | undefined;
+    let reader: FileHandle | undefined;
+    let linked = false;
+    try {
+      try {
+        writer = await open(file, 'wx', 0o600);
+        linked = true;
+      } catch (e) {
+        throw (await consumeExactly(source, size, undefined, new NorthstarError('EIO', `repository ${id}: cannot create ${file}: ${errorMessage(e)}`, { cause: e }))).error;
+      }
+      const out = writer;
+      const { error } = await consumeExactly(source, size, async (chunk) => {
+        let off = 0;
+        while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+      });
+      if (error) throw error;
+      await writer.close();
+      writer = undefined;
+      reader = await open(file, 'r');
+      await unlink(file);
+      linked = false;
+      const path = `/proc/${process.pid}/fd/${reader.fd}`;
+      const npk = await Npk.open(path, { key: this.opts.key });
+      const container = manifestContainer(npk.manifest);
+      if (this.entries.has(container.toString())) {
+        throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
+      }
+      const entry: MemEntry = { container, npk, path, size, repository: id, handle: reader, fd: reader.fd };
+      this.entries.set(container.toString(), entry);
+      reader = undefined;
+      return entry;
+    } finally {
+      if (writer) await writer.close().catch(() => undefined);
+      if (reader) await reader.close().catch(() => undefined);
+      if (linked) await unlink(file).catch(() => undefined);
+    }
+  }
+
+  remove(container: Container): Promise<void> {
+    return this.serial.run(async () => {
+      const entry = this.entries.get(container.toString());
+      if (!entry) throw new NorthstarError('ENOTINSTALLED', `repository ${this.id}: ${container} is not installed`);
+      this.entries.delete(container.toString());
+      await entry.handle.close();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.serial.run(async () => {
+      this.closed = true;
+      for (const e of this.entries.values()) await e.handle.close().catch(() => undefined);
+      this.entries.clear();
+      await rm(this.dir, { recursive: true, force: true });
+    });
+  }
+}
