@@ -1,0 +1,337 @@
+/**
+ * One console connection: handshake, throttle, permission check, FIFO request handling,
+ * install streaming, tokens, and notification delivery with a lag limit.
+ *
+ * Any protocol violation (bad JSON or UTF-8, unknown variant, over-long line, a message that
+ * is not a request after the handshake, an oversized or stalled upload) closes this
+ * connection silently, as upstream does; nothing is ever thrown out of a session.
+ */
+import type { Duplex } from 'node:stream';
+import { Container } from '../common/container.js';
+import type { Name } from '../common/name.js';
+import { compareVersions, versionParts, type Version } from '../common/version.js';
+import type { ConsolePermission } from '../manifest/console.js';
+import { encodeLine } from '../api/codec.js';
+import { StreamReader, LineTooLongError, StreamTimeoutError } from '../api/lines.js';
+import { parseMessage, ProtocolError } from '../api/codec.js';
+import { PROTOCOL_VERSION, requestTag, type Message, type Notification, type Request, type Response } from '../api/model.js';
+import type { ConsoleOptions, Peer, RuntimeHandle } from './handle.js';
+import { isPermitted } from './permissions.js';
+import type { TokenAuthority } from './tokens.js';
+
+/** The logging the console needs; a pino logger fits. */
+export interface ConsoleLog {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+/** The identity a global-console peer has in `ident` (upstream: `extern:0.0.0`). */
+export const EXTERN_IDENT = new Container('extern' as Name, '0.0.0' as Version);
+
+/** Upload chunks handed to the runtime are at most this big (as upstream). */
+const UPLOAD_CHUNK = 1 << 20;
+
+/** Why a session ends early: logged at debug level, never sent. `graceful`: end, don't reset. */
+class Close extends Error {
+  constructor(
+    message: string,
+    readonly graceful = false,
+  ) {
+    super(message);
+  }
+}
+
+export interface SessionConfig {
+  stream: Duplex;
+  peer: Peer;
+  permissions: ReadonlySet<ConsolePermission>;
+  options: ConsoleOptions;
+  handle: RuntimeHandle;
+  tokens: TokenAuthority;
+  log: ConsoleLog;
+  notificationBufferSize: number;
+  /** Connect deadline in ms; undefined for none (container consoles). */
+  connectTimeout: number | undefined;
+}
+
+/** Whether a client announcing `client` may talk to this server: semver `>= MAJOR.MINOR.0`. */
+export function versionAccepted(client: Version, server: Version = PROTOCOL_VERSION): boolean {
+  const s = versionParts(server);
+  return compareVersions(client, `${s.major}.${s.minor}.0` as Version) >= 0;
+}
+
+export class Session {
+  readonly closed: Promise<void>;
+  private readonly stream: Duplex;
+  private readonly reader: StreamReader;
+  private readonly cfg: SessionConfig;
+  private readonly log: ConsoleLog;
+  private readonly pending: Notification[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private acked = false;
+  private busy = false;
+  private done = false;
+  private readonly stamps: number[] = [];
+  private resolveClosed!: () => void;
+
+  constructor(cfg: SessionConfig) {
+    this.cfg = cfg;
+    this.stream = cfg.stream;
+    const who = cfg.peer.kind === 'extern' ? 'extern' : cfg.peer.container.toString();
+    this.log = { debug: (o, m) => cfg.log.debug({ peer: who, ...o }, m), info: (o, m) => cfg.log.info({ peer: who, ...o }, m), warn: (o, m) => cfg.log.warn({ peer: who, ...o }, m) };
+    this.reader = new StreamReader(cfg.stream, cfg.options.maxRequestSize);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.stream.on('close', () => this.finish());
+    this.stream.on('drain', () => this.flush());
+    // Subscribed at accept (upstream's broadcast receiver), so events during the handshake
+    // are delivered right after the ack; dropped if the client does not subscribe.
+    this.unsubscribe = cfg.handle.subscribe((n) => this.notify(n));
+  }
+
+  run(): void {
+    this.main().then(
+      () => this.end(),
+      (e: unknown) => {
+        if (e instanceof Close || e instanceof ProtocolError || e instanceof LineTooLongError || e instanceof StreamTimeoutError || this.done) {
+          this.log.debug({ reason: e instanceof Error ? e.message : String(e) }, 'console connection closed');
+          if (e instanceof Close && e.graceful) {
+            this.end();
+            return;
+          }
+        } else {
+          this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'console connection failed');
+        }
+        this.destroy();
+      },
+    );
+  }
+
+  /** Close now (runtime side, e.g. the container exited). */
+  close(): void {
+    this.destroy();
+  }
+
+  /** Close at runtime shutdown: flush notifications, end the stream, destroy after `grace` ms. */
+  shutdown(grace: number): void {
+    if (this.done) return;
+    this.busy = false;
+    this.flush();
+    this.dropSubscription();
+    this.stream.end();
+    setTimeout(() => this.destroy(), grace).unref();
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  private async main(): Promise<void> {
+    const { connectTimeout } = this.cfg;
+    let timer: NodeJS.Timeout | undefined;
+    if (connectTimeout !== undefined) {
+      timer = setTimeout(() => {
+        this.log.debug({}, 'no connect in time');
+        this.destroy();
+      }, connectTimeout);
+    }
+    try {
+      const first = await this.next();
+      if (first === null) return;
+      if (!('connect' in first)) throw new Close('first message is not connect');
+      const { version, subscribe_notifications } = first.connect;
+      if (!versionAccepted(version)) {
+        this.write({ connect_nack: { invalid_protocol_version: { version: PROTOCOL_VERSION } } });
+        throw new Close(`client version ${version} is too old`, true);
+      }
+      if (subscribe_notifications && !this.cfg.permissions.has('notifications')) {
+        this.write({ connect_nack: 'permission_denied' });
+        throw new Close('notifications not permitted', true);
+      }
+      if (!subscribe_notifications) this.dropSubscription();
+      this.write({ connect_ack: null });
+      this.acked = true;
+      this.log.debug({ version, subscribe: subscribe_notifications }, 'console connected');
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+    this.flush();
+
+    for (;;) {
+      await this.writable();
+      const msg = await this.next();
+      if (msg === null) return;
+      if (!('request' in msg)) throw new Close(`unexpected ${Object.keys(msg)[0]} message after the handshake`);
+      this.busy = true;
+      await this.serve(msg.request);
+      this.busy = false;
+      this.flush();
+    }
+  }
+
+  /** The next message, throttled; null at EOF. */
+  private async next(): Promise<Message | null> {
+    await this.throttle();
+    const line = await this.reader.readLine();
+    if (line === null || this.done) return null;
+    const msg = parseMessage(line);
+    this.stamps.push(performance.now());
+    return msg;
+  }
+
+  /** Delay (never reject) so that at most max_requests_per_sec messages are read in any 1 s window. */
+  private async throttle(): Promise<void> {
+    const max = this.cfg.options.maxRequestsPerSec;
+    while (this.stamps.length > max) this.stamps.shift();
+    if (this.stamps.length < max) return;
+    const wait = this.stamps[0]! + 1000 - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    this.stamps.shift();
+  }
+
+  /** Wait while the peer is not reading our responses (bounded write buffer). */
+  private async writable(): Promise<void> {
+    while (!this.done && this.stream.writableNeedDrain) {
+      await new Promise<void>((resolve) => {
+        const on = (): void => {
+          this.stream.off('drain', on);
+          this.stream.off('close', on);
+          resolve();
+        };
+        this.stream.on('drain', on);
+        this.stream.on('close', on);
+      });
+    }
+    if (this.done) throw new Close('closed');
+  }
+
+  private async serve(req: Request): Promise<void> {
+    const { peer, options } = this.cfg;
+    const tag = requestTag(req);
+    if (!isPermitted(req, this.cfg.permissions)) {
+      this.respond({ permission_denied: req });
+      if (typeof req === 'object' && 'install' in req) {
+        // Our fix (spec README 13): never parse the NPK bytes as JSON.
+        const { size } = req.install;
+        if (size > options.maxNpkInstallSize) throw new Close('denied install over the size limit');
+        await this.drain({ remaining: size });
+      }
+      return;
+    }
+    const self = peer.kind === 'extern' ? 'extern' : peer.container.name;
+    switch (tag) {
+      case 'ident':
+        this.respond({ ident: peer.kind === 'extern' ? EXTERN_IDENT : peer.container });
+        return;
+      case 'token_create': {
+        const { target, shared } = (req as Extract<Request, { token_create: unknown }>).token_create;
+        this.respond({ token: this.cfg.tokens.create(self, target, shared) });
+        return;
+      }
+      case 'token_verify': {
+        const { token, user, shared } = (req as Extract<Request, { token_verify: unknown }>).token_verify;
+        this.respond({ token_verification: this.cfg.tokens.verify(token, user, self, shared, options.tokenValidity) });
+        return;
+      }
+      case 'install': {
+        const { repository, size } = (req as Extract<Request, { install: unknown }>).install;
+        if (size > options.maxNpkInstallSize) throw new Close(`install of ${size} bytes exceeds the limit of ${options.maxNpkInstallSize}`);
+        const upload = { remaining: size };
+        const response = await this.cfg.handle.install(repository, size, this.payload(upload), peer);
+        await this.drain(upload);
+        this.respond(response);
+        return;
+      }
+      default:
+        this.respond(await this.cfg.handle.request(req, peer));
+    }
+  }
+
+  /** The upload: buffered bytes first, then socket reads, each within the stream timeout. */
+  private async *payload(upload: { remaining: number }): AsyncGenerator<Buffer> {
+    while (upload.remaining > 0) {
+      const chunk = await this.chunk(upload);
+      if (chunk === null) return;
+      yield chunk;
+    }
+  }
+
+  private async chunk(upload: { remaining: number }): Promise<Buffer | null> {
+    let chunk: Buffer | null;
+    try {
+      chunk = await this.reader.readBytes(Math.min(upload.remaining, UPLOAD_CHUNK), this.cfg.options.npkStreamTimeout);
+    } catch (e) {
+      // A stall closes the connection at once, whatever the runtime does with the error.
+      this.log.debug({ reason: e instanceof Error ? e.message : String(e) }, 'install upload stalled');
+      this.destroy();
+      throw e;
+    }
+    if (chunk !== null) upload.remaining -= chunk.length;
+    return chunk;
+  }
+
+  /** Consume what is left of an upload (exactly `size` bytes are always drained). */
+  private async drain(upload: { remaining: number }): Promise<void> {
+    while (upload.remaining > 0 && !this.done) {
+      if ((await this.chunk(upload)) === null) return;
+    }
+    if (this.done) throw new Close('closed during upload');
+  }
+
+  // --- output ----------------------------------------------------------------------------
+
+  private write(m: Message): void {
+    if (this.done || this.stream.destroyed || this.stream.writableEnded) return;
+    this.stream.write(encodeLine(m));
+  }
+
+  private respond(r: Response): void {
+    this.write({ response: r });
+  }
+
+  private notify(n: Notification): void {
+    if (this.done) return;
+    this.pending.push(n);
+    if (this.pending.length > this.cfg.notificationBufferSize) {
+      this.log.debug({ limit: this.cfg.notificationBufferSize }, 'notification subscriber lagged');
+      this.destroy();
+      return;
+    }
+    this.flush();
+  }
+
+  /** Write pending notifications while not handling a request and the peer keeps reading. */
+  private flush(): void {
+    if (!this.acked || this.busy || this.done) return;
+    while (this.pending.length > 0 && !this.stream.writableNeedDrain) {
+      this.write({ notification: this.pending.shift()! });
+    }
+  }
+
+  private dropSubscription(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.pending.length = 0;
+  }
+
+  /** Clean end at EOF: everything was answered; end our side. */
+  private end(): void {
+    if (this.done) return;
+    this.dropSubscription();
+    this.stream.end();
+    // A peer that half-closed and never reads is cut after a short while.
+    setTimeout(() => this.destroy(), 5000).unref();
+    if (this.stream.destroyed) this.finish();
+  }
+
+  private destroy(): void {
+    if (!this.stream.destroyed) this.stream.destroy();
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.dropSubscription();
+    this.reader.dispose();
+    this.resolveClosed();
+  }
+}
