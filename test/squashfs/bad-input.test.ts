@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { NorthstarError, NpkError, ValidationError } from '../../src/common/errors.js';
 import { SquashfsImage } from '../../src/npk/squashfs/reader.js';
 import { writeSquashfs } from '../../src/npk/squashfs/writer.js';
+import { availableCompressors } from '../../src/npk/squashfs/codec.js';
 import { deferrer, prng, tempDir } from './helpers.js';
 
 async function sampleImage(dir: string, opts: { compression?: 'gzip' | 'none'; blockSize?: number } = {}): Promise<Buffer> {
@@ -170,6 +171,9 @@ test('writer rejects bad options and pseudo entries with clear errors', async (t
   await assert.rejects(writeSquashfs(out, { blockSize: 3 * 4096 }), /blockSize/);
   await assert.rejects(writeSquashfs(out, { compression: 'xz' }), (e: unknown) => e instanceof NorthstarError && /compression xz is not supported/.test(e.message));
   await assert.rejects(writeSquashfs(out, { compression: 'lzo' }), /compression lzo is not supported/);
+  if (!availableCompressors().includes('zstd')) {
+    await assert.rejects(writeSquashfs(out, { compression: 'zstd' }), /compression zstd is not available: node v[\d.]+ has no zstd codec/);
+  }
   await assert.rejects(writeSquashfs(out, { root: join(dir, 'nope') }), /squashfs source .*nope: ENOENT/);
   writeFileSync(join(dir, 'file'), 'x');
   await assert.rejects(writeSquashfs(out, { root: join(dir, 'file') }), /is not a directory/);

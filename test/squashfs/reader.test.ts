@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SquashfsImage, formatListing } from '../../src/npk/squashfs/reader.js';
+import { availableCompressors } from '../../src/npk/squashfs/codec.js';
 import { writeSquashfs } from '../../src/npk/squashfs/writer.js';
 import { buildVariedTree, deferrer, differences, have, isRoot, snapshot, tempDir, xattrSnapshot } from './helpers.js';
 
@@ -15,6 +16,7 @@ const optionSets: [string, string[]][] = [
   ['-no-fragments -no-exports -no-xattrs', ['-no-fragments', '-no-exports', '-no-xattrs']],
   ['-b 4096 -always-use-fragments', ['-b', '4096', '-always-use-fragments']],
   ['-b 1M -no-duplicates -all-root', ['-b', '1M', '-no-duplicates', '-all-root']],
+  ['compression options block (-Xcompression-level 6 -Xwindow-size 12)', ['-Xcompression-level', '6', '-Xwindow-size', '12']],
 ];
 
 /** unsquashfs 4.5 prints minors > 255 wrongly (rdev >> 8, rdev & 0xff); we print the real numbers. */
@@ -201,4 +203,59 @@ test('records that end exactly at a metadata block boundary are followed into th
   defer(() => void r.close());
   const theirsRef = execFileSync('unsquashfs', ['-lln', ref], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, TZ: 'UTC' } });
   assert.equal(await formatListing(r), theirsRef);
+});
+
+async function compressorSource(dir: string): Promise<string> {
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'd'), { recursive: true });
+  writeFileSync(join(src, 'd', 'a.txt'), 'text '.repeat(1000));
+  writeFileSync(join(src, 'b.bin'), Buffer.alloc(300000, 7));
+  return src;
+}
+
+test('images with compressors Node lacks are refused naming the compressor', async (t) => {
+  if (!have('mksquashfs')) return t.skip('mksquashfs is not installed');
+  const dir = tempDir(deferrer(t));
+  const src = await compressorSource(dir);
+  const lacking = ['xz', 'lzo', 'lz4', ...(availableCompressors().includes('zstd') ? [] : ['zstd'])];
+  for (const comp of lacking) {
+    const img = join(dir, `${comp}.img`);
+    execFileSync('mksquashfs', [src, img, '-comp', comp, '-noappend', '-no-progress', '-quiet'], { stdio: 'ignore' });
+    const re = comp === 'zstd' ? /compressed with zstd, which node v[\d.]+ cannot decompress/ : new RegExp(`compressed with ${comp}, which is not supported \\(supported: gzip`);
+    await assert.rejects(SquashfsImage.open(img), re);
+  }
+});
+
+test('zstd images from mksquashfs are read when Node has a zstd codec', async (t) => {
+  if (!availableCompressors().includes('zstd')) return t.skip(`node ${process.version} has no zstd codec`);
+  if (!have('mksquashfs') || !have('unsquashfs')) return t.skip('mksquashfs/unsquashfs are not installed');
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const src = await compressorSource(dir);
+  const img = join(dir, 'zstd.img');
+  execFileSync('mksquashfs', [src, img, '-comp', 'zstd', '-noappend', '-no-progress', '-quiet'], { stdio: 'ignore' });
+  const sq = await SquashfsImage.open(img);
+  defer(() => void sq.close());
+  const theirs = execFileSync('unsquashfs', ['-lln', img], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(await formatListing(sq), theirs);
+  assert.equal((await sq.readFile('/d/a.txt')).toString(), 'text '.repeat(1000));
+});
+
+test('a real system tree (/etc) packed by mksquashfs extracts like unsquashfs', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const img = join(dir, 'etc.img');
+  execFileSync('mksquashfs', ['/etc', img, '-noappend', '-no-progress', '-quiet'], { stdio: 'ignore' });
+  const sq = await SquashfsImage.open(img);
+  defer(() => void sq.close());
+  const theirs = execFileSync('unsquashfs', ['-lln', img], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, TZ: 'UTC' } });
+  assert.equal(withoutBigMinor(await formatListing(sq)), withoutBigMinor(theirs));
+  const a = join(dir, 'ours');
+  const b = join(dir, 'theirs');
+  await sq.extract(a);
+  const u = spawnSync('unsquashfs', ['-d', b, img], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(u.status, 0, u.stderr);
+  assert.deepEqual(differences(snapshot(b), snapshot(a), { skipTypes: ['socket'] }), []);
 });

@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSquashfs, type PseudoEntry } from '../../src/npk/squashfs/writer.js';
+import { availableCompressors } from '../../src/npk/squashfs/codec.js';
 import { buildVariedTree, deferrer, differences, have, isRoot, mountImage, prng, snapshot, tempDir, xattrSnapshot } from './helpers.js';
 
 const MTIME = 1700000000;
@@ -226,4 +227,23 @@ test('an empty source directory gives a mountable image with an empty root', asy
   mountImage(defer, img, mnt);
   assert.equal(snapshot(mnt).size, 0);
   assert.equal(readFileSync(img).readUInt16LE(24), 0x0040);
+});
+
+test('zstd images mount and pass unsquashfs when this Node has a zstd codec', async (t) => {
+  if (!availableCompressors().includes('zstd')) return t.skip(`node ${process.version} has no zstd codec`);
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const src = join(dir, 'src');
+  await buildVariedTree(src, { blockSize: 131072, bigDir: 300, depth: 4 });
+  const img = join(dir, 'fs.img');
+  await writeSquashfs(img, { root: src, compression: 'zstd', mtime: MTIME });
+  assert.equal(readFileSync(img).readUInt16LE(20), 6);
+  const mnt = join(dir, 'mnt');
+  mountImage(defer, img, mnt);
+  assert.deepEqual(differences(snapshot(src), snapshot(mnt)), []);
+  const out = join(dir, 'out');
+  const u = spawnSync('unsquashfs', ['-d', out, img], { encoding: 'utf8' });
+  assert.equal(u.status, 0, u.stderr);
 });
