@@ -1,0 +1,211 @@
+/**
+ * Mounting packages (runtime.md §4, spec README item 16).
+ *
+ * Each package is mounted read-only at `<run_dir>/<name>:<version>` from a loop device
+ * over the fs.img part of the NPK file. We let util-linux do the loop work: `mount -o
+ * loop,offset=…,sizelimit=…` asks /dev/loop-control for a free device (adding one when
+ * none is free), attaches the file read-only with LO_FLAGS_AUTOCLEAR and detaches it
+ * again when the mount fails, and the kernel frees the device on the last umount. That
+ * is one process spawn per mount, no device left behind on any failure path, and
+ * parallel mounts are safe (util-linux retries a device another process grabbed first).
+ *
+ * Verity, per the configured mode:
+ * - `user`: the whole hash tree of fs.img is checked against the signed root hash in
+ *   user space (`npk.verifyImage()`), then only the data part (sizelimit = verity data
+ *   size) is mounted.
+ * - `kernel`: `losetup` attaches fs.img, `veritysetup open` builds a dm-verity device on
+ *   it (data and hash device the same loop device, `--hash-offset` = data size), the
+ *   squashfs is mounted from /dev/mapper/<name>, and the dm device is removed deferred
+ *   and the loop device detached lazily, so both vanish with the mount. Refused when
+ *   the kernel has no device-mapper.
+ * - A package of a repository without a key (no verity information) is mounted raw.
+ *
+ * The squashfs is mounted ro,nosuid,nodev (+ context= when host SELinux is on and the
+ * manifest sets selinux.mount_context). Every failure removes what this mount created:
+ * mount, dm device, loop device and mount point directory.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Container } from '../../common/container.js';
+import { NorthstarError, errorMessage } from '../../common/errors.js';
+import type { Npk } from '../../npk/reader.js';
+import type { VerityMode } from '../config.js';
+import type { Log } from '../repository/types.js';
+import { mountAt, run } from './exec.js';
+
+export interface MountRequest {
+  container: Container;
+  /** The package as opened by its repository (verity set iff verified with a key). */
+  npk: Npk;
+  /** A path of the NPK that losetup can open (repository entry path). */
+  path: string;
+}
+
+export interface MountedImage {
+  container: Container;
+  /** `<run_dir>/<name>:<version>`. */
+  target: string;
+  /** The block device the squashfs was mounted from (/dev/loopN or /dev/dm-N). */
+  device: string;
+  verity: 'kernel' | 'user' | 'none';
+  /** Wall time of the mount in milliseconds (verification included). */
+  durationMs: number;
+}
+
+/** The side effects the state machine needs; fake it in unit tests. */
+export interface Mounter {
+  /** Where a container is mounted. */
+  target(container: Container): string;
+  mount(req: MountRequest): Promise<MountedImage>;
+  /** Unmount and remove the mount point. EBUSY when still in use, ENOTMOUNTED when not mounted. */
+  umount(container: Container): Promise<void>;
+}
+
+export interface LoopMounterOptions {
+  runDir: string;
+  verity: VerityMode;
+  /** Retry budget in ms when a loop device cannot be set up (another process took it). */
+  loopDeviceTimeout: number;
+  log: Log;
+  /** Host SELinux on (default: /sys/fs/selinux/enforce exists). */
+  selinux?: boolean | undefined;
+  /** Device-mapper available (default: /dev/mapper/control exists). */
+  deviceMapper?: boolean | undefined;
+}
+
+const MOUNT_OPTIONS = 'ro,nosuid,nodev';
+
+function mountError(code: string, what: string, detail: string, cause?: unknown): NorthstarError {
+  return new NorthstarError(code, `${what}: ${detail.trim().replace(/\s+/g, ' ')}`, cause ? { cause } : undefined);
+}
+
+export class LoopMounter implements Mounter {
+  readonly verityMode: 'kernel' | 'user';
+  private readonly selinux: boolean;
+
+  constructor(private readonly opts: LoopMounterOptions) {
+    const dm = opts.deviceMapper ?? existsSync('/dev/mapper/control');
+    if (opts.verity === 'kernel' && !dm) {
+      throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but /dev/mapper/control does not exist');
+    }
+    this.verityMode = opts.verity === 'auto' ? (dm ? 'kernel' : 'user') : opts.verity;
+    this.selinux = opts.selinux ?? existsSync('/sys/fs/selinux/enforce');
+  }
+
+  target(container: Container): string {
+    // `<name>:<version>` always has a ':', so it is never `.` or `..`.
+    return join(this.opts.runDir, container.toString());
+  }
+
+  private fsOptions(req: MountRequest): string {
+    const ctx = req.npk.manifest.selinux?.mount_context;
+    return this.selinux && ctx ? `${MOUNT_OPTIONS},context=${ctx}` : MOUNT_OPTIONS;
+  }
+
+  async mount(req: MountRequest): Promise<MountedImage> {
+    const started = performance.now();
+    const target = this.target(req.container);
+    const what = `mount ${req.container}`;
+    if (await mountAt(target)) throw new NorthstarError('EBUSY', `${what}: ${target} is already a mount point`);
+    try {
+      await mkdir(target, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw mountError('EMOUNT', what, `cannot create ${target}: ${errorMessage(e)}`, e);
+    }
+    try {
+      let device: string;
+      let verity: MountedImage['verity'];
+      if (!req.npk.verity) {
+        device = await this.mountLoop(req, target, req.npk.fsImg.size);
+        verity = 'none';
+      } else if (this.verityMode === 'user') {
+        const t0 = performance.now();
+        await req.npk.verifyImage();
+        this.opts.log.info(`${req.container}: verified the verity hash tree of fs.img in user space (${(performance.now() - t0).toFixed(1)} ms)`);
+        device = await this.mountLoop(req, target, req.npk.verity.dataSize);
+        verity = 'user';
+      } else {
+        device = await this.mountKernelVerity(req, target);
+        verity = 'kernel';
+      }
+      return { container: req.container, target, device, verity, durationMs: performance.now() - started };
+    } catch (e) {
+      await rmdir(target).catch(() => undefined);
+      if (e instanceof NorthstarError) throw e;
+      throw mountError('EMOUNT', what, errorMessage(e), e);
+    }
+  }
+
+  /** mount(8) with the loop option, retried within loop_device_timeout when the loop setup races. */
+  private async mountLoop(req: MountRequest, target: string, sizelimit: number): Promise<string> {
+    const opts = `${this.fsOptions(req)},loop,offset=${req.npk.fsImg.offset},sizelimit=${sizelimit}`;
+    const deadline = performance.now() + this.opts.loopDeviceTimeout;
+    for (;;) {
+      const r = await run('mount', ['-t', 'squashfs', '-o', opts, req.path, target]);
+      if (r.code === 0) break;
+      const loopTrouble = /loop device|resource busy|try again/i.test(r.stderr);
+      if (!loopTrouble || performance.now() >= deadline) {
+        throw mountError(loopTrouble ? 'ELOOP' : 'EMOUNT', `mount ${req.container}`, r.stderr || `mount exited with ${r.code}`);
+      }
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    const m = await mountAt(target);
+    if (!m) throw new NorthstarError('EMOUNT', `mount ${req.container}: mount(8) succeeded but ${target} is not a mount point`);
+    return m.source;
+  }
+
+  private async mountKernelVerity(req: MountRequest, target: string): Promise<string> {
+    const v = req.npk.verity!;
+    const what = `mount ${req.container}`;
+    const lo = await run('losetup', ['--find', '--show', '--read-only', '--offset', String(req.npk.fsImg.offset), '--sizelimit', String(req.npk.fsImg.size), req.path]);
+    if (lo.code !== 0) throw mountError('ELOOP', what, lo.stderr || 'losetup failed');
+    const loop = lo.stdout.trim();
+    const name = `northstar-${randomBytes(10).toString('hex')}`;
+    let dmOpen = false;
+    let mounted = false;
+    try {
+      const vs = await run('veritysetup', ['open', loop, name, loop, v.rootHash.toString('hex'), `--hash-offset=${v.dataSize}`]);
+      if (vs.code !== 0) throw mountError('EVERITY', what, vs.stderr || 'veritysetup open failed');
+      dmOpen = true;
+      const dev = `/dev/mapper/${name}`;
+      const r = await run('mount', ['-t', 'squashfs', '-o', this.fsOptions(req), dev, target]);
+      if (r.code !== 0) throw mountError('EMOUNT', what, r.stderr || 'mount failed');
+      mounted = true;
+      return (await mountAt(target))?.source ?? dev;
+    } finally {
+      // Deferred remove: the dm device goes away with the last user (the mount), and a
+      // detached loop device in use autoclears. On failure both go away right now.
+      if (dmOpen) {
+        const rm = await run('dmsetup', mounted ? ['remove', '--deferred', name] : ['remove', name]);
+        if (rm.code !== 0) this.opts.log.warn(`${what}: dmsetup remove ${name}: ${rm.stderr.trim()}`);
+      }
+      await run('losetup', ['-d', loop]);
+    }
+  }
+
+  async umount(container: Container): Promise<void> {
+    const target = this.target(container);
+    const what = `umount ${container}`;
+    if (!(await mountAt(target))) {
+      await rmdir(target).catch(() => undefined);
+      throw new NorthstarError('ENOTMOUNTED', `${what}: ${target} is not mounted`);
+    }
+    const r = await run('umount', [target]);
+    if (r.code !== 0) {
+      if (/busy/i.test(r.stderr)) throw new NorthstarError('EBUSY', `${what}: ${target} is busy`);
+      throw mountError('EUMOUNT', what, r.stderr || `umount exited with ${r.code}`);
+    }
+    try {
+      await rmdir(target);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn(`${what}: cannot remove ${target}: ${errorMessage(e)}`);
+    }
+  }
+}
+
+/** Mount several packages in parallel; results in request order, each ok or its error. */
+export async function mountAll(mounter: Mounter, reqs: readonly MountRequest[]): Promise<PromiseSettledResult<MountedImage>[]> {
+  return Promise.allSettled(reqs.map((r) => mounter.mount(r)));
+}

@@ -1,0 +1,291 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { NorthstarError } from '../../src/common/errors.js';
+import { Npk } from '../../src/npk/reader.js';
+import { manifestContainer } from '../../src/manifest/index.js';
+import { LoopMounter, mountAll, mountAt, type MountRequest } from '../../src/runtime/mount/index.js';
+import { MemRepository } from '../../src/runtime/repository/index.js';
+import { tempDir, isRoot } from '../helpers/tmp.js';
+import { chunks, flipByte, makeNpk, recordingLog, upstreamPublicKey } from './npk-fixture.js';
+
+const canMount = isRoot && existsSync('/dev/loop-control') && readFileSync('/proc/filesystems', 'utf8').includes('squashfs');
+const SKIP = canMount ? false : 'needs root, /dev/loop-control and squashfs in the kernel';
+
+/** Loop devices whose backing file is under `dir`. */
+function loopsUnder(dir: string): string[] {
+  return execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(dir));
+}
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+}
+
+function code(c: string, msg?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof NorthstarError, `expected a NorthstarError, got ${String(e)}`);
+    assert.equal(e.code, c, e.message);
+    if (msg) assert.match(e.message, msg);
+    return true;
+  };
+}
+
+async function request(path: string, signed: boolean): Promise<MountRequest> {
+  const npk = await Npk.open(path, { key: signed ? await upstreamPublicKey() : undefined });
+  return { container: manifestContainer(npk.manifest), npk, path };
+}
+
+function mounter(runDir: string, log = recordingLog()) {
+  return new LoopMounter({ runDir, verity: 'user', loopDeviceTimeout: 10_000, log });
+}
+
+test('mount a signed package with user-space verity: ro,nosuid,nodev, loop ro+autoclear, data part only; umount leaves nothing', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  const req = await request(await makeNpk(tmp, { payload: 200_000 }), true);
+  const log = recordingLog();
+  const m = mounter(run, log);
+  execFileSync('mkdir', ['-p', run]);
+  t.after(() => {
+    spawnSyncQuiet('umount', [join(run, 'hello:0.0.1')]);
+  });
+  const img = await m.mount(req);
+  assert.equal(img.target, join(run, 'hello:0.0.1'));
+  assert.equal(img.verity, 'user');
+  assert.match(img.device, /^\/dev\/loop\d+$/);
+  assert.ok(log.lines.some((l) => l.level === 'info' && /verified the verity hash tree of fs\.img in user space/.test(l.msg)));
+  assert.equal(readFileSync(join(img.target, 'marker'), 'utf8'), 'hello:0.0.1\n');
+  assert.equal(statSync(join(img.target, 'payload')).size, 200_000);
+  const mi = await mountAt(img.target);
+  assert.equal(mi?.fsType, 'squashfs');
+  for (const o of ['ro', 'nosuid', 'nodev']) assert.ok(mi!.options.split(',').includes(o), `${o} in ${mi!.options}`);
+  const [line] = execFileSync('losetup', ['-l', '-n', '-O', 'AUTOCLEAR,RO,OFFSET,SIZELIMIT', img.device], { encoding: 'utf8' }).trim().split('\n');
+  assert.deepEqual(line!.trim().split(/\s+/).map(Number), [1, 1, req.npk.fsImg.offset, req.npk.verity!.dataSize]);
+  assert.throws(() => writeFileSync(join(img.target, 'x'), 'x'), /EROFS/);
+
+  await m.umount(req.container);
+  assert.ok(!existsSync(img.target), 'mount point removed');
+  assert.deepEqual(mountsUnder(tmp), []);
+  assert.deepEqual(loopsUnder(tmp), [], 'loop device autocleared');
+  await assert.rejects(m.umount(req.container), code('ENOTMOUNTED', /umount hello:0\.0\.1: .* is not mounted/));
+});
+
+test('a package of a repository without a key is mounted raw (whole fs.img, no verification)', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const req = await request(await makeNpk(tmp, { sign: 'none' }), false);
+  const log = recordingLog();
+  const m = mounter(run, log);
+  const img = await m.mount(req);
+  t.after(() => spawnSyncQuiet('umount', [img.target]));
+  assert.equal(img.verity, 'none');
+  const [line] = execFileSync('losetup', ['-l', '-n', '-O', 'SIZELIMIT', img.device], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(Number(line), req.npk.fsImg.size);
+  assert.ok(!log.lines.some((l) => /verified/.test(l.msg)));
+  await m.umount(req.container);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('a corrupted image is refused by user-space verity before mounting; nothing is left behind', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const good = await makeNpk(tmp);
+  const probe = await Npk.open(good, { key: await upstreamPublicKey() });
+  const bad = flipByte(good, join(tmp, 'bad.npk'), probe.fsImg.offset + 5000);
+  const req = await request(bad, true);
+  await assert.rejects(mounter(run).mount(req), code('EVERITY', /data block 1/));
+  assert.deepEqual(readdirSync(run), [], 'no mount point left');
+  assert.deepEqual(mountsUnder(tmp), []);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('a file that is not squashfs fails in mount(8) and leaves nothing', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const req = await request(await makeNpk(tmp, { sign: 'none' }), false);
+  // Same package, but pretend fs.img starts one block later: mount sees garbage.
+  const shifted = { ...req, npk: Object.assign(Object.create(Object.getPrototypeOf(req.npk) as object) as Npk, req.npk, { fsImg: { offset: req.npk.fsImg.offset + 4096, size: req.npk.fsImg.size - 4096 } }) };
+  await assert.rejects(mounter(run).mount(shifted), code('EMOUNT', /^mount hello:0\.0\.1: /));
+  assert.deepEqual(readdirSync(run), []);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('already mounted and busy are reported; a busy mount stays intact', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const req = await request(await makeNpk(tmp), true);
+  const m = mounter(run);
+  const img = await m.mount(req);
+  t.after(() => spawnSyncQuiet('umount', ['-l', img.target]));
+  await assert.rejects(m.mount(req), code('EBUSY', /is already a mount point/));
+  const sleeper = spawn('sleep', ['60'], { cwd: img.target, stdio: 'ignore' });
+  t.after(() => sleeper.kill('SIGKILL'));
+  await once(sleeper, 'spawn');
+  await assert.rejects(m.umount(req.container), code('EBUSY', /umount hello:0\.0\.1: .* is busy/));
+  assert.ok(await mountAt(img.target), 'still mounted');
+  sleeper.kill('SIGKILL');
+  await once(sleeper, 'exit');
+  await m.umount(req.container);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('several packages mount in parallel; results in request order', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const names = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+  const reqs = await Promise.all(names.map(async (name) => request(await makeNpk(tmp, { name }), true)));
+  const m = mounter(run);
+  t.after(() => {
+    for (const n of names) spawnSyncQuiet('umount', [join(run, `${n}:0.0.1`)]);
+  });
+  const results = await mountAll(m, reqs);
+  assert.deepEqual(results.map((r) => r.status), names.map(() => 'fulfilled'));
+  results.forEach((r, i) => {
+    assert.ok(r.status === 'fulfilled');
+    assert.equal(r.value.container.name, names[i]);
+    assert.equal(readFileSync(join(r.value.target, 'marker'), 'utf8'), `${names[i]}:0.0.1\n`);
+  });
+  assert.equal(new Set(results.map((r) => (r as PromiseFulfilledResult<{ device: string }>).value.device)).size, names.length, 'one loop device each');
+  await Promise.all(reqs.map((r) => m.umount(r.container)));
+  assert.deepEqual(readdirSync(run), []);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('50 mount/umount cycles leave no mount and no loop device', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const signed = await request(await makeNpk(tmp), true);
+  const raw = await request(await makeNpk(tmp, { name: 'raw', sign: 'none' }), false);
+  const m = mounter(run);
+  t.after(() => {
+    spawnSyncQuiet('umount', [join(run, 'hello:0.0.1')]);
+    spawnSyncQuiet('umount', [join(run, 'raw:0.0.1')]);
+  });
+  const loopsBefore = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(tmp)).length;
+  const mountsBefore = mountsUnder(tmp).length;
+  for (let i = 0; i < 50; i++) {
+    const req = i % 2 === 0 ? signed : raw;
+    const img = await m.mount(req);
+    assert.ok(existsSync(join(img.target, 'marker')));
+    await m.umount(req.container);
+  }
+  assert.equal(loopsUnder(tmp).length, loopsBefore);
+  assert.equal(mountsUnder(tmp).length, mountsBefore);
+  assert.deepEqual(readdirSync(run), []);
+});
+
+test('a mem repository package mounts through its /proc/<pid>/fd path', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const bytes = readFileSync(await makeNpk(tmp));
+  const repo = await MemRepository.open({ id: 'mem', key: await upstreamPublicKey(), log: recordingLog() });
+  t.after(() => repo.close());
+  const entry = await repo.install(chunks(bytes), bytes.length);
+  const m = mounter(run);
+  const img = await m.mount(entry);
+  t.after(() => spawnSyncQuiet('umount', [img.target]));
+  assert.equal(readFileSync(join(img.target, 'marker'), 'utf8'), 'hello:0.0.1\n');
+  await m.umount(entry.container);
+  assert.deepEqual(loopsUnder(repo.storageDir), []);
+});
+
+test('verity = "kernel" is refused without device-mapper; "auto" falls back to user space', () => {
+  const log = recordingLog();
+  assert.throws(() => new LoopMounter({ runDir: '/tmp', verity: 'kernel', loopDeviceTimeout: 1000, log, deviceMapper: false }), code('ENODM'));
+  assert.equal(new LoopMounter({ runDir: '/tmp', verity: 'auto', loopDeviceTimeout: 1000, log, deviceMapper: false }).verityMode, 'user');
+  assert.equal(new LoopMounter({ runDir: '/tmp', verity: 'auto', loopDeviceTimeout: 1000, log, deviceMapper: true }).verityMode, 'kernel');
+});
+
+test('dm-verity through veritysetup when the kernel has device-mapper', { skip: existsSync('/dev/mapper/control') && canMount ? false : 'no device-mapper on this kernel (/dev/mapper/control missing)' }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const req = await request(await makeNpk(tmp), true);
+  const m = new LoopMounter({ runDir: run, verity: 'kernel', loopDeviceTimeout: 10_000, log: recordingLog() });
+  const img = await m.mount(req);
+  t.after(() => spawnSyncQuiet('umount', [img.target]));
+  assert.equal(img.verity, 'kernel');
+  assert.equal(readFileSync(join(img.target, 'marker'), 'utf8'), 'hello:0.0.1\n');
+  await m.umount(req.container);
+  assert.deepEqual(loopsUnder(tmp), []);
+});
+
+const NS_CHILD = fileURLToPath(new URL('../../src/runtime/mount/namespace.js', import.meta.url));
+
+test('ensurePrivateMountNamespace: a runtime re-executed through it mounts a tmpfs the host never sees, and its exit code comes back', { skip: isRoot ? false : 'needs root for unshare --mount' }, async (t) => {
+  const tmp = tempDir(t);
+  const dir = join(tmp, 'mnt');
+  execFileSync('mkdir', ['-p', dir]);
+  const script = join(tmp, 'child.mjs');
+  writeFileSync(script, `
+import { ensurePrivateMountNamespace, MOUNT_NS_MARKER } from ${JSON.stringify(NS_CHILD)};
+import { execFileSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+const code = await ensurePrivateMountNamespace();
+if (code !== undefined) process.exit(code);
+execFileSync('mount', ['-t', 'tmpfs', 'nstest', ${JSON.stringify(dir)}]);
+console.log('mounted ' + process.env[MOUNT_NS_MARKER] + ' ' + process.pid);
+for await (const line of createInterface({ input: process.stdin })) if (line === 'exit') break;
+process.exit(7);
+`);
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NORTHSTAR_PRIVATE_MOUNT_NS: '' } });
+  t.after(() => child.kill('SIGKILL'));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  const m = /^mounted (\d+) (\d+)$/.exec(String(first.value));
+  assert.ok(m, `child said ${String(first.value)}`);
+  assert.equal(m[1], m[2], 'the marker is re-keyed to the runtime pid');
+  assert.notEqual(Number(m[2]), child.pid, 'the runtime is a re-executed process');
+  assert.equal(readFileSync(`/proc/${m[2]}/mountinfo`, 'utf8').includes(dir), true, 'the runtime sees its tmpfs');
+  assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false, 'the host does not');
+  assert.notEqual(execFileSync('readlink', [`/proc/${m[2]}/ns/mnt`], { encoding: 'utf8' }), execFileSync('readlink', ['/proc/self/ns/mnt'], { encoding: 'utf8' }));
+  child.stdin!.end('exit\n');
+  const [exitCode] = (await once(child, 'exit')) as [number];
+  assert.equal(exitCode, 7);
+  assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false);
+});
+
+test('ensurePrivateMountNamespace: a SIGKILLed runtime leaves no mount behind', { skip: isRoot ? false : 'needs root for unshare --mount' }, async (t) => {
+  const tmp = tempDir(t);
+  const dir = join(tmp, 'mnt');
+  execFileSync('mkdir', ['-p', dir]);
+  const script = join(tmp, 'child.mjs');
+  writeFileSync(script, `
+import { ensurePrivateMountNamespace } from ${JSON.stringify(NS_CHILD)};
+import { execFileSync } from 'node:child_process';
+const code = await ensurePrivateMountNamespace();
+if (code !== undefined) process.exit(code);
+execFileSync('mount', ['-t', 'tmpfs', 'nstest', ${JSON.stringify(dir)}]);
+console.log('mounted ' + process.pid);
+setInterval(() => {}, 1000);
+`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  const pid = Number(/^mounted (\d+)$/.exec(String(first.value))?.[1]);
+  assert.ok(pid > 0);
+  process.kill(pid, 'SIGKILL');
+  const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  assert.equal(signal, null, 'the wrapper exits normally with 128+9');
+  assert.equal(child.exitCode, 137);
+  assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false);
+});
+
+function spawnSyncQuiet(cmd: string, args: string[]): void {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+  } catch {
+    // cleanup of something that is already gone
+  }
+}
