@@ -1,0 +1,527 @@
+/**
+ * The typed console client (console.md §11): connect over `tcp://`, `unix://`, an inherited
+ * fd (`NORTHSTAR_CONSOLE` inside a container) or any duplex stream; the handshake; one typed
+ * method per request; notifications as an async iterator that also yields the ones that
+ * arrived while a request waited for its response.
+ *
+ * Requests are sent one at a time; one reader reads every message the runtime sends, hands
+ * responses to the waiting request and queues notifications for the iterator.
+ */
+import net from 'node:net';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import type { Duplex, Readable } from 'node:stream';
+import { Container } from '../common/container.js';
+import { NorthstarError } from '../common/errors.js';
+import { parseName, type Name } from '../common/name.js';
+import type { Version } from '../common/version.js';
+import { encodeLine, parseMessage } from '../api/codec.js';
+import { StreamReader } from '../api/lines.js';
+import {
+  PROTOCOL_VERSION,
+  TOKEN_LENGTH,
+  requestTag,
+  responseTag,
+  type ContainerData,
+  type ContainerResult,
+  type InspectResult,
+  type InstallResult,
+  type Message,
+  type Notification,
+  type Request,
+  type Response,
+  type VerificationResult,
+} from '../api/model.js';
+import {
+  ConnectionClosedError,
+  LaggedNotificationsError,
+  PermissionDeniedError,
+  ProtocolVersionError,
+  RuntimeError,
+  TimeoutError,
+  UnexpectedMessageError,
+} from './errors.js';
+
+/** Where to connect: a console URL, an inherited fd, `'env'` (NORTHSTAR_CONSOLE) or a stream. */
+export type Endpoint = string | { fd: number } | 'env' | Duplex;
+
+export interface ConnectOptions {
+  /** Subscribe to notifications (needs the `notifications` permission). */
+  subscribe?: boolean;
+  /** Limit for connecting and the handshake in ms (default 10 s, as nstar). */
+  timeout?: number;
+  /** Limit for each request in ms (default none, as upstream). A timeout closes the connection. */
+  requestTimeout?: number;
+  /** Queued, unread notifications beyond this close the connection with LaggedNotificationsError (default 4096). */
+  notificationQueue?: number;
+  /** Protocol version to announce (default 0.9.3). */
+  version?: Version;
+}
+
+export interface StartOptions {
+  /** Replaces the manifest init; `<INIT>` inside it is the manifest's init. */
+  init?: string | null;
+  /** Non-empty: replaces the manifest args. */
+  args?: readonly string[];
+  /** Non-empty: replaces the whole manifest env. */
+  env?: Readonly<Record<string, string>>;
+}
+
+export interface InstallOptions {
+  /** Payload size; required for streams, taken from the file for a path. */
+  size?: number;
+  /** Called after each chunk written with the bytes sent so far and the total. */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+export type ContainerArg = Container | string;
+
+interface Waiter {
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+}
+
+const DEFAULT_TIMEOUT = 10_000;
+const DEFAULT_QUEUE = 4096;
+
+function toContainer(c: ContainerArg, what = 'container'): Container {
+  return c instanceof Container ? c : Container.parse(c, what);
+}
+
+/** A signal number, or a name such as `SIGTERM` / `TERM` / `term`. */
+export function signalNumber(signal: number | string): number {
+  if (typeof signal === 'number') return signal;
+  if (/^-?\d+$/.test(signal)) return Number(signal);
+  const upper = signal.toUpperCase();
+  const key = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as keyof typeof osConstants.signals;
+  const n = osConstants.signals[key];
+  if (n === undefined) throw new NorthstarError('ESIGNAL', `unknown signal ${JSON.stringify(signal)}`);
+  return n;
+}
+
+async function openStream(endpoint: Endpoint, timeout: number): Promise<Duplex> {
+  if (typeof endpoint === 'object') {
+    if (typeof (endpoint as Partial<Duplex>).pipe === 'function') return endpoint as Duplex;
+    return new net.Socket({ fd: (endpoint as { fd: number }).fd, readable: true, writable: true });
+  }
+  if (endpoint === 'env') {
+    const v = process.env.NORTHSTAR_CONSOLE;
+    if (v === undefined) throw new NorthstarError('ENOCONSOLE', 'NORTHSTAR_CONSOLE is not set');
+    if (!/^\d+$/.test(v)) throw new NorthstarError('ENOCONSOLE', `NORTHSTAR_CONSOLE is not a file descriptor: ${JSON.stringify(v)}`);
+    return new net.Socket({ fd: Number(v), readable: true, writable: true });
+  }
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    throw new NorthstarError('EURL', `invalid url ${JSON.stringify(endpoint)}`);
+  }
+  let opts: net.NetConnectOpts;
+  if (u.protocol === 'tcp:') {
+    opts = { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 4200 : Number(u.port) };
+  } else if (u.protocol === 'unix:') {
+    opts = { path: decodeURIComponent(u.pathname) };
+  } else {
+    throw new NorthstarError('EURL', `invalid url ${JSON.stringify(endpoint)}: the scheme must be tcp or unix`);
+  }
+  return new Promise<Duplex>((resolve, reject) => {
+    const socket = net.connect(opts);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new TimeoutError(`connect to ${endpoint}`, timeout));
+    }, timeout);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (e: Error): void => {
+      clearTimeout(timer);
+      reject(new NorthstarError('ECONNECT', `connect to ${endpoint}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, { cause: e }));
+    };
+    socket.once('error', onError);
+  });
+}
+
+export class Client implements AsyncIterable<Notification> {
+  /** Whether this connection receives notifications. */
+  readonly subscribed: boolean;
+  private readonly stream: Duplex;
+  private readonly reader: StreamReader;
+  private readonly waiters: Waiter[] = [];
+  private readonly queue: Notification[] = [];
+  private readonly queueLimit: number;
+  private readonly requestTimeout: number | undefined;
+  private noteWaiters: (() => void)[] = [];
+  private failure: Error | undefined;
+  private eof = false;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly closedPromise: Promise<void>;
+
+  private constructor(stream: Duplex, reader: StreamReader, subscribed: boolean, opts: ConnectOptions) {
+    this.stream = stream;
+    this.reader = reader;
+    this.subscribed = subscribed;
+    this.queueLimit = opts.notificationQueue ?? DEFAULT_QUEUE;
+    this.requestTimeout = opts.requestTimeout;
+    this.closedPromise = new Promise((resolve) => {
+      if (stream.destroyed) resolve();
+      else stream.once('close', () => resolve());
+    });
+    void this.pump();
+  }
+
+  /** Connect and complete the handshake. */
+  static async connect(endpoint: Endpoint, opts: ConnectOptions = {}): Promise<Client> {
+    const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
+    const stream = await openStream(endpoint, timeout);
+    const reader = new StreamReader(stream);
+    const subscribe = opts.subscribe ?? false;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answer = await Promise.race([
+        (async (): Promise<Message | null> => {
+          stream.write(encodeLine({ connect: { version: opts.version ?? PROTOCOL_VERSION, subscribe_notifications: subscribe } }));
+          const line = await reader.readLine();
+          return line === null ? null : parseMessage(line);
+        })(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new TimeoutError('console handshake', timeout)), timeout);
+        }),
+      ]);
+      if (answer === null) throw new ConnectionClosedError('during the handshake');
+      if ('connect_nack' in answer) {
+        const n = answer.connect_nack;
+        throw n === 'permission_denied' ? new PermissionDeniedError() : new ProtocolVersionError(n.invalid_protocol_version.version);
+      }
+      if (!('connect_ack' in answer)) throw new UnexpectedMessageError(`expected connect_ack, got ${Object.keys(answer)[0]}`);
+    } catch (e) {
+      stream.destroy();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    return new Client(stream, reader, subscribe, opts);
+  }
+
+  // --- the reader ----------------------------------------------------------------------
+
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        const line = await this.reader.readLine();
+        if (line === null) break;
+        const msg = parseMessage(line);
+        if ('response' in msg) {
+          const w = this.waiters.shift();
+          if (!w) throw new UnexpectedMessageError('a response arrived without a request');
+          w.resolve(msg.response);
+        } else if ('notification' in msg) {
+          if (this.queue.length >= this.queueLimit) throw new LaggedNotificationsError(this.queueLimit);
+          this.queue.push(msg.notification);
+          this.wakeNotes();
+        } else {
+          throw new UnexpectedMessageError(`unexpected ${Object.keys(msg)[0]} message`);
+        }
+      }
+      this.eof = true;
+      this.failAll(new ConnectionClosedError());
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.failure ??= err;
+      this.failAll(err);
+      this.stream.destroy();
+    }
+  }
+
+  private failAll(e: Error): void {
+    for (const w of this.waiters.splice(0)) w.reject(e);
+    this.wakeNotes();
+  }
+
+  private wakeNotes(): void {
+    for (const w of this.noteWaiters.splice(0)) w();
+  }
+
+  private get broken(): Error | undefined {
+    if (this.failure) return this.failure;
+    if (this.eof || this.stream.destroyed) return new ConnectionClosedError();
+    return undefined;
+  }
+
+  // --- requests ------------------------------------------------------------------------
+
+  /** Run `f` after every earlier request finished (one request on the wire at a time). */
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(f, f);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private awaitResponse(what: string): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const t = this.requestTimeout;
+      this.waiters.push({
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      if (t !== undefined) {
+        timer = setTimeout(() => {
+          const err = new TimeoutError(what, t);
+          this.failure ??= err;
+          this.failAll(err);
+          this.stream.destroy();
+        }, t);
+      }
+    });
+  }
+
+  private writeLine(text: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stream.write(text, (e) => (e ? reject(new ConnectionClosedError(e.message)) : resolve()));
+    });
+  }
+
+  /** Send any request and return the raw response (permission_denied included). */
+  request(req: Request): Promise<Response> {
+    return this.exclusive(async () => {
+      const broken = this.broken;
+      if (broken) throw broken;
+      const answer = this.awaitResponse(`request ${requestTag(req)}`);
+      this.stream.write(encodeLine({ request: req }));
+      return answer;
+    });
+  }
+
+  /** Send a request and check the answer's variant; permission_denied throws. */
+  private async call<T extends Exclude<Response, string>, K extends keyof T & string>(req: Request, tag: K): Promise<T[K]> {
+    const r = await this.request(req);
+    return this.expect<T, K>(r, tag);
+  }
+
+  private expect<T extends Exclude<Response, string>, K extends keyof T & string>(r: Response, tag: K): T[K] {
+    if (typeof r === 'object' && 'permission_denied' in r) throw new PermissionDeniedError(r.permission_denied);
+    if (typeof r !== 'object' || !(tag in r)) throw new UnexpectedMessageError(`expected a ${tag} response, got ${responseTag(r)}`);
+    return (r as T)[tag];
+  }
+
+  private static result(r: ContainerResult): Container {
+    if ('error' in r) throw new RuntimeError(r.error.error);
+    return r.ok.container;
+  }
+
+  /** The identity of this console's peer (`extern:0.0.0` on the global console). */
+  async ident(): Promise<Container> {
+    return this.call<{ ident: Container }, 'ident'>('ident', 'ident');
+  }
+
+  /** Every installed container. */
+  async list(): Promise<Container[]> {
+    return this.call<{ list: Container[] }, 'list'>('list', 'list');
+  }
+
+  /** The repository ids. */
+  async repositories(): Promise<string[]> {
+    return this.call<{ repositories: string[] }, 'repositories'>('repositories', 'repositories');
+  }
+
+  /** Start a container, optionally with init, args and env overrides (needs `start_command`). */
+  async start(container: ContainerArg, opts: StartOptions = {}): Promise<Container> {
+    const c = toContainer(container);
+    const environment: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.env ?? {})) environment[k] = v;
+    const r = await this.call<{ start: ContainerResult }, 'start'>(
+      { start: { container: c, init: opts.init ?? null, arguments: [...(opts.args ?? [])], environment } },
+      'start',
+    );
+    return Client.result(r);
+  }
+
+  /** Send a signal (number or name, default SIGTERM) to a container's process group. */
+  async kill(container: ContainerArg, signal: number | string = 15): Promise<Container> {
+    const c = toContainer(container);
+    const r = await this.call<{ kill: ContainerResult }, 'kill'>({ kill: { container: c, signal: signalNumber(signal) } }, 'kill');
+    return Client.result(r);
+  }
+
+  /** Mount containers; one result per container (errors included, as upstream). */
+  async mount(containers: readonly ContainerArg[]): Promise<ContainerResult[]> {
+    const cs = containers.map((c) => toContainer(c));
+    return this.call<{ mount: ContainerResult[] }, 'mount'>({ mount: { containers: cs } }, 'mount');
+  }
+
+  /** Unmount containers; one result per container. */
+  async umount(containers: readonly ContainerArg[]): Promise<ContainerResult[]> {
+    const cs = containers.map((c) => toContainer(c));
+    return this.call<{ umount: ContainerResult[] }, 'umount'>({ umount: { containers: cs } }, 'umount');
+  }
+
+  /** Uninstall a container (`wipe` also removes its persist dir). */
+  async uninstall(container: ContainerArg, opts: { wipe?: boolean } = {}): Promise<Container> {
+    const c = toContainer(container);
+    const r = await this.call<{ uninstall: ContainerResult }, 'uninstall'>({ uninstall: { container: c, wipe: opts.wipe ?? false } }, 'uninstall');
+    return Client.result(r);
+  }
+
+  /** Manifest, repository, mount state and process of a container. */
+  async inspect(container: ContainerArg): Promise<ContainerData> {
+    const c = toContainer(container);
+    const r = await this.call<{ inspect: InspectResult }, 'inspect'>({ inspect: { container: c } }, 'inspect');
+    if ('error' in r) throw new RuntimeError(r.error.error);
+    return r.ok.data;
+  }
+
+  /** Ask the runtime to shut down. EOF instead of the reply counts as success (console.md §13.2). */
+  async shutdown(): Promise<void> {
+    let r: Response;
+    try {
+      r = await this.request('shutdown');
+    } catch (e) {
+      if (e instanceof ConnectionClosedError) return;
+      throw e;
+    }
+    if (r === 'shutdown') return;
+    if (typeof r === 'object' && 'permission_denied' in r) throw new PermissionDeniedError(r.permission_denied);
+    throw new UnexpectedMessageError(`expected a shutdown response, got ${responseTag(r)}`);
+  }
+
+  /** A token for `target` (a container name) tied to `shared` (bytes, or a UTF-8 string). */
+  async createToken(target: string, shared: Buffer | string = Buffer.alloc(0)): Promise<Buffer> {
+    const t = parseName(target, 'target');
+    const s = typeof shared === 'string' ? Buffer.from(shared, 'utf8') : shared;
+    return this.call<{ token: Buffer }, 'token'>({ token_create: { target: t, shared: s } }, 'token');
+  }
+
+  /** Verify a token that `user` presented to us. */
+  async verifyToken(token: Buffer | string, user: string, shared: Buffer | string = Buffer.alloc(0)): Promise<VerificationResult> {
+    const tok = typeof token === 'string' ? Buffer.from(token, 'base64') : token;
+    if (tok.length !== TOKEN_LENGTH) throw new NorthstarError('ETOKEN', `invalid token: expected ${TOKEN_LENGTH} bytes, got ${tok.length}`);
+    const u: Name = parseName(user, 'user');
+    const s = typeof shared === 'string' ? Buffer.from(shared, 'utf8') : shared;
+    return this.call<{ token_verification: VerificationResult }, 'token_verification'>({ token_verify: { token: tok, user: u, shared: s } }, 'token_verification');
+  }
+
+  /**
+   * Install an NPK from a file path, a Buffer, or a stream of `size` bytes into `repository`.
+   * Exactly `size` bytes are sent; a source that is shorter or longer closes the connection.
+   */
+  async install(source: string | Buffer | Readable | AsyncIterable<Buffer | Uint8Array>, repository: string, opts: InstallOptions = {}): Promise<Container> {
+    let size = opts.size;
+    let body: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>;
+    if (typeof source === 'string') {
+      const st = await stat(source);
+      if (!st.isFile()) throw new NorthstarError('EINSTALL', `install ${source}: not a regular file`);
+      size ??= st.size;
+      body = createReadStream(source, { highWaterMark: 1 << 20 });
+    } else if (Buffer.isBuffer(source)) {
+      size ??= source.length;
+      body = [source];
+    } else {
+      if (size === undefined) throw new NorthstarError('EINSTALL', 'install from a stream needs a size');
+      body = source;
+    }
+    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINSTALL', `invalid install size ${size}`);
+    const total = size;
+    return this.exclusive(async () => {
+      const broken = this.broken;
+      if (broken) throw broken;
+      const answer = this.awaitResponse('request install');
+      answer.catch(() => undefined);
+      await this.writeLine(encodeLine({ request: { install: { repository, size: total } } }));
+      let sent = 0;
+      try {
+        for await (const chunk of body) {
+          const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          if (sent + b.length > total) throw new NorthstarError('EINSTALL', `install source is longer than ${total} bytes`);
+          if (this.broken) break;
+          if (!this.stream.write(b)) await this.drained();
+          sent += b.length;
+          opts.onProgress?.(sent, total);
+        }
+        if (sent < total && !this.broken) throw new NorthstarError('EINSTALL', `install source ended after ${sent} of ${total} bytes`);
+      } catch (e) {
+        if (typeof (body as Partial<Readable>).destroy === 'function') (body as Readable).destroy();
+        this.stream.destroy();
+        throw e;
+      }
+      const r = await answer;
+      const res = this.expect<{ install: InstallResult }, 'install'>(r, 'install');
+      if ('error' in res) throw new RuntimeError(res.error.error);
+      return res.ok.container;
+    });
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const on = (): void => {
+        this.stream.off('drain', on);
+        this.stream.off('close', on);
+        resolve();
+      };
+      this.stream.on('drain', on);
+      this.stream.on('close', on);
+    });
+  }
+
+  // --- notifications -------------------------------------------------------------------
+
+  /**
+   * Notifications in arrival order, including those that arrived while a request waited for
+   * its response. Ends at EOF or close; throws LaggedNotificationsError if the queue overflowed.
+   */
+  notifications(): AsyncIterableIterator<Notification> {
+    const next = async (): Promise<IteratorResult<Notification>> => {
+      for (;;) {
+        const n = this.queue.shift();
+        if (n !== undefined) return { value: n, done: false };
+        if (this.failure instanceof LaggedNotificationsError) throw this.failure;
+        if (!this.subscribed || this.failure || this.eof || this.stream.destroyed) return { value: undefined, done: true };
+        await new Promise<void>((resolve) => this.noteWaiters.push(resolve));
+      }
+    };
+    const it: AsyncIterableIterator<Notification> = {
+      next,
+      return: async () => ({ value: undefined, done: true }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  /** The next notification, or null at EOF. */
+  async nextNotification(): Promise<Notification | null> {
+    const r = await this.notifications().next();
+    return r.done ? null : r.value;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Notification> {
+    return this.notifications();
+  }
+
+  /** Resolves when the connection has closed. */
+  get closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
+  /** Close the connection: end our side and wait until it is closed (destroyed after `grace` ms). */
+  async close(grace = 1000): Promise<void> {
+    if (!this.stream.destroyed) {
+      this.stream.end();
+      const t = setTimeout(() => this.stream.destroy(), grace);
+      t.unref();
+      // Our side is done: stop reading so the stream can close.
+      this.stream.resume();
+      await this.closedPromise;
+      clearTimeout(t);
+    }
+    this.eof = true;
+    this.failAll(new ConnectionClosedError());
+  }
+}
