@@ -30,7 +30,7 @@ export function hint<T extends z.ZodType>(schema: T, h: DecodeHint): T {
   return schema;
 }
 
-function hintOf(s: z.ZodType): DecodeHint {
+export function hintOf(s: z.ZodType): DecodeHint {
   return (def(s) as AnyDef & { serdeHint?: DecodeHint }).serdeHint ?? {};
 }
 

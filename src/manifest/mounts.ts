@@ -53,6 +53,7 @@ const optionsSchema = z
     }
     return r.options;
   })
+  .meta({ pattern: '^ *((rw|noexec|nosuid|nodev|rec) *(, *(rw|noexec|nosuid|nodev|rec) *)*)?$' })
   .default([])
   .describe('Comma-separated mount options: rw, noexec, nosuid, nodev, rec (a string, not a list)');
 
@@ -86,7 +87,7 @@ export function parseSize(input: string | number | bigint): { bytes: bigint } | 
 }
 
 const sizeSchema = z
-  .union([u64(), z.string()])
+  .union([u64(), z.string().meta({ pattern: '^[0-9]+ ?([bB]|[kKmMgGtTpPeE][iI]?[bB]?)?$' })])
   .transform((v, ctx): bigint => {
     const r = parseSize(v);
     if ('error' in r) {

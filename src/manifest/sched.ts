@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { hint } from './decode.js';
-import { i8, u32 } from './fields.js';
 
-const nice = i8().refine((n) => n >= -20 && n <= 19, { error: 'nice must be between -20 and 19' });
-const priority = u32().refine((p) => p >= 1 && p <= 99, { error: 'priority must be between 1 and 99' });
+const nice = z.number().int().min(-20, { error: 'nice must be between -20 and 19' }).max(19, { error: 'nice must be between -20 and 19' });
+const priority = z.number().int().min(1, { error: 'priority must be between 1 and 99' }).max(99, { error: 'priority must be between 1 and 99' });
 
 export const policySchema = hint(
   z.union([

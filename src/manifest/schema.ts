@@ -40,6 +40,10 @@ export const versionSchema = z
     const p = versionProblem(s);
     if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
   })
+  .meta({
+    pattern:
+      '^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$',
+  })
   .transform((s): Version => parseVersion(s))
   .describe('Strict SemVer (MAJOR.MINOR.PATCH[-pre][+build]); only MAJOR.MINOR.PATCH is kept');
 

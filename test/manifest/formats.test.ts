@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { parse as parseYaml } from 'yaml';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseManifest, serializeManifest, manifestJsonSchema } from '../../src/manifest/index.js';
@@ -189,4 +190,28 @@ test('the JSON Schema accepts every upstream example in JSON form and refuses br
   assert.equal(validate({ name: 'x', version: '1.0.0', uid: 1, gid: 1, sgroups: [] }), false);
   assert.equal(validate({ name: 'x', version: '1.0.0', uid: 1, gid: 1, network: { namespace: 'x' } }), true);
   assert.equal(validate({ name: 'x', version: '1.0.0', uid: 1, gid: 1, mounts: { '/a': { type: 'bind' } } }), false);
+});
+
+test('the YAML flavour of the JSON Schema accepts the examples as a generic YAML parser sees them', (t) => {
+  let Ajv: new (o: object) => { compile(s: object): ((d: unknown) => boolean) & { errors?: unknown[] | null } };
+  try {
+    Ajv = createRequire(import.meta.url)('ajv');
+  } catch {
+    return t.skip('no JSON Schema validator (ajv) installed');
+  }
+  const dir = '/work/shared/fixtures/upstream-examples';
+  if (!existsSync(dir)) return t.skip(`no fixtures in ${dir}`);
+  const { $schema: _s, $id: _i, ...schema } = manifestJsonSchema({ yaml: true });
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+  for (const d of readdirSync(dir)) {
+    const f = join(dir, d, 'manifest.yaml');
+    if (!existsSync(f)) continue;
+    // A generic YAML parser drops the unknown tags (!fifo, !namespace, !args) and keeps their content.
+    const value: unknown = parseYaml(readFileSync(f, 'utf8'), { logLevel: 'silent' });
+    assert.ok(validate(value), `${d}: ${JSON.stringify(validate.errors)}`);
+  }
+  const yaml = manifestJsonSchema({ yaml: true });
+  const policy = ((yaml.properties as Record<string, Record<string, Record<string, Record<string, unknown>>>>).sched!.properties!.policy!.anyOf as unknown[]);
+  assert.ok(policy.some((o) => JSON.stringify(o).includes('content of the !fifo tag')));
+  assert.equal(validate({ name: 'x', version: '1.0.0', uid: 1, gid: 1, sched: { policy: { priority: 100 } } }), false);
 });
