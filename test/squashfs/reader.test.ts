@@ -129,6 +129,9 @@ test('reader reads our own images from a path, an fd and at an offset', async (t
     differences(snapshot(src), snapshot(out), { uid: 1000, gid: 1001, ignore: (rel) => rel.startsWith('dev') }),
     [],
   );
+  // All-zero blocks are stored sparse and extracted as holes.
+  assert.equal(lstatSync(join(out, 'zeros.bin')).blocks, 0);
+  assert.ok(lstatSync(join(out, 'sparse.bin')).blocks * 512 < lstatSync(join(out, 'sparse.bin')).size);
   assert.deepEqual(xattrSnapshot(out, 'security').get('dev/null'), [`security.selinux=0x${Buffer.from('u:object_r:null_device:s0').toString('hex')}`]);
   await embedded.close();
   // The fd stays open for its owner.
