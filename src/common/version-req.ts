@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js';
-import { POSITION_TEXT, SemverError, SemverScanner, quoteChar, versionParts, type SemverPosition, type Version } from './version.js';
+import { POSITION_TEXT, SemverError, SemverScanner, compareVersions, quoteChar, versionParts, type SemverPosition, type Version } from './version.js';
 
 /** Comparison operators of a cargo-style requirement; `wildcard` is `1.*` / `1.2.x`. */
 export type ReqOp = 'exact' | 'greater' | 'greater_eq' | 'less' | 'less_eq' | 'tilde' | 'caret' | 'wildcard';
@@ -58,6 +58,18 @@ export class VersionReq {
   toJSON(): string {
     return this.text;
   }
+}
+
+/**
+ * The highest of `versions` that satisfies `req`, or undefined. (Our runtime resolves
+ * resource mounts to the highest match; upstream took the lowest, spec README 3.)
+ */
+export function highestMatching(req: VersionReq, versions: Iterable<Version>): Version | undefined {
+  let best: Version | undefined;
+  for (const v of versions) {
+    if (req.matches(v) && (best === undefined || compareVersions(v, best) > 0)) best = v;
+  }
+  return best;
 }
 
 export function parseVersionReq(text: string, path = 'version'): VersionReq {

@@ -397,6 +397,10 @@ function decodeUnion(options: z.ZodType[], node: Node, path: (string | number)[]
     const r = resolveScalar(node)!;
     if (r.kind === 'int') chosen = pick(['number', 'bigint']);
     if (r.kind === 'bool') chosen = pick(['boolean']);
+    const numberOrString = pick(['number', 'bigint']) !== undefined && pick(['string']) !== undefined;
+    if (chosen === undefined && numberOrString && r.kind !== 'str' && (ctx.buffered || node.kind !== 'scalar')) {
+      return issue(ctx, path, `expected an integer or a string, found ${describe(node)}`);
+    }
     chosen ??= pick(['string', 'literal', 'enum']);
   }
   if (chosen === undefined) return issue(ctx, path, `unexpected ${describe(node)}`);

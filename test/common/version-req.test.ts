@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { VersionReq, versionReqProblem } from '../../src/common/version-req.js';
+import { VersionReq, versionReqProblem, highestMatching } from '../../src/common/version-req.js';
 import { parseVersion, compareVersions, type Version } from '../../src/common/version.js';
 import { ValidationError } from '../../src/common/errors.js';
 
@@ -121,4 +121,13 @@ test('invalid requirements are rejected like cargo', () => {
     assert.throws(() => VersionReq.parse(input, 'mounts./x.version'), (e: unknown) => e instanceof ValidationError && e.message === `mounts./x.version: ${rule}`);
   }
   assert.equal(versionReqProblem(Array.from({ length: 32 }, () => '>=1').join(',')), undefined);
+});
+
+test('highestMatching picks the highest satisfying version', () => {
+  const versions = ['0.0.1', '0.0.2', '0.1.0', '1.0.0', '0.0.10'].map((v) => parseVersion(v));
+  assert.equal(highestMatching(VersionReq.parse('>=0.0.1'), versions), '1.0.0');
+  assert.equal(highestMatching(VersionReq.parse('^0.0.2'), versions), '0.0.2');
+  assert.equal(highestMatching(VersionReq.parse('~0.0.1'), versions), '0.0.10');
+  assert.equal(highestMatching(VersionReq.parse('>=2'), versions), undefined);
+  assert.equal(highestMatching(VersionReq.parse('*'), []), undefined);
 });

@@ -151,6 +151,8 @@ test('tmpfs size: integers or strings with units', () => {
   bad('16EiB', 'invalid size "16EiB": larger than 18446744073709551615 bytes');
   bad('18446744073709551616', 'must be between 0 and 18446744073709551615 (u64)');
   bad('-1', 'must be between 0 and 18446744073709551615 (u64)');
+  bad('1.5', 'expected an integer or a string, found the number 1.5');
+  bad('true', 'expected an integer or a string, found the boolean true');
   rejects(withBase('mounts:\n  /t:\n    type: tmpfs\n'), ['mounts./t.size: missing field']);
 });
 
