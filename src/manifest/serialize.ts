@@ -41,14 +41,14 @@ const nullable = <T>(v: T | undefined, f: (x: T) => Out): Out => (v === undefine
 function mountOut(m: Mount): Out {
   switch (m.type) {
     case 'bind':
-      return map([['type', str('bind')], ['host', str(m.host)], ['options', m.options.length ? str(formatMountOptions(m.options)) : undefined]]);
+      return map([['type', str('bind')], ['host', str(m.host)], ['options', m.options?.length ? str(formatMountOptions(m.options)) : undefined]]);
     case 'resource':
       return map([
         ['type', str('resource')],
         ['name', str(m.name)],
         ['version', str(m.version.text)],
         ['dir', str(m.dir)],
-        ['options', m.options.length ? str(formatMountOptions(m.options)) : undefined],
+        ['options', m.options?.length ? str(formatMountOptions(m.options)) : undefined],
       ]);
     case 'tmpfs':
       return map([['type', str('tmpfs')], ['size', int(m.size)]]);
@@ -83,7 +83,7 @@ function ruleOut(r: SyscallRule): Out {
   };
 }
 
-const attrsOut = (a: Readonly<Record<string, string>>): Out | undefined => nonEmptyRecord(a, str);
+const attrsOut = (a: Readonly<Record<string, string>> | undefined): Out | undefined => nonEmptyRecord(a ?? {}, str);
 
 function cgroupsOut(c: CGroups): Out {
   const dev = (d: { major: bigint; minor: bigint; weight?: number | undefined; leaf_weight?: number | undefined }): Out =>
@@ -126,7 +126,7 @@ function cgroupsOut(c: CGroups): Out {
       'memory',
       opt(c.memory, (m) =>
         map([
-          ['oom_monitor', { t: 'bool', v: m.oom_monitor }],
+          ['oom_monitor', { t: 'bool', v: m.oom_monitor ?? false }],
           ['kernel_memory_limit', opt(m.kernel_memory_limit, int)],
           ['memory_hard_limit', opt(m.memory_hard_limit, int)],
           ['memory_soft_limit', opt(m.memory_soft_limit, int)],
@@ -163,12 +163,12 @@ function manifestOut(m: Manifest): Out {
       ),
     ],
     ['init', opt(m.init, str)],
-    ['args', nonEmpty(m.args, seqOf)],
-    ['env', nonEmptyRecord(m.env, str)],
+    ['args', nonEmpty(m.args ?? [], seqOf)],
+    ['env', nonEmptyRecord(m.env ?? {}, str)],
     ['uid', int(m.uid)],
     ['gid', int(m.gid)],
     ['sched', opt(m.sched, (s) => map([['policy', policyOut(s.policy)]]))],
-    ['mounts', nonEmptyRecord(m.mounts, mountOut)],
+    ['mounts', nonEmptyRecord(m.mounts ?? {}, mountOut)],
     ['autostart', opt(m.autostart, str)],
     ['cgroups', opt(m.cgroups, cgroupsOut)],
     ['network', opt(m.network, networkOut)],
@@ -182,12 +182,12 @@ function manifestOut(m: Manifest): Out {
       ),
     ],
     ['selinux', opt(m.selinux, (s) => map([['mount_context', nullable(s.mount_context, str)], ['exec', nullable(s.exec, str)]]))],
-    ['capabilities', nonEmpty(m.capabilities, seqOf)],
-    ['suppl_groups', nonEmpty(m.suppl_groups, seqOf)],
-    ['rlimits', nonEmptyRecord(m.rlimits as Record<string, { soft?: bigint; hard?: bigint }>, (r) => map([['soft', nullable(r.soft, int)], ['hard', nullable(r.hard, int)]]))],
+    ['capabilities', nonEmpty(m.capabilities ?? [], seqOf)],
+    ['suppl_groups', nonEmpty(m.suppl_groups ?? [], seqOf)],
+    ['rlimits', nonEmptyRecord((m.rlimits ?? {}) as Record<string, { soft?: bigint; hard?: bigint }>, (r) => map([['soft', nullable(r.soft, int)], ['hard', nullable(r.hard, int)]]))],
     [
       'sockets',
-      nonEmptyRecord(m.sockets, (s) =>
+      nonEmptyRecord(m.sockets ?? {}, (s) =>
         map([
           ['type', str(s.type)],
           ['mode', int(s.mode)],
