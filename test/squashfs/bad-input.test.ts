@@ -134,7 +134,9 @@ test('specific structural corruptions are detected', async (t) => {
   // Root inode number 0.
   const root = good.readBigUInt64LE(32);
   const inodeStart = Number(good.readBigUInt64LE(64));
-  const rootAt = inodeStart + 2 + Number(root & 0xffffn);
+  // Raw metadata: the block at (ref >> 16) stores its bytes right after its 2-byte header.
+  const rootAt = inodeStart + Number(root >> 16n) + 2 + Number(root & 0xffffn);
+  assert.ok(rootAt + 32 <= dirStart, 'the root inode does not straddle a block');
   await check((b) => b.writeUInt32LE(0, rootAt + 12), /invalid number 0/);
   await check((b) => b.writeUInt16LE(15, rootAt), /invalid type 15/);
   await check((b) => b.writeUInt16LE(200, rootAt + 4), /uid\/gid index 200 is outside the id table/);

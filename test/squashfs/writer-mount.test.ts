@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSquashfs, type PseudoEntry } from '../../src/npk/squashfs/writer.js';
 import { availableCompressors } from '../../src/npk/squashfs/codec.js';
@@ -245,5 +245,35 @@ test('zstd images mount and pass unsquashfs when this Node has a zstd codec', as
   assert.deepEqual(differences(snapshot(src), snapshot(mnt)), []);
   const out = join(dir, 'out');
   const u = spawnSync('unsquashfs', ['-d', out, img], { encoding: 'utf8' });
+  assert.equal(u.status, 0, u.stderr);
+});
+
+test('a directory of 20000 entries (indexed) resolves every name through the kernel', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const names: string[] = [];
+  const pseudo: PseudoEntry[] = [];
+  for (let i = 0; i < 20000; i++) {
+    const name = `${(i * 7919) % 20000}-${'x'.repeat(i % 61)}-ü`;
+    names.push(name);
+    pseudo.push(i % 3 === 0 ? { path: `/big/${name}`, type: 'symlink', mode: 0o777, target: name } : { path: `/big/${name}`, type: 'file', mode: 0o644, content: Buffer.from(name) });
+  }
+  const img = join(dir, 'fs.img');
+  await writeSquashfs(img, { pseudo, mtime: MTIME });
+  const mnt = join(dir, 'mnt');
+  mountImage(defer, img, mnt);
+  const listed = readdirSync(join(mnt, 'big'));
+  assert.equal(listed.length, 20000);
+  assert.deepEqual([...listed].sort(), [...names].sort());
+  for (const [i, name] of names.entries()) {
+    const st = lstatSync(join(mnt, 'big', name));
+    assert.equal(st.isSymbolicLink(), i % 3 === 0, name);
+  }
+  assert.equal(readFileSync(join(mnt, 'big', names[19999]!), 'utf8'), names[19999]);
+  assert.throws(() => lstatSync(join(mnt, 'big', 'not-there')), /ENOENT/);
+  assert.throws(() => lstatSync(join(mnt, 'big', '0')), /ENOENT/);
+  const u = spawnSync('unsquashfs', ['-l', img], { encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(u.status, 0, u.stderr);
 });

@@ -17,6 +17,7 @@ import {
   InodeType,
   MAX_BLOCK_SIZE,
   MAX_DIR_RUN,
+  METADATA_SIZE,
   MIN_BLOCK_SIZE,
   NO_FRAGMENT,
   NO_TABLE,
@@ -563,22 +564,38 @@ function writeInodes(root: Node, inodeCount: number, c: InodeContext): void {
       else writeLeaf(e.node, c);
     }
     // Listing: runs of <= 256 entries sharing one inode block and numbers within s16 of the base.
+    // Like mksquashfs, a run also ends before the listing would pass 8 KiB since the last index
+    // point; big directories get an index (one entry per run after the first) so the kernel's
+    // lookups and readdir seeks jump close to the name instead of scanning the whole listing.
     const pos = c.dirs.position();
     let listing = 0;
+    let indexPoint = 0;
+    const index: Buffer[] = [];
     const entries = d.sorted!;
     let i = 0;
     while (i < entries.length) {
       const first = entries[i]!.node;
       const block = first.refBlock!;
       const base = first.number;
+      if (i > 0) {
+        const at = c.dirs.position();
+        const name = entries[i]!.name;
+        const ie = Buffer.alloc(12 + name.length);
+        ie.writeUInt32LE(listing, 0);
+        ie.writeUInt32LE(at.block, 4);
+        ie.writeUInt32LE(name.length - 1, 8);
+        name.copy(ie, 12);
+        index.push(ie);
+        indexPoint = listing;
+      }
       let j = i;
-      while (
-        j < entries.length &&
-        j - i < MAX_DIR_RUN &&
-        entries[j]!.node.refBlock === block &&
-        entries[j]!.node.number - base >= -32768 &&
-        entries[j]!.node.number - base <= 32767
-      ) {
+      let runBytes = 12;
+      while (j < entries.length) {
+        const n = entries[j]!.node;
+        const size = 8 + entries[j]!.name.length;
+        if (j - i >= MAX_DIR_RUN || n.refBlock !== block || n.number - base < -32768 || n.number - base > 32767) break;
+        if (j > i && listing + runBytes + size - indexPoint > METADATA_SIZE) break;
+        runBytes += size;
         j++;
       }
       const h = Buffer.alloc(12);
@@ -601,8 +618,9 @@ function writeInodes(root: Node, inodeCount: number, c: InodeContext): void {
       i = j;
     }
     const fileSize = listing + 3;
+    const big = entries.length > MAX_DIR_RUN || listing > METADATA_SIZE;
     const x = c.xattrs.get(d.xattrs);
-    if (x === NO_XATTR && fileSize <= 0xffff) {
+    if (x === NO_XATTR && fileSize <= 0xffff && !big) {
       const b = header(InodeType.DIR, d, c, 32);
       b.writeUInt32LE(pos.block, 16);
       b.writeUInt32LE(d.nlink, 20);
@@ -611,15 +629,17 @@ function writeInodes(root: Node, inodeCount: number, c: InodeContext): void {
       b.writeUInt32LE(parentNumber, 28);
       emit(d, c, b);
     } else {
+      const idx = big ? index : [];
+      if (idx.length > 0xffff) throw new NorthstarError('ESQUASHFS_LIMIT', 'squashfs directory would need more than 65535 index entries');
       const b = header(InodeType.LDIR, d, c, 40);
       b.writeUInt32LE(d.nlink, 16);
       b.writeUInt32LE(fileSize, 20);
       b.writeUInt32LE(pos.block, 24);
       b.writeUInt32LE(parentNumber, 28);
-      b.writeUInt16LE(0, 32);
+      b.writeUInt16LE(idx.length, 32);
       b.writeUInt16LE(pos.offset, 34);
       b.writeUInt32LE(x, 36);
-      emit(d, c, b);
+      emit(d, c, Buffer.concat([b, ...idx]));
     }
   };
   writeDir(root, inodeCount + 1);
