@@ -30,10 +30,10 @@
  * app's pid inside the container. Signals go through init over the control socket: init
  * forwards them to the app's process group. Node never forks or unshares itself.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readlinkSync } from 'node:fs';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
@@ -349,6 +349,13 @@ function describeExit(e: { code: number | null; signal: NodeJS.Signals | null } 
 /** Starts containers; one instance per runtime. */
 export class Launcher {
   readonly binary: string;
+  /**
+   * A read-only fd of the sealed memfd copy of the core, taken from the first init
+   * (/proc/<pid>/exe). Later starts execute it directly as /proc/self/fd/<n>, so the
+   * core neither copies itself nor executes twice. Released by close().
+   */
+  private sealedFd: number | null = null;
+  private closed = false;
 
   constructor(options: LauncherOptions = {}) {
     this.binary = options.binary ?? DEFAULT_LAUNCH_BINARY;
@@ -362,6 +369,7 @@ export class Launcher {
   async create(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
     const proc = this.spawnCore(plan, fds, false);
     await proc.wait('created');
+    this.adoptSealedCopy(proc.pid);
     return proc;
   }
 
@@ -369,19 +377,44 @@ export class Launcher {
   async start(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
     const proc = this.spawnCore(plan, fds, true);
     await proc.wait('running');
+    this.adoptSealedCopy(proc.pid);
     return proc;
   }
 
+  /** Release the launcher's own fd (running containers are not affected). */
+  close(): void {
+    this.closed = true;
+    if (this.sealedFd !== null) {
+      closeSync(this.sealedFd);
+      this.sealedFd = null;
+    }
+  }
+
+  private adoptSealedCopy(initPid: number): void {
+    if (this.sealedFd !== null || this.closed || initPid <= 0) return;
+    try {
+      // Only ever a memfd made by the core; the core re-checks the seals when it starts.
+      if (!readlinkSync(`/proc/${initPid}/exe`).startsWith('/memfd:northstar-init')) return;
+      this.sealedFd = openSync(`/proc/${initPid}/exe`, 'r');
+    } catch {
+      // init may be gone already; the next start tries again
+    }
+  }
+
   private spawnCore(plan: LaunchPlan, fds: LaunchFds, exec: boolean): ContainerProcess {
+    if (this.closed) throw new NorthstarError('ESTATE', `start ${plan.container}: the launcher is closed`);
     const encoded = encodePlan(plan);
     const stdio = this.stdio(plan, fds);
     if (!existsSync(this.binary)) {
       throw new NorthstarError('ELAUNCH', `launch core ${this.binary} does not exist (build it with make -C native)`);
     }
+    // The sealed copy is executed through the fd as the spawned child sees it, before
+    // close-on-exec; an fd number among the child's stdio slots would be overwritten.
+    const command = this.sealedFd !== null && this.sealedFd >= stdio.length ? `/proc/self/fd/${this.sealedFd}` : this.binary;
     let child: ChildProcess;
     try {
       // argv[1] is informational: it names the container in ps and /proc/<pid>/cmdline.
-      child = spawn(this.binary, [plan.container], { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
+      child = spawn(command, [plan.container], { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
     } catch (e) {
       throw new NorthstarError('ELAUNCH', `start ${plan.container}: spawning the launch core failed: ${(e as Error).message}`, { cause: e });
     }
@@ -394,7 +427,7 @@ export class Launcher {
     return proc;
   }
 
-  private stdio(plan: LaunchPlan, fds: LaunchFds): StdioOptions {
+  private stdio(plan: LaunchPlan, fds: LaunchFds): (number | 'pipe' | 'ignore')[] {
     const fd = (what: string, v: unknown): number => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
         throw new NorthstarError('EINVAL', `start ${plan.container}: ${what} must be an open fd number, got ${String(v)}`);

@@ -1,0 +1,196 @@
+/**
+ * Launch latency and memory of the launch core, against `unshare` and `runc` in the same run.
+ *
+ * Each round starts and reaps one trivial static container (the test container's
+ * `exit 0`, or busybox `true` when the test container is not built) three ways, in
+ * interleaved order so that machine noise hits all of them alike:
+ *   - ours:    Launcher.start(plan) until `exited` resolves (new pid/mnt/ipc/uts/net
+ *              namespaces, /proc mounted, pivot_root, ids, caps, fd sweep, exec);
+ *   - unshare: `unshare --pid --mount --ipc --uts --net --fork --mount-proc <binary>`;
+ *   - runc:    `runc run` of the same root with the config of `runc spec` (root only).
+ * Then one sleeping container's runtime-side processes (launcher + init, not the app) are
+ * measured: VmRSS from /proc/<pid>/status.
+ *
+ * Targets: ours <= 2x unshare, runc >= 3x ours, launcher + init <= 1 MiB VmRSS.
+ * Run: npm run bench -- launch   (LAUNCH_BENCH_ROUNDS=200 by default)
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Launcher } from '../src/launch/launcher.js';
+import type { LaunchPlan } from '../src/launch/plan.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const ROUNDS = Number(process.env.LAUNCH_BENCH_ROUNDS ?? 200);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+function which(cmd: string): string | null {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** A root with one static program; returns its path inside the root and the argv for "exit 0". */
+function makeRoot(dir: string): { root: string; program: string; argv: string[]; sleepArgv: string[]; what: string } {
+  const root = join(dir, 'rootfs');
+  for (const d of ['proc', 'dev', 'sys', 'tmp', 'bin']) mkdirSync(join(root, d), { recursive: true });
+  chmodSync(dir, 0o755);
+  const tc = join(REPO, 'examples/test-container');
+  if (existsSync(join(tc, 'Makefile'))) {
+    try {
+      execFileSync('make', ['-s', '-C', tc], { stdio: 'inherit' });
+    } catch {
+      // fall back to busybox below
+    }
+  }
+  const tcBin = join(tc, 'build/test-container');
+  if (existsSync(tcBin)) {
+    copyFileSync(tcBin, join(root, 'bin/test-container'));
+    chmodSync(join(root, 'bin/test-container'), 0o755);
+    return {
+      root,
+      program: '/bin/test-container',
+      argv: ['test-container', 'exit', '0'],
+      sleepArgv: ['test-container', 'sleep'],
+      what: 'test-container exit 0',
+    };
+  }
+  copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  symlinkSync('busybox', join(root, 'bin/true'));
+  symlinkSync('busybox', join(root, 'bin/sleep'));
+  return { root, program: '/bin/true', argv: ['true'], sleepArgv: ['sleep', '1000'], what: 'busybox true' };
+}
+
+function runProcess(cmd: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}: ${err.trim()}`))));
+  });
+}
+
+function rssKiB(pid: number): { rss: number; anon: number; file: number; shmem: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (k: string): number => Number(/(\d+) kB/.exec(s.split('\n').find((l) => l.startsWith(k)) ?? '')?.[1] ?? NaN);
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile'), shmem: field('RssShmem') };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('launch bench: needs root (namespaces); skipped');
+    return;
+  }
+  execFileSync('make', ['-s', '-C', join(REPO, 'native')], { stdio: 'inherit' });
+  const dir = mkdtempSync(join(tmpdir(), 'nsl-bench-'));
+  try {
+    const { root, program, argv, sleepArgv, what } = makeRoot(dir);
+    const launcher = new Launcher();
+    const plan = (args: string[]): LaunchPlan => ({
+      container: 'bench:0.0.1',
+      hostname: 'bench',
+      root,
+      mounts: [{ source: 'proc', target: 'proc', fstype: 'proc', flags: 0xf, data: null }],
+      network: { mode: 'new' },
+      uid: 1000,
+      gid: 1000,
+      groups: [],
+      rlimits: [],
+      capabilities: [],
+      seccomp: { enabled: false, rules: [] },
+      path: program,
+      argv: args,
+      envp: [],
+      cgroupProcs: [],
+      console: false,
+      sockets: [],
+    });
+    const exitPlan = plan(argv);
+
+    const unshare = which('unshare');
+    const runc = which('runc');
+    let bundle: string | null = null;
+    if (runc) {
+      bundle = join(dir, 'bundle');
+      mkdirSync(bundle);
+      execFileSync(runc, ['spec'], { cwd: bundle });
+      const cfg = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+      cfg.process.terminal = false;
+      cfg.process.args = [program, ...argv.slice(1)];
+      cfg.root = { path: root, readonly: false };
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(cfg));
+    }
+
+    const ours: number[] = [];
+    const uns: number[] = [];
+    const rc: number[] = [];
+    // warm-up: page cache, first spawn
+    await (await launcher.start(exitPlan)).exited;
+    if (unshare) await runProcess(unshare, ['--pid', '--mount', '--ipc', '--uts', '--net', '--fork', '--mount-proc', join(root, program), ...argv.slice(1)]);
+    for (let i = 0; i < ROUNDS; i++) {
+      let t = performance.now();
+      const c = await launcher.start(exitPlan);
+      const status = await c.exited;
+      ours.push(performance.now() - t);
+      if (!status || !('code' in status) || status.code !== 0) throw new Error(`container exited with ${JSON.stringify(status)}`);
+      if (unshare) {
+        t = performance.now();
+        await runProcess(unshare, ['--pid', '--mount', '--ipc', '--uts', '--net', '--fork', '--mount-proc', join(root, program), ...argv.slice(1)]);
+        uns.push(performance.now() - t);
+      }
+      if (runc && bundle) {
+        t = performance.now();
+        await runProcess(runc, ['run', '--bundle', bundle, `nsl-bench-${process.pid}-${i}`]);
+        rc.push(performance.now() - t);
+      }
+    }
+
+    const fmt = (x: number): string => `${x.toFixed(2)} ms`;
+    console.log(`launch: ${ROUNDS} rounds of start-to-exit of a static container (${what}), interleaved`);
+    console.log(`  ours (Launcher.start -> exited): median ${fmt(median(ours))}  p90 ${fmt(pct(ours, 90))}`);
+    if (uns.length) console.log(`  unshare --pid --mount --ipc --uts --net --fork --mount-proc: median ${fmt(median(uns))}  p90 ${fmt(pct(uns, 90))}`);
+    else console.log('  unshare: not installed');
+    if (rc.length) console.log(`  runc run: median ${fmt(median(rc))}  p90 ${fmt(pct(rc, 90))}`);
+    else console.log('  runc: not installed');
+    if (uns.length) {
+      const r = median(ours) / median(uns);
+      console.log(`  ours / unshare = ${r.toFixed(2)}x  (target <= 2x: ${r <= 2 ? 'met' : 'MISSED'})`);
+    }
+    if (rc.length) {
+      const r = median(rc) / median(ours);
+      console.log(`  runc / ours    = ${r.toFixed(2)}x  (target >= 3x: ${r >= 3 ? 'met' : 'MISSED'})`);
+    }
+
+    const sleeper = await launcher.start(plan(sleepArgv));
+    try {
+      const l = rssKiB(sleeper.launcherPid);
+      const n = rssKiB(sleeper.pid);
+      const total = l.rss + n.rss;
+      console.log('memory of one sleeping container, runtime side (VmRSS from /proc/<pid>/status):');
+      console.log(`  launcher ${l.rss} KiB (anon ${l.anon}, file ${l.file}, shmem ${l.shmem}); init ${n.rss} KiB (anon ${n.anon}, file ${n.file}, shmem ${n.shmem})`);
+      console.log(`  total ${total} KiB  (target <= 1024 KiB: ${total <= 1024 ? 'met' : 'MISSED'})`);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await sleeper.exited;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
