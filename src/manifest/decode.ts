@@ -303,45 +303,32 @@ function keyText(node: Node, path: (string | number)[], ctx: Ctx): string | type
   return issue(ctx, path, `map keys must be strings, found ${describe(node)}`);
 }
 
+/** A struct: known fields decoded, unknown ones refused (deny_unknown_fields) or ignored. */
 function decodeObject(s: z.ZodType, node: Node, path: (string | number)[], ctx: Ctx, skip?: string): unknown {
   if (isEmptyPlain(node) && !ctx.buffered) return {};
-  if (node.kind !== 'map') {
-    // serde reads an empty document / null as a missing struct
-    return issue(ctx, path, `expected a map, found ${describe(node)}`);
-  }
+  if (node.kind !== 'map') return issue(ctx, path, `expected a map, found ${describe(node)}`);
   const d = def(s);
   const shape = d.shape!;
   const strict = d.catchall !== undefined && def(d.catchall).type === 'never';
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
-  let bad = false;
   for (const [k, v] of node.entries) {
     const key = keyText(k, path, ctx);
-    if (key === INVALID) {
-      bad = true;
-      continue;
-    }
-    if (key === skip) continue;
+    if (key === INVALID || key === skip) continue;
     const field = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (field === undefined) {
-      if (strict) {
-        issue(ctx, [...path, key], `unknown field, expected one of ${Object.keys(shape).join(', ')}`);
-        bad = true;
-      }
+      if (strict) issue(ctx, [...path, key], `unknown field, expected one of ${Object.keys(shape).join(', ')}`);
       continue;
     }
     if (seen.has(key)) {
       issue(ctx, [...path, key], 'duplicate field');
-      bad = true;
       continue;
     }
     seen.add(key);
     const value = decode(field, v, [...path, key], ctx);
-    if (value === INVALID) bad = true;
-    else if (value !== undefined) out[key] = value;
+    if (value !== INVALID && value !== undefined) out[key] = value;
   }
   // Missing required fields are reported by the schema ("missing field").
-  void bad;
   return out;
 }
 
