@@ -222,7 +222,7 @@ test('notifications between a request and its response are queued, none lost, in
   // Emitted while idle: the server writes them before the response to the next request.
   h.handle.emit({ install: c1 });
   h.handle.emit({ started: c1 });
-  h.handle.reply = (req) => {
+  h.handle.reply = () => {
     // Emitted while handling: delivered after the response.
     h.handle.emit({ exit: [c2, { exit: { code: 0 } }] });
     h.handle.emit('shutdown');
