@@ -1,0 +1,594 @@
+/**
+ * Container cgroups (runtime.md §6): the top-level cgroup at start, one cgroup per
+ * container (`<top or manifest parent>/<name>`, no version) with the manifest settings
+ * written, the cgroup.procs files init joins before exec, statistics for inspect, the
+ * OOM monitor and removal.
+ *
+ * OOM monitor:
+ * - v1: upstream registers an eventfd through cgroup.event_control. Node has no
+ *   eventfd(2) and the C core offers none, so we poll `memory.oom_control` (its
+ *   `oom_kill` counter and `under_oom` flag) on one shared timer (default every 100 ms);
+ *   each rise yields an event with `oom: 1` and the `oom_kill` count.
+ * - v2: `fs.watch` (inotify IN_MODIFY, which cgroup2 raises on change) on
+ *   `memory.events`; each change re-reads the file and yields its counters. Unknown
+ *   keys are ignored (upstream panics).
+ * Events carry exactly the wire shape of the `c_group` notification's memory payload.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, readdir, rmdir, writeFile, access } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { NorthstarError, errorMessage } from '../../common/errors.js';
+import type { CGroups } from '../../manifest/index.js';
+import type { Log } from '../repository/types.js';
+import { cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
+import { cgroupWrites, type CgroupWrite, type Controller } from './settings.js';
+
+/** The memory payload of a `c_group` notification (u64 counters or null). */
+export interface MemoryEvent {
+  low: bigint | null;
+  high: bigint | null;
+  max: bigint | null;
+  oom: bigint | null;
+  oom_kill: bigint | null;
+}
+
+/** A counter: a number when exact in JS, a bigint above 2^53, or a word such as "max". */
+export type Count = number | bigint | string;
+/** JSON-shaped values (the console model's JsonValue is structurally the same). */
+export type Json = null | boolean | number | bigint | string | Json[] | { [key: string]: Json };
+export type StatTable = { [key: string]: Json };
+
+/** Statistics for inspect: `{memory: {memory, kmem, kmem_tcp}, cpu, blkio}`, free-form below that. */
+export type CgroupStatistics = {
+  memory: { memory: StatTable; kmem: StatTable; kmem_tcp: StatTable };
+  cpu: StatTable;
+  blkio: StatTable;
+};
+
+/** What a container's cgroup settings come from: the manifest (only `cgroups` is read). */
+export interface CgroupSource {
+  cgroups?: CGroups | undefined;
+}
+
+export interface ContainerCgroup {
+  /** The container name (cgroups have no version). */
+  readonly name: string;
+  /** The cgroup path relative to the hierarchy root ("/…/name"). */
+  readonly path: string;
+  /** The cgroup directories (v1: one per controller hierarchy; v2: one). */
+  readonly dirs: readonly string[];
+  /** What the launch plan's `cgroupProcs` needs: init's pid goes into each before exec. */
+  readonly procs: readonly string[];
+  /** Pids currently in the cgroup. */
+  pids(): Promise<number[]>;
+  statistics(): Promise<CgroupStatistics>;
+  /** Stop the monitor, SIGKILL leftover tasks, remove the directories. */
+  destroy(): Promise<void>;
+}
+
+export interface Cgroups {
+  readonly version: 1 | 2;
+  /** The top-level cgroup path ("/…"). */
+  readonly top: string;
+  /**
+   * Create `<top or manifest cgroups.parent>/<name>` and write the manifest's settings.
+   * With `cgroups.memory.oom_monitor` and a callback, memory events are reported.
+   */
+  create(name: string, manifest: CgroupSource, onMemoryEvent?: (e: MemoryEvent) => void): Promise<ContainerCgroup>;
+  /** Destroy remaining container cgroups and remove the top level (and parents we made). */
+  shutdown(): Promise<void>;
+}
+
+export interface CgroupManagerOptions {
+  /** The config's `cgroup`. */
+  name: string;
+  log: Log;
+  /** Detected when absent. */
+  layout?: CgroupLayout;
+  /** v1 OOM poll interval in ms (default 100). */
+  oomPollInterval?: number;
+  /** How long destroy() waits for killed tasks to vanish (default 5000 ms). */
+  killTimeout?: number;
+}
+
+function count(text: string): Count {
+  const t = text.trim();
+  if (!/^-?\d+$/.test(t)) return t;
+  const n = Number(t);
+  return Number.isSafeInteger(n) ? n : BigInt(t);
+}
+
+function big(v: Count | Json | undefined): bigint | null {
+  if (typeof v === 'number') return BigInt(v);
+  if (typeof v === 'bigint') return v;
+  return null;
+}
+
+function parseKeyed(text: string): StatTable {
+  const out: StatTable = {};
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined) out[k] = count(v);
+  }
+  return out;
+}
+
+async function readOpt(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One timer for all v1 OOM monitors. */
+class OomPoller {
+  private readonly watched = new Map<string, { last: number; under: boolean; emit: (e: MemoryEvent) => void }>();
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  constructor(private readonly interval: number) {}
+
+  async add(file: string, emit: (e: MemoryEvent) => void): Promise<void> {
+    const t = parseKeyed((await readOpt(file)) ?? '');
+    this.watched.set(file, { last: Number(t['oom_kill'] ?? 0), under: t['under_oom'] === 1, emit });
+    if (!this.timer) {
+      // Referenced: it runs only while some cgroup is monitored, and destroy() stops it.
+      this.timer = setInterval(() => void this.poll(), this.interval);
+    }
+  }
+
+  remove(file: string): void {
+    this.watched.delete(file);
+    if (this.watched.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Check every monitored cgroup once (also used to flush before a removal). */
+  async poll(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      for (const [file, w] of [...this.watched]) {
+        const text = await readOpt(file);
+        if (text === undefined) continue;
+        const t = parseKeyed(text);
+        const kills = Number(t['oom_kill'] ?? 0);
+        const under = t['under_oom'] === 1;
+        if (kills > w.last || (under && !w.under)) {
+          w.emit({ low: null, high: null, max: null, oom: 1n, oom_kill: BigInt(kills) });
+        }
+        w.last = kills;
+        w.under = under;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+/** v2: watch memory.events. */
+class EventsWatcher {
+  private watcher: FSWatcher | undefined;
+  private last = '';
+  private reading = Promise.resolve();
+
+  constructor(private readonly file: string, private readonly emit: (e: MemoryEvent) => void, private readonly log: Log) {}
+
+  async start(): Promise<void> {
+    this.last = (await readOpt(this.file)) ?? '';
+    try {
+      this.watcher = watch(this.file, () => {
+        this.reading = this.reading.then(() => this.check());
+      });
+      this.watcher.on('error', (e) => this.log.warn(`oom monitor ${this.file}: ${errorMessage(e)}`));
+    } catch (e) {
+      this.log.warn(`oom monitor: cannot watch ${this.file}: ${errorMessage(e)}`);
+    }
+  }
+
+  async check(): Promise<void> {
+    const text = await readOpt(this.file);
+    if (text === undefined || text === this.last) return;
+    this.last = text;
+    const t = parseKeyed(text);
+    this.emit({ low: big(t['low']), high: big(t['high']), max: big(t['max']), oom: big(t['oom']), oom_kill: big(t['oom_kill']) });
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = undefined;
+    await this.reading;
+  }
+}
+
+export class CgroupManager implements Cgroups {
+  private readonly live = new Map<string, ContainerCgroupImpl>();
+  /** Directories this manager created for the top level and parents, in creation order. */
+  private readonly created: string[] = [];
+  readonly top: string;
+  private readonly poller: OomPoller;
+  private v2Controllers: string[] = [];
+
+  private constructor(readonly layout: CgroupLayout, private readonly opts: CgroupManagerOptions) {
+    const own = layout.version === 2 ? layout.own : (layout.own.memory ?? layout.own.cpu ?? '/');
+    this.top = resolveCgroupPath(own, opts.name, 'cgroup');
+    this.poller = new OomPoller(opts.oomPollInterval ?? 100);
+  }
+
+  get version(): 1 | 2 {
+    return this.layout.version;
+  }
+
+  /** Detect the hierarchy and create the top-level cgroup. */
+  static async open(opts: CgroupManagerOptions): Promise<CgroupManager> {
+    const layout = opts.layout ?? (await detectCgroupLayout());
+    const m = new CgroupManager(layout, opts);
+    await m.createTop();
+    return m;
+  }
+
+  /** Per hierarchy: [mount, own cgroup path, controllers in it]. v1 hierarchies shared by cpu and cpuacct are listed once. */
+  private hierarchies(): { mount: string; own: string; controllers: Controller[] }[] {
+    const L = this.layout;
+    if (L.version === 2) return [{ mount: L.root, own: L.own, controllers: ['cpu', 'io', 'memory'] }];
+    const byMount = new Map<string, { mount: string; own: string; controllers: Controller[] }>();
+    for (const [c, mount] of Object.entries(L.mounts) as [Controller, string][]) {
+      const h = byMount.get(mount) ?? { mount, own: L.own[c] ?? '/', controllers: [] };
+      h.controllers.push(c);
+      byMount.set(mount, h);
+    }
+    return [...byMount.values()];
+  }
+
+  /** The cgroup path for this hierarchy: relative config paths are below its own cgroup. */
+  private pathIn(h: { own: string }, path: string, what: string): string {
+    return resolveCgroupPath(h.own, path, what);
+  }
+
+  private async mkdirs(mount: string, cgPath: string, track: string[] | undefined, v2Enable: boolean): Promise<void> {
+    const parts = cgPath.split('/').filter(Boolean);
+    let cur = '/';
+    for (let i = 0; i < parts.length; i++) {
+      const parent = cur;
+      cur = posix.join(cur, parts[i]!);
+      const dir = cgroupDir(mount, cur);
+      if (v2Enable) await this.enableControllers(cgroupDir(mount, parent));
+      try {
+        await mkdir(dir);
+        track?.push(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new NorthstarError('ECGROUP', `cgroup ${cur}: cannot create ${dir}: ${errorMessage(e)}`, { cause: e });
+        }
+      }
+    }
+  }
+
+  /** v2: turn on the used controllers for the children of `dir` (errors ignored, like upstream). */
+  private async enableControllers(dir: string): Promise<void> {
+    if (this.layout.version !== 2) return;
+    const avail = ((await readOpt(`${dir}/cgroup.controllers`)) ?? '').split(/\s+/).filter((c) => (V2_CONTROLLERS as readonly string[]).includes(c));
+    for (const c of avail) {
+      try {
+        await writeFile(`${dir}/cgroup.subtree_control`, `+${c}`);
+      } catch (e) {
+        this.opts.log.debug(`cgroup: cannot enable ${c} in ${dir}: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  private async createTop(): Promise<void> {
+    const L = this.layout;
+    if (L.version === 2) {
+      this.v2Controllers = ((await readOpt(`${L.root}/cgroup.controllers`)) ?? '').split(/\s+/).filter((c) => (V2_CONTROLLERS as readonly string[]).includes(c));
+    }
+    for (const h of this.hierarchies()) {
+      await this.mkdirs(h.mount, this.pathIn(h, this.opts.name, 'cgroup'), this.created, L.version === 2);
+    }
+    this.opts.log.info(`cgroup: v${L.version} top level ${this.top}${L.version === 2 ? ` (controllers: ${this.v2Controllers.join(' ') || 'none'})` : ''}`);
+  }
+
+  async create(name: string, manifest: CgroupSource, onMemoryEvent?: (e: MemoryEvent) => void): Promise<ContainerCgroup> {
+    const container = name;
+    const settings = manifest.cgroups;
+    cgroupComponents(name, 'container name');
+    if (name.includes('/') || name === '') throw new NorthstarError('ECGROUP', `invalid cgroup name ${JSON.stringify(name)}`);
+    const key = name;
+    if (this.live.has(key)) throw new NorthstarError('ECGROUP', `cgroup of ${name} exists already (another version is running)`);
+    const base = settings?.parent ?? this.opts.name;
+    const what = settings?.parent !== undefined ? `${container}: cgroups.parent` : 'cgroup';
+    const dirs: { dir: string; controllers: Controller[] }[] = [];
+    let path = '';
+    for (const h of this.hierarchies()) {
+      const parent = this.pathIn(h, base, what);
+      path = posix.join(parent, name);
+      await this.mkdirs(h.mount, parent, this.created, this.layout.version === 2);
+      if (this.layout.version === 2) await this.enableControllers(cgroupDir(h.mount, parent));
+      const dir = cgroupDir(h.mount, path);
+      try {
+        await mkdir(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          for (const d of dirs) await rmdir(d.dir).catch(() => undefined);
+          throw new NorthstarError('ECGROUP', `${container}: cannot create cgroup ${dir}: ${errorMessage(e)}`, { cause: e });
+        }
+      }
+      dirs.push({ dir, controllers: h.controllers });
+    }
+    const cg = new ContainerCgroupImpl(this, container, path, dirs, this.opts.log, this.opts.killTimeout ?? 5000);
+    try {
+      await cg.apply(cgroupWrites(settings, this.layout.version).writes);
+      const plan = cgroupWrites(settings, this.layout.version);
+      if (plan.skipped.length) this.opts.log.debug(`${container}: cgroup settings without a file on v${this.layout.version}: ${plan.skipped.join(', ')}`);
+      if (settings?.memory?.oom_monitor && onMemoryEvent) await cg.startMonitor(onMemoryEvent);
+    } catch (e) {
+      await cg.destroy().catch(() => undefined);
+      throw e;
+    }
+    this.live.set(key, cg);
+    return cg;
+  }
+
+  /** @internal */
+  forget(cg: ContainerCgroupImpl): void {
+    if (this.live.get(cg.name) === cg) this.live.delete(cg.name);
+  }
+
+  /** @internal */
+  get oomPoller(): OomPoller {
+    return this.poller;
+  }
+
+  async shutdown(): Promise<void> {
+    for (const cg of [...this.live.values()]) {
+      await cg.destroy().catch((e: unknown) => this.opts.log.warn(`cgroup ${cg.path}: ${errorMessage(e)}`));
+    }
+    for (const dir of [...this.created].reverse()) {
+      try {
+        await rmdir(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') this.opts.log.warn(`cgroup: cannot remove ${dir}: ${code ?? errorMessage(e)}`);
+      }
+    }
+    this.created.length = 0;
+  }
+}
+
+class ContainerCgroupImpl implements ContainerCgroup {
+  private monitor: EventsWatcher | string | undefined;
+  private destroyed = false;
+
+  constructor(
+    private readonly manager: CgroupManager,
+    readonly name: string,
+    readonly path: string,
+    private readonly hier: { dir: string; controllers: Controller[] }[],
+    private readonly log: Log,
+    private readonly killTimeout: number,
+  ) {}
+
+  get dirs(): string[] {
+    return this.hier.map((h) => h.dir);
+  }
+
+  /** Name used in messages. */
+  private get container(): string {
+    return this.name;
+  }
+
+  get procs(): string[] {
+    return this.hier.map((h) => `${h.dir}/cgroup.procs`);
+  }
+
+  private dirOf(c: Controller): string | undefined {
+    if (this.manager.version === 2) return this.hier[0]?.dir;
+    return this.hier.find((h) => h.controllers.includes(c))?.dir;
+  }
+
+  async apply(writes: CgroupWrite[]): Promise<void> {
+    for (const w of writes) {
+      const dir = this.dirOf(w.controller);
+      if (!dir) {
+        this.log.debug(`${this.container}: no ${w.controller} hierarchy, skipping ${w.file}`);
+        continue;
+      }
+      const file = `${dir}/${w.file}`;
+      let value = w.value;
+      try {
+        if (w.merge) {
+          const cur = ((await readOpt(file)) ?? 'max 100000').trim().split(/\s+/);
+          value = w.merge === 'cpu.max.quota' ? `${w.value} ${cur[1] ?? '100000'}` : `${cur[0] ?? 'max'} ${w.value}`;
+        }
+        await writeFile(file, value);
+        if (w.onError === 'verify') {
+          const back = ((await readOpt(file)) ?? '').trim();
+          if (back !== value.trim()) {
+            throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${file}: wrote ${JSON.stringify(value)}, read back ${JSON.stringify(back)}`);
+          }
+        }
+      } catch (e) {
+        if (w.onError === 'ignore') {
+          this.log.warn(`${this.container}: cgroup ${file} = ${JSON.stringify(value)}: ${errorMessage(e)}`);
+          continue;
+        }
+        if (e instanceof NorthstarError) throw e;
+        throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${file} = ${JSON.stringify(value)}: ${errorMessage(e)}`, { cause: e });
+      }
+    }
+  }
+
+  async startMonitor(emit: (e: MemoryEvent) => void): Promise<void> {
+    const dir = this.dirOf('memory');
+    if (!dir) {
+      this.log.warn(`${this.container}: oom_monitor requested but there is no memory cgroup`);
+      return;
+    }
+    if (this.manager.version === 1) {
+      const file = `${dir}/memory.oom_control`;
+      await this.manager.oomPoller.add(file, emit);
+      this.monitor = file;
+    } else {
+      const w = new EventsWatcher(`${dir}/memory.events`, emit, this.log);
+      await w.start();
+      this.monitor = w;
+    }
+  }
+
+  async pids(): Promise<number[]> {
+    const all = new Set<number>();
+    for (const f of this.procs) {
+      for (const l of ((await readOpt(f)) ?? '').split('\n')) if (l.trim()) all.add(Number(l));
+    }
+    return [...all];
+  }
+
+  async statistics(): Promise<CgroupStatistics> {
+    const mem = this.dirOf('memory');
+    const cpu = this.dirOf('cpu');
+    const acct = this.dirOf('cpuacct');
+    const blk = this.dirOf(this.manager.version === 1 ? 'blkio' : 'io');
+    const stats: CgroupStatistics = { memory: { memory: {}, kmem: {}, kmem_tcp: {} }, cpu: {}, blkio: {} };
+    const put = async (t: StatTable, key: string, file: string | undefined) => {
+      if (!file) return;
+      const v = await readOpt(file);
+      if (v !== undefined) t[key] = count(v);
+    };
+    if (this.manager.version === 1) {
+      if (mem) {
+        for (const [t, pre] of [[stats.memory.memory, 'memory'], [stats.memory.kmem, 'memory.kmem'], [stats.memory.kmem_tcp, 'memory.kmem.tcp']] as const) {
+          for (const k of ['usage_in_bytes', 'max_usage_in_bytes', 'limit_in_bytes', 'failcnt']) await put(t, k, `${mem}/${pre}.${k}`);
+        }
+        await put(stats.memory.memory, 'soft_limit_in_bytes', `${mem}/memory.soft_limit_in_bytes`);
+        await put(stats.memory.memory, 'swappiness', `${mem}/memory.swappiness`);
+        const st = await readOpt(`${mem}/memory.stat`);
+        if (st !== undefined) stats.memory.memory.stat = parseKeyed(st);
+        const oom = await readOpt(`${mem}/memory.oom_control`);
+        if (oom !== undefined) stats.memory.memory['oom_kill'] = parseKeyed(oom)['oom_kill'] ?? 0;
+      }
+      if (cpu) {
+        for (const k of ['shares', 'cfs_period_us', 'cfs_quota_us']) await put(stats.cpu, k, `${cpu}/cpu.${k}`);
+        const st = await readOpt(`${cpu}/cpu.stat`);
+        if (st !== undefined) stats.cpu.stat = parseKeyed(st);
+      }
+      if (acct) await put(stats.cpu, 'usage', `${acct}/cpuacct.usage`);
+      if (blk) {
+        for (const f of ['blkio.throttle.io_service_bytes', 'blkio.throttle.io_serviced']) {
+          const v = await readOpt(`${blk}/${f}`);
+          if (v !== undefined) stats.blkio[f.replace('blkio.throttle.', '')] = v.trim().split('\n').filter((l) => /^\d+:\d+ /.test(l));
+        }
+      }
+    } else {
+      if (mem) {
+        await put(stats.memory.memory, 'current', `${mem}/memory.current`);
+        await put(stats.memory.memory, 'max', `${mem}/memory.max`);
+        await put(stats.memory.memory, 'low', `${mem}/memory.low`);
+        await put(stats.memory.memory, 'swap_current', `${mem}/memory.swap.current`);
+        const st = await readOpt(`${mem}/memory.stat`);
+        if (st !== undefined) {
+          stats.memory.memory.stat = parseKeyed(st);
+          const k = stats.memory.memory.stat['kernel'] ?? stats.memory.memory.stat['kernel_stack'];
+          if (k !== undefined) stats.memory.kmem['usage'] = k;
+          const sock = stats.memory.memory.stat['sock'];
+          if (sock !== undefined) stats.memory.kmem_tcp['usage'] = sock;
+        }
+        const ev = await readOpt(`${mem}/memory.events`);
+        if (ev !== undefined) stats.memory.memory['events'] = parseKeyed(ev);
+      }
+      if (cpu) {
+        await put(stats.cpu, 'weight', `${cpu}/cpu.weight`);
+        await put(stats.cpu, 'max', `${cpu}/cpu.max`);
+        const st = await readOpt(`${cpu}/cpu.stat`);
+        if (st !== undefined) stats.cpu.stat = parseKeyed(st);
+      }
+      if (blk) {
+        const v = await readOpt(`${blk}/io.stat`);
+        if (v !== undefined) stats.blkio['io_stat'] = v.trim().split('\n').filter(Boolean);
+      }
+    }
+    return stats;
+  }
+
+  private async stopMonitor(): Promise<void> {
+    const m = this.monitor;
+    this.monitor = undefined;
+    if (typeof m === 'string') {
+      await this.manager.oomPoller.poll(); // deliver an OOM that happened just before the exit
+      this.manager.oomPoller.remove(m);
+    } else if (m) {
+      await m.check();
+      await m.stop();
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.stopMonitor();
+    // Leftover tasks (an init that escaped its reaper, a debug command) are killed first.
+    let pids = await this.pids();
+    if (pids.length > 0) {
+      this.log.warn(`${this.container}: killing ${pids.length} leftover task(s) in cgroup ${this.path}`);
+      const killFile = this.manager.version === 2 ? `${this.hier[0]!.dir}/cgroup.kill` : undefined;
+      const hasKill = killFile !== undefined && (await access(killFile).then(() => true, () => false));
+      const deadline = Date.now() + this.killTimeout;
+      while (pids.length > 0 && Date.now() < deadline) {
+        if (hasKill) await writeFile(killFile!, '1').catch(() => undefined);
+        else {
+          for (const pid of pids) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone already
+            }
+          }
+        }
+        await sleep(10);
+        pids = await this.pids();
+      }
+      if (pids.length > 0) throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${pids.join(' ')}`);
+    }
+    for (const { dir } of this.hier) await removeCgroupDir(dir, this.log);
+    this.manager.forget(this);
+  }
+}
+
+/** rmdir a cgroup; the kernel may report EBUSY for a moment after the last task exited. */
+async function removeCgroupDir(dir: string, log: Log): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code === 'ENOTEMPTY' && !(await isCgroupFs(dir))) {
+        // A plain directory (a test layout): remove the files we wrote.
+        for (const f of await readdir(dir)) await rmFile(`${dir}/${f}`);
+        continue;
+      }
+      if (code === 'EBUSY' && i < 100) {
+        await sleep(10);
+        continue;
+      }
+      log.warn(`cgroup: cannot remove ${dir}: ${code ?? errorMessage(e)}`);
+      throw new NorthstarError('ECGROUP', `cannot remove cgroup ${dir}: ${code ?? errorMessage(e)}`, { cause: e });
+    }
+  }
+}
+
+async function isCgroupFs(dir: string): Promise<boolean> {
+  const { statfs } = await import('node:fs/promises');
+  const t = Number((await statfs(dir).catch(() => ({ type: 0 }))).type);
+  return t === 0x27e0eb || t === 0x63677270;
+}
+
+async function rmFile(path: string): Promise<void> {
+  const { rm } = await import('node:fs/promises');
+  await rm(path, { recursive: true, force: true });
+}
