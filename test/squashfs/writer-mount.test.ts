@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { SquashfsImage } from '../../src/npk/squashfs/reader.js';
 import { join } from 'node:path';
 import { writeSquashfs, type PseudoEntry } from '../../src/npk/squashfs/writer.js';
 import { availableCompressors } from '../../src/npk/squashfs/codec.js';
@@ -276,4 +277,45 @@ test('a directory of 20000 entries (indexed) resolves every name through the ker
   assert.throws(() => lstatSync(join(mnt, 'big', '0')), /ENOENT/);
   const u = spawnSync('unsquashfs', ['-l', img], { encoding: 'utf8', maxBuffer: 64 << 20 });
   assert.equal(u.status, 0, u.stderr);
+});
+
+test('a file larger than 4 GiB (sparse source) gets an extended inode and reads back through the kernel', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  const size = 5 * 1024 * 1024 * 1024 + 12345;
+  const marks: [number, string][] = [
+    [0, 'start'],
+    [4400000000, 'beyond 4 GiB'],
+    [size - 3, 'end'],
+  ];
+  const fd = openSync(join(src, 'huge'), 'w');
+  for (const [at, text] of marks) writeSync(fd, Buffer.from(text), 0, text.length, at);
+  closeSync(fd);
+  writeFileSync(join(src, 'after'), 'a file written after the huge one\n');
+  const img = join(dir, 'fs.img');
+  const r = await writeSquashfs(img, { root: src, mtime: MTIME });
+  assert.ok(r.size < 1 << 20, 'holes are stored as sparse blocks');
+  const mnt = join(dir, 'mnt');
+  mountImage(defer, img, mnt);
+  assert.equal(statSync(join(mnt, 'huge')).size, size);
+  const rfd = openSync(join(mnt, 'huge'), 'r');
+  defer(() => closeSync(rfd));
+  for (const [at, text] of marks) {
+    const b = Buffer.alloc(text.length + 2);
+    const n = readSync(rfd, b, 0, b.length, at - 1 < 0 ? 0 : at - 1);
+    const got = at === 0 ? b.subarray(0, text.length) : b.subarray(1, 1 + text.length);
+    assert.equal(got.toString(), text, `at ${at} (${n} bytes read)`);
+  }
+  const zeros = Buffer.alloc(65536);
+  assert.equal(readSync(rfd, zeros, 0, zeros.length, 3 * 1024 * 1024 * 1024), zeros.length);
+  assert.ok(zeros.equals(Buffer.alloc(65536)));
+  assert.equal(readFileSync(join(mnt, 'after'), 'utf8'), 'a file written after the huge one\n');
+  const sq = await SquashfsImage.open(img);
+  defer(() => void sq.close());
+  assert.equal((await sq.stat('/huge')).size, size);
+  await assert.rejects(sq.readFile('/huge'), /too large to read into memory/);
 });

@@ -358,12 +358,13 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
   };
   const entryOf = (s: Stored): number => s.data.length | (s.raw ? DATA_RAW : 0);
 
-  const submitBlock = async (block: Buffer, d: FileData, i: number): Promise<void> => {
+  const submitBlock = async (block: Buffer, d: FileData, i: number, copy = false): Promise<void> => {
     if (block.equals(block.length === bs ? zero : zero.subarray(0, block.length))) {
       d.sizes[i] = 0;
       d.sparse += block.length;
       return;
     }
+    if (copy) block = Buffer.from(block);
     await pipeline.push(store(block), block.length, (_pos, s) => {
       d.sizes[i] = entryOf(s);
     });
@@ -426,11 +427,14 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
       const fd = openSync(f.sourcePath!, 'r');
       try {
         const chunk = Math.max(bs, Math.floor((8 << 20) / bs) * bs);
+        // One scratch buffer per file: blocks going to the compressor are copied out, so
+        // long runs of zeros (sparse sources) cost no fresh memory per chunk.
+        const scratch = Buffer.allocUnsafe(Math.min(chunk, size));
         let pos = 0;
         let i = 0;
         while (pos < size) {
           const want = Math.min(chunk, size - pos);
-          const buf = Buffer.allocUnsafe(want);
+          const buf = scratch.subarray(0, want);
           let got = 0;
           while (got < want) {
             const n = readSync(fd, buf, got, want - got, pos + got);
@@ -440,7 +444,7 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
             got += n;
           }
           hash?.update(buf);
-          for (let off = 0; off < want; off += bs) await submitBlock(buf.subarray(off, Math.min(want, off + bs)), d, i++);
+          for (let off = 0; off < want; off += bs) await submitBlock(buf.subarray(off, Math.min(want, off + bs)), d, i++, true);
           pos += want;
         }
       } finally {
