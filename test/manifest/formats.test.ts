@@ -174,6 +174,9 @@ test('the JSON Schema accepts every upstream example in JSON form and refuses br
   }
   // ajv 6 implements draft-07; the keywords this schema uses mean the same in 2020-12.
   const { $schema: _s, $id: _i, ...schema } = manifestJsonSchema();
+  const ajv = new Ajv({ allErrors: true }) as unknown as { validateSchema(s: object): boolean; errors?: unknown };
+  // Structure check against ajv's built-in draft-07 meta-schema (same keyword semantics as used here).
+  assert.ok(ajv.validateSchema(schema), JSON.stringify(ajv.errors));
   const validate = new Ajv({ allErrors: true }).compile(schema);
   const dir = '/work/shared/fixtures/upstream-examples';
   if (!existsSync(dir)) return t.skip(`no fixtures in ${dir}`);
