@@ -138,6 +138,8 @@ export class ContainerProcess {
   private waiter: { resolve: () => void; reject: (e: Error) => void; want: 'created' | 'running' } | null = null;
   private resolveExited!: (s: ExitStatus | null) => void;
   private childExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  /** @internal called synchronously when init reports CREATED (init is alive then). */
+  onCreated: ((initPid: number) => void) | null = null;
 
   /** @internal use Launcher.create / Launcher.start */
   constructor(container: string, child: ChildProcess, pipes: { stdout: boolean; stderr: boolean; console: number | null }) {
@@ -254,6 +256,7 @@ export class ContainerProcess {
         need(5);
         this.pid = rec.readUInt32LE(1);
         this.createdAt = new Date();
+        this.onCreated?.(this.pid);
         if (this.phase === 'creating') this.phase = 'created';
         if (this.waiter?.want === 'created') this.settle();
         break;
@@ -369,7 +372,6 @@ export class Launcher {
   async create(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
     const proc = this.spawnCore(plan, fds, false);
     await proc.wait('created');
-    this.adoptSealedCopy(proc.pid);
     return proc;
   }
 
@@ -377,7 +379,6 @@ export class Launcher {
   async start(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
     const proc = this.spawnCore(plan, fds, true);
     await proc.wait('running');
-    this.adoptSealedCopy(proc.pid);
     return proc;
   }
 
@@ -423,6 +424,7 @@ export class Launcher {
       stderr: fds.stderr === 'pipe',
       console: fds.console === 'pipe' ? 4 : null,
     });
+    if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
     proc.sendPlan(encoded, exec);
     return proc;
   }
