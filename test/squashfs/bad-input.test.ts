@@ -1,13 +1,14 @@
 /** Bad images and bad writer options: clear errors, never a crash or a hang. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { NorthstarError, NpkError, ValidationError } from '../../src/common/errors.js';
 import { SquashfsImage } from '../../src/npk/squashfs/reader.js';
 import { writeSquashfs } from '../../src/npk/squashfs/writer.js';
 import { availableCompressors } from '../../src/npk/squashfs/codec.js';
-import { deferrer, prng, tempDir } from './helpers.js';
+import { deferrer, have, prng, tempDir } from './helpers.js';
 
 async function sampleImage(dir: string, opts: { compression?: 'gzip' | 'none'; blockSize?: number } = {}): Promise<Buffer> {
   const src = join(dir, 'src');
@@ -192,4 +193,24 @@ test('writer rejects bad options and pseudo entries with clear errors', async (t
   await assert.rejects(writeSquashfs(out, { forceUid: -1 }), /forceUid/);
   await assert.rejects(writeSquashfs(join(dir, 'no', 'such', 'dir.img'), {}), /squashfs output .*: ENOENT/);
   assert.equal(existsSync(out), false, 'no partial output is left behind');
+});
+
+test('unreadable source entries are reported with their path', async (t) => {
+  if (process.getuid?.() !== 0 || !have('setpriv')) return t.skip('needs root and setpriv to run the writer as an unprivileged user');
+  const dir = tempDir(deferrer(t));
+  const src = join(dir, 'src');
+  mkdirSync(join(src, 'closed'), { recursive: true });
+  writeFileSync(join(src, 'secret'), 'x');
+  chmodSync(join(src, 'secret'), 0o600);
+  chmodSync(join(src, 'closed'), 0o700);
+  chmodSync(dir, 0o777);
+  const run = (root: string): { status: number | null; stderr: string } => {
+    const script = `import { writeSquashfs } from ${JSON.stringify(new URL('../../src/npk/squashfs/writer.js', import.meta.url).href)};
+try { await writeSquashfs(${JSON.stringify(join(dir, 'o.img'))}, { root: ${JSON.stringify(root)} }); } catch (e) { console.error(e.code + ': ' + e.message); process.exit(3); }`;
+    return spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+  };
+  const a = run(src);
+  assert.equal(a.status, 3, a.stderr);
+  assert.match(a.stderr, /^ESQUASHFS_SOURCE: squashfs source .*\/(closed|secret): (scandir|open) failed with EACCES/m);
+  assert.equal(existsSync(join(dir, 'o.img')), false);
 });

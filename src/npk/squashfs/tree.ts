@@ -117,6 +117,16 @@ function checkDevice(where: string, major: number, minor: number): number {
   return encodeRdev(major, minor);
 }
 
+/** Turn a raw fs error from scanning the source into a NorthstarError naming the path. */
+export function sourceError(e: unknown): unknown {
+  if (e instanceof NorthstarError) return e;
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && err.syscall) {
+    return new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${String(err.path ?? '')}: ${err.syscall} failed with ${err.code}`, { cause: e });
+  }
+  return e;
+}
+
 function newDir(mode: number, uid: number, gid: number, mtime: number): Node {
   return { type: 'dir', mode, uid, gid, mtime, xattrs: undefined, nlink: 0, number: 0, children: new Map(), size: 0, rdev: 0 };
 }
@@ -218,7 +228,11 @@ export async function buildTree(opts: TreeOptions): Promise<BuiltTree> {
     root = fromStat(st, '');
     root.type = 'dir';
     root.children = new Map();
-    scan(Buffer.from(rootPath), '', root, 0);
+    try {
+      scan(Buffer.from(rootPath), '', root, 0);
+    } catch (e) {
+      throw sourceError(e);
+    }
   } else {
     root = newDir(0o755, defUid, defGid, defTime);
   }

@@ -30,7 +30,7 @@ import {
 } from './format.js';
 import { MetadataWriter } from './metadata.js';
 import { FileSink, OrderedPipeline, type Stored } from './sink.js';
-import { buildTree, type FileData, type Node, type PseudoEntry } from './tree.js';
+import { buildTree, sourceError, type FileData, type Node, type PseudoEntry } from './tree.js';
 
 export type { PseudoEntry } from './tree.js';
 
@@ -206,7 +206,9 @@ export async function writeSquashfs(out: string, opts: SquashfsWriteOptions): Pr
   }
   try {
     const sink = new FileSink(fd, SUPERBLOCK_SIZE);
-    const fragments = await writeData(files, sink, { codec, raw, blockSize, fragmentsOn, onProgress: opts.onProgress });
+    const fragments = await writeData(files, sink, { codec, raw, blockSize, fragmentsOn, onProgress: opts.onProgress }).catch((e: unknown) => {
+      throw sourceError(e);
+    });
     const meta = raw ? undefined : codec;
     const ids = new Ids();
     const xattrs = new Xattrs(meta);
