@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
 import { decodeRoot, type Issue } from './decode.js';
 import { manifestSchema, RESOURCE_RULE, type Manifest } from './schema.js';
-import { parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
+import { fromPlain, parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
 
 /** Dotted field path: `mounts./data.host`, `args[0]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -141,9 +141,13 @@ function pickSyntax(text: string, attempts: Attempt[]): Attempt {
   return attempts.find((a) => a.format === want) ?? attempts[0]!;
 }
 
-/** Validate an already-built manifest value (JSON form or model); returns the normalised model. */
+/**
+ * Validate a manifest given as a JS value in its JSON form (e.g. from JSON.parse, or built
+ * in code with "10MB" sizes and {"fifo": …} enums); returns the normalised model.
+ */
 export function validateManifest(value: unknown): Manifest {
-  const { manifest, issues } = validate(value, []);
+  const decoded = decodeRoot(manifestSchema, fromPlain(value, true), 'json');
+  const { manifest, issues } = validate(decoded.value, decoded.issues);
   if (manifest) return manifest;
   throw new ValidationError(issues.map((i) => ({ path: formatPath(i.path), rule: i.rule })), 'invalid manifest');
 }

@@ -217,15 +217,20 @@ export function parseTomlNodes(text: string): Node {
   return fromPlain(table);
 }
 
-function fromPlain(v: unknown): Node {
+/**
+ * A JS value as nodes. bigints are integers; numbers are floats, unless `integralNumbers`
+ * (a JSON.parse result, where 1 and 1.0 look alike) makes integral numbers integers.
+ */
+export function fromPlain(v: unknown, integralNumbers = false): Node {
+  const rec = (x: unknown) => fromPlain(x, integralNumbers);
   if (typeof v === 'string') return { kind: 'str', value: v };
   if (typeof v === 'bigint') return { kind: 'int', value: v };
-  if (typeof v === 'number') return { kind: 'float', value: v };
+  if (typeof v === 'number') return integralNumbers && Number.isInteger(v) ? { kind: 'int', value: BigInt(v) } : { kind: 'float', value: v };
   if (typeof v === 'boolean') return { kind: 'bool', value: v };
-  if (Array.isArray(v)) return { kind: 'seq', items: v.map(fromPlain) };
+  if (Array.isArray(v)) return { kind: 'seq', items: v.map(rec) };
   if (v instanceof Date) return { kind: 'str', value: v.toString() };
   if (v !== null && typeof v === 'object') {
-    return { kind: 'map', entries: Object.entries(v).map(([k, x]) => [{ kind: 'str', value: k }, fromPlain(x)]) };
+    return { kind: 'map', entries: Object.entries(v).map(([k, x]) => [{ kind: 'str', value: k }, rec(x)]) };
   }
   return { kind: 'null' };
 }

@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifest, serializeManifest, manifestJsonSchema } from '../../src/manifest/index.js';
+import { parseManifest, serializeManifest, manifestJsonSchema, manifestToJson, validateManifest } from '../../src/manifest/index.js';
+import { ValidationError } from '../../src/common/errors.js';
 import { BASE, accepts, issues, rejects } from './helpers.js';
 
 const YAML_KITCHEN = `${BASE}args: [one, two]
@@ -217,4 +218,16 @@ test('the YAML flavour of the JSON Schema accepts the examples as a generic YAML
   const policy = ((yaml.properties as Record<string, Record<string, Record<string, Record<string, unknown>>>>).sched!.properties!.policy!.anyOf as unknown[]);
   assert.ok(policy.some((o) => JSON.stringify(o).includes('content of the !fifo tag')));
   assert.equal(validate({ name: 'x', version: '1.0.0', uid: 1, gid: 1, sched: { policy: { priority: 100 } } }), false);
+});
+
+test('validateManifest takes the JSON form as a JS value', () => {
+  const m = parseManifest(YAML_KITCHEN);
+  assert.deepEqual(validateManifest(manifestToJson(m)), m);
+  assert.deepEqual(validateManifest(JSON.parse(serializeManifest(m, 'json'))), m);
+  assert.equal(validateManifest({ name: 'a', version: '1.0.0', uid: 1, gid: 1, rlimits: { nofile: { soft: 5n } } }).rlimits.nofile?.soft, 5n);
+  assert.throws(
+    () => validateManifest({ name: 'a', version: '1.0.0', uid: 1.5, gid: 1 }),
+    (e: unknown) => e instanceof ValidationError && e.message === 'uid: expected an integer, found the number 1.5',
+  );
+  rejects('name = "a"\nversion = "1.0.0"\nuid = 1.0\ngid = 1\n', ['uid: expected an integer, found the number 1'], 'toml');
 });
