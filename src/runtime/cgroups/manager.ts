@@ -15,12 +15,12 @@
  * Events carry exactly the wire shape of the `c_group` notification's memory payload.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, readdir, rmdir, writeFile, access } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rm, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import type { CGroups } from '../../manifest/index.js';
 import type { Log } from '../repository/types.js';
-import { cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
+import { CGROUP2_SUPER_MAGIC, cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
 import { cgroupWrites, type CgroupWrite, type Controller } from './settings.js';
 
 /** The memory payload of a `c_group` notification (u64 counters or null). */
@@ -582,13 +582,14 @@ async function removeCgroupDir(dir: string, log: Log): Promise<void> {
   }
 }
 
+const CGROUP_SUPER_MAGIC = 0x27e0eb;
+
+/** cgroupfs (v1) or cgroup2; anything else is a plain directory layout (tests). */
 async function isCgroupFs(dir: string): Promise<boolean> {
-  const { statfs } = await import('node:fs/promises');
   const t = Number((await statfs(dir).catch(() => ({ type: 0 }))).type);
-  return t === 0x27e0eb || t === 0x63677270;
+  return t === CGROUP_SUPER_MAGIC || t === CGROUP2_SUPER_MAGIC;
 }
 
 async function rmFile(path: string): Promise<void> {
-  const { rm } = await import('node:fs/promises');
   await rm(path, { recursive: true, force: true });
 }
