@@ -87,9 +87,14 @@ export class StreamReader {
     if (this.length < this.highWater && this.stream.isPaused() && !this.ended) this.stream.resume();
   }
 
-  /** Wait until more data, EOF or an error arrives; rejects with StreamTimeoutError after `timeout` ms. */
-  private waitForData(timeout?: number): Promise<void> {
-    this.resumeIfRoom();
+  /**
+   * Wait until more data, EOF or an error arrives; rejects with StreamTimeoutError after
+   * `timeout` ms. `needMore`: the buffered bytes are not enough (a line not yet complete,
+   * bounded by the line cap), so read on even above the buffer limit.
+   */
+  private waitForData(timeout?: number, needMore = false): Promise<void> {
+    if (needMore && this.stream.isPaused() && !this.ended) this.stream.resume();
+    else this.resumeIfRoom();
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       this.wake = () => {
@@ -158,7 +163,7 @@ export class StreamReader {
       if (this.length > this.maxLine) throw new LineTooLongError(this.maxLine);
       if (this.failure) throw this.failure;
       if (this.ended) return this.length > 0 ? this.take(this.length) : null;
-      await this.waitForData(timeout);
+      await this.waitForData(timeout, true);
     }
   }
 

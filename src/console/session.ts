@@ -118,6 +118,8 @@ export class Session {
     this.busy = false;
     this.flush();
     this.dropSubscription();
+    // Read no further requests: the main loop sees EOF.
+    this.reader.dispose();
     this.stream.end();
     setTimeout(() => this.destroy(), grace).unref();
   }

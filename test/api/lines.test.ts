@@ -70,3 +70,15 @@ test('the reader pauses the stream instead of buffering without bound', async ()
   // Reading lines releases the pause.
   assert.equal(text(await r.readLine()), '');
 });
+
+test('a line longer than the buffer limit is still read when the cap allows it', async () => {
+  const s = new PassThrough();
+  const r = new StreamReader(s, Infinity, 64 * 1024);
+  const big = Buffer.alloc(3 * 1024 * 1024, 0x61);
+  const done = r.readLine();
+  for (let off = 0; off < big.length; off += 100_000) s.write(big.subarray(off, off + 100_000));
+  s.write('\nrest\n');
+  const line = await done;
+  assert.equal(line?.length, big.length);
+  assert.equal(text(await r.readLine()), 'rest');
+});

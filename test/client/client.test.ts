@@ -293,3 +293,13 @@ test('a client over any duplex stream (here an in-memory pair served by the cons
   console_.close();
   await console_.closed;
 });
+
+test('responses far larger than the read buffer arrive whole (100,000 containers)', async (t) => {
+  const h = await startServer(t);
+  const many = Array.from({ length: 100_000 }, (_, i) => Container.parse(`container-${i}:1.0.${i}`));
+  h.handle.reply = () => ({ list: many });
+  const c = await connect(t, h.url);
+  const got = await c.list();
+  assert.equal(got.length, 100_000);
+  assert.deepEqual(got[99_999], many[99_999]);
+});
