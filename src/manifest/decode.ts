@@ -496,10 +496,7 @@ function decodeJsonValue(node: Node, path: (string | number)[], ctx: Ctx, depth:
         issue(ctx, [...path, key], 'reserved key');
         continue;
       }
-      if (Object.hasOwn(out, key)) {
-        issue(ctx, [...path, key], 'duplicate key');
-        continue;
-      }
+      // serde_json::Value maps keep the later of duplicate keys.
       out[key] = decodeJsonValue(v, [...path, key], ctx, depth + 1);
     }
     return out;

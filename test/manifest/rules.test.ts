@@ -329,6 +329,7 @@ test('custom: any JSON value; YAML tags are refused there', () => {
   });
   assert.equal(accepts(withBase('custom: 1\n')).custom, 1);
   rejects(withBase('custom:\n  a: !tag 1\n'), ['custom.a: tagged values (!tag) are not supported here']);
+  assert.deepEqual(accepts(withBase('custom:\n  a: 1\n  a: 2\n')).custom, { a: 2 });
 });
 
 test('unknown and duplicate top-level fields', () => {
