@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import { NorthstarError } from '../../src/common/errors.js';
 import { Npk } from '../../src/npk/reader.js';
 import { manifestContainer } from '../../src/manifest/index.js';
-import { LoopMounter, mountAll, mountAt, type MountRequest } from '../../src/runtime/mount/index.js';
+import { LoopMounter, mountAll, mountAt, veritysetupArgs, type MountRequest } from '../../src/runtime/mount/index.js';
+import { hasCommand } from '../helpers/tmp.js';
 import { MemRepository } from '../../src/runtime/repository/index.js';
 import { tempDir, isRoot } from '../helpers/tmp.js';
 import { chunks, flipByte, makeNpk, recordingLog, upstreamPublicKey } from './npk-fixture.js';
@@ -219,6 +220,43 @@ test('dm-verity through veritysetup when the kernel has device-mapper', { skip: 
   assert.equal(readFileSync(join(img.target, 'marker'), 'utf8'), 'hello:0.0.1\n');
   await m.umount(req.container);
   assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('the dm-verity parameters the kernel path uses verify with cryptsetup (veritysetup verify on the loop device); a corrupted image fails', { skip: SKIP || (hasCommand('veritysetup') ? false : 'veritysetup (cryptsetup-bin) not installed') }, async (t) => {
+  const tmp = tempDir(t);
+  const good = await makeNpk(tmp, { payload: 100_000 });
+  const probe = await Npk.open(good, { key: await upstreamPublicKey() });
+  const bad = flipByte(good, join(tmp, 'bad.npk'), probe.fsImg.offset + 9000);
+  for (const [file, ok] of [[good, true], [bad, false]] as const) {
+    const req = await request(file, true);
+    const loop = execFileSync('losetup', ['--find', '--show', '--read-only', '--offset', String(req.npk.fsImg.offset), '--sizelimit', String(req.npk.fsImg.size), file], { encoding: 'utf8' }).trim();
+    t.after(() => spawnSyncQuiet('losetup', ['-d', loop]));
+    const args = veritysetupArgs('verify', loop, req.npk.verity!);
+    assert.deepEqual(args, ['verify', loop, loop, req.npk.verity!.rootHash.toString('hex'), `--hash-offset=${req.npk.verity!.dataSize}`]);
+    let status = 0;
+    try {
+      execFileSync('veritysetup', args, { stdio: 'pipe' });
+    } catch (e) {
+      status = (e as { status: number }).status;
+    }
+    assert.equal(status === 0, ok, `veritysetup verify of ${file}: status ${status}`);
+    execFileSync('losetup', ['-d', loop]);
+  }
+  assert.deepEqual(veritysetupArgs('open', '/dev/loop9', { dataSize: 8192, rootHash: Buffer.alloc(32, 0xab) }, 'northstar-x'), [
+    'open', '/dev/loop9', 'northstar-x', '/dev/loop9', 'ab'.repeat(32), '--hash-offset=8192',
+  ]);
+});
+
+test('squashfs options: ro,nosuid,nodev, plus context= only with host SELinux and a manifest mount_context', async (t) => {
+  const tmp = tempDir(t);
+  const withCtx = await request(await makeNpk(tmp, { name: 'ctx', sign: 'none', extra: 'selinux:\n  mount_context: system_u:object_r:container_file_t:s0\n' }), false);
+  const plain = await request(await makeNpk(tmp, { name: 'plain', sign: 'none' }), false);
+  const on = new LoopMounter({ runDir: tmp, verity: 'user', loopDeviceTimeout: 1000, log: recordingLog(), selinux: true });
+  const off = new LoopMounter({ runDir: tmp, verity: 'user', loopDeviceTimeout: 1000, log: recordingLog(), selinux: false });
+  assert.equal(on.fsOptions(withCtx), 'ro,nosuid,nodev,context=system_u:object_r:container_file_t:s0');
+  assert.equal(on.fsOptions(plain), 'ro,nosuid,nodev');
+  assert.equal(off.fsOptions(withCtx), 'ro,nosuid,nodev');
+  assert.equal(on.target(plain.container), join(tmp, 'plain:0.0.1'));
 });
 
 const NS_CHILD = fileURLToPath(new URL('../../src/runtime/mount/namespace.js', import.meta.url));

@@ -99,7 +99,8 @@ export class LoopMounter implements Mounter {
     return join(this.opts.runDir, container.toString());
   }
 
-  private fsOptions(req: MountRequest): string {
+  /** The squashfs mount options for a package: ro,nosuid,nodev (+ context= with host SELinux). */
+  fsOptions(req: MountRequest): string {
     const ctx = req.npk.manifest.selinux?.mount_context;
     return this.selinux && ctx ? `${MOUNT_OPTIONS},context=${ctx}` : MOUNT_OPTIONS;
   }
@@ -166,7 +167,7 @@ export class LoopMounter implements Mounter {
     let dmOpen = false;
     let mounted = false;
     try {
-      const vs = await run('veritysetup', ['open', loop, name, loop, v.rootHash.toString('hex'), `--hash-offset=${v.dataSize}`]);
+      const vs = await run('veritysetup', veritysetupArgs('open', loop, v, name));
       if (vs.code !== 0) throw mountError('EVERITY', what, vs.stderr || 'veritysetup open failed');
       dmOpen = true;
       const dev = `/dev/mapper/${name}`;
@@ -203,6 +204,17 @@ export class LoopMounter implements Mounter {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn(`${what}: cannot remove ${target}: ${errorMessage(e)}`);
     }
   }
+}
+
+/**
+ * veritysetup arguments for a loop device over fs.img: data and hash device are the same
+ * device, the hash area (superblock first) starts at the signed verity offset. `verify`
+ * checks the tree in user space with cryptsetup's own code (no device-mapper needed).
+ */
+export function veritysetupArgs(action: 'open' | 'verify', device: string, verity: { dataSize: number; rootHash: Buffer }, name?: string): string[] {
+  const hashOffset = `--hash-offset=${verity.dataSize}`;
+  const root = verity.rootHash.toString('hex');
+  return action === 'open' ? ['open', device, name ?? 'northstar', device, root, hashOffset] : ['verify', device, device, root, hashOffset];
 }
 
 /** Mount several packages in parallel; results in request order, each ok or its error. */
