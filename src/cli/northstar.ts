@@ -1,12 +1,65 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+/**
+ * northstar: the runtime daemon. Thin: parse arguments, enter a private mount
+ * namespace, read the configuration, run the runtime until it shuts down.
+ */
+import { Command, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { errorMessage } from '../common/errors.js';
+import { parseConfig } from '../runtime/config.js';
+import { createLogger, type LogFormat } from '../runtime/logger.js';
+import { ensurePrivateMountNamespace } from '../runtime/mount/namespace.js';
+import { createCgroups } from '../runtime/cgroups/index.js';
+import { Runtime } from '../runtime/runtime.js';
 
-// The runtime daemon. It arrives with the issue "The runtime daemon and its console".
 const program = new Command('northstar')
-  .description('Northstar container runtime (not implemented yet: only this help exists)')
-  .option('-c, --config <file>', 'runtime configuration (TOML)')
-  .version('0.1.0');
-program.action(() => {
-  program.help();
-});
-program.parse();
+  .description('Northstar container runtime')
+  .version('0.1.0')
+  .requiredOption('-c, --config <file>', 'runtime configuration (TOML)')
+  .addOption(new Option('--log-format <format>', 'log line format').choices(['human', 'json']).default('human'))
+  .addOption(new Option('--log-level <level>', 'minimum log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+  .option('-d, --disable-mount-namespace', 'run in the host mount namespace (mounts are visible on the host and survive a crash)');
+
+async function main(): Promise<number> {
+  program.parse();
+  const o = program.opts<{ config: string; logFormat: LogFormat; logLevel: 'info'; disableMountNamespace?: boolean }>();
+  if (!o.disableMountNamespace) {
+    const code = await ensurePrivateMountNamespace();
+    if (code !== undefined) return code;
+  }
+  const log = createLogger({ format: o.logFormat, level: o.logLevel });
+  let text: string;
+  try {
+    text = await readFile(o.config, 'utf8');
+  } catch (e) {
+    throw new Error(`config ${o.config}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
+  }
+  let config;
+  try {
+    config = parseConfig(text);
+  } catch (e) {
+    throw new Error(`${o.config}: ${errorMessage(e)}`);
+  }
+  const cgroups = await createCgroups(config, log);
+  const runtime = await Runtime.start({ config, log, cgroups });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      log.info(`received ${sig}`);
+      void runtime.shutdown(0);
+    });
+  }
+  return runtime.done;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Nothing else should keep the loop alive after shutdown; make sure of it.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (e: unknown) => {
+    console.error(`northstar: error: ${errorMessage(e)}`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 500).unref();
+  },
+);

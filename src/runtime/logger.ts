@@ -1,0 +1,53 @@
+/**
+ * Logging: pino underneath; human-readable lines by default
+ * (`HH:MM:SS.mmm <target> LEVEL: msg`), JSON lines on request. The target of a line is
+ * the `target` binding (a container's `name:version` for its output, `northstar` otherwise).
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type LogFormat = 'human' | 'json';
+export type { Logger };
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, '0');
+}
+
+/** A pino destination that turns each JSON record into one human line. */
+export function humanStream(out: { write(s: string): unknown } = process.stderr): { write(line: string): void } {
+  return {
+    write(line: string): void {
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        out.write(line);
+        return;
+      }
+      const d = new Date(typeof rec['time'] === 'number' ? rec['time'] : Date.now());
+      const ts = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+      const level = LEVEL_NAMES[rec['level'] as number] ?? String(rec['level']);
+      const target = typeof rec['target'] === 'string' ? rec['target'] : 'northstar';
+      const extra = Object.entries(rec)
+        .filter(([k]) => !['time', 'level', 'msg', 'target', 'pid', 'hostname'].includes(k))
+        .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join('');
+      out.write(`${ts} ${target.padStart(24)} ${level.padEnd(5)}: ${String(rec['msg'] ?? '')}${extra}\n`);
+    },
+  };
+}
+
+export function createLogger(opts: { format?: LogFormat; level?: LevelWithSilent; destination?: { write(s: string): unknown } } = {}): Logger {
+  const level = opts.level ?? ((process.env['NORTHSTAR_LOG'] as LevelWithSilent | undefined) ?? 'info');
+  const base = { level, base: undefined };
+  if (opts.format === 'json') {
+    return pino(base, (opts.destination ?? process.stderr) as NodeJS.WritableStream);
+  }
+  return pino(base, humanStream(opts.destination));
+}
+
+/** A logger that drops everything (tests, library use). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,14 @@
+/**
+ * The side effects the state machine depends on, as small interfaces (mounts: Mounter in
+ * mount/mounter.ts; cgroups: Cgroups in cgroups/manager.ts; the launch core: below). The
+ * real implementations are wired in by runtime.ts; unit tests pass recording fakes.
+ */
+import type { LaunchPlan } from '../launch/plan.js';
+import type { ContainerProcess, LaunchFds } from '../launch/launcher.js';
+
+export type { Cgroups as CgroupPort, ContainerCgroup as CgroupHandle } from './cgroups/index.js';
+
+export interface LauncherPort {
+  /** Create the container with init parked (pid known); `exec()` on the result starts the app. */
+  create(plan: LaunchPlan, fds: LaunchFds): Promise<ContainerProcess>;
+}

@@ -1,0 +1,122 @@
+/**
+ * The runtime daemon: configuration → repositories, mounter, cgroups, launcher, state,
+ * console; autostart; orderly shutdown on a signal, a `shutdown` request or a critical
+ * container's failure.
+ */
+import { existsSync } from 'node:fs';
+import { errorMessage, NorthstarError } from '../common/errors.js';
+import type { Container } from '../common/container.js';
+import { ConsoleServer } from '../console/server.js';
+import { Launcher } from '../launch/launcher.js';
+import { prepareConfigDirs, type Config } from './config.js';
+import { StateHandle } from './handle.js';
+import type { Logger } from './logger.js';
+import { LoopMounter } from './mount/mounter.js';
+import type { CgroupPort } from './ports.js';
+import { openRepositories } from './repository/index.js';
+import { setStartHooks } from './start.js';
+import { State } from './state.js';
+
+export interface RuntimeOptions {
+  config: Config;
+  log: Logger;
+  cgroups: CgroupPort;
+  /** Path of the launch core (tests). */
+  launchBinary?: string;
+}
+
+export class Runtime {
+  private state!: State;
+  private console!: ConsoleServer;
+  private stopping: Promise<number> | undefined;
+  private exitCode = 0;
+  private resolveDone!: (code: number) => void;
+  /** Resolves with the exit code once the runtime has shut down. */
+  readonly done: Promise<number> = new Promise((r) => (this.resolveDone = r));
+  /** Addresses the global console listens on. */
+  readonly addresses: string[] = [];
+
+  private constructor(private readonly opts: RuntimeOptions) {}
+
+  static async start(opts: RuntimeOptions): Promise<Runtime> {
+    const rt = new Runtime(opts);
+    await rt.init();
+    return rt;
+  }
+
+  private async init(): Promise<void> {
+    const { config, log } = this.opts;
+    const began = process.hrtime.bigint();
+    await prepareConfigDirs(config);
+    const repositories = await openRepositories(config.repositories.values(), { log });
+    const mounter = new LoopMounter({ runDir: config.runDir, verity: config.verity, loopDeviceTimeout: config.loopDeviceTimeout, log });
+    log.info(`verity: ${mounter.verityMode === 'user' ? 'user space (no device-mapper): every image is verified before it is mounted' : 'kernel dm-verity'}`);
+    this.state = new State({
+      config,
+      repositories,
+      mounter,
+      cgroups: this.opts.cgroups,
+      launcher: new Launcher(this.opts.launchBinary ? { binary: this.opts.launchBinary } : {}),
+      log,
+      selinux: existsSync('/sys/fs/selinux/enforce'),
+      onCritical: (c, status) => {
+        log.error(`critical container ${c} failed (${JSON.stringify(status)})`);
+        void this.shutdown(1);
+      },
+    });
+    const handle = new StateHandle(this.state, () => void this.shutdown(0));
+    this.console = new ConsoleServer({ handle, logger: log, notificationBufferSize: config.notificationBufferSize });
+    setStartHooks({
+      serveConsole: (c: Container, manifest, stream) => {
+        const permissions = manifest.console?.permissions ?? [];
+        const cc = this.console.serveContainer(stream as never, c, permissions as never, config.console.options);
+        return () => cc.close();
+      },
+    });
+    try {
+      await this.state.load();
+      const global = config.console.global;
+      if (global) {
+        const bound = await this.console.listen(global.bind.url, global.permissions, global.options);
+        this.addresses.push(bound);
+        log.info(`console listening on ${bound}`);
+      }
+      await this.state.autostart();
+    } catch (e) {
+      await this.state.shutdown(0).catch(() => undefined);
+      await this.console.close(0).catch(() => undefined);
+      throw e;
+    }
+    log.info(`Runtime up and running in ${(Number(process.hrtime.bigint() - began) / 1e6).toFixed(1)} ms`);
+  }
+
+  get stateForTests(): State {
+    return this.state;
+  }
+
+  /** Orderly shutdown; idempotent. Resolves with the exit code. */
+  shutdown(code = 0): Promise<number> {
+    if (this.stopping) return this.stopping;
+    this.exitCode = code;
+    const { log, config } = this.opts;
+    this.stopping = (async () => {
+      log.info('shutting down');
+      this.state.notify('shutdown');
+      // Let the notification and the shutdown response reach the clients.
+      await new Promise((r) => setTimeout(r, 20));
+      await this.console.close(200).catch((e: unknown) => log.error(`closing the console: ${errorMessage(e)}`));
+      try {
+        await this.state.shutdown(config.shutdownGracePeriod);
+      } catch (e) {
+        log.error(`shutdown: ${errorMessage(e)}`);
+        this.exitCode = this.exitCode || 1;
+      }
+      log.info('Shutdown complete');
+      this.resolveDone(this.exitCode);
+      return this.exitCode;
+    })();
+    return this.stopping;
+  }
+}
+
+export { NorthstarError };

@@ -1,0 +1,252 @@
+/**
+ * Starting one container (runtime.md §5.1, with our fixes): resolve init and resources,
+ * mount what is not mounted, set up io, console, sockets, persist dir and cgroup, build the
+ * launch plan, create the container with init parked, run the debug commands, start the
+ * app. Every failure rolls back everything this start created: processes, cgroup, socket
+ * files, console, pipes and the mounts it made (spec README item 6).
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Container } from '../common/container.js';
+import { errorMessage } from '../common/errors.js';
+import { buildPlan, StartError } from '../launch/plan-builder.js';
+import type { ContainerProcess, LaunchFds } from '../launch/launcher.js';
+import { LaunchError } from '../launch/launcher.js';
+import type { Manifest, Mount } from '../manifest/index.js';
+import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
+import type { CgroupHandle } from './ports.js';
+import type { ModelError } from '../api/model.js';
+
+export interface StartRequest {
+  /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
+  init?: string | null;
+  /** Non-empty: replaces the manifest args. */
+  args?: readonly string[];
+  /** Non-empty: replaces the manifest env. */
+  env?: Readonly<Record<string, string>>;
+}
+
+const RESERVED_ENV = ['NORTHSTAR_NAME', 'NORTHSTAR_VERSION', 'NORTHSTAR_CONTAINER', 'NORTHSTAR_CONSOLE'];
+
+/** Hooks the runtime provides for a start: the console end and io logging. */
+export interface StartHooks {
+  /** Serve the runtime's end of a container console. Returns a closer. */
+  serveConsole?: (container: Container, manifest: Manifest, stream: NodeJS.ReadWriteStream & { destroy(): void }) => () => void;
+}
+
+let hooks: StartHooks = {};
+export function setStartHooks(h: StartHooks): void {
+  hooks = h;
+}
+
+function resourceMounts(m: Manifest): { name: string; req: { matches(v: unknown): boolean; toString(): string } }[] {
+  const out: { name: string; req: { matches(v: unknown): boolean; toString(): string } }[] = [];
+  for (const mount of Object.values(m.mounts as Record<string, Mount>)) {
+    if (mount.type === 'resource') out.push({ name: String(mount.name), req: mount.version as unknown as { matches(v: unknown): boolean; toString(): string } });
+  }
+  return out;
+}
+
+function pipeLines(stream: Readable | null, log: (line: string) => void): void {
+  if (!stream) return;
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  rl.on('line', log);
+  stream.on('error', () => rl.close());
+}
+
+export async function startContainer(state: State, e: Entry, req: StartRequest): Promise<Running> {
+  const began = process.hrtime.bigint();
+  const c = e.container;
+  const manifest = e.pkg.npk.manifest;
+  const { config } = state.deps;
+
+  // 1. Arguments.
+  const env = req.env ?? {};
+  if (Object.keys(env).some((k) => RESERVED_ENV.includes(k))) {
+    throw new OpError({
+      invalid_arguments: { cause: 'env contains reserved key NORTHSTAR_NAME or NORTHSTAR_VERSION or NORTHSTAR_CONTAINER or NORTHSTAR_CONSOLE' },
+    });
+  }
+  const manifestInit = manifest.init ?? null;
+  const init = req.init != null ? req.init.replace(/<INIT>/g, manifestInit ?? '') : manifestInit;
+  if (init === null || init === '') throw new OpError({ start_container_resource: { container: c } });
+
+  // 2. Resources: the highest installed version that matches.
+  const resources: Entry[] = [];
+  const resourcePaths: Record<string, string> = {};
+  for (const r of resourceMounts(manifest)) {
+    const found = state.resolveResource(r.name as never, (x) => String(x.name) === r.name && r.req.matches(x.version));
+    if (!found) {
+      throw new OpError({ start_container_missing_resource: { container: c, resource: r.name as never, version: r.req.toString() } });
+    }
+    resources.push(state.entryOf(found)!);
+    resourcePaths[r.name] = state.mountPoint(found);
+  }
+
+  // 3. Mount the container and its resources (rolled back on failure).
+  const mountedHere = await state.mountForStart([e, ...resources]);
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const rollback = async () => {
+    for (const f of cleanups.reverse()) {
+      try {
+        await f();
+      } catch (err) {
+        state.log.error(`rollback of ${c}: ${errorMessage(err)}`);
+      }
+    }
+    await state.rollbackMounts(mountedHere);
+  };
+
+  let cgroup: CgroupHandle | undefined;
+  let proc: ContainerProcess | undefined;
+  try {
+    // 4. Persist dir, owned by the container's uid/gid.
+    const mounts = Object.values(manifest.mounts as Record<string, Mount>);
+    if (mounts.some((m) => m.type === 'persist')) {
+      const dir = join(config.dataDir, String(manifest.name));
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o700);
+      await chown(dir, manifest.uid, manifest.gid);
+    }
+
+    // 5. Sockets of the manifest.
+    const socketNames = Object.keys((manifest.sockets ?? {}) as Record<string, unknown>).sort();
+    if (socketNames.length > 0) {
+      throw new OpError({
+        start_container_failed: { container: c, error: 'manifest sockets are not supported by this runtime yet' },
+      });
+    }
+
+    // 6. cgroup.
+    cgroup = await state.deps.cgroups.create(String(manifest.name), manifest, (ev) => state.memoryEvent(c, ev));
+    const cg = cgroup;
+    cleanups.push(() => cg.destroy());
+
+    // 7. Launch plan and fds.
+    const plan = buildPlan(manifest as never, {
+      root: state.mountPoint(c),
+      dataDir: config.dataDir,
+      socketDir: config.socketDir,
+      runDir: config.runDir,
+      resources: resourcePaths,
+      console: manifest.console !== undefined,
+      sockets: socketNames,
+      init,
+      args: req.args && req.args.length > 0 ? req.args : null,
+      env: Object.keys(env).length > 0 ? env : null,
+      cgroupProcs: cgroup.procs,
+      selinux: state.deps.selinux ?? false,
+      log: (msg) => state.log.warn(`${c}: ${msg}`),
+    });
+    const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };
+    // The launcher duplicates these fds into the container at spawn; ours close right after.
+    const devNull = openSync('/dev/null', 'r+');
+    const fds: LaunchFds = {
+      stdin: devNull,
+      stdout: io.stdout === 'discard' ? devNull : 'pipe',
+      stderr: io.stderr === 'discard' ? devNull : 'pipe',
+      ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
+    };
+    try {
+      proc = await state.deps.launcher.create(plan, fds);
+    } finally {
+      closeSync(devNull);
+    }
+    const p = proc;
+    cleanups.push(async () => {
+      p.destroy();
+      await p.exited;
+    });
+
+    // 8. io and console.
+    const target = c.toString();
+    const child = state.log.child({ target });
+    for (const [stream, mode, name] of [
+      [p.stdout, io.stdout, 'stdout'],
+      [p.stderr, io.stderr, 'stderr'],
+    ] as const) {
+      if (mode === 'pipe') pipeLines(stream, (line) => child.debug(line));
+      else if (mode === 'inherit' && stream) stream.pipe(name === 'stdout' ? process.stdout : process.stderr, { end: false });
+    }
+    let closeConsole: (() => void) | undefined;
+    if (p.console && hooks.serveConsole) {
+      closeConsole = hooks.serveConsole(c, manifest, p.console as never);
+    }
+
+    // 9. Debug commands, while init is parked.
+    for (const cmd of config.debug.commands) {
+      await runDebugCommand(state, cmd, p.pid, target);
+    }
+
+    // 10. The app.
+    await p.exec();
+    state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
+    return {
+      proc: p,
+      startedAt: began,
+      cgroup,
+      socketPaths: [],
+      resources: resources.map((r) => r.container),
+      release: () => {
+        closeConsole?.();
+        p.console?.destroy();
+      },
+    };
+  } catch (err) {
+    await rollback();
+    if (err instanceof OpError) throw err;
+    throw new OpError(startError(c, err));
+  }
+}
+
+function startError(c: Container, err: unknown): ModelError {
+  if (err instanceof StartError) {
+    if (err.code === 'start_container_missing_resource') {
+      return { start_container_missing_resource: { container: c, resource: (err.details['resource'] ?? '') as never, version: err.details['version'] ?? '' } };
+    }
+    if (err.code === 'start_container_resource') return { start_container_resource: { container: c } };
+    if (err.code === 'invalid_arguments') return { invalid_arguments: { cause: err.message } };
+  }
+  if (err instanceof LaunchError) {
+    return {
+      start_container_failed: {
+        container: c,
+        error: `${err.step}${err.path ? ` ${err.path}` : ''}: ${err.detail}${err.errnoName ? ` (${err.errnoName})` : ''}`,
+      },
+    };
+  }
+  return { start_container_failed: { container: c, error: errorMessage(err) } };
+}
+
+/** A debug command: `<PID>` and `<CONTAINER>` substituted, split on whitespace, no shell. */
+function runDebugCommand(state: State, command: string, pid: number, container: string): Promise<void> {
+  const argv = command.replace(/<PID>/g, String(pid)).replace(/<CONTAINER>/g, container).split(/\s+/).filter(Boolean);
+  const log = state.log.child({ target: container });
+  return new Promise((resolve, reject) => {
+    if (argv.length === 0) return resolve();
+    const [cmd, ...args] = argv as [string, ...string[]];
+    if (!cmd.includes('/') && !existsSyncInPath(cmd)) {
+      reject(new Error(`debug command ${cmd}: not found`));
+      return;
+    }
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+    child.once('error', (e) => reject(new Error(`debug command ${cmd}: ${e.message}`)));
+    child.once('spawn', () => {
+      pipeLines(child.stdout, (l) => log.info(l));
+      pipeLines(child.stderr, (l) => log.info(l));
+      child.once('exit', (code, signal) => log.info(`debug command ${cmd} exited with ${signal ?? code}`));
+      resolve();
+    });
+  });
+}
+
+function existsSyncInPath(cmd: string): boolean {
+  return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(join(d, cmd)));
+}
+
+export { unexpected };

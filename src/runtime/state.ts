@@ -1,0 +1,498 @@
+/**
+ * The container state machine (runtime.md §3): installed → mounted → started, and the
+ * operations the console asks for. One owner of the state: every operation on a
+ * container runs under that container's lock, so two requests never race on it, while
+ * unrelated containers proceed in parallel.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
+import { Container, compareContainers } from '../common/container.js';
+import { NorthstarError, errorMessage } from '../common/errors.js';
+import type { Name } from '../common/name.js';
+import type { Manifest } from '../manifest/index.js';
+import type { ContainerProcess, ExitStatus } from '../launch/launcher.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { CgroupHandle, CgroupPort, LauncherPort } from './ports.js';
+import type { Mounter } from './mount/mounter.js';
+import type { Repository, RepositoryEntry } from './repository/types.js';
+import { startContainer, type StartRequest } from './start.js';
+
+/** A failed operation, carrying the console error variant. */
+export class OpError extends NorthstarError {
+  constructor(readonly error: ModelError) {
+    super('EOP', describeModelError(error));
+    this.name = 'OpError';
+  }
+}
+
+export function describeModelError(e: ModelError): string {
+  const [tag, body] = Object.entries(e)[0] as [string, Record<string, unknown>];
+  return `${tag.replace(/_/g, ' ')}${body ? `: ${Object.values(body).map((v) => String(v)).join(', ')}` : ''}`;
+}
+
+export const unexpected = (e: unknown): OpError => new OpError({ unexpected: { error: errorMessage(e) } });
+
+/** What is running for a started container. */
+export interface Running {
+  proc: ContainerProcess;
+  /** process.hrtime.bigint() at start. */
+  startedAt: bigint;
+  cgroup: CgroupHandle | undefined;
+  /** Socket files to unlink at exit. */
+  socketPaths: string[];
+  /** Resources resolved at start: cannot be unmounted or uninstalled while this runs. */
+  resources: Container[];
+  /** Closes the console, io pipes and fds the runtime holds for this start. */
+  release(): void;
+}
+
+interface Entry {
+  container: Container;
+  repo: Repository;
+  pkg: RepositoryEntry;
+  /** Mount point while mounted. */
+  root: string | undefined;
+  running: Running | undefined;
+}
+
+export interface StateDeps {
+  config: Config;
+  repositories: ReadonlyMap<string, Repository>;
+  mounter: Mounter;
+  cgroups: CgroupPort;
+  launcher: LauncherPort;
+  log: Logger;
+  /** SELinux on the host (`/sys/fs/selinux/enforce` exists). */
+  selinux?: boolean;
+  /** A critical container failed: the runtime shuts down with a non-zero exit. */
+  onCritical?: (container: Container, status: ExitStatus) => void;
+}
+
+export function toWireExit(s: ExitStatus): WireExit {
+  return 'code' in s ? { exit: { code: s.code } } : { signalled: { signal: s.signal } };
+}
+
+export class State {
+  private readonly entries = new Map<string, Entry>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Set<(n: Notification) => void>();
+  private shuttingDown = false;
+
+  constructor(readonly deps: StateDeps) {}
+
+  get log(): Logger {
+    return this.deps.log;
+  }
+
+  // --- notifications ------------------------------------------------------------------
+
+  subscribe(listener: (n: Notification) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  notify(n: Notification): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(n);
+      } catch (e) {
+        this.log.error(`notification listener failed: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  // --- locking -------------------------------------------------------------------------
+
+  /** Run `fn` once every earlier operation on these containers has finished. */
+  private async locked<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+    const unique = [...new Set(keys)].sort();
+    const before = unique.map((k) => this.locks.get(k) ?? Promise.resolve());
+    const run = Promise.allSettled(before).then(fn);
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (const k of unique) this.locks.set(k, done);
+    void done.then(() => {
+      for (const k of unique) if (this.locks.get(k) === done) this.locks.delete(k);
+    });
+    return run;
+  }
+
+  // --- loading -------------------------------------------------------------------------
+
+  /**
+   * Take the packages of every repository (repositories in id order; a container already
+   * known from an earlier repository is skipped with a warning), then mount the
+   * containers of `mount_on_start` repositories.
+   */
+  async load(): Promise<void> {
+    const ids = [...this.deps.repositories.keys()].sort();
+    for (const id of ids) {
+      const repo = this.deps.repositories.get(id)!;
+      for (const pkg of repo.list()) {
+        const key = pkg.container.toString();
+        const known = this.entries.get(key);
+        if (known) {
+          this.log.warn(`skipping ${key} in repository ${id}: already provided by repository ${known.repo.id}`);
+          continue;
+        }
+        this.entries.set(key, { container: pkg.container, repo, pkg, root: undefined, running: undefined });
+      }
+    }
+    const toMount = [...this.entries.values()].filter((e) => e.repo.mountOnStart).map((e) => e.container);
+    if (toMount.length > 0) {
+      const results = await this.mount(toMount);
+      for (const r of results) {
+        if ('error' in r) throw new NorthstarError('EMOUNT', `mount on start of ${r.error.container} failed: ${describeModelError(r.error.error)}`);
+      }
+    }
+  }
+
+  // --- queries -------------------------------------------------------------------------
+
+  list(): Container[] {
+    return [...this.entries.values()].map((e) => e.container).sort((a, b) => compareContainers(a, b));
+  }
+
+  repositories(): string[] {
+    return [...this.deps.repositories.keys()].sort();
+  }
+
+  manifest(c: Container): Manifest | undefined {
+    return this.entries.get(c.toString())?.pkg.npk.manifest;
+  }
+
+  isRunning(c: Container): boolean {
+    return this.entries.get(c.toString())?.running !== undefined;
+  }
+
+  runningContainers(): Container[] {
+    return [...this.entries.values()].filter((e) => e.running).map((e) => e.container);
+  }
+
+  private entry(c: Container): Entry {
+    const e = this.entries.get(c.toString());
+    if (!e) throw new OpError({ invalid_container: { container: c } });
+    return e;
+  }
+
+  async inspect(c: Container): Promise<{ manifest: Manifest; repository: string; mounted: boolean; process: Process | null }> {
+    const e = this.entry(c);
+    let process: Process | null = null;
+    if (e.running) {
+      let statistics: Record<string, JsonValue> = {};
+      try {
+        statistics = ((await e.running.cgroup?.statistics()) ?? {}) as Record<string, JsonValue>;
+      } catch (err) {
+        this.log.warn(`statistics of ${c}: ${errorMessage(err)}`);
+      }
+      process = { pid: e.running.proc.pid, uptime: process_uptime(e.running.startedAt), statistics };
+    }
+    return { manifest: e.pkg.npk.manifest, repository: e.repo.id, mounted: e.root !== undefined, process };
+  }
+
+  // --- install / uninstall ------------------------------------------------------------
+
+  async install(repository: string, size: number, payload: AsyncIterable<Uint8Array>): Promise<Container> {
+    const repo = this.deps.repositories.get(repository);
+    if (!repo) {
+      await drain(payload);
+      throw new OpError({ invalid_repository: { repository } });
+    }
+    if (this.shuttingDown) {
+      await drain(payload);
+      throw unexpected('the runtime is shutting down');
+    }
+    let pkg: RepositoryEntry;
+    try {
+      pkg = await repo.install(payload, size);
+    } catch (e) {
+      throw unexpected(e);
+    }
+    const key = pkg.container.toString();
+    return this.locked([key], async () => {
+      const known = this.entries.get(key);
+      if (known) {
+        // Already in another repository: the new copy goes again.
+        await repo.remove(pkg.container).catch((e: unknown) => this.log.error(`removing duplicate ${key} from ${repo.id}: ${errorMessage(e)}`));
+        throw new OpError({ install_duplicate: { container: pkg.container } });
+      }
+      this.entries.set(key, { container: pkg.container, repo, pkg, root: undefined, running: undefined });
+      this.log.info(`installed ${key} into repository ${repo.id}`);
+      this.notify({ install: pkg.container });
+      return pkg.container;
+    });
+  }
+
+  async uninstall(c: Container, wipe: boolean): Promise<void> {
+    await this.locked([c.toString()], async () => {
+      const e = this.entry(c);
+      if (e.running) throw new OpError({ umount_busy: { container: c } });
+      const user = this.resourceUser(c);
+      if (user) throw new OpError({ umount_busy: { container: user } });
+      if (e.root) await this.umountEntry(e);
+      try {
+        await e.repo.remove(c);
+      } catch (err) {
+        throw unexpected(err);
+      }
+      this.entries.delete(c.toString());
+      if (wipe) {
+        const dir = join(this.deps.config.dataDir, String(c.name));
+        await rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.log.warn(`wipe of ${dir} failed: ${errorMessage(err)}`));
+      }
+      this.log.info(`uninstalled ${c}`);
+      this.notify({ uninstall: c });
+    });
+  }
+
+  // --- mount / umount ------------------------------------------------------------------
+
+  /** A running container that uses `c` as a resource. */
+  private resourceUser(c: Container): Container | undefined {
+    const key = c.toString();
+    for (const e of this.entries.values()) {
+      if (e.running?.resources.some((r) => r.toString() === key)) return e.container;
+    }
+    return undefined;
+  }
+
+  mountPoint(c: Container): string {
+    return this.deps.mounter.target(c);
+  }
+
+  /** Mount one entry (caller holds its lock or knows it is unmounted). */
+  async mountEntry(e: Entry): Promise<void> {
+    const m = await this.deps.mounter.mount({ container: e.container, npk: e.pkg.npk, path: e.pkg.path });
+    e.root = m.target;
+    this.log.info(`mounted ${e.container} from ${m.device} (verity: ${m.verity}) in ${m.durationMs.toFixed(1)} ms`);
+  }
+
+  private async umountEntry(e: Entry): Promise<void> {
+    if (!e.root) return;
+    try {
+      await this.deps.mounter.umount(e.container);
+    } catch (err) {
+      throw unexpected(err);
+    }
+    e.root = undefined;
+    this.log.info(`unmounted ${e.container}`);
+  }
+
+  async mount(containers: readonly Container[]): Promise<({ ok: { container: Container } } | { error: { container: Container; error: ModelError } })[]> {
+    return Promise.all(
+      containers.map(async (c) => {
+        try {
+          await this.locked([c.toString()], async () => {
+            const e = this.entry(c);
+            if (e.root) throw new OpError({ invalid_container: { container: c } });
+            try {
+              await this.mountEntry(e);
+            } catch (err) {
+              throw err instanceof OpError ? err : unexpected(err);
+            }
+          });
+          return { ok: { container: c } };
+        } catch (err) {
+          return { error: { container: c, error: toModelError(err) } };
+        }
+      }),
+    );
+  }
+
+  async umount(containers: readonly Container[]): Promise<({ ok: { container: Container } } | { error: { container: Container; error: ModelError } })[]> {
+    return Promise.all(
+      containers.map(async (c) => {
+        try {
+          await this.locked([c.toString()], async () => {
+            const e = this.entry(c);
+            if (!e.root || e.running) throw new OpError({ umount_busy: { container: c } });
+            const user = this.resourceUser(c);
+            if (user) throw new OpError({ umount_busy: { container: user } });
+            await this.umountEntry(e);
+          });
+          return { ok: { container: c } };
+        } catch (err) {
+          return { error: { container: c, error: toModelError(err) } };
+        }
+      }),
+    );
+  }
+
+  // --- start / kill / exit -------------------------------------------------------------
+
+  /** Highest installed version of `name` that satisfies `req` (spec README item 3). */
+  resolveResource(name: Name, matches: (v: Container) => boolean): Container | undefined {
+    let best: Container | undefined;
+    for (const e of this.entries.values()) {
+      if (e.container.name !== name || !matches(e.container)) continue;
+      if (!best || compareContainers(e.container, best) > 0) best = e.container;
+    }
+    return best;
+  }
+
+  async start(c: Container, req: StartRequest = {}): Promise<void> {
+    if (this.shuttingDown) throw unexpected('the runtime is shutting down');
+    const e = this.entry(c);
+    // Lock the container and every other version of the same name (one version per name).
+    const sameName = [...this.entries.values()].filter((x) => x.container.name === c.name).map((x) => x.container.toString());
+    await this.locked(sameName, async () => {
+      if (e.running) throw new OpError({ start_container_started: { container: c } });
+      for (const other of this.entries.values()) {
+        if (other !== e && other.running && other.container.name === c.name) {
+          throw new OpError({ start_container_started: { container: other.container } });
+        }
+      }
+      const running = await startContainer(this, e, req);
+      e.running = running;
+      this.notify({ started: c });
+      void running.proc.exited.then((status) => this.onExit(e, running, status));
+    });
+  }
+
+  /** Entry access for the start sequence (start.ts). */
+  entryOf(c: Container): Entry | undefined {
+    return this.entries.get(c.toString());
+  }
+
+  /** Mount several entries in parallel for a start; returns what this call mounted. */
+  async mountForStart(list: Entry[]): Promise<Entry[]> {
+    const todo = list.filter((x) => !x.root);
+    const results = await Promise.allSettled(todo.map((x) => this.mountEntry(x)));
+    const mounted = todo.filter((_, i) => results[i]!.status === 'fulfilled');
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      await this.rollbackMounts(mounted);
+      throw unexpected((failed as PromiseRejectedResult).reason);
+    }
+    return mounted;
+  }
+
+  async rollbackMounts(list: Entry[]): Promise<void> {
+    for (const x of list) {
+      await this.umountEntry(x).catch((err: unknown) => this.log.error(`rollback: unmounting ${x.container} failed: ${errorMessage(err)}`));
+    }
+  }
+
+  async kill(c: Container, signal: number): Promise<void> {
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64) {
+      throw new OpError({ unexpected: { error: 'EINVAL: Invalid argument' } });
+    }
+    const e = this.entry(c);
+    if (!e.running) throw new OpError({ stop_container_not_started: { container: c } });
+    e.running.proc.kill(signal);
+  }
+
+  private async onExit(e: Entry, running: Running, status: ExitStatus | null): Promise<void> {
+    const st: ExitStatus = status ?? { signal: 9 };
+    running.release();
+    await running.cgroup?.destroy().catch((err: unknown) => this.log.error(`removing the cgroup of ${e.container} failed: ${errorMessage(err)}`));
+    for (const p of running.socketPaths) {
+      await rm(p, { force: true }).catch((err: unknown) => this.log.error(`unlinking ${p} failed: ${errorMessage(err)}`));
+    }
+    if (e.running === running) e.running = undefined;
+    const took = formatDuration(process.hrtime.bigint() - running.startedAt);
+    this.log.info(`Process ${e.container} exited after ${took} with status ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
+    this.notify({ exit: [e.container, toWireExit(st)] });
+    const critical = e.pkg.npk.manifest.autostart === 'critical';
+    if (critical && !this.shuttingDown && !('code' in st && st.code === 0)) {
+      this.log.error(`critical container ${e.container} exited with ${JSON.stringify(st)}: shutting down`);
+      this.deps.onCritical?.(e.container, st);
+    }
+  }
+
+  memoryEvent(c: Container, event: MemoryNotification): void {
+    this.log.warn(`Process ${c} memory event: ${JSON.stringify(event, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    this.notify({ c_group: [c, { memory: event }] });
+  }
+
+  // --- autostart and shutdown ---------------------------------------------------------
+
+  /**
+   * Start every container with `autostart` (in name order). A `relaxed` failure is
+   * logged; a `critical` one is thrown (the runtime does not come up).
+   */
+  async autostart(): Promise<void> {
+    const list = [...this.entries.values()].filter((e) => e.pkg.npk.manifest.autostart).sort((a, b) => compareContainers(a.container, b.container));
+    for (const e of list) {
+      try {
+        await this.start(e.container);
+      } catch (err) {
+        const msg = `autostart of ${e.container} failed: ${err instanceof OpError ? describeModelError(err.error) : errorMessage(err)}`;
+        if (e.pkg.npk.manifest.autostart === 'critical') throw new NorthstarError('ECRITICAL', msg, { cause: err });
+        this.log.warn(msg);
+      }
+    }
+  }
+
+  /**
+   * Orderly shutdown: SIGTERM to every container, wait up to `grace` ms, SIGKILL what is
+   * left, wait for their exits, unmount everything, remove the cgroups.
+   */
+  async shutdown(grace: number): Promise<void> {
+    this.shuttingDown = true;
+    const running = [...this.entries.values()].filter((e) => e.running);
+    const exits = running.map((e) => e.running!.proc.exited.then(() => undefined));
+    for (const e of running) e.running?.proc.kill(15);
+    const all = Promise.all(exits);
+    const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
+    if (timedOut) {
+      for (const e of running) {
+        if (e.running) {
+          this.log.warn(`${e.container} did not exit within ${grace} ms: SIGKILL`);
+          e.running.proc.destroy();
+        }
+      }
+      await all;
+    }
+    // Let the exit handlers finish (cgroups, sockets).
+    await sleep(0);
+    for (const e of this.entries.values()) {
+      if (e.root) await this.umountEntry(e).catch((err: unknown) => this.log.error(`unmounting ${e.container}: ${errorMessage(err)}`));
+    }
+    await this.deps.cgroups.shutdown().catch((err: unknown) => this.log.error(`removing the runtime cgroup: ${errorMessage(err)}`));
+    for (const repo of this.deps.repositories.values()) await repo.close().catch(() => undefined);
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  /** Used by the start sequence for a critical failure of a container that never ran. */
+  async destroyCgroup(cg: CgroupHandle | undefined): Promise<void> {
+    await cg?.destroy().catch((err: unknown) => this.log.error(`removing a cgroup: ${errorMessage(err)}`));
+  }
+}
+
+export type { Entry };
+
+export function toModelError(e: unknown): ModelError {
+  if (e instanceof OpError) return e.error;
+  return { unexpected: { error: errorMessage(e) } };
+}
+
+
+function process_uptime(startedAt: bigint): bigint {
+  return process.hrtime.bigint() - startedAt;
+}
+
+export function formatDuration(ns: bigint): string {
+  return `${(Number(ns) / 1e9).toFixed(3)}s`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function drain(payload: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    for await (const _chunk of payload) {
+      // discard
+    }
+  } catch {
+    // a short or stalled upload: nothing more to read
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * A real runtime per test, as upstream's tests do it: own temp dirs (run, data, sockets,
+ * repositories), own cgroup, own console on a unix socket; the `northstar` binary runs as
+ * a child process (in its private mount namespace) and is shut down after the test.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+import { Client } from '../../src/client/index.js';
+import { parseManifest } from '../../src/manifest/index.js';
+import { packNpk } from '../../src/npk/builder.js';
+import { readSigningKey } from '../../src/npk/keys.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'upstream-examples');
+export const KEY = join(FIXTURES, 'northstar.key');
+export const PUB = join(FIXTURES, 'northstar.pub');
+const NORTHSTAR = join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
+export const TEST_CONTAINER_BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
+
+let packed: Promise<Record<string, string>> | undefined;
+const PACK_DIR = mkdtempSync(join(tmpdir(), 'ns-npks-'));
+process.on('exit', () => rmSync(PACK_DIR, { recursive: true, force: true }));
+
+/** The test container manifest, adapted to this host (no /system, /lib64 binds needed: the binary is static). */
+export function testContainerManifest(overrides = ''): string {
+  return `name: test-container
+version: 0.0.1
+init: /test-container
+uid: 1000
+gid: 1000
+io:
+  stdout: pipe
+  stderr: pipe
+mounts:
+  /dev:
+    type: dev
+  /proc:
+    type: proc
+  /data:
+    type: persist
+  /tmpfs:
+    type: tmpfs
+    size: 20480000
+  /resource:
+    type: resource
+    name: test-resource
+    version: '>=0.0.1'
+    dir: /
+    options: nosuid,nodev,noexec
+${overrides}`;
+}
+
+async function packOne(name: string, manifestText: string, files: Record<string, { src?: string; text?: string; mode?: number }>): Promise<string> {
+  const root = join(PACK_DIR, `root-${name}`);
+  mkdirSync(root, { recursive: true });
+  for (const [path, f] of Object.entries(files)) {
+    const dst = join(root, path);
+    if (f.src) copyFileSync(f.src, dst);
+    else writeFileSync(dst, f.text ?? '');
+    if (f.mode) chmodSync(dst, f.mode);
+  }
+  const out = join(PACK_DIR, `${name}.npk`);
+  await packNpk({ manifest: parseManifest(manifestText), root, key: await readSigningKey(KEY), out });
+  return out;
+}
+
+/** Signed NPKs of the test container, its resource and variants, packed once per process. */
+export function testNpks(): Promise<Record<string, string>> {
+  packed ??= (async () => {
+    if (!existsSync(TEST_CONTAINER_BIN)) execFileSync('make', ['-s', '-C', join(ROOT, 'examples', 'test-container')]);
+    const bin = { src: TEST_CONTAINER_BIN, mode: 0o755 };
+    return {
+      'test-container': await packOne('test-container', testContainerManifest(), { 'test-container': bin }),
+      'test-resource': await packOne('test-resource', 'name: test-resource\nversion: 0.0.1\nuid: 1000\ngid: 1000\n', { hello: { text: 'hello from test-resource\n' } }),
+    };
+  })();
+  return packed;
+}
+
+/** Pack an extra NPK with the test-container binary as init. */
+export function packTestVariant(name: string, manifestText: string): Promise<string> {
+  return packOne(name, manifestText, { 'test-container': { src: TEST_CONTAINER_BIN, mode: 0o755 } });
+}
+
+export interface RuntimeOptions {
+  /** Extra TOML appended to the config. */
+  extraConfig?: string;
+  /** NPK files copied into the fs repository before start. */
+  npks?: string[];
+  /** Key for the fs repository (default: the example public key). */
+  key?: string | null;
+}
+
+export class TestRuntime {
+  readonly logs: string[] = [];
+  private exitCode: Promise<number | null>;
+  constructor(
+    readonly dir: string,
+    readonly child: ChildProcess,
+    readonly consoleUrl: string,
+    readonly cgroup: string,
+  ) {
+    this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    let buf = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.logs.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  }
+
+  get repoDir(): string {
+    return join(this.dir, 'repo');
+  }
+  get dataDir(): string {
+    return join(this.dir, 'data');
+  }
+  get socketDir(): string {
+    return join(this.dir, 'sockets');
+  }
+
+  async client(opts: { subscribe?: boolean } = {}): Promise<Client> {
+    return Client.connect(this.consoleUrl, { subscribe: opts.subscribe ?? false, timeout: 5000 });
+  }
+
+  /** Wait for a log line (JSON records) whose msg matches. */
+  async waitLog(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.find((l) => re.test(l));
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`no log line matching ${re} within ${timeoutMs} ms; logs:\n${this.logs.slice(-30).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** SIGTERM and wait; resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited();
+  }
+
+  exited(): Promise<number | null> {
+    return this.exitCode;
+  }
+}
+
+export async function startRuntime(t: TestContext, opts: RuntimeOptions = {}): Promise<TestRuntime> {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-rt-'));
+  for (const d of ['run', 'data', 'sockets', 'repo']) mkdirSync(join(dir, d));
+  for (const npk of opts.npks ?? []) copyFileSync(npk, join(dir, 'repo', `${createHash('sha1').update(npk).digest('hex').slice(0, 8)}.npk`));
+  const cgroup = `northstar-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const consoleSock = join(dir, 'console.sock');
+  const key = opts.key === undefined ? PUB : opts.key;
+  const config = `run_dir = "${dir}/run"
+data_dir = "${dir}/data"
+socket_dir = "${dir}/sockets"
+cgroup = "${cgroup}"
+shutdown_grace_period = "2s"
+
+[console.global]
+bind = "unix://${consoleSock}"
+permissions = "full"
+
+[repositories.default]
+type = { fs = { dir = "${dir}/repo" } }
+${key ? `key = "${key}"` : ''}
+
+[repositories.memory]
+type = "mem"
+${key ? `key = "${key}"` : ''}
+${opts.extraConfig ?? ''}
+`;
+  writeFileSync(join(dir, 'northstar.toml'), config);
+  const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', 'json', '--log-level', 'debug'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const rt = new TestRuntime(dir, child, `unix://${consoleSock}`, cgroup);
+  t.after(async () => {
+    await rt.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const up = rt.waitLog(/Runtime up and running/, 20_000);
+  const died = rt.exited().then((code) => {
+    throw new Error(`runtime exited with ${code} before it was up:\n${rt.logs.join('\n')}`);
+  });
+  await Promise.race([up, died]);
+  return rt;
+}
