@@ -127,6 +127,12 @@ test('already mounted and busy are reported; a busy mount stays intact', { skip:
   const img = await m.mount(req);
   t.after(() => spawnSyncQuiet('umount', ['-l', img.target]));
   await assert.rejects(m.mount(req), code('EBUSY', /is already a mount point/));
+  // Two mounts of one package at the same time: the second is refused, never stacked.
+  await m.umount(req.container);
+  const both = await Promise.allSettled([m.mount(req), m.mount(req)]);
+  assert.deepEqual(both.map((b) => b.status).sort(), ['fulfilled', 'rejected']);
+  assert.match(String((both.find((b) => b.status === 'rejected') as PromiseRejectedResult).reason), /under way/);
+  assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(img.target)).length, 1);
   const sleeper = spawn('sleep', ['60'], { cwd: img.target, stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
   await once(sleeper, 'spawn');

@@ -84,6 +84,8 @@ function mountError(code: string, what: string, detail: string, cause?: unknown)
 export class LoopMounter implements Mounter {
   readonly verityMode: 'kernel' | 'user';
   private readonly selinux: boolean;
+  /** Targets with a mount or umount under way: a second one at the same time is refused. */
+  private readonly busy = new Set<string>();
 
   constructor(private readonly opts: LoopMounterOptions) {
     const dm = opts.deviceMapper ?? existsSync('/dev/mapper/control');
@@ -106,8 +108,18 @@ export class LoopMounter implements Mounter {
   }
 
   async mount(req: MountRequest): Promise<MountedImage> {
-    const started = performance.now();
     const target = this.target(req.container);
+    if (this.busy.has(target)) throw new NorthstarError('EBUSY', `mount ${req.container}: a mount or umount of ${target} is under way`);
+    this.busy.add(target);
+    try {
+      return await this.mountExclusive(req, target);
+    } finally {
+      this.busy.delete(target);
+    }
+  }
+
+  private async mountExclusive(req: MountRequest, target: string): Promise<MountedImage> {
+    const started = performance.now();
     const what = `mount ${req.container}`;
     if (await mountAt(target)) throw new NorthstarError('EBUSY', `${what}: ${target} is already a mount point`);
     try {
@@ -188,6 +200,16 @@ export class LoopMounter implements Mounter {
 
   async umount(container: Container): Promise<void> {
     const target = this.target(container);
+    if (this.busy.has(target)) throw new NorthstarError('EBUSY', `umount ${container}: a mount or umount of ${target} is under way`);
+    this.busy.add(target);
+    try {
+      await this.umountExclusive(container, target);
+    } finally {
+      this.busy.delete(target);
+    }
+  }
+
+  private async umountExclusive(container: Container, target: string): Promise<void> {
     const what = `umount ${container}`;
     if (!(await mountAt(target))) {
       await rmdir(target).catch(() => undefined);
