@@ -140,6 +140,7 @@ export class ContainerProcess {
   private childExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   /** @internal called synchronously when init reports CREATED (init is alive then). */
   onCreated: ((initPid: number) => void) | null = null;
+  private controlClosed = false;
 
   /** @internal use Launcher.create / Launcher.start */
   constructor(container: string, child: ChildProcess, pipes: { stdout: boolean; stderr: boolean; console: number | null }) {
@@ -161,17 +162,24 @@ export class ContainerProcess {
     this.control.on('error', () => {
       // EPIPE/ECONNRESET after the core exited: the exit handler reports what happened.
     });
+    // The container is gone when the launcher process has exited AND every report has
+    // been read (EOF on the control socket): 'exit' may overtake the last records.
+    this.control.on('close', () => {
+      this.controlClosed = true;
+      if (this.childExit) this.onGone();
+    });
     child.on('exit', (code, signal) => {
       if (this.childExit) return;
       this.childExit = { code, signal };
-      this.onGone();
+      if (this.controlClosed) this.onGone();
     });
     child.on('error', (e) => {
       // Only a failed spawn leaves no pid; a failed kill of a live child is not an exit.
       if (child.pid !== undefined || this.childExit) return;
       this.error ??= new LaunchError(container, 'spawn', 0, null, `spawning the launch core failed: ${e.message}`);
       this.childExit = { code: null, signal: null };
-      this.onGone();
+      this.destroy();
+      if (this.controlClosed) this.onGone();
     });
   }
 
@@ -324,8 +332,8 @@ export class ContainerProcess {
 
   /** The launcher process exited: init and every container process are gone. */
   private onGone(): void {
+    if (this.phase === 'exited') return;
     this.phase = 'exited';
-    this.control.destroy();
     const w = this.waiter;
     this.waiter = null;
     if (w) {

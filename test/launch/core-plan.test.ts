@@ -186,3 +186,14 @@ test('without a control socket the core refuses to run', { skip: skip ?? false }
   assert.equal(code, 2);
   assert.match(err, /fd 3 \(control socket\) is not open/);
 });
+
+test('a core that cannot be spawned is a typed error, not a hang', { skip: skip ?? false }, async () => {
+  const { Launcher, LaunchError } = await import('../../src/launch/launcher.js');
+  await assert.rejects(new Launcher({ binary: '/nonexistent/northstar-launch' }).start(base), /launch core \/nonexistent\/northstar-launch does not exist/);
+  // exists but is not executable
+  const err = await new Launcher({ binary: '/etc/hostname' }).start(base).then(() => assert.fail('started'), (e: unknown) => e);
+  assert.ok(err instanceof LaunchError, String(err));
+  // libuv reports a failed exec of the child as its exit with 127
+  assert.equal(err.step, 'launch');
+  assert.match(err.message, /^start hello:0\.0\.1: launch: the launch core exited \(code 127\) before the container started$/);
+});
