@@ -25,7 +25,7 @@ export class SyntaxProblem extends Error {}
 const CORE_TAG = 'tag:yaml.org,2002:';
 
 export function parseYamlNodes(text: string): Node {
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: true, strict: false });
+  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     if (e.code === 'MULTIPLE_DOCS') throw new SyntaxProblem('invalid yaml: more than one document');
