@@ -478,18 +478,30 @@ export class Client implements AsyncIterable<Notification> {
    * its response. Ends at EOF or close; throws LaggedNotificationsError if the queue overflowed.
    */
   notifications(): AsyncIterableIterator<Notification> {
+    let finished = false;
+    let wake: (() => void) | undefined;
     const next = async (): Promise<IteratorResult<Notification>> => {
       for (;;) {
+        if (finished) return { value: undefined, done: true };
         const n = this.queue.shift();
         if (n !== undefined) return { value: n, done: false };
         if (this.failure instanceof LaggedNotificationsError) throw this.failure;
         if (!this.subscribed || this.failure || this.eof || this.stream.destroyed) return { value: undefined, done: true };
-        await new Promise<void>((resolve) => this.noteWaiters.push(resolve));
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.noteWaiters.push(resolve);
+        });
+        wake = undefined;
       }
     };
     const it: AsyncIterableIterator<Notification> = {
       next,
-      return: async () => ({ value: undefined, done: true }),
+      // Ends this iterator; a next() that is waiting resolves as done.
+      return: async () => {
+        finished = true;
+        wake?.();
+        return { value: undefined, done: true };
+      },
       [Symbol.asyncIterator]: () => it,
     };
     return it;

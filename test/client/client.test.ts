@@ -303,3 +303,14 @@ test('responses far larger than the read buffer arrive whole (100,000 containers
   assert.equal(got.length, 100_000);
   assert.deepEqual(got[99_999], many[99_999]);
 });
+
+test('return() on a notification iterator ends a waiting next() and leaves the queue to others', async (t) => {
+  const h = await startServer(t);
+  const c = await connect(t, h.url, { subscribe: true });
+  const it = c.notifications();
+  const waiting = it.next();
+  await it.return!();
+  assert.deepEqual(await waiting, { value: undefined, done: true });
+  h.handle.emit({ started: HELLO });
+  assert.deepEqual(await c.nextNotification(), { started: HELLO });
+});
