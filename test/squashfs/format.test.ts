@@ -169,3 +169,18 @@ test('our writer reproduces the structure of example A (pseudo entries only, all
   assert.ok(ours.subarray(0x14e, 0x168).equals(ref.subarray(0x14e, 0x168)), 'fragment table');
   assert.ok(ours.subarray(0x19a, 0x1a8).equals(ref.subarray(0x19a, 0x1a8)), 'id table');
 });
+
+test('an output file inside the source tree is left out of the image', async (t) => {
+  const dir = tempDir(deferrer(t));
+  writeFileSync(join(dir, 'a.txt'), 'a\n');
+  const out = join(dir, 'self.img');
+  writeFileSync(out, 'an older image that must not be packed');
+  await writeSquashfs(out, { root: dir, mtime: 1, sourceXattrs: false });
+  await writeSquashfs(out, { root: dir, mtime: 1, sourceXattrs: false });
+  const img = await SquashfsImage.open(out);
+  t.after(() => img.close());
+  assert.deepEqual(
+    (await img.entries()).map((e) => e.path),
+    ['/', '/a.txt'],
+  );
+});

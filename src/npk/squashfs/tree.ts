@@ -86,6 +86,8 @@ export interface TreeOptions {
   defaultTime: number;
   /** Read source xattrs with getfattr (default true). */
   sourceXattrs?: boolean;
+  /** Absolute paths to leave out of the scan (the output image when it lies inside the root). */
+  exclude?: string[];
 }
 
 const U32_MAX = 0xffffffff;
@@ -172,6 +174,7 @@ export async function buildTree(opts: TreeOptions): Promise<BuiltTree> {
       warnings.push(...r.warnings);
     }
     const hardlinks = new Map<string, Node>();
+    const exclude = new Set((opts.exclude ?? []).map((p) => path.resolve(p)));
     const fromStat = (st: Stats, rel: string): Node => ({
       type: 'file',
       mode: st.mode & 0o7777,
@@ -191,6 +194,7 @@ export async function buildTree(opts: TreeOptions): Promise<BuiltTree> {
         const bad = nameProblem(name);
         if (bad) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source name ${name.toString()} in ${dirPath.toString()} ${bad}`);
         const p = Buffer.concat([dirPath, Buffer.from('/'), name]);
+        if (exclude.size && exclude.has(p.toString())) continue;
         const childRel = rel === '' ? name.toString('latin1') : `${rel}/${name.toString('latin1')}`;
         const cst = lstatSync(p);
         let child: Node;

@@ -178,6 +178,7 @@ export async function writeSquashfs(out: string, opts: SquashfsWriteOptions): Pr
     ...(opts.forceGid !== undefined ? { forceGid: opts.forceGid } : {}),
     ...(opts.mtime !== undefined ? { mtime: opts.mtime } : {}),
     defaultTime: mkfsTime,
+    exclude: [out],
     ...(opts.sourceXattrs !== undefined ? { sourceXattrs: opts.sourceXattrs } : {}),
   });
 
