@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -274,4 +276,38 @@ test('an NPK with a corrupted fs.img passes the install checks (the image is che
   const bad = readFileSync(flipByte(good, join(tmp, 'bad.npk'), off));
   const e = await repo.install(chunks(bad), bad.length);
   await assert.rejects(e.npk.verifyImage(), code('EVERITY', /data block 0/));
+});
+
+const FS_REPO_MODULE = new URL('../../src/runtime/repository/index.js', import.meta.url).href;
+
+test('fs: a runtime killed in the middle of an install leaves only a temp file, which the next start removes', async (t) => {
+  const tmp = tempDir(t);
+  const npk = await makeNpk(tmp, { payload: 200_000 });
+  const dir = join(tmp, 'repo');
+  const script = join(tmp, 'installer.mjs');
+  // The child installs from a stream that delivers half of the package and then stalls.
+  writeFileSync(script, `
+import { FsRepository, nullLog } from ${JSON.stringify(FS_REPO_MODULE)};
+import { readFileSync } from 'node:fs';
+const bytes = readFileSync(${JSON.stringify(npk)});
+const repo = await FsRepository.open({ id: 'fs', dir: ${JSON.stringify(dir)}, log: nullLog });
+async function* half() {
+  yield bytes.subarray(0, bytes.length >> 1);
+  console.log('half');
+  await new Promise(() => setInterval(() => {}, 1000));
+}
+await repo.install(half(), bytes.length);
+`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  await once(child.stdout!, 'data');
+  const during = npkFiles(dir);
+  assert.equal(during.length, 1);
+  assert.match(during[0]!, /^\.tmp-[0-9a-f]+\.npk$/, 'only a temp file while the upload runs');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  const { repo, log } = await fsRepo(dir, { key: undefined });
+  assert.deepEqual(repo.list(), []);
+  assert.deepEqual(npkFiles(dir), [], 'the temp file is removed at the next start');
+  assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes('interrupted install')));
 });
