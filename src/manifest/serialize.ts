@@ -21,7 +21,7 @@ type Out =
   | { t: 'int'; v: bigint | number }
   | { t: 'float'; v: number }
   | { t: 'bool'; v: boolean }
-  | { t: 'null'; tag?: string }
+  | { t: 'null' }
   | { t: 'tagged'; tag: string; v: Out };
 
 const str = (v: string): Out => ({ t: 'str', v });
@@ -249,7 +249,6 @@ function yamlScalar(o: Out): string | undefined {
 
 function yamlBlock(o: Out, indent: number, lines: string[], head: string): void {
   // `head` is the text before the value on its first line ("key:", "-", or "").
-  const pad = ' '.repeat(indent);
   const sep = head === '' ? '' : ' ';
   if (o.t === 'tagged') {
     const inner = o.v;
@@ -290,7 +289,6 @@ function yamlBlock(o: Out, indent: number, lines: string[], head: string): void 
   lines.push(head);
   // serde_yaml does not indent a sequence under its key.
   yamlBody(o, o.t === 'seq' ? indent : indent + 2, lines);
-  void pad;
 }
 
 function isEmpty(o: Out): boolean {
