@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { NorthstarError } from '../../src/common/errors.js';
+import { Container } from '../../src/common/container.js';
 import { Npk } from '../../src/npk/reader.js';
 import { manifestContainer } from '../../src/manifest/index.js';
 import { LoopMounter, mountAll, mountAt, veritysetupArgs, type MountRequest } from '../../src/runtime/mount/index.js';
@@ -165,6 +166,32 @@ test('several packages mount in parallel; results in request order', { skip: SKI
   await Promise.all(reqs.map((r) => m.umount(r.container)));
   assert.deepEqual(readdirSync(run), []);
   assert.deepEqual(loopsUnder(tmp), []);
+});
+
+test('more parallel mounts than free loop devices: devices are created on demand', { skip: SKIP }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const free = readdirSync('/sys/block').filter((d) => d.startsWith('loop') && !existsSync(`/sys/block/${d}/loop/backing_file`)).length;
+  const base = await request(await makeNpk(tmp, { sign: 'none' }), false);
+  const n = free + 3;
+  // Copies of one package under n container names: n files, n mounts, n loop devices
+  // (mount(8) shares one loop device between mounts of the same file and range).
+  const reqs = Array.from({ length: n }, (_, i) => {
+    const path = join(tmp, `copy-${i}.npk`);
+    copyFileSync(base.path, path);
+    return { ...base, path, container: Container.parse(`c${i}:0.0.1`) };
+  });
+  const m = mounter(run);
+  t.after(() => {
+    for (const r of reqs) spawnSyncQuiet('umount', [join(run, r.container.toString())]);
+  });
+  const results = await mountAll(m, reqs);
+  assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+  assert.equal(loopsUnder(tmp).length, n, `${n} loop devices (${free} were free before)`);
+  for (const r of reqs) await m.umount(r.container);
+  assert.deepEqual(loopsUnder(tmp), []);
+  assert.deepEqual(readdirSync(run), []);
 });
 
 test('50 mount/umount cycles leave no mount and no loop device', { skip: SKIP }, async (t) => {
