@@ -191,6 +191,8 @@ test('writer rejects bad options and pseudo entries with clear errors', async (t
   );
   await assert.rejects(writeSquashfs(out, { pseudo: [{ path: '/', type: 'file', mode: 0o644 }] }), /the root '\/' can only be a directory/);
   await assert.rejects(writeSquashfs(out, { forceUid: -1 }), /forceUid/);
+  await assert.rejects(writeSquashfs(out, { compressionLevel: 10 }), /compressionLevel: must be an integer 1\.\.9 for gzip/);
+  await assert.rejects(writeSquashfs(out, { mtime: -5 }), /mtime: must be unix seconds/);
   await assert.rejects(writeSquashfs(join(dir, 'no', 'such', 'dir.img'), {}), /squashfs output .*: ENOENT/);
   assert.equal(existsSync(out), false, 'no partial output is left behind');
 });

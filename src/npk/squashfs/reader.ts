@@ -552,14 +552,18 @@ export class SquashfsImage {
   }
 
   /** Depth-first walk, parents before children, children in name order. */
-  async *walk(): AsyncGenerator<SquashfsEntry & { readonly _inode: unknown }> {
+  async *walk(): AsyncGenerator<SquashfsEntry> {
+    for await (const { entry } of this.walkInodes()) yield entry;
+  }
+
+  private async *walkInodes(): AsyncGenerator<{ entry: SquashfsEntry; ino: Inode }> {
     const root = await this.rootInode();
     const seenDirs = new Set<number>();
     type Frame = { path: Buffer; ino: Inode; depth: number };
     const stack: Frame[] = [{ path: Buffer.from('/'), ino: root, depth: 0 }];
     while (stack.length) {
       const f = stack.pop()!;
-      yield Object.assign(this.toEntry(f.path, f.ino, await this.xattrsOf(f.ino)), { _inode: f.ino });
+      yield { entry: this.toEntry(f.path, f.ino, await this.xattrsOf(f.ino)), ino: f.ino };
       if (f.ino.type !== 'dir') continue;
       if (seenDirs.has(f.ino.number)) fail(`directory inode ${f.ino.number} is reached twice (cycle)`);
       seenDirs.add(f.ino.number);
@@ -578,10 +582,7 @@ export class SquashfsImage {
   /** Every entry, root first, parents before children. */
   async entries(): Promise<SquashfsEntry[]> {
     const out: SquashfsEntry[] = [];
-    for await (const e of this.walk()) {
-      const { _inode: _drop, ...plain } = e;
-      out.push(plain);
-    }
+    for await (const e of this.walk()) out.push(e);
     return out;
   }
 
@@ -683,9 +684,7 @@ export class SquashfsImage {
     };
     const fifos: Buffer[] = [];
     const xattrLines: string[] = [];
-    for await (const w of this.walk()) {
-      const { _inode: inoRaw, ...e } = w;
-      const ino = inoRaw as Inode;
+    for await (const { entry: e, ino } of this.walkInodes()) {
       const p = e.rawPath.length === 1 ? destBuf : Buffer.concat([destBuf, e.rawPath]);
       const shown = e.path;
       try {

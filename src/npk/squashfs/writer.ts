@@ -88,6 +88,11 @@ function checkOptions(opts: SquashfsWriteOptions): void {
   if (opts.forceGid !== undefined && !isU32(opts.forceGid)) issues.push({ path: 'forceGid', rule: 'must be an integer 0..4294967295' });
   if (opts.mtime !== undefined && !isU32(opts.mtime)) issues.push({ path: 'mtime', rule: 'must be unix seconds 0..4294967295' });
   if (opts.pseudo !== undefined && !Array.isArray(opts.pseudo)) issues.push({ path: 'pseudo', rule: 'must be an array' });
+  const lv = opts.compressionLevel;
+  const maxLevel = opts.compression === 'zstd' ? 22 : 9;
+  if (lv !== undefined && (!Number.isInteger(lv) || lv < 1 || lv > maxLevel)) {
+    issues.push({ path: 'compressionLevel', rule: `must be an integer 1..${maxLevel} for ${opts.compression ?? 'gzip'}` });
+  }
   if (issues.length) throw new ValidationError(issues, 'invalid squashfs options');
 }
 
