@@ -150,7 +150,8 @@ test('v1: top level and container cgroups, limits written, a process joins, stat
   const cpuTop = join(L.mounts.cpu!, L.own.cpu!, name);
   assert.ok(existsSync(memTop) && existsSync(cpuTop));
 
-  const m = manifestWith('  memory:\n    memory_hard_limit: 67108864\n    swappiness: 0\n  cpu:\n    shares: 512\n    period: 100000\n    quota: 50000\n');
+  const m = manifestWith('  memory:\n    memory_hard_limit: 67108864\n    swappiness: 0\n  cpu:\n    shares: 512\n    period: 100000\n    quota: 50000\n'
+    + '  blkio:\n    weight_device: []\n    throttle_read_bps_device:\n      - { major: 7, minor: 0, rate: 1048576 }\n    throttle_write_iops_device:\n      - { major: 7, minor: 0, rate: 100 }\n    throttle_read_iops_device: []\n    throttle_write_bps_device: []\n');
   const c = await cg.create('hello', m);
   const memDir = join(memTop, 'hello');
   const cpuDir = join(cpuTop, 'hello');
@@ -161,6 +162,11 @@ test('v1: top level and container cgroups, limits written, a process joins, stat
   assert.equal(readFileSync(join(cpuDir, 'cpu.shares'), 'utf8').trim(), '512');
   assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
   assert.equal(readFileSync(join(cpuDir, 'cpu.cfs_period_us'), 'utf8').trim(), '100000');
+  if (L.mounts.blkio) {
+    const blkDir = join(L.mounts.blkio, L.own.blkio!, name, 'hello');
+    assert.equal(readFileSync(join(blkDir, 'blkio.throttle.read_bps_device'), 'utf8').trim(), '7:0 1048576');
+    assert.equal(readFileSync(join(blkDir, 'blkio.throttle.write_iops_device'), 'utf8').trim(), '7:0 100');
+  }
 
   const sleeper = spawnSleeper(t);
   await once(sleeper, 'spawn');
