@@ -127,7 +127,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class OomPoller {
   private readonly watched = new Map<string, { last: number; under: boolean; emit: (e: MemoryEvent) => void }>();
   private timer: NodeJS.Timeout | undefined;
-  private busy = false;
+  private current: Promise<void> | undefined;
+  private polling = false;
 
   constructor(private readonly interval: number) {}
 
@@ -136,7 +137,12 @@ class OomPoller {
     this.watched.set(file, { last: Number(t['oom_kill'] ?? 0), under: t['under_oom'] === 1, emit });
     if (!this.timer) {
       // Referenced: it runs only while some cgroup is monitored, and destroy() stops it.
-      this.timer = setInterval(() => void this.poll(), this.interval);
+      this.timer = setInterval(() => {
+        if (!this.polling) {
+          this.polling = true;
+          void this.poll().finally(() => (this.polling = false));
+        }
+      }, this.interval);
     }
   }
 
@@ -149,24 +155,24 @@ class OomPoller {
   }
 
   /** Check every monitored cgroup once (also used to flush before a removal). */
-  async poll(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      for (const [file, w] of [...this.watched]) {
-        const text = await readOpt(file);
-        if (text === undefined) continue;
-        const t = parseKeyed(text);
-        const kills = Number(t['oom_kill'] ?? 0);
-        const under = t['under_oom'] === 1;
-        if (kills > w.last || (under && !w.under)) {
-          w.emit({ low: null, high: null, max: null, oom: 1n, oom_kill: BigInt(kills) });
-        }
-        w.last = kills;
-        w.under = under;
+  poll(): Promise<void> {
+    // One pass at a time; a caller arriving during a pass waits for it and then runs its own.
+    this.current = (this.current ?? Promise.resolve()).then(() => this.pass());
+    return this.current;
+  }
+
+  private async pass(): Promise<void> {
+    for (const [file, w] of [...this.watched]) {
+      const text = await readOpt(file);
+      if (text === undefined) continue;
+      const t = parseKeyed(text);
+      const kills = Number(t['oom_kill'] ?? 0);
+      const under = t['under_oom'] === 1;
+      if (kills > w.last || (under && !w.under)) {
+        w.emit({ low: null, high: null, max: null, oom: 1n, oom_kill: BigInt(kills) });
       }
-    } finally {
-      this.busy = false;
+      w.last = kills;
+      w.under = under;
     }
   }
 }
