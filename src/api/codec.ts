@@ -144,13 +144,23 @@ function validation(path: string, e: unknown): never {
   throw e;
 }
 
+/** Recently parsed containers (Container is immutable): lists repeat the same few ids. */
+const containerCache = new Map<string, Container>();
+const CONTAINER_CACHE_SIZE = 4096;
+
 function container(n: JNode, path: string): Container {
   const s = str(n, path);
+  const hit = containerCache.get(s);
+  if (hit) return hit;
+  let c: Container;
   try {
-    return Container.parse(s, path);
+    c = Container.parse(s, path);
   } catch (e) {
     return validation(path, e);
   }
+  if (containerCache.size >= CONTAINER_CACHE_SIZE) containerCache.clear();
+  containerCache.set(s, c);
+  return c;
 }
 
 function name(n: JNode, path: string): Name {

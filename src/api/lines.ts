@@ -111,19 +111,28 @@ export class StreamReader {
   }
 
   private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.chunks[0]!;
-      const need = n - off;
-      if (c.length <= need) {
-        c.copy(out, off);
-        off += c.length;
-        this.chunks.shift();
-      } else {
-        c.copy(out, off, 0, need);
-        this.chunks[0] = c.subarray(need);
-        off += need;
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      // Within one chunk: no copy.
+      out = first.length === n ? first : first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const c = this.chunks[0]!;
+        const need = n - off;
+        if (c.length <= need) {
+          c.copy(out, off);
+          off += c.length;
+          this.chunks.shift();
+        } else {
+          c.copy(out, off, 0, need);
+          this.chunks[0] = c.subarray(need);
+          off += need;
+        }
       }
     }
     this.length -= n;
@@ -173,7 +182,8 @@ export class StreamReader {
    */
   async readBytes(max: number, timeout?: number): Promise<Buffer | null> {
     for (;;) {
-      if (this.length > 0) return this.take(Math.min(max, this.length));
+      // The first buffered chunk (or part of it): no copy.
+      if (this.length > 0) return this.take(Math.min(max, this.chunks[0]!.length));
       if (this.failure) throw this.failure;
       if (this.ended) return null;
       await this.waitForData(timeout);

@@ -252,11 +252,19 @@ export class Client implements AsyncIterable<Notification> {
 
   // --- requests ------------------------------------------------------------------------
 
-  /** Run `f` after every earlier request finished (one request on the wire at a time). */
-  private exclusive<T>(f: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(f, f);
-    this.chain = run.catch(() => undefined);
-    return run;
+  /**
+   * Run `f` (which writes one request, and an install its payload) after every earlier
+   * request was written. Requests are pipelined: the answers are awaited outside this order,
+   * and the runtime answers in FIFO order. `f` returns its answer wrapped, so that the write
+   * order does not wait for it.
+   */
+  private serialize<T>(f: () => Promise<{ answer: Promise<T> }>): Promise<T> {
+    const run = this.chain.then(f);
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run.then((r) => r.answer);
   }
 
   private awaitResponse(what: string): Promise<Response> {
@@ -292,12 +300,12 @@ export class Client implements AsyncIterable<Notification> {
 
   /** Send any request and return the raw response (permission_denied included). */
   request(req: Request): Promise<Response> {
-    return this.exclusive(async () => {
+    return this.serialize(async () => {
       const broken = this.broken;
       if (broken) throw broken;
       const answer = this.awaitResponse(`request ${requestTag(req)}`);
       this.stream.write(encodeLine({ request: req }));
-      return answer;
+      return { answer };
     });
   }
 
@@ -430,7 +438,7 @@ export class Client implements AsyncIterable<Notification> {
     }
     if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINSTALL', `invalid install size ${size}`);
     const total = size;
-    return this.exclusive(async () => {
+    const r = await this.serialize(async () => {
       const broken = this.broken;
       if (broken) throw broken;
       const answer = this.awaitResponse('request install');
@@ -452,11 +460,11 @@ export class Client implements AsyncIterable<Notification> {
         this.stream.destroy();
         throw e;
       }
-      const r = await answer;
-      const res = this.expect<{ install: InstallResult }, 'install'>(r, 'install');
-      if ('error' in res) throw new RuntimeError(res.error.error);
-      return res.ok.container;
+      return { answer };
     });
+    const res = this.expect<{ install: InstallResult }, 'install'>(r, 'install');
+    if ('error' in res) throw new RuntimeError(res.error.error);
+    return res.ok.container;
   }
 
   private drained(): Promise<void> {
