@@ -81,6 +81,9 @@ test('every error variant (console.md §6) round-trips in declaration order', ()
   }
 });
 
+const INSPECT_EXAMPLE =
+  '{"response":{"inspect":{"ok":{"container":"console:0.0.1","data":{"manifest":{"name":"console","version":"0.0.1","console":{"permissions":["ident","notifications","inspect","kill","list"]},"init":"/console","uid":1000,"gid":1000,"mounts":{"/dev":{"type":"dev"},"/lib":{"type":"bind","host":"/lib"}},"io":{"stdout":"pipe","stderr":"pipe"}},"repository":"memory","mounted":true,"process":{"pid":4242,"uptime":1234567890,"statistics":{"memory":{},"cpu":{},"blkio":{}}}}}}}}';
+
 test('the inspect example (console.md §5.9) decodes to typed data; the manifest keeps upstream keys', () => {
   const line =
     '{"response":{"inspect":{"ok":{"container":"console:0.0.1","data":{"manifest":{"name":"console","version":"0.0.1","console":{"permissions":["ident","notifications","inspect","kill","list"]},"init":"/console","uid":1000,"gid":1000,"mounts":{"/dev":{"type":"dev"},"/lib":{"type":"bind","host":"/lib"}},"io":{"stdout":"pipe","stderr":"pipe"}},"repository":"memory","mounted":true,"process":{"pid":4242,"uptime":1234567890,"statistics":{"memory":{},"cpu":{},"blkio":{}}}}}}}}';
@@ -243,4 +246,53 @@ test('environment keys like __proto__ stay plain data', () => {
   assert.ok('request' in m && typeof m.request === 'object' && 'start' in m.request);
   assert.deepEqual(Object.keys(m.request.start.environment), ['__proto__']);
   assert.equal(encode(m), '{"request":{"start":{"container":"a:0.0.1","init":null,"arguments":[],"environment":{"__proto__":"x"}}}}');
+});
+
+test('seeded mutations of valid lines only ever decode or raise ProtocolError, and decoded ones re-encode stably', () => {
+  let seed = 0x2545f491;
+  const rand = (n: number): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const alphabet = '{}[]":,0123456789-.eE \\nulltruefalse_abcxyz:\u0000\u00e9\ud83d\ude00';
+  let decoded = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const pool = [...SPEC_EXAMPLES, INSPECT_EXAMPLE];
+    const base = Buffer.from(pool[rand(pool.length)]!, 'utf8');
+    const bytes = Buffer.from(base);
+    const edits = 1 + rand(3);
+    let b = bytes;
+    for (let k = 0; k < edits; k++) {
+      const at = rand(b.length);
+      switch (rand(4)) {
+        case 0: // replace a byte with a random one
+          b[at] = rand(256);
+          break;
+        case 1: // delete a byte
+          b = Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
+          break;
+        case 2: {
+          // insert a JSON-ish character
+          const ch = Buffer.from([...alphabet][rand([...alphabet].length)]!, 'utf8');
+          b = Buffer.concat([b.subarray(0, at), ch, b.subarray(at)]);
+          break;
+        }
+        default: // duplicate a slice
+          b = Buffer.concat([b.subarray(0, at), b.subarray(rand(b.length)), b.subarray(at)]);
+      }
+    }
+    let m: Message;
+    try {
+      m = parseMessage(b);
+    } catch (e) {
+      assert.ok(e instanceof ProtocolError, `${JSON.stringify(b.toString())}: ${String(e)}`);
+      continue;
+    }
+    decoded++;
+    const text = encode(m);
+    assert.equal(encode(parseMessage(text)), text, b.toString());
+  }
+  assert.ok(decoded > 0);
 });
