@@ -692,6 +692,70 @@ static void fill(const char *path, const char *size) {
     printf("fill %s: wrote %lu errno %s\n", path, wrote, errname(err));
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* console: speak the console protocol over the fd in NORTHSTAR_CONSOLE                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Read one '\n'-terminated line from fd into buf; returns its length or -1 at EOF/error. */
+static ssize_t read_line(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    while (n + 1 < cap) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return n ? (ssize_t)n : -1;
+        if (c == '\n') break;
+        buf[n++] = c;
+    }
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+static int write_all(int fd, const char *s, size_t len) {
+    while (len > 0) {
+        ssize_t w = write(fd, s, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        s += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Connect (with or without notifications), then send each request line and print
+   every line received as `console: <line>` until a response arrives for it. */
+static void console_cmd(int argc, char **argv) {
+    const char *env = getenv("NORTHSTAR_CONSOLE");
+    if (!env) {
+        puts("console: NORTHSTAR_CONSOLE is not set");
+        exit(1);
+    }
+    int fd = atoi(env);
+    static char line[1 << 20];
+    const char *connect = "{\"connect\":{\"version\":\"0.9.3\",\"subscribe_notifications\":false}}\n";
+    if (write_all(fd, connect, strlen(connect)) < 0 || read_line(fd, line, sizeof line) < 0) {
+        printf("console: connection failed: %s\n", strerror(errno));
+        exit(1);
+    }
+    printf("console: %s\n", line);
+    for (int i = 0; i < argc; i++) {
+        if (write_all(fd, argv[i], strlen(argv[i])) < 0 || write_all(fd, "\n", 1) < 0) {
+            printf("console: write failed: %s\n", strerror(errno));
+            exit(1);
+        }
+        for (;;) {
+            if (read_line(fd, line, sizeof line) < 0) {
+                puts("console: closed");
+                exit(1);
+            }
+            printf("console: %s\n", line);
+            if (strncmp(line, "{\"response\"", strlen("{\"response\"")) == 0) break;
+        }
+    }
+    fflush(stdout);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Command line                                                                             */
 /* ---------------------------------------------------------------------------------------- */
@@ -865,6 +929,11 @@ int main(int argc, char **argv) {
         no_more(n, 2, args);
         executing("Fill", 2, (const char *[]){"path", "bytes"}, args, 1);
         fill(args[0], args[1]);
+        done();
+    } else if (strcmp(cmd, "console") == 0) {
+        need(n, 1, "<REQUEST>...");
+        executing_list("Console", n, args);
+        console_cmd(n, args);
         done();
     } else {
         usage_error("unrecognized subcommand '%s'", cmd);

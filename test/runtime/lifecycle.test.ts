@@ -181,3 +181,38 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 120_000 
     assert.ok(rt.logs.some((l) => /Shutdown complete/.test(l)));
   });
 });
+
+describe('container console and notifications', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+  test('a container talks to the runtime over NORTHSTAR_CONSOLE with its manifest permissions', async (t) => {
+    const { rt, client } = await setup(t);
+    const manifest = testContainerManifest()
+      .replace('name: test-container', 'name: console-user')
+      .replace('init: /test-container', 'init: /test-container\nconsole:\n  permissions: [ident, list, inspect]');
+    await client.install(await packTestVariant('console-user', manifest), 'memory');
+    await client.start('console-user:0.0.1', { args: ['console', '{"request":"ident"}', '{"request":"list"}', '{"request":"repositories"}', '{"request":{"inspect":{"container":"console-user:0.0.1"}}}'] });
+    await rt.waitLog(/console: \{\\"connect_ack\\":null\}/);
+    await rt.waitLog(/console: \{\\"response\\":\{\\"ident\\":\\"console-user:0\.0\.1\\"\}\}/);
+    await rt.waitLog(/console: \{\\"response\\":\{\\"list\\":\[/);
+    await rt.waitLog(/console: \{\\"response\\":\{\\"permission_denied\\":\\"repositories\\"\}\}/);
+    const inspect = await rt.waitLog(/console: \{\\"response\\":\{\\"inspect\\":\{\\"ok\\"/);
+    assert.match(inspect, /\\"pid\\":\d+/);
+    assert.deepEqual(exitOf(await next(client, isExit('console-user:0.0.1'))), { exit: { code: 0 } });
+  });
+
+  test('started and exit notifications carry the container; inspect shows the process while it runs', async (t) => {
+    const { rt, client } = await setup(t);
+    await client.start(TC, { args: ['sleep'] });
+    const started = await next(client, (n) => typeof n === 'object' && 'started' in n);
+    assert.deepEqual(JSON.parse(JSON.stringify(started)), { started: TC });
+    await rt.waitLog(/Sleeping/);
+    const data = await client.inspect(TC);
+    assert.equal(data.mounted, true);
+    assert.equal(data.repository, 'default');
+    assert.ok(data.process && data.process.pid > 0);
+    assert.ok(data.process.statistics && typeof data.process.statistics === 'object');
+    await client.kill(TC, 9);
+    assert.deepEqual(exitOf(await next(client, isExit(TC))), { signalled: { signal: 9 } });
+    const after = await client.inspect(TC);
+    assert.equal(after.process, null);
+  });
+});
