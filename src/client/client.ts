@@ -57,6 +57,11 @@ export interface ConnectOptions {
   notificationQueue?: number;
   /** Protocol version to announce (default 0.9.3). */
   version?: Version;
+  /**
+   * Called with every byte read from and written to the connection, in order (nstar's `-j`
+   * transcript): the handshake, requests, install payloads, responses and notifications.
+   */
+  transcript?: (bytes: Buffer, direction: 'read' | 'write') => void;
 }
 
 export interface StartOptions {
@@ -153,6 +158,7 @@ export class Client implements AsyncIterable<Notification> {
   private readonly queue: Notification[] = [];
   private readonly queueLimit: number;
   private readonly requestTimeout: number | undefined;
+  private readonly transcript: ((bytes: Buffer, direction: 'read' | 'write') => void) | undefined;
   private noteWaiters: (() => void)[] = [];
   private failure: Error | undefined;
   private eof = false;
@@ -165,6 +171,7 @@ export class Client implements AsyncIterable<Notification> {
     this.subscribed = subscribed;
     this.queueLimit = opts.notificationQueue ?? DEFAULT_QUEUE;
     this.requestTimeout = opts.requestTimeout;
+    this.transcript = opts.transcript;
     this.closedPromise = new Promise((resolve) => {
       if (stream.destroyed) resolve();
       else stream.once('close', () => resolve());
@@ -176,13 +183,17 @@ export class Client implements AsyncIterable<Notification> {
   static async connect(endpoint: Endpoint, opts: ConnectOptions = {}): Promise<Client> {
     const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
     const stream = await openStream(endpoint, timeout);
+    const transcript = opts.transcript;
+    if (transcript) stream.on('data', (d: Buffer) => transcript(d, 'read'));
     const reader = new StreamReader(stream);
     const subscribe = opts.subscribe ?? false;
     let timer: NodeJS.Timeout | undefined;
     try {
       const answer = await Promise.race([
         (async (): Promise<Message | null> => {
-          stream.write(encodeLine({ connect: { version: opts.version ?? PROTOCOL_VERSION, subscribe_notifications: subscribe } }));
+          const hello = Buffer.from(encodeLine({ connect: { version: opts.version ?? PROTOCOL_VERSION, subscribe_notifications: subscribe } }));
+          transcript?.(hello, 'write');
+          stream.write(hello);
           const line = await reader.readLine();
           return line === null ? null : parseMessage(line);
         })(),
@@ -292,9 +303,19 @@ export class Client implements AsyncIterable<Notification> {
     });
   }
 
+  /** Bytes about to be written, shown to the transcript. */
+  private out(data: string | Buffer | Uint8Array): Buffer | Uint8Array | string {
+    if (this.transcript) {
+      const b = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      this.transcript(b, 'write');
+      return b;
+    }
+    return data;
+  }
+
   private writeLine(text: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.stream.write(text, (e) => (e ? reject(new ConnectionClosedError(e.message)) : resolve()));
+      this.stream.write(this.out(text), (e) => (e ? reject(new ConnectionClosedError(e.message)) : resolve()));
     });
   }
 
@@ -304,7 +325,7 @@ export class Client implements AsyncIterable<Notification> {
       const broken = this.broken;
       if (broken) throw broken;
       const answer = this.awaitResponse(`request ${requestTag(req)}`);
-      this.stream.write(encodeLine({ request: req }));
+      this.stream.write(this.out(encodeLine({ request: req })));
       return { answer };
     });
   }
@@ -450,7 +471,7 @@ export class Client implements AsyncIterable<Notification> {
           const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
           if (sent + b.length > total) throw new NorthstarError('EINSTALL', `install source is longer than ${total} bytes`);
           if (this.broken) break;
-          if (!this.stream.write(b)) await this.drained();
+          if (!this.stream.write(this.out(b))) await this.drained();
           sent += b.length;
           opts.onProgress?.(sent, total);
         }

@@ -314,3 +314,24 @@ test('return() on a notification iterator ends a waiting next() and leaves the q
   h.handle.emit({ started: HELLO });
   assert.deepEqual(await c.nextNotification(), { started: HELLO });
 });
+
+test('transcript: every byte written and read, in order (nstar -j)', async (t) => {
+  const h = await startServer(t);
+  const seen: string[] = [];
+  const c = await connect(t, h.url, { transcript: (b, dir) => seen.push(`${dir}:${b.toString()}`) });
+  await c.list();
+  await c.install(Buffer.from('NPKBYTES'), 'memory');
+  const text = seen.join('');
+  assert.equal(
+    text,
+    [
+      'write:{"connect":{"version":"0.9.3","subscribe_notifications":false}}\n',
+      'read:{"connect_ack":null}\n',
+      'write:{"request":"list"}\n',
+      'read:{"response":{"list":["hello-world:0.0.1"]}}\n',
+      'write:{"request":{"install":{"repository":"memory","size":8}}}\n',
+      'write:NPKBYTES',
+      'read:{"response":{"install":{"ok":{"container":"hello-world:0.0.1"}}}}\n',
+    ].join(''),
+  );
+});
