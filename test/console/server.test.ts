@@ -43,6 +43,8 @@ test('unix listener replaces a stale file and serves', async (t) => {
   const raw = await Raw.open(t, url);
   await raw.connect();
   assert.equal(await raw.ask('{"request":"list"}'), '{"response":{"list":["hello-world:0.0.1"]}}');
+  await server.close(100);
+  assert.equal(existsSync(path), false, 'the socket file is removed at close');
 });
 
 // --- handshake -------------------------------------------------------------------------
