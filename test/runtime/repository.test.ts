@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Container } from '../../src/common/container.js';
 import { NorthstarError } from '../../src/common/errors.js';
@@ -310,4 +310,25 @@ await repo.install(half(), bytes.length);
   assert.deepEqual(repo.list(), []);
   assert.deepEqual(npkFiles(dir), [], 'the temp file is removed at the next start');
   assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes('interrupted install')));
+});
+
+test('mem: the directory of a runtime that is gone (with a half-written install) is removed at the next open', async (t) => {
+  const tmp = tempDir(t);
+  const base = join(tmp, 'shm');
+  mkdirSync(base);
+  // A pid that is certainly not running: a child that has exited.
+  const dead = spawn(process.execPath, ['-e', '0']);
+  await once(dead, 'exit');
+  const stale = join(base, `northstar-mem-${dead.pid}-mem-abc123`);
+  mkdirSync(stale);
+  writeFileSync(join(stale, 'deadbeef.npk'), 'half an upload');
+  const alive = join(base, `northstar-mem-${process.ppid}-mem-other`);
+  mkdirSync(alive);
+  const log = recordingLog();
+  const repo = await MemRepository.open({ id: 'mem', log, tmpfs: base });
+  t.after(() => repo.close());
+  assert.ok(!existsSync(stale), 'stale directory removed');
+  assert.ok(existsSync(alive), 'a live runtime\'s directory is kept');
+  assert.ok(repo.storageDir.startsWith(join(base, `northstar-mem-${process.pid}-mem-`)));
+  assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes(stale)));
 });

@@ -11,11 +11,13 @@
  * through `/proc/<pid>/fd/<n>`. What a sealed memfd adds over this is protection
  * against a *root* process that reopens that magic link for writing; such a process can
  * equally ptrace the runtime, so the trust boundary is the same. The tmpfs directory is
- * removed at close, and an unlinked file's memory is freed when its fd is closed, so a
- * crashed runtime leaves at most an empty directory behind.
+ * removed at close, and an unlinked file's memory is freed when its fd is closed. A
+ * crashed runtime leaves at most its directory (with the file of an install that was
+ * under way); the directory name carries the pid, and the next start removes
+ * directories whose process is gone.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtemp, open, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
@@ -24,6 +26,33 @@ import { Npk } from '../../npk/reader.js';
 import { capacityError } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+
+const DIR_PREFIX = 'northstar-mem-';
+
+/**
+ * Directories of mem repositories whose runtime is gone (a crash in the middle of an
+ * install leaves its file there): `northstar-mem-<pid>-…` with no process <pid>.
+ */
+async function removeStaleDirs(base: string, log: Log): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(base);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive: another runtime's
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    log.warn(`removing ${join(base, name)}, left over by a mem repository of a runtime that is gone`);
+    await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
 
 export interface MemRepositoryOptions {
   id: string;
@@ -53,9 +82,10 @@ export class MemRepository implements Repository {
 
   static async open(opts: MemRepositoryOptions): Promise<MemRepository> {
     const base = opts.tmpfs ?? '/dev/shm';
+    await removeStaleDirs(base, opts.log);
     let dir: string;
     try {
-      dir = await mkdtemp(join(base, `northstar-mem-${opts.id.replace(/[^A-Za-z0-9_-]/g, '_')}-`));
+      dir = await mkdtemp(join(base, `${DIR_PREFIX}${process.pid}-${opts.id.replace(/[^A-Za-z0-9_-]/g, '_')}-`));
     } catch (e) {
       throw new NorthstarError('EREPOSITORY', `repository ${opts.id}: cannot create a private directory in ${base}: ${errorMessage(e)}`, { cause: e });
     }
