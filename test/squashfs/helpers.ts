@@ -122,6 +122,9 @@ export async function buildVariedTree(root: string, spec: TreeSpec): Promise<voi
   execFileSync('mknod', ['-m', '0660', join(root, 'devs', 'loopish'), 'b', '7', '200']);
   execFileSync('mkfifo', ['-m', '0640', join(root, 'devs', 'fifo')]);
   await makeSocket(join(root, 'devs', 'socket'));
+  // Hard-linked special files.
+  linkSync(join(root, 'devs', 'fifo'), join(root, 'devs', 'fifo-link'));
+  linkSync(join(root, 'devs', 'null-like'), join(root, 'devs', 'null-link'));
   // user.* xattrs on a file, a directory and a value of more than 128 bytes.
   setXattr(join(root, 'hello.txt'), 'user.comment', 'greeting');
   setXattr(join(root, 'hello.txt'), 'user.empty', '');

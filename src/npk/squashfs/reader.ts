@@ -682,7 +682,6 @@ export class SquashfsImage {
     const skip = (what: string, p: string): void => {
       (skipped[what] ??= []).push(p);
     };
-    const fifos: Buffer[] = [];
     const xattrLines: string[] = [];
     for await (const { entry: e, ino } of this.walkInodes()) {
       const p = e.rawPath.length === 1 ? destBuf : Buffer.concat([destBuf, e.rawPath]);
@@ -694,7 +693,6 @@ export class SquashfsImage {
             linkSync(earlier, p);
             continue;
           }
-          firstPath.set(e.inode, p);
         }
         switch (e.type) {
           case 'dir':
@@ -722,7 +720,8 @@ export class SquashfsImage {
             symlinkSync(e.rawTarget!, p);
             break;
           case 'fifo':
-            fifos.push(p);
+            // mkfifo needs no privileges; created right away so hard links to it work.
+            await run('mkfifo', ['-m', '0600', '--', p.toString()]);
             break;
           case 'char':
           case 'block':
@@ -744,6 +743,7 @@ export class SquashfsImage {
         if (err instanceof NpkError) throw err;
         throw new NpkError('ESQUASHFS_EXTRACT', `extract ${shown} to ${p.toString()}: ${c ?? (err as Error).message}`, { cause: err });
       }
+      if (e.type !== 'dir') firstPath.set(e.inode, p);
       fixups.push({ p, e });
       if (opts.xattrs !== false) {
         for (const [name, value] of Object.entries(e.xattrs)) {
@@ -757,10 +757,6 @@ export class SquashfsImage {
           xattrLines.push(`${name}=0x${value.toString('hex')}`);
         }
       }
-    }
-    // FIFOs in batches (mkfifo needs no privileges).
-    for (let i = 0; i < fifos.length; i += 256) {
-      await run('mkfifo', ['-m', '0600', '--', ...fifos.slice(i, i + 256).map((b) => b.toString())]);
     }
     if (xattrLines.length) {
       const text = groupAttrDump(xattrLines);
