@@ -41,7 +41,7 @@ static char **build_env(const struct plan *p) {
   return env;
 }
 
-/* Move the passed fds (at FIRST_PASSED_FD..) down to 3.., where the control fd was.
+/* Move the passed fds (at FIRST_PASSED_FD..) down to 3.., where the control fds were.
  * Ascending order never overwrites a source that is still needed. */
 static int renumber_fds(unsigned count) {
   for (unsigned i = 0; i < count; i++) {

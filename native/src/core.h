@@ -49,7 +49,7 @@ int apply_caps(const struct plan *p);
 int load_seccomp(const struct plan *p);
 
 /* init.c: PID 1 of the container. Never returns. */
-__attribute__((noreturn)) void init_main(const struct plan *p, int sync_fd);
+__attribute__((noreturn)) void init_main(const struct plan *p);
 
 /* app.c: the app child of init. Never returns. */
 __attribute__((noreturn)) void app_main(const struct plan *p, int err_fd);

@@ -1,7 +1,6 @@
 /* Init: PID 1 of the container's pid namespace.
  *
- * create: wait for the launcher's go (carrying init's host pid, after the cgroups are
- *   joined), build the file system view (mount.c), set the SELinux exec context, the
+ * create: build the file system view (mount.c), set the SELinux exec context, the
  *   hostname and the process name, start a session, make itself undumpable and report
  *   CREATED. Then park until the runtime sends EXEC (or SIGNAL/EOF: end without an app).
  * exec: fork the app (app.c) and wait on its close-on-exec error pipe: data = an ERROR
@@ -75,7 +74,7 @@ static int park(int *signo) {
   for (;;) {
     uint8_t *buf = NULL;
     uint32_t len = 0;
-    int rc = read_frame(CONTROL_FD, &buf, &len, 16);
+    int rc = read_frame(COMMAND_FD, &buf, &len, 16);
     if (rc <= 0) return 0;
     uint8_t cmd = len ? buf[0] : 0;
     if (cmd == CMD_EXEC && len == 1) {
@@ -140,12 +139,21 @@ static pid_t spawn_app(const struct plan *p) {
   finish(0, 0, 0);
 }
 
-void init_main(const struct plan *p, int sync_fd) {
+/* Init's pid as the host sees it: /proc is still the host's procfs before pivot_root. */
+static uint32_t host_pid(void) {
+  char buf[32];
+  ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+  if (n <= 0) {
+    fail_step("init", n < 0 ? errno : EIO, "/proc/self", "cannot read init's host pid");
+    fail_init();
+  }
+  buf[n] = 0;
+  return (uint32_t)strtoul(buf, NULL, 10);
+}
+
+void init_main(const struct plan *p) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(1);
-  uint8_t go[4];
-  if (read_exact(sync_fd, go, sizeof go) != 1) _exit(1); /* the launcher failed or died */
-  close(sync_fd);
-  uint32_t host_pid = (uint32_t)go[0] | ((uint32_t)go[1] << 8) | ((uint32_t)go[2] << 16) | ((uint32_t)go[3] << 24);
+  const uint32_t hpid = host_pid();
 
   sigset_t all;
   sigfillset(&all);
@@ -173,9 +181,10 @@ void init_main(const struct plan *p, int sync_fd) {
     fail_step("init", errno, NULL, "preparing init (name, session, dumpable) failed");
     fail_init();
   }
-  report_created(CONTROL_FD, host_pid);
+  report_created(CONTROL_FD, hpid);
 
-  trim_rss();
+  struct pollfd pending = {.fd = COMMAND_FD, .events = POLLIN};
+  if (poll(&pending, 1, 0) == 0) trim_rss(); /* parked for a while: drop setup code */
   int signo = 0;
   if (park(&signo) != CMD_EXEC) {
     if (signo > 0) report_exit(CONTROL_FD, 1, signo);
@@ -187,7 +196,7 @@ void init_main(const struct plan *p, int sync_fd) {
 
   int status = 0;
   int app_done = 0;
-  struct pollfd fds[2] = {{.fd = g_sigfd, .events = POLLIN}, {.fd = CONTROL_FD, .events = POLLIN}};
+  struct pollfd fds[2] = {{.fd = g_sigfd, .events = POLLIN}, {.fd = COMMAND_FD, .events = POLLIN}};
   while (!app_done) {
     int n = poll(fds, 2, -1);
     if (n < 0) {
@@ -211,7 +220,7 @@ void init_main(const struct plan *p, int sync_fd) {
     if (!app_done && fds[1].revents) {
       uint8_t *buf = NULL;
       uint32_t len = 0;
-      int rc = read_frame(CONTROL_FD, &buf, &len, 16);
+      int rc = read_frame(COMMAND_FD, &buf, &len, 16);
       if (rc <= 0) finish(app, status, 0); /* runtime gone: take the container down */
       if (len == 2 && buf[0] == CMD_SIGNAL) {
         if (killpg(app, buf[1]) < 0 && errno == ESRCH) kill(app, buf[1]);

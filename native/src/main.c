@@ -2,13 +2,15 @@
  *
  * The runtime spawns this binary once per container with
  *   fd 0, 1, 2  the container's stdin/stdout/stderr (never the runtime's own stdio),
- *   fd 3        the control socket (plan, commands in; reports out; see proto.h),
- *   fd 4..      the console fd (if the plan has one), then the socket fds in plan order.
+ *   fd 3        the report socket (records out, see proto.h),
+ *   fd 4        the command socket (the plan, then commands in),
+ *   fd 5..      the console fd (if the plan has one), then the socket fds in plan order.
  *
  * This process (the "launcher") re-executes itself from a sealed memfd (memfd.c),
- * reads and strictly parses the plan, joins a named network namespace if asked,
- * clones init into the new namespaces, writes init's pid into the cgroups, hands the
- * control socket over to init and stays as init's parent until init has exited, so that
+ * reads and strictly parses the plan, joins a named network namespace and the cgroups
+ * (writing its own pid, so init is born inside them), clones init into the new
+ * namespaces, hands the control socket over to init and stays as init's parent until
+ * init has exited, so that
  * its own exit tells the runtime that no process of the container is left. Its exit
  * status is 0 when init ended normally, 1 on a launcher failure (already reported), or
  * 128 + signal when init was killed.
@@ -63,21 +65,23 @@ static int check_fd(int fd, const char *what) {
 int main(int argc, char **argv, char **envp) {
   (void)argc;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 1;
-  /* The control socket must exist; without it nothing can be reported. */
-  int fl = fcntl(CONTROL_FD, F_GETFL);
-  if (fl < 0) {
-    fprintf(stderr, "northstar-launch: fd 3 (control socket) is not open; run by the runtime only\n");
-    return 2;
-  }
-  if ((fl & O_NONBLOCK) && fcntl(CONTROL_FD, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-    fail_step("control", errno, NULL, "making the control socket blocking failed");
-    fail_launcher();
+  /* Both control sockets must exist; without them nothing can be reported. */
+  for (int fd = CONTROL_FD; fd <= COMMAND_FD; fd++) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) {
+      fprintf(stderr, "northstar-launch: fd %d (control socket) is not open; run by the runtime only\n", fd);
+      return 2;
+    }
+    if ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+      fail_step("control", errno, NULL, "making the control sockets blocking failed");
+      fail_launcher();
+    }
   }
   if (ensure_sealed_exe(argv, envp) < 0) fail_launcher();
 
   uint8_t *buf = NULL;
   uint32_t len = 0;
-  int rc = read_frame(CONTROL_FD, &buf, &len, PLAN_MAX_BYTES);
+  int rc = read_frame(COMMAND_FD, &buf, &len, PLAN_MAX_BYTES);
   if (rc == 0) return 1; /* the runtime closed the control socket: nothing to do */
   if (rc < 0) {
     fail_step("plan", errno, NULL, "reading the plan failed");
@@ -100,37 +104,20 @@ int main(int argc, char **argv, char **envp) {
   }
   if (join_network(&plan) < 0) fail_launcher();
 
-  int sync[2];
-  if (pipe2(sync, O_CLOEXEC) < 0) {
-    fail_step("clone", errno, NULL, "pipe2 failed");
-    fail_launcher();
-  }
+  /* Joining the cgroups before init exists puts init and everything below it inside
+   * from their first instruction, and init need not wait for a go from here. */
+  if (join_cgroups(&plan, getpid()) < 0) fail_launcher();
   pid_t init = clone_init(&plan);
   if (init < 0) fail_launcher();
-  if (init == 0) {
-    close(sync[1]);
-    init_main(&plan, sync[0]);
-  }
-  close(sync[0]);
-  if (join_cgroups(&plan, init) < 0) {
-    send_step_error(CONTROL_FD);
-    kill(init, SIGKILL);
-    while (waitpid(init, NULL, 0) < 0 && errno == EINTR) {
-    }
-    return 1;
-  }
+  if (init == 0) init_main(&plan);
   /* From here on only init talks to the runtime. The launcher keeps none of the fds the
    * container gets. */
   close(CONTROL_FD);
+  close(COMMAND_FD);
   for (unsigned i = 0; i < passed; i++) close(FIRST_PASSED_FD + (int)i);
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
-  uint8_t go[4] = {(uint8_t)init, (uint8_t)(init >> 8), (uint8_t)(init >> 16), (uint8_t)(init >> 24)};
-  if (write_all(sync[1], go, sizeof go) < 0) {
-    kill(init, SIGKILL);
-  }
-  close(sync[1]);
   plan_free(&plan);
   trim_rss();
 

@@ -1,6 +1,7 @@
 /* Namespaces and cgroups, done by the launcher process on the host side:
- * join a named network namespace, clone init into new PID/mount/IPC/UTS (and per plan
- * network) namespaces, and move init into its cgroups before it may proceed. */
+ * join a named network namespace, join the cgroups (the launcher writes its own pid, so
+ * init is born inside them), and clone init into new PID/mount/IPC/UTS (and per plan
+ * network) namespaces. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -49,9 +50,9 @@ int join_cgroups(const struct plan *p, pid_t pid) {
     if (write_all(fd, buf, (size_t)n) < 0) {
       int e = errno;
       close(fd);
-      return fail_step("cgroup", e, path, "writing init's pid to %s failed", path);
+      return fail_step("cgroup", e, path, "writing the launcher's pid to %s failed", path);
     }
-    if (close(fd) < 0) return fail_step("cgroup", errno, path, "writing init's pid to %s failed", path);
+    if (close(fd) < 0) return fail_step("cgroup", errno, path, "writing the launcher's pid to %s failed", path);
   }
   return 0;
 }

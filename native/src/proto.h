@@ -1,7 +1,9 @@
-/* Framing on the control socket (fd 3) and the report records sent to the runtime.
+/* Framing on the two control sockets and the report records sent to the runtime.
+ * Reports and commands use separate sockets so that a write of the runtime racing with
+ * the container's end (EPIPE) can never cost it a report still to be read.
  * Every frame is a u32 little-endian payload length followed by the payload.
- *   runtime -> core: first frame = the plan; then commands: u8 CMD_EXEC | u8 CMD_SIGNAL, u8 signo
- *   core -> runtime: u8 REP_CREATED, u32 host pid of init
+ *   runtime -> core (fd 4): first frame = the plan; then u8 CMD_EXEC | u8 CMD_SIGNAL, u8 signo
+ *   core -> runtime (fd 3): u8 REP_CREATED, u32 host pid of init
  *                    u8 REP_STARTED, u32 pid of the app inside the container
  *                    u8 REP_EXIT, u8 0 (exit code) | 1 (signal), i32 value
  *                    u8 REP_ERROR, str step, i32 errno, str path, str message */
@@ -14,8 +16,9 @@
 
 #include "plan.h"
 
-#define CONTROL_FD 3
-#define FIRST_PASSED_FD 4
+#define CONTROL_FD 3 /* reports, core -> runtime */
+#define COMMAND_FD 4 /* plan and commands, runtime -> core */
+#define FIRST_PASSED_FD 5
 
 enum { CMD_EXEC = 1, CMD_SIGNAL = 2 };
 enum { REP_CREATED = 1, REP_STARTED = 2, REP_EXIT = 3, REP_ERROR = 4 };

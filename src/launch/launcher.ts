@@ -131,7 +131,9 @@ export class ContainerProcess {
 
   private phase: Phase = 'creating';
   private readonly child: ChildProcess;
+  /** Reports from the core (fd 3 in the core) and commands to it (fd 4). */
   private readonly control: Duplex;
+  private readonly commands: Duplex;
   private rx: Buffer = Buffer.alloc(0);
   private status: ExitStatus | null = null;
   private error: LaunchError | null = null;
@@ -147,9 +149,11 @@ export class ContainerProcess {
     this.container = container;
     this.child = child;
     this.launcherPid = child.pid ?? 0;
-    const control = child.stdio[3];
-    if (!control) throw new NorthstarError('ELAUNCH', `start ${container}: no control socket to the launch core`);
-    this.control = control as Duplex;
+    const reports = child.stdio[3];
+    const commands = child.stdio[4];
+    if (!reports || !commands) throw new NorthstarError('ELAUNCH', `start ${container}: no control sockets to the launch core`);
+    this.control = reports as Duplex;
+    this.commands = commands as Duplex;
     // Piped right away: Node drains unread child pipes when the child exits, so a
     // consumer attaching after a fast exit would otherwise lose the output.
     this.stdout = pipes.stdout ? (child.stdio[1] as Readable).pipe(new PassThrough()) : null;
@@ -160,7 +164,11 @@ export class ContainerProcess {
     });
     this.control.on('data', (chunk: Buffer) => this.onData(chunk));
     this.control.on('error', () => {
-      // EPIPE/ECONNRESET after the core exited: the exit handler reports what happened.
+      // Never written to, so no EPIPE; a reset only means the core is gone (see 'close').
+    });
+    this.commands.on('error', () => {
+      // EPIPE/ECONNRESET: a command raced with the container's end. The reports socket
+      // is separate, so every record the core wrote is still read.
     });
     // The container is gone when the launcher process has exited AND every report has
     // been read (EOF on the control socket): 'exit' may overtake the last records.
@@ -179,6 +187,7 @@ export class ContainerProcess {
       this.error ??= new LaunchError(container, 'spawn', 0, null, `spawning the launch core failed: ${e.message}`);
       this.childExit = { code: null, signal: null };
       this.destroy();
+      this.control.destroy();
       if (this.controlClosed) this.onGone();
     });
   }
@@ -211,24 +220,24 @@ export class ContainerProcess {
 
   /** Take the container down without a signal to the app first: init kills everything. */
   destroy(): void {
-    if (!this.control.destroyed) this.control.destroy();
+    if (!this.commands.destroyed) this.commands.destroy();
   }
 
-  private send(payload: Buffer): void {
-    if (this.control.destroyed || !this.control.writable) return;
-    const hdr = Buffer.alloc(4);
-    hdr.writeUInt32LE(payload.length);
-    this.control.write(Buffer.concat([hdr, payload]));
-  }
-
-  /** @internal */
-  sendPlan(plan: Buffer, exec: boolean): void {
-    const frames = [plan];
-    if (exec) {
-      this.phase = 'creating';
-      frames.push(Buffer.from([CMD_EXEC]));
+  private send(...payloads: Buffer[]): void {
+    if (this.commands.destroyed || !this.commands.writable) return;
+    const frames: Buffer[] = [];
+    for (const p of payloads) {
+      const hdr = Buffer.alloc(4);
+      hdr.writeUInt32LE(p.length);
+      frames.push(hdr, p);
     }
-    for (const f of frames) this.send(f);
+    this.commands.write(Buffer.concat(frames));
+  }
+
+  /** @internal the plan (and EXEC for a one-call start) in one write, read by the core at once */
+  sendPlan(plan: Buffer, exec: boolean): void {
+    if (exec) this.send(plan, Buffer.from([CMD_EXEC]));
+    else this.send(plan);
   }
 
   /** @internal */
@@ -314,6 +323,7 @@ export class ContainerProcess {
   private protocolError(what: string): void {
     this.error ??= new LaunchError(this.container, 'protocol', 0, null, `malformed report from the launch core: ${what}`);
     this.destroy();
+    this.control.destroy();
     this.child.kill('SIGKILL');
   }
 
@@ -430,7 +440,7 @@ export class Launcher {
     const proc = new ContainerProcess(plan.container, child, {
       stdout: fds.stdout === 'pipe',
       stderr: fds.stderr === 'pipe',
-      console: fds.console === 'pipe' ? 4 : null,
+      console: fds.console === 'pipe' ? 5 : null,
     });
     if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
     proc.sendPlan(encoded, exec);
@@ -450,7 +460,8 @@ export class Launcher {
       fds.stdin === undefined ? 'ignore' : fd('stdin', fds.stdin),
       io('stdout', fds.stdout),
       io('stderr', fds.stderr),
-      'pipe',
+      'pipe', // 3: reports
+      'pipe', // 4: commands
     ];
     if (plan.console) {
       if (fds.console === undefined) throw new NorthstarError('EINVAL', `start ${plan.container}: the plan has a console but no console fd was given`);

@@ -206,7 +206,10 @@ export interface LaunchPlan {
    * NORTHSTAR_SOCKET_<name>=<fd> with the fd numbers the app actually gets.
    */
   envp: readonly string[];
-  /** Absolute host paths of cgroup.procs files; init's pid is written before the app runs. */
+  /**
+   * Absolute host paths of cgroup.procs files to join. The launcher process writes its own
+   * pid before it creates init, so init and the app are inside from their first instruction.
+   */
   cgroupProcs: readonly string[];
   /** Whether a console fd is handed over (the launcher's `fds.console`). */
   console: boolean;

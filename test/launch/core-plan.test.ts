@@ -97,14 +97,15 @@ interface Record {
   message?: string;
 }
 
-/** Spawn the core with only a control socket, send raw bytes as the plan frame, collect records. */
+/** Spawn the core with only its control sockets, send raw bytes as the plan frame, collect records. */
 async function sendRaw(payload: Buffer, frameLength = payload.length): Promise<{ records: Record[]; code: number | null }> {
-  const child = spawn(DEFAULT_LAUNCH_BINARY, ['fuzz'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], env: {} });
+  const child = spawn(DEFAULT_LAUNCH_BINARY, ['fuzz'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], env: {} });
   const control = child.stdio[3] as Duplex;
+  const commands = child.stdio[4] as Duplex;
   const hdr = Buffer.alloc(4);
   hdr.writeUInt32LE(frameLength);
-  control.end(Buffer.concat([hdr, payload]));
-  control.on('error', () => undefined);
+  commands.on('error', () => undefined);
+  commands.end(Buffer.concat([hdr, payload]));
   const chunks: Buffer[] = [];
   control.on('data', (c: Buffer) => chunks.push(c));
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
