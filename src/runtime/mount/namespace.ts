@@ -9,8 +9,9 @@
  *
  *   unshare --mount --propagation private [setpriv --pdeathsig KILL --] node <args…>
  *
- * with an environment marker, and the first process only waits for the re-executed one,
- * forwarding SIGINT, SIGTERM and SIGHUP and exiting with its status. `setpriv
+ * with an environment marker, and the first process only waits for the re-executed one
+ * (in a process group of its own), forwarding SIGINT, SIGTERM and SIGHUP and exiting
+ * with its status. `setpriv
  * --pdeathsig` makes the runtime die with the waiting process, like upstream's
  * PDEATHSIG chain.
  */
@@ -53,7 +54,9 @@ export async function ensurePrivateMountNamespace(opts: PrivateMountNamespaceOpt
   const setpriv = opts.setpriv ?? (existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : false);
   const unshare = opts.unshare ?? 'unshare';
   const args = ['--mount', '--propagation', 'private', '--', ...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...argv];
-  const child = spawn(unshare, args, { stdio: 'inherit', env: { ...env, [MOUNT_NS_MARKER]: 'exec' } });
+  // A process group of its own: a terminal's Ctrl-C reaches only this process, which
+  // forwards it once (else the runtime would get every such signal twice).
+  const child = spawn(unshare, args, { stdio: 'inherit', env: { ...env, [MOUNT_NS_MARKER]: 'exec' }, detached: true });
   const forward = (sig: NodeJS.Signals) => () => {
     child.kill(sig);
   };
