@@ -335,3 +335,16 @@ test('transcript: every byte written and read, in order (nstar -j)', async (t) =
     ].join(''),
   );
 });
+
+test('a denied install: PermissionDeniedError, the payload is drained and the connection stays usable', async (t) => {
+  const h = await startServer(t, { permissions: CONSOLE_PERMISSIONS.filter((p) => p !== 'install') });
+  const c = await connect(t, h.url);
+  const payload = Buffer.from('{"request":"shutdown"}\n'.repeat(50_000));
+  await assert.rejects(c.install(payload, 'memory'), (e: unknown) => {
+    assert.ok(e instanceof PermissionDeniedError);
+    assert.deepEqual(e.request, { install: { repository: 'memory', size: payload.length } });
+    return true;
+  });
+  assert.deepEqual(await c.list(), [HELLO]);
+  assert.deepEqual(h.handle.requests.map((r) => r.req), ['list']);
+});
