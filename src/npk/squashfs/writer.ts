@@ -9,7 +9,7 @@
 import { closeSync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { NorthstarError, ValidationError } from '../../common/errors.js';
-import { writerCodec, type Codec } from './codec.js';
+import { DeflatePool, writerCodec, type Codec } from './codec.js';
 import {
   DATA_RAW,
   DEFAULT_BLOCK_SIZE,
@@ -94,6 +94,12 @@ function checkOptions(opts: SquashfsWriteOptions): void {
     issues.push({ path: 'compressionLevel', rule: `must be an integer 1..${maxLevel} for ${opts.compression ?? 'gzip'}` });
   }
   if (issues.length) throw new ValidationError(issues, 'invalid squashfs options');
+}
+
+/** Compression jobs in flight: libuv's thread pool size (UV_THREADPOOL_SIZE, default 4). */
+function threadPoolSize(): number {
+  const n = Number(process.env['UV_THREADPOOL_SIZE']);
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 64) : 4;
 }
 
 /** Read a whole regular file of known size. */
@@ -212,7 +218,8 @@ export async function writeSquashfs(out: string, opts: SquashfsWriteOptions): Pr
   }
   try {
     const sink = new FileSink(fd, SUPERBLOCK_SIZE);
-    const fragments = await writeData(files, sink, { codec, raw, blockSize, fragmentsOn, onProgress: opts.onProgress }).catch((e: unknown) => {
+    const level = opts.compressionLevel ?? 9;
+    const fragments = await writeData(files, sink, { codec, level, raw, blockSize, fragmentsOn, onProgress: opts.onProgress }).catch((e: unknown) => {
       throw sourceError(e);
     });
     const meta = raw ? undefined : codec;
@@ -337,6 +344,7 @@ export async function writeSquashfs(out: string, opts: SquashfsWriteOptions): Pr
 
 interface DataOptions {
   codec: Codec;
+  level: number;
   raw: boolean;
   blockSize: number;
   fragmentsOn: boolean;
@@ -360,9 +368,11 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
   const dups = new Map<string, FileData>();
   let done = 0;
 
+  const pool = !raw && codec.id === 1 ? new DeflatePool(o.level, threadPoolSize()) : undefined;
+  const compress = pool ? (b: Buffer) => pool.compress(b) : (b: Buffer) => codec.compress(b);
   const store = (block: Buffer): Promise<Stored> | Stored => {
     if (raw) return { data: block, raw: true };
-    return codec.compress(block).then((c) => (c.length < block.length ? { data: c, raw: false } : { data: block, raw: true }));
+    return compress(block).then((c) => (c.length < block.length ? { data: c, raw: false } : { data: block, raw: true }));
   };
   const entryOf = (s: Stored): number => s.data.length | (s.raw ? DATA_RAW : 0);
 
@@ -401,78 +411,82 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
       d.blocksStart = pos;
     });
 
-  for (const f of files) {
-    const size = f.size;
-    const useFrag = o.fragmentsOn && size < bs;
-    const nBlocks = useFrag ? 0 : Math.ceil(size / bs);
-    const d: FileData = { blocksStart: 0, sizes: new Array<number>(nBlocks).fill(0), fragIndex: NO_FRAGMENT, fragOffset: 0, sparse: 0 };
-    f.data = d;
-    if (size === 0) continue;
-    const collides = (sizeCount.get(size) ?? 0) > 1;
-    if (f.content || size <= WHOLE_FILE_LIMIT) {
-      const buf = f.content ?? readWhole(f.sourcePath!, size);
-      if (collides) {
-        const key = `${size}:${createHash('sha256').update(buf).digest('hex')}`;
-        const dup = dups.get(key);
-        if (dup) {
-          f.data = dup;
-          done += size;
-          o.onProgress?.(done, total);
-          continue;
-        }
-        dups.set(key, d);
-      }
-      if (useFrag) {
-        await addFragment(buf, d);
-      } else {
-        await startMarker(d);
-        for (let i = 0; i < nBlocks; i++) await submitBlock(buf.subarray(i * bs, Math.min(size, (i + 1) * bs)), d, i);
-      }
-    } else {
-      // Large file: stream it; a duplicate is only known at the end, then its blocks are dropped.
-      const hash = collides ? createHash('sha256') : undefined;
-      await startMarker(d);
-      const fd = openSync(f.sourcePath!, 'r');
-      try {
-        const chunk = Math.max(bs, Math.floor((8 << 20) / bs) * bs);
-        // One scratch buffer per file: blocks going to the compressor are copied out, so
-        // long runs of zeros (sparse sources) cost no fresh memory per chunk.
-        const scratch = Buffer.allocUnsafe(Math.min(chunk, size));
-        let pos = 0;
-        let i = 0;
-        while (pos < size) {
-          const want = Math.min(chunk, size - pos);
-          const buf = scratch.subarray(0, want);
-          let got = 0;
-          while (got < want) {
-            const n = readSync(fd, buf, got, want - got, pos + got);
-            if (n === 0) {
-              throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${f.sourcePath!.toString()} shrank while it was packed`);
-            }
-            got += n;
+  try {
+    for (const f of files) {
+      const size = f.size;
+      const useFrag = o.fragmentsOn && size < bs;
+      const nBlocks = useFrag ? 0 : Math.ceil(size / bs);
+      const d: FileData = { blocksStart: 0, sizes: new Array<number>(nBlocks).fill(0), fragIndex: NO_FRAGMENT, fragOffset: 0, sparse: 0 };
+      f.data = d;
+      if (size === 0) continue;
+      const collides = (sizeCount.get(size) ?? 0) > 1;
+      if (f.content || size <= WHOLE_FILE_LIMIT) {
+        const buf = f.content ?? readWhole(f.sourcePath!, size);
+        if (collides) {
+          const key = `${size}:${createHash('sha256').update(buf).digest('hex')}`;
+          const dup = dups.get(key);
+          if (dup) {
+            f.data = dup;
+            done += size;
+            o.onProgress?.(done, total);
+            continue;
           }
-          hash?.update(buf);
-          for (let off = 0; off < want; off += bs) await submitBlock(buf.subarray(off, Math.min(want, off + bs)), d, i++, true);
-          pos += want;
+          dups.set(key, d);
         }
-      } finally {
-        closeSync(fd);
+        if (useFrag) {
+          await addFragment(buf, d);
+        } else {
+          await startMarker(d);
+          for (let i = 0; i < nBlocks; i++) await submitBlock(buf.subarray(i * bs, Math.min(size, (i + 1) * bs)), d, i);
+        }
+      } else {
+        // Large file: stream it; a duplicate is only known at the end, then its blocks are dropped.
+        const hash = collides ? createHash('sha256') : undefined;
+        await startMarker(d);
+        const fd = openSync(f.sourcePath!, 'r');
+        try {
+          const chunk = Math.max(bs, Math.floor((8 << 20) / bs) * bs);
+          // One scratch buffer per file: blocks going to the compressor are copied out, so
+          // long runs of zeros (sparse sources) cost no fresh memory per chunk.
+          const scratch = Buffer.allocUnsafe(Math.min(chunk, size));
+          let pos = 0;
+          let i = 0;
+          while (pos < size) {
+            const want = Math.min(chunk, size - pos);
+            const buf = scratch.subarray(0, want);
+            let got = 0;
+            while (got < want) {
+              const n = readSync(fd, buf, got, want - got, pos + got);
+              if (n === 0) {
+                throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${f.sourcePath!.toString()} shrank while it was packed`);
+              }
+              got += n;
+            }
+            hash?.update(buf);
+            for (let off = 0; off < want; off += bs) await submitBlock(buf.subarray(off, Math.min(want, off + bs)), d, i++, true);
+            pos += want;
+          }
+        } finally {
+          closeSync(fd);
+        }
+        if (hash) {
+          const key = `${size}:${hash.digest('hex')}`;
+          const dup = dups.get(key);
+          if (dup) {
+            await pipeline.drain();
+            sink.seek(d.blocksStart);
+            f.data = dup;
+          } else dups.set(key, d);
+        }
       }
-      if (hash) {
-        const key = `${size}:${hash.digest('hex')}`;
-        const dup = dups.get(key);
-        if (dup) {
-          await pipeline.drain();
-          sink.seek(d.blocksStart);
-          f.data = dup;
-        } else dups.set(key, d);
-      }
+      done += size;
+      o.onProgress?.(done, total);
     }
-    done += size;
-    o.onProgress?.(done, total);
+    await flushFragment();
+    await pipeline.drain();
+  } finally {
+    pool?.close();
   }
-  await flushFragment();
-  await pipeline.drain();
   return fragTable;
 }
 
