@@ -353,6 +353,41 @@ setInterval(() => {}, 1000);
   assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(dir), false);
 });
 
+test('ensurePrivateMountNamespace: a SIGKILLed wrapper takes the runtime with it (pdeathsig)', { skip: isRoot && existsSync('/usr/bin/setpriv') ? false : 'needs root and setpriv' }, async (t) => {
+  const tmp = tempDir(t);
+  const script = join(tmp, 'child.mjs');
+  writeFileSync(script, `
+import { ensurePrivateMountNamespace } from ${JSON.stringify(NS_CHILD)};
+const code = await ensurePrivateMountNamespace();
+if (code !== undefined) process.exit(code);
+console.log('up ' + process.pid);
+setInterval(() => {}, 1000);
+`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const first = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  const pid = Number(/^up (\d+)$/.exec(String(first.value))?.[1]);
+  assert.ok(pid > 0 && pid !== child.pid);
+  t.after(() => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone, as expected
+    }
+  });
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  // The runtime (a child of the dead wrapper) gets SIGKILL from the kernel; wait for it.
+  const alive = () => {
+    try {
+      return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  while (alive()) await new Promise((r) => setTimeout(r, 10));
+});
+
 function spawnSyncQuiet(cmd: string, args: string[]): void {
   try {
     execFileSync(cmd, args, { stdio: 'ignore' });
