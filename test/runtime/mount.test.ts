@@ -395,3 +395,19 @@ function spawnSyncQuiet(cmd: string, args: string[]): void {
     // cleanup of something that is already gone
   }
 }
+
+test('mountinfo parsing: octal escapes, optional fields, super options', async () => {
+  const { parseMountInfo } = await import('../../src/runtime/mount/index.js');
+  const [a, b] = parseMountInfo([
+    '36 35 98:0 /mnt1 /mnt/my\\040dir rw,noatime master:1 shared:7 - ext3 /dev/root rw,errors=continue',
+    '43 27 7:0 / /run/hello:0.0.1 ro,nosuid,nodev,relatime - squashfs /dev/loop0 ro,errors=continue',
+    'garbage line',
+  ].join('\n'));
+  assert.deepEqual(a, {
+    id: 36, parent: 35, majorMinor: '98:0', root: '/mnt1', mountPoint: '/mnt/my dir', options: 'rw,noatime',
+    fsType: 'ext3', source: '/dev/root', superOptions: 'rw,errors=continue',
+  });
+  assert.equal(b!.mountPoint, '/run/hello:0.0.1');
+  assert.equal(b!.fsType, 'squashfs');
+  assert.equal(b!.source, '/dev/loop0');
+});

@@ -332,3 +332,28 @@ test('mem: the directory of a runtime that is gone (with a half-written install)
   assert.ok(repo.storageDir.startsWith(join(base, `northstar-mem-${process.pid}-mem-`)));
   assert.ok(log.lines.some((l) => l.level === 'warn' && l.msg.includes(stale)));
 });
+
+test('consumeExactly: exact, short, long and failing sinks', async () => {
+  const { consumeExactly } = await import('../../src/runtime/repository/index.js');
+  const data = Buffer.from('0123456789');
+  const got: Buffer[] = [];
+  let r = await consumeExactly(chunks(data, { chunk: 3 }), 10, async (c) => void got.push(c));
+  assert.equal(r.error, undefined);
+  assert.equal(Buffer.concat(got).toString(), '0123456789');
+  r = await consumeExactly(chunks(Buffer.alloc(0)), 0, undefined);
+  assert.deepEqual(r, { received: 0, error: undefined });
+  r = await consumeExactly(chunks(data, { chunk: 4 }), 12, undefined);
+  assert.ok(r.error instanceof NorthstarError && r.error.code === 'ETRUNCATED' && r.received === 10);
+  r = await consumeExactly(chunks(data, { chunk: 4 }), 6, undefined);
+  assert.ok(r.error instanceof NorthstarError && r.error.code === 'EOVERSIZE');
+  // A failing sink: the rest is still read (and dropped), the first error is kept.
+  const src = chunks(data, { chunk: 2 });
+  let calls = 0;
+  r = await consumeExactly(src, 10, async () => {
+    calls++;
+    throw new Error('disk full');
+  });
+  assert.equal(calls, 1);
+  assert.equal(src.pulled, 10);
+  assert.match(String(r.error), /disk full/);
+});
