@@ -9,7 +9,9 @@ import { SquashfsImage, formatListing } from '../../src/npk/squashfs/reader.js';
 import { writeSquashfs } from '../../src/npk/squashfs/writer.js';
 import { parseGetfattr, unescapeGetfattr } from '../../src/npk/squashfs/xattrs.js';
 import { MetadataWriter } from '../../src/npk/squashfs/metadata.js';
-import { deferrer, tempDir } from './helpers.js';
+import { deferrer, prng, tempDir } from './helpers.js';
+import { DeflatePool } from '../../src/npk/squashfs/codec.js';
+import { deflateSync, inflateSync } from 'node:zlib';
 
 /** spec squashfs.md §14: `mksquashfs -noI -noD -noF -noX -all-root` of dir/{hello.txt, link, tty}. */
 const EXAMPLE_A = [
@@ -183,4 +185,23 @@ test('an output file inside the source tree is left out of the image', async (t)
     (await img.entries()).map((e) => e.path),
     ['/', '/a.txt'],
   );
+});
+
+test('the deflate pool gives each block its own zlib stream, identical to deflateSync', async () => {
+  const pool = new DeflatePool(9, 3);
+  try {
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < 60; i++) {
+      const len = 1 + ((i * 977) % 20000);
+      blocks.push(i % 3 === 0 ? prng(i + 1, len) : Buffer.from('squashfs block '.repeat(Math.ceil(len / 15))).subarray(0, len));
+    }
+    const outs = await Promise.all(blocks.map((b) => pool.compress(b)));
+    outs.forEach((o, i) => {
+      assert.ok(o.equals(deflateSync(blocks[i]!, { level: 9 })), `block ${i}`);
+      assert.ok(inflateSync(o).equals(blocks[i]!));
+      assert.equal(o[0], 0x78, 'zlib header');
+    });
+  } finally {
+    pool.close();
+  }
 });
