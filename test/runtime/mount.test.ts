@@ -241,6 +241,19 @@ test('verity = "kernel" is refused without device-mapper; "auto" falls back to u
   assert.equal(new LoopMounter({ runDir: '/tmp', verity: 'auto', loopDeviceTimeout: 1000, log, deviceMapper: true }).verityMode, 'kernel');
 });
 
+test('kernel verity path: a failing veritysetup open rolls back the loop device and the mount point', { skip: SKIP || (existsSync('/dev/mapper/control') ? 'device-mapper present: veritysetup open would succeed' : hasCommand('veritysetup') ? false : 'veritysetup not installed') }, async (t) => {
+  const tmp = tempDir(t);
+  const run = join(tmp, 'run');
+  execFileSync('mkdir', ['-p', run]);
+  const req = await request(await makeNpk(tmp), true);
+  // Claim device-mapper exists so the kernel path runs; without it veritysetup open fails.
+  const m = new LoopMounter({ runDir: run, verity: 'kernel', loopDeviceTimeout: 1000, log: recordingLog(), deviceMapper: true });
+  await assert.rejects(m.mount(req), code('EVERITY', /^mount hello:0\.0\.1: /));
+  assert.deepEqual(loopsUnder(tmp), [], 'loop device detached');
+  assert.deepEqual(readdirSync(run), [], 'mount point removed');
+  assert.deepEqual(mountsUnder(tmp), []);
+});
+
 test('dm-verity through veritysetup when the kernel has device-mapper', { skip: existsSync('/dev/mapper/control') && canMount ? false : 'no device-mapper on this kernel (/dev/mapper/control missing)' }, async (t) => {
   const tmp = tempDir(t);
   const run = join(tmp, 'run');
