@@ -191,9 +191,15 @@ export class FsRepository implements Repository {
       const path = join(dir, `${container}.npk`);
       await rename(tmp, path);
       keep = true;
+      // Re-open from the final path so the Npk (and its verifyImage) reads where it lives.
+      let final: Npk;
+      try {
+        final = await Npk.open(path, { key: this.opts.key });
+      } catch (e) {
+        await unlink(path).catch(() => undefined);
+        throw e;
+      }
       await syncDir(dir);
-      // Re-open from the final path so the Npk reports where it lives.
-      const final = await Npk.open(path, { key: this.opts.key }).catch(() => npk);
       const entry: RepositoryEntry = { container, npk: final, path, size, repository: id };
       this.entries.set(container.toString(), entry);
       return entry;
