@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeRdev, encodeRdev, modeString, nameProblem, splitXattrName } from '../../src/npk/squashfs/format.js';
 import { SquashfsImage, formatListing } from '../../src/npk/squashfs/reader.js';
@@ -204,4 +204,18 @@ test('the deflate pool gives each block its own zlib stream, identical to deflat
   } finally {
     pool.close();
   }
+});
+
+test('a source root given through a symlink is packed (links below it are not followed)', async (t) => {
+  const dir = tempDir(deferrer(t));
+  mkdirSync(join(dir, 'real'));
+  writeFileSync(join(dir, 'real', 'f'), 'f\n');
+  symlinkSync('real', join(dir, 'via-link'));
+  symlinkSync('/etc', join(dir, 'real', 'etc-link'));
+  const out = join(dir, 'o.img');
+  await writeSquashfs(out, { root: join(dir, 'via-link'), mtime: 1, sourceXattrs: false });
+  const img = await SquashfsImage.open(out);
+  t.after(() => img.close());
+  const entries = await img.entries();
+  assert.deepEqual(entries.map((e) => [e.path, e.type]), [['/', 'dir'], ['/etc-link', 'symlink'], ['/f', 'file']]);
 });

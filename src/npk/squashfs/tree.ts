@@ -3,7 +3,7 @@
  * directories hold name-sorted entries. Built from a source directory (metadata only; file
  * contents are read later, streaming) plus manifest-implied pseudo entries.
  */
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { NorthstarError, ValidationError } from '../../common/errors.js';
 import { encodeRdev, nameProblem, splitXattrName, type EntryType } from './format.js';
@@ -157,9 +157,11 @@ export async function buildTree(opts: TreeOptions): Promise<BuiltTree> {
   let root: Node;
 
   if (opts.root !== undefined) {
-    const rootPath = path.resolve(opts.root);
+    // The root itself may be a symlink to the tree (like mksquashfs); nothing below it is followed.
+    let rootPath = path.resolve(opts.root);
     let st: Stats;
     try {
+      rootPath = realpathSync(rootPath);
       st = lstatSync(rootPath);
     } catch (e) {
       throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${rootPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
