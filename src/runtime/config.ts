@@ -9,7 +9,8 @@
  *
  * Our additions to upstream's keys: `shutdown_grace_period` (humantime, default 5s; the
  * time between SIGTERM and SIGKILL at shutdown, spec README item 9) and `verity`
- * ("kernel" | "user" | "auto", spec README item 16).
+ * ("kernel" | "user" | "auto", spec README item 16; auto = kernel when the kernel has
+ * device-mapper, see hasDeviceMapper in mount/).
  */
 import { access, mkdir, stat } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
@@ -521,7 +522,7 @@ export async function prepareConfigDirs(config: Config): Promise<void> {
 export function resolveVerityMode(mode: VerityMode, hasDeviceMapper: boolean): 'kernel' | 'user' {
   if (mode === 'auto') return hasDeviceMapper ? 'kernel' : 'user';
   if (mode === 'kernel' && !hasDeviceMapper) {
-    throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but /dev/mapper/control does not exist');
+    throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but the kernel has none');
   }
   return mode;
 }

@@ -10,7 +10,7 @@ import { NorthstarError } from '../../src/common/errors.js';
 import { Container } from '../../src/common/container.js';
 import { Npk } from '../../src/npk/reader.js';
 import { manifestContainer } from '../../src/manifest/index.js';
-import { LoopMounter, mountAll, mountAt, veritysetupArgs, type MountRequest } from '../../src/runtime/mount/index.js';
+import { LoopMounter, hasDeviceMapper, mountAll, mountAt, veritysetupArgs, type MountRequest } from '../../src/runtime/mount/index.js';
 import { hasCommand } from '../helpers/tmp.js';
 import { MemRepository } from '../../src/runtime/repository/index.js';
 import { tempDir, isRoot } from '../helpers/tmp.js';
@@ -234,15 +234,27 @@ test('a mem repository package mounts through its /proc/<pid>/fd path', { skip: 
   assert.deepEqual(loopsUnder(repo.storageDir), []);
 });
 
-test('verity = "kernel" is refused without device-mapper; "auto" falls back to user space', () => {
+test('verity = "kernel" is refused without device-mapper; "auto" falls back to user space', (t) => {
   const log = recordingLog();
   assert.throws(() => new LoopMounter({ runDir: '/tmp', verity: 'kernel', loopDeviceTimeout: 1000, log, deviceMapper: false }), code('ENODM'));
   assert.equal(new LoopMounter({ runDir: '/tmp', verity: 'auto', loopDeviceTimeout: 1000, log, deviceMapper: false }).verityMode, 'user');
   assert.equal(new LoopMounter({ runDir: '/tmp', verity: 'auto', loopDeviceTimeout: 1000, log, deviceMapper: true }).verityMode, 'kernel');
+  const tmp = tempDir(t);
+  writeFileSync(join(tmp, 'misc-dm'), '237 loop-control\n236 device-mapper\n');
+  writeFileSync(join(tmp, 'misc-none'), '237 loop-control\n229 fuse\n');
+  assert.equal(hasDeviceMapper(join(tmp, 'misc-dm')), true);
+  assert.equal(hasDeviceMapper(join(tmp, 'misc-none')), false);
 });
 
-test('kernel verity path: a failing veritysetup open rolls back the loop device and the mount point', { skip: SKIP || (existsSync('/dev/mapper/control') ? 'device-mapper present: veritysetup open would succeed' : hasCommand('veritysetup') ? false : 'veritysetup not installed') }, async (t) => {
+test('kernel verity path: a failing veritysetup open rolls back the loop device and the mount point', { skip: SKIP || (hasDeviceMapper() ? 'device-mapper present: veritysetup open would succeed' : hasCommand('veritysetup') ? false : 'veritysetup not installed') }, async (t) => {
   const tmp = tempDir(t);
+  // libdevmapper creates /dev/mapper/control when it is missing; leave the host as it was.
+  const hadDir = existsSync('/dev/mapper');
+  const hadNode = existsSync('/dev/mapper/control');
+  t.after(() => {
+    if (!hadNode) spawnSyncQuiet('rm', ['-f', '/dev/mapper/control']);
+    if (!hadDir) spawnSyncQuiet('rmdir', ['/dev/mapper']);
+  });
   const run = join(tmp, 'run');
   execFileSync('mkdir', ['-p', run]);
   const req = await request(await makeNpk(tmp), true);
@@ -254,7 +266,7 @@ test('kernel verity path: a failing veritysetup open rolls back the loop device 
   assert.deepEqual(mountsUnder(tmp), []);
 });
 
-test('dm-verity through veritysetup when the kernel has device-mapper', { skip: existsSync('/dev/mapper/control') && canMount ? false : 'no device-mapper on this kernel (/dev/mapper/control missing)' }, async (t) => {
+test('dm-verity through veritysetup when the kernel has device-mapper', { skip: hasDeviceMapper() && canMount ? false : 'no device-mapper in this kernel (/proc/misc has no device-mapper)' }, async (t) => {
   const tmp = tempDir(t);
   const run = join(tmp, 'run');
   execFileSync('mkdir', ['-p', run]);

@@ -25,7 +25,7 @@
  * mount, dm device, loop device and mount point directory.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Container } from '../../common/container.js';
@@ -71,11 +71,26 @@ export interface LoopMounterOptions {
   log: Log;
   /** Host SELinux on (default: /sys/fs/selinux/enforce exists). */
   selinux?: boolean | undefined;
-  /** Device-mapper available (default: /dev/mapper/control exists). */
+  /** Device-mapper available (default: hasDeviceMapper()). */
   deviceMapper?: boolean | undefined;
 }
 
 const MOUNT_OPTIONS = 'ro,nosuid,nodev';
+
+/**
+ * Whether the kernel has device-mapper: its control device is registered (`device-mapper`
+ * in /proc/misc). The node /dev/mapper/control alone proves nothing: libdevmapper
+ * (veritysetup, dmsetup) creates it on demand even when the kernel has no driver.
+ * A dm_mod module that is not loaded yet counts as absent (auto then verifies in user
+ * space, which is equally safe; load the module for `verity = "kernel"`).
+ */
+export function hasDeviceMapper(procMisc = '/proc/misc'): boolean {
+  try {
+    return /^\s*\d+\s+device-mapper$/m.test(readFileSync(procMisc, 'utf8'));
+  } catch {
+    return existsSync('/dev/mapper/control');
+  }
+}
 
 function mountError(code: string, what: string, detail: string, cause?: unknown): NorthstarError {
   return new NorthstarError(code, `${what}: ${detail.trim().replace(/\s+/g, ' ')}`, cause ? { cause } : undefined);
@@ -88,9 +103,9 @@ export class LoopMounter implements Mounter {
   private readonly busy = new Set<string>();
 
   constructor(private readonly opts: LoopMounterOptions) {
-    const dm = opts.deviceMapper ?? existsSync('/dev/mapper/control');
+    const dm = opts.deviceMapper ?? hasDeviceMapper();
     if (opts.verity === 'kernel' && !dm) {
-      throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but /dev/mapper/control does not exist');
+      throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but the kernel has none (no device-mapper in /proc/misc)');
     }
     this.verityMode = opts.verity === 'auto' ? (dm ? 'kernel' : 'user') : opts.verity;
     this.selinux = opts.selinux ?? existsSync('/sys/fs/selinux/enforce');
