@@ -94,10 +94,15 @@ export interface RuntimeOptions {
   npks?: string[];
   /** Key for the fs repository (default: the example public key). */
   key?: string | null;
+  /** Reuse this directory (a restart); default: a new temp dir removed after the test. */
+  dir?: string;
+  /** Extra TOML inside [repositories.default]. */
+  defaultRepo?: string;
 }
 
 export class TestRuntime {
   readonly logs: string[] = [];
+  readonly stdout: string[] = [];
   private exitCode: Promise<number | null>;
   constructor(
     readonly dir: string,
@@ -106,15 +111,25 @@ export class TestRuntime {
     readonly cgroup: string,
   ) {
     this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    let buf = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        this.logs.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
+    const lines = (stream: NodeJS.ReadableStream, into: string[]) => {
+      let buf = '';
+      stream.on('data', (d: Buffer) => {
+        buf += d.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          into.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+    };
+    lines(child.stderr!, this.logs);
+    lines(child.stdout!, this.stdout);
+  }
+
+  /** Pid of the runtime itself (the child runs it through unshare in its own mount namespace). */
+  innerPid(): number {
+    const out = execFileSync('pgrep', ['-P', String(this.child.pid)], { encoding: 'utf8' }).trim().split('\n')[0];
+    return Number(out);
   }
 
   get repoDir(): string {
@@ -154,8 +169,9 @@ export class TestRuntime {
 }
 
 export async function startRuntime(t: TestContext, opts: RuntimeOptions = {}): Promise<TestRuntime> {
-  const dir = mkdtempSync(join(tmpdir(), 'ns-rt-'));
-  for (const d of ['run', 'data', 'sockets', 'repo']) mkdirSync(join(dir, d));
+  const reuse = opts.dir !== undefined;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ns-rt-'));
+  for (const d of ['run', 'data', 'sockets', 'repo']) mkdirSync(join(dir, d), { recursive: true });
   for (const npk of opts.npks ?? []) copyFileSync(npk, join(dir, 'repo', `${createHash('sha1').update(npk).digest('hex').slice(0, 8)}.npk`));
   const cgroup = `northstar-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const consoleSock = join(dir, 'console.sock');
@@ -173,6 +189,7 @@ permissions = "full"
 [repositories.default]
 type = { fs = { dir = "${dir}/repo" } }
 ${key ? `key = "${key}"` : ''}
+${opts.defaultRepo ?? ''}
 
 [repositories.memory]
 type = "mem"
@@ -181,12 +198,12 @@ ${opts.extraConfig ?? ''}
 `;
   writeFileSync(join(dir, 'northstar.toml'), config);
   const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', 'json', '--log-level', 'debug'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const rt = new TestRuntime(dir, child, `unix://${consoleSock}`, cgroup);
   t.after(async () => {
     await rt.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (!reuse) rmSync(dir, { recursive: true, force: true });
   });
   const up = rt.waitLog(/Runtime up and running/, 20_000);
   const died = rt.exited().then((code) => {
