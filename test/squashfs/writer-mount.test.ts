@@ -319,3 +319,29 @@ test('a file larger than 4 GiB (sparse source) gets an extended inode and reads 
   assert.equal((await sq.stat('/huge')).size, size);
   await assert.rejects(sq.readFile('/huge'), /too large to read into memory/);
 });
+
+test('names that are not valid UTF-8 keep their exact bytes (mount, reader, extract)', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const defer = deferrer(t);
+  const dir = tempDir(defer);
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  const raw = Buffer.from([0x6c, 0x61, 0x74, 0x69, 0x6e, 0x31, 0xe9, 0xff, 0x2e, 0x74, 0x78, 0x74]); // "latin1\xe9\xff.txt"
+  writeFileSync(Buffer.concat([Buffer.from(src + '/'), raw]), 'bytes\n');
+  writeFileSync(join(src, 'plain'), 'plain\n');
+  const img = join(dir, 'fs.img');
+  await writeSquashfs(img, { root: src, mtime: MTIME });
+  const mnt = join(dir, 'mnt');
+  mountImage(defer, img, mnt);
+  const names = readdirSync(mnt, { encoding: 'buffer' });
+  assert.ok(names.some((n) => n.equals(raw)));
+  assert.equal(readFileSync(Buffer.concat([Buffer.from(mnt + '/'), raw])).toString(), 'bytes\n');
+  const sq = await SquashfsImage.open(img);
+  defer(() => void sq.close());
+  const e = (await sq.entries()).find((x) => x.rawPath.equals(Buffer.concat([Buffer.from('/'), raw])));
+  assert.ok(e, 'the reader reports the raw bytes');
+  const out = join(dir, 'out');
+  await sq.extract(out);
+  assert.ok(readdirSync(out, { encoding: 'buffer' }).some((n) => n.equals(raw)));
+});
