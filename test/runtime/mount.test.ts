@@ -1,7 +1,8 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +14,31 @@ import { manifestContainer } from '../../src/manifest/index.js';
 import { LoopMounter, hasDeviceMapper, mountAll, mountAt, veritysetupArgs, type MountRequest } from '../../src/runtime/mount/index.js';
 import { hasCommand } from '../helpers/tmp.js';
 import { MemRepository } from '../../src/runtime/repository/index.js';
-import { tempDir, isRoot } from '../helpers/tmp.js';
+import { isRoot } from '../helpers/tmp.js';
 import { chunks, flipByte, makeNpk, recordingLog, upstreamPublicKey } from './npk-fixture.js';
 
 const canMount = isRoot && existsSync('/dev/loop-control') && readFileSync('/proc/filesystems', 'utf8').includes('squashfs');
 const SKIP = canMount ? false : 'needs root, /dev/loop-control and squashfs in the kernel';
+
+/**
+ * A temp dir whose cleanup first unmounts everything below it (deepest first), then
+ * removes it. Node runs after-hooks in registration order and stops at the first that
+ * throws, so a plain tempDir() registered before a test's own umount hook would try
+ * to delete files inside a still-mounted image when an assertion fails.
+ */
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-mount-test-'));
+  t.after(() => {
+    const below = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => m !== undefined && m.startsWith(`${dir}/`))
+      .sort((a, b) => b.length - a.length);
+    for (const m of below) spawnSyncQuiet('umount', [m.replace(/\\040/g, ' ')]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
 
 /** Loop devices whose backing file is under `dir`. */
 function loopsUnder(dir: string): string[] {
