@@ -6,14 +6,18 @@
  * with generated files to ~200 MB. Both packers use gzip and the same block size; each runs
  * 3 times (alternating); we print median times, the ratio ours/mksquashfs and image sizes.
  *
- *   npm run bench -- squashfs          (env BENCH_BLOCK_SIZE, BENCH_RUNS to vary)
+ *   npm run bench -- squashfs
+ *   env: BENCH_BLOCK_SIZE (default 131072), BENCH_RUNS (3), BENCH_DIR (/var/tmp/northstar-bench),
+ *        BENCH_GENERATED=1 (skip debootstrap, generated tree only)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSquashfs } from '../src/npk/squashfs/writer.js';
 
-const BASE = '/var/tmp/northstar-bench';
+const BASE = process.env['BENCH_DIR'] ?? '/var/tmp/northstar-bench';
+/** BENCH_GENERATED=1 skips debootstrap and uses only the generated tree. */
+const forceGenerated = process.env['BENCH_GENERATED'] === '1';
 const TREE = join(BASE, 'squashfs-tree');
 const MARKER = join(BASE, 'squashfs-tree.json');
 const TARGET = 200 * 1024 * 1024;
@@ -85,17 +89,17 @@ function generate(dir: string, budget: number, seed: number): void {
   while (used < budget) {
     const sub = join(dir, `d${Math.floor(i / 200)}`);
     mkdirSync(sub, { recursive: true });
-    const kind = r() % 100;
+    const kind = r() % 1000;
     let size: number;
     let content: Buffer;
-    if (kind < 85) {
-      size = 200 + (r() % 30000); // many small files
+    if (kind < 970) {
+      size = 100 + (r() % 8000); // many small files (fragments)
       content = textLike(r, size, words);
-    } else if (kind < 95) {
+    } else if (kind < 995) {
       size = 100000 + (r() % 2000000); // medium, binary-ish: half random, half text
       const half = Math.floor(size / 2);
       const rnd = Buffer.alloc(half);
-      for (let k = 0; k < half; k += 4) rnd.writeUInt32LE(r(), k - (k + 4 > half ? k + 4 - half : 0));
+      for (let k = 0; k + 4 <= half; k += 4) rnd.writeUInt32LE(r(), k);
       content = Buffer.concat([rnd, textLike(r, size - half, words)]);
     } else {
       size = 1000000 + (r() % 6000000); // large text
@@ -112,7 +116,11 @@ function prepareTree(): TreeInfo {
   if (existsSync(MARKER)) return JSON.parse(readFileSync(MARKER, 'utf8')) as TreeInfo;
   mkdirSync(BASE, { recursive: true });
   let source: string;
-  if (existsSync(join(TREE, 'etc/debian_version')) && existsSync(join(TREE, 'var/lib/dpkg/status'))) {
+  if (forceGenerated) {
+    rmSync(TREE, { recursive: true, force: true });
+    mkdirSync(TREE, { recursive: true });
+    source = 'generated (BENCH_GENERATED=1)';
+  } else if (existsSync(join(TREE, 'etc/debian_version')) && existsSync(join(TREE, 'var/lib/dpkg/status'))) {
     source = 'debootstrap --variant=minbase bookworm (reused)';
   } else {
     rmSync(TREE, { recursive: true, force: true });
