@@ -24,7 +24,10 @@ async function main(): Promise<number> {
   program.parse();
   const o = program.opts<{ config: string; logFormat: LogFormat; logLevel: 'info'; disableMountNamespace?: boolean }>();
   if (!o.disableMountNamespace) {
-    const code = await ensurePrivateMountNamespace();
+    // A small young generation keeps the daemon's RSS low (it allocates little per request);
+    // the re-executed runtime gets the flag, the waiting wrapper does not need it.
+    const v8Flags = process.execArgv.some((a) => a.startsWith('--max-semi-space-size')) ? [] : ['--max-semi-space-size=1'];
+    const code = await ensurePrivateMountNamespace({ argv: [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)] });
     if (code !== undefined) return code;
   }
   const log = createLogger({ format: o.logFormat, level: o.logLevel });
