@@ -108,6 +108,21 @@ test('corrupted metadata gives NpkError, never a crash or a hang (seeded fuzz)',
       }
     }
     assert.ok(failures > 20, `most corruptions are detected (${failures}/150)`);
+    // Bit flips in the superblock.
+    for (let seed = 1; seed <= 150; seed++) {
+      const b = Buffer.from(good);
+      const r = prng(1000 + seed, 8);
+      for (let i = 0; i < 1 + (r[0]! % 3); i++) {
+        const at = r[1 + i]! % 96;
+        b[at] = b[at]! ^ (1 << (r[4 + i]! % 8));
+      }
+      writeFileSync(p, b);
+      const err = await readAll(p);
+      if (err !== undefined) {
+        assert.ok(err instanceof NpkError, `superblock seed ${seed}: ${String(err)}`);
+        assert.match((err as Error).message, /^squashfs image/);
+      }
+    }
   }
 });
 

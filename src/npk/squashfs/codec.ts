@@ -4,7 +4,7 @@
  * (Node >= 22.15). Other squashfs compressors (lzma, lzo, xz, lz4) have no codec in Node.
  */
 import * as zlib from 'node:zlib';
-import { NorthstarError } from '../../common/errors.js';
+import { NorthstarError, NpkError } from '../../common/errors.js';
 import { COMPRESSOR_NAMES } from './format.js';
 
 export type CompressionName = 'gzip' | 'zstd' | 'none';
@@ -97,12 +97,12 @@ export function readerCodec(id: number): Codec {
   if (id === 6) {
     const api = zstdApi();
     if (api) return zstdCodec(api, 15);
-    throw new NorthstarError(
+    throw new NpkError(
       'ESQUASHFS_COMPRESSION',
       `squashfs image is compressed with zstd, which node ${process.version} cannot decompress (needs node >= 22.15); supported: gzip`,
     );
   }
-  throw new NorthstarError(
+  throw new NpkError(
     'ESQUASHFS_COMPRESSION',
     name
       ? `squashfs image is compressed with ${name}, which is not supported (supported: ${availableCompressors().join(', ')})`
