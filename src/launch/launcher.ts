@@ -33,6 +33,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { closeSync, existsSync, openSync, readlinkSync } from 'node:fs';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
@@ -97,6 +98,30 @@ export interface LaunchFds {
   console?: number | 'pipe';
   /** One fd per name in `plan.sockets`. */
   sockets?: Readonly<Record<string, number>>;
+  /**
+   * Instead of `sockets`: have them created (host side, before the container) by
+   * native/build/northstar-sockets, one spec per name in `plan.sockets`, in that order.
+   * Node cannot create AF_UNIX datagram or seqpacket sockets itself.
+   */
+  createSockets?: readonly SocketSpec[];
+}
+
+/** A manifest socket to create at `path`; the file gets `mode` and `uid`/`gid`. */
+export interface SocketSpec {
+  path: string;
+  type: 'stream' | 'datagram' | 'seq_packet';
+  mode: number;
+  uid?: number | undefined;
+  gid?: number | undefined;
+  passcred?: boolean | undefined;
+}
+
+function socketArgs(first: number, specs: readonly SocketSpec[]): string[] {
+  const args = [String(first), String(specs.length)];
+  for (const s of specs) {
+    args.push(s.path, s.type, s.mode.toString(8), s.uid === undefined ? '-' : String(s.uid), s.gid === undefined ? '-' : String(s.gid), s.passcred ? '1' : '0');
+  }
+  return args;
 }
 
 export interface LauncherOptions {
@@ -429,11 +454,17 @@ export class Launcher {
     }
     // The sealed copy is executed through the fd as the spawned child sees it, before
     // close-on-exec; an fd number among the child's stdio slots would be overwritten.
-    const command = this.sealedFd !== null && this.sealedFd >= stdio.length ? `/proc/self/fd/${this.sealedFd}` : this.binary;
+    let command = this.sealedFd !== null && this.sealedFd >= stdio.length ? `/proc/self/fd/${this.sealedFd}` : this.binary;
+    // argv[1] is informational: it names the container in ps and /proc/<pid>/cmdline.
+    let args = [plan.container];
+    if (fds.createSockets && fds.createSockets.length > 0) {
+      // The socket helper execs the core itself (by path: the sealed fd does not survive its exec).
+      args = [...socketArgs(stdio.length, fds.createSockets), '--', this.binary, plan.container];
+      command = join(dirname(this.binary), 'northstar-sockets');
+    }
     let child: ChildProcess;
     try {
-      // argv[1] is informational: it names the container in ps and /proc/<pid>/cmdline.
-      child = spawn(command, [plan.container], { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
+      child = spawn(command, args, { stdio, env: {}, argv0: 'northstar-launch', windowsHide: true });
     } catch (e) {
       throw new NorthstarError('ELAUNCH', `start ${plan.container}: spawning the launch core failed: ${(e as Error).message}`, { cause: e });
     }
@@ -468,6 +499,13 @@ export class Launcher {
       stdio.push(fds.console === 'pipe' ? 'pipe' : fd('console', fds.console));
     } else if (fds.console !== undefined) {
       throw new NorthstarError('EINVAL', `start ${plan.container}: a console fd was given but the plan has no console`);
+    }
+    if (fds.createSockets) {
+      const names = fds.createSockets.length;
+      if (names !== plan.sockets.length || fds.sockets) {
+        throw new NorthstarError('EINVAL', `start ${plan.container}: ${names} socket specs for the plan's ${plan.sockets.length} sockets`);
+      }
+      return stdio;
     }
     const given = Object.keys(fds.sockets ?? {}).sort();
     const wanted = [...plan.sockets].sort();

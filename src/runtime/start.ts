@@ -7,16 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
 import { buildPlan, StartError } from '../launch/plan-builder.js';
-import type { ContainerProcess, LaunchFds } from '../launch/launcher.js';
+import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
 import { LaunchError } from '../launch/launcher.js';
-import type { Manifest, Mount } from '../manifest/index.js';
+import type { Manifest, Mount, Socket } from '../manifest/index.js';
 import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
 import type { CgroupHandle } from './ports.js';
 import type { ModelError } from '../api/model.js';
@@ -114,13 +114,25 @@ export async function startContainer(state: State, e: Entry, req: StartRequest):
       await chown(dir, manifest.uid, manifest.gid);
     }
 
-    // 5. Sockets of the manifest.
-    const socketNames = Object.keys((manifest.sockets ?? {}) as Record<string, unknown>).sort();
-    if (socketNames.length > 0) {
-      throw new OpError({
-        start_container_failed: { container: c, error: 'manifest sockets are not supported by this runtime yet' },
-      });
-    }
+    // 5. Sockets of the manifest: created host side by the launch helper, in name order,
+    //    at <socket_dir>/<name>:<version>:<socket>, unlinked again when the container exits.
+    const sockets = (manifest.sockets ?? {}) as Record<string, Socket>;
+    const socketNames = Object.keys(sockets).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const socketSpecs: SocketSpec[] = socketNames.map((name) => {
+      const s = sockets[name]!;
+      return {
+        path: join(config.socketDir, `${c}:${name}`),
+        type: s.type,
+        mode: Number(s.mode),
+        uid: s.uid === undefined || s.uid === null ? undefined : Number(s.uid),
+        gid: s.gid === undefined || s.gid === null ? undefined : Number(s.gid),
+        passcred: s.passcred === true,
+      };
+    });
+    const socketPaths = socketSpecs.map((s) => s.path);
+    cleanups.push(async () => {
+      for (const p of socketPaths) await rm(p, { force: true });
+    });
 
     // 6. cgroup.
     cgroup = await state.deps.cgroups.create(String(manifest.name), manifest, (ev) => state.memoryEvent(c, ev));
@@ -151,6 +163,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest):
       stdout: io.stdout === 'discard' ? devNull : 'pipe',
       stderr: io.stderr === 'discard' ? devNull : 'pipe',
       ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
+      ...(socketSpecs.length > 0 ? { createSockets: socketSpecs } : {}),
     };
     try {
       proc = await state.deps.launcher.create(plan, fds);
@@ -190,7 +203,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest):
       proc: p,
       startedAt: began,
       cgroup,
-      socketPaths: [],
+      socketPaths,
       resources: resources.map((r) => r.container),
       release: () => {
         closeConsole?.();

@@ -52,6 +52,29 @@ mounts:
     version: '>=0.0.1'
     dir: /
     options: nosuid,nodev,noexec
+  /unix-sockets:
+    type: sockets
+sockets:
+  datagram:
+    type: datagram
+    mode: 0o666
+    uid: 1000
+    gid: 1000
+    passcred: true
+  stream:
+    type: stream
+    mode: 0o666
+    uid: 1000
+    gid: 1000
+    passcred: true
+  seq-packet:
+    type: seq_packet
+    mode: 0o666
+    uid: 1000
+    gid: 1000
+  no_permission:
+    type: datagram
+    mode: 0o000
 ${overrides}`;
 }
 

@@ -216,3 +216,35 @@ describe('container console and notifications', { skip: !isRoot && 'needs root',
     assert.equal(after.process, null);
   });
 });
+
+describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+  test('datagram, stream and seq-packet sockets reach the container; a mode-000 socket refuses; files are owned and removed', async (t) => {
+    const { rt, client } = await setup(t);
+    for (const name of ['datagram', 'stream', 'seq-packet', 'no_permission']) {
+      await client.start(TC, { args: ['socket', name] });
+      assert.deepEqual(exitOf(await next(client, isExit(TC))), { exit: { code: 0 } }, `socket ${name}`);
+      await rt.waitLog(new RegExp(`Connecting to /unix-sockets/test-container:0\\.0\\.1:${name}`));
+    }
+    await client.start(TC, { args: ['sleep'] });
+    await rt.waitLog(/Sleeping/);
+    const { statSync } = await import('node:fs');
+    const st = statSync(join(rt.socketDir, `${TC}:stream`));
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o666);
+    assert.equal(st.uid, 1000);
+    assert.equal(statSync(join(rt.socketDir, `${TC}:no_permission`)).mode & 0o777, 0);
+    await client.kill(TC, 15);
+    await next(client, isExit(TC));
+    assert.deepEqual(readdirSync(rt.socketDir), []);
+  });
+
+  test('the app sees exactly stdin, stdout, stderr and the four manifest sockets', async (t) => {
+    const { rt, client } = await setup(t);
+    await client.start(TC, { args: ['inspect'] });
+    await rt.waitLog(/total: 7/);
+    for (const fd of [0, 1, 2]) await rt.waitLog(new RegExp(`/proc/self/fd/${fd}: `));
+    await rt.waitLog(/\/proc\/self\/fd\/0: \/dev\/null/);
+    await client.kill(TC, 15);
+    await next(client, isExit(TC));
+  });
+});
