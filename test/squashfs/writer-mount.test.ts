@@ -297,8 +297,12 @@ test('a file larger than 4 GiB (sparse source) gets an extended inode and reads 
   closeSync(fd);
   writeFileSync(join(src, 'after'), 'a file written after the huge one\n');
   const img = join(dir, 'fs.img');
-  const r = await writeSquashfs(img, { root: src, mtime: MTIME });
+  const progress: number[] = [];
+  const r = await writeSquashfs(img, { root: src, mtime: MTIME, onProgress: (d, total) => progress.push(d / total) });
   assert.ok(r.size < 1 << 20, 'holes are stored as sparse blocks');
+  assert.ok(progress.length > 100, 'progress is reported while a big file streams');
+  assert.ok(progress.every((v, i) => i === 0 || v >= progress[i - 1]!), 'progress never goes back');
+  assert.equal(progress.at(-1), 1);
   const mnt = join(dir, 'mnt');
   mountImage(defer, img, mnt);
   assert.equal(statSync(join(mnt, 'huge')).size, size);

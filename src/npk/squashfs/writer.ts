@@ -465,6 +465,7 @@ async function writeData(files: Node[], sink: FileSink, o: DataOptions): Promise
             hash?.update(buf);
             for (let off = 0; off < want; off += bs) await submitBlock(buf.subarray(off, Math.min(want, off + bs)), d, i++, true);
             pos += want;
+            if (pos < size) o.onProgress?.(done + pos, total);
           }
         } finally {
           closeSync(fd);
