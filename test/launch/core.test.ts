@@ -4,7 +4,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, closeSync, readlinkSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, openSync as open2 } from 'node:fs';
+import { existsSync, openSync, closeSync, readlinkSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, openSync as open2 } from 'node:fs';
 import { join } from 'node:path';
 import { Launcher, LaunchError } from '../../src/launch/launcher.js';
 import { ValidationError } from '../../src/common/errors.js';
@@ -447,4 +447,16 @@ test('50 starts in a row leave no fds and no processes behind', { skip: skip ?? 
   for (const n of names) assert.deepEqual(containerPids(n), [], n);
   const zombies = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim();
   assert.equal(zombies, '', 'no child process of the runtime remains');
+});
+
+test('the SELinux exec context is written before the mounts; without SELinux that step fails cleanly', { skip: skip ?? false }, async (t) => {
+  if (existsSync('/sys/fs/selinux/enforce')) return t.skip('this host has SELinux: the context would be applied, not refused');
+  const root = makeRoot(t);
+  const plan = shPlan(root, 'exit 0', { selinuxExec: 'system_u:system_r:container_t:s0' });
+  const err = await launcher.start(plan).then(() => assert.fail('start succeeded'), (e: unknown) => e);
+  assert.ok(err instanceof LaunchError, String(err));
+  assert.equal(err.step, 'selinux');
+  assert.equal(err.path, '/proc/thread-self/attr/exec');
+  assert.match(err.message, /setting the exec context system_u:system_r:container_t:s0 failed/);
+  assert.deepEqual(containerPids(plan.container), []);
 });
