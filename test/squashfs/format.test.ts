@@ -132,7 +132,7 @@ test("reader parses the spec's worked example A byte for byte", async (t) => {
   assert.deepEqual([entries[4]!.major, entries[4]!.minor], [4, 5]);
   assert.equal((await img.readFile('/dir/hello.txt')).toString(), 'hello\n');
   assert.equal(
-    await formatListing(img, { prefix: 'r' }),
+    await formatListing(img, { prefix: 'r', numeric: true }),
     [
       'drwxr-xr-x 0/0                      26 2024-01-02 03:04 r',
       'drwxr-xr-x 0/0                      55 2024-01-02 03:04 r/dir',

@@ -20,6 +20,7 @@ import {
   chmodSync,
   lutimesSync,
   utimesSync,
+  readFileSync,
 } from 'node:fs';
 import { mkdir, link, stat as fsStat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -933,12 +934,37 @@ async function makeSocket(p: Buffer): Promise<boolean> {
   return true;
 }
 
-/** An `unsquashfs -lln`-like listing: mode, uid/gid, size (or major,minor), mtime (UTC), path. */
-export async function formatListing(img: SquashfsImage, opts: { prefix?: string } = {}): Promise<string> {
+/** uid/gid -> name maps from the host's /etc/passwd and /etc/group (what unsquashfs -ll shows). */
+function hostNames(): { users: Map<number, string>; groups: Map<number, string> } {
+  const parse = (file: string): Map<number, string> => {
+    const m = new Map<number, string>();
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return m;
+    }
+    for (const line of text.split('\n')) {
+      const f = line.split(':');
+      const id = Number(f[2]);
+      if (f[0] && f.length >= 3 && Number.isInteger(id) && !m.has(id)) m.set(id, f[0]);
+    }
+    return m;
+  };
+  return { users: parse('/etc/passwd'), groups: parse('/etc/group') };
+}
+
+/**
+ * An `unsquashfs -ll`-like listing: mode, owner/group, size (or major,minor), mtime (UTC), path.
+ * Owners are shown by the host's user and group names like unsquashfs -ll (numbers when unknown);
+ * `numeric: true` gives the `unsquashfs -lln` form.
+ */
+export async function formatListing(img: SquashfsImage, opts: { prefix?: string; numeric?: boolean } = {}): Promise<string> {
   const prefix = opts.prefix ?? 'squashfs-root';
+  const names = opts.numeric ? undefined : hostNames();
   const lines: string[] = [];
   for (const e of await img.entries()) {
-    const ug = `${e.uid}/${e.gid}`;
+    const ug = `${names?.users.get(e.uid) ?? e.uid}/${names?.groups.get(e.gid) ?? e.gid}`;
     const pad = Math.max(1, 25 - ug.length + 2);
     let size: string;
     if (e.type === 'char' || e.type === 'block') size = `${String(e.major).padStart(pad - 4)},${String(e.minor).padStart(3)}`;
