@@ -44,6 +44,7 @@ int apply_rlimits(const struct plan *p);
 int apply_sched(const struct plan *p);
 int apply_ids(const struct plan *p);
 int apply_caps(const struct plan *p);
+int drop_init_caps(void);
 
 /* seccomp.c: build and load the filter; the last step before execve. */
 int load_seccomp(const struct plan *p);

@@ -123,3 +123,20 @@ int apply_caps(const struct plan *p) {
   }
   return 0;
 }
+
+/* Init after the app is forked: it only signals and reaps from now on. Keep CAP_KILL
+ * (the app may run under another uid) and nothing else, bounding set included, so even
+ * an app allowed to ptrace it would gain no privilege through it. */
+int drop_init_caps(void) {
+  const int last = last_cap();
+  const uint64_t keep = 1ull << CAP_KILL;
+  for (int c = 0; c <= last; c++) {
+    if (c == CAP_KILL) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) return fail_step("init", errno, NULL, "dropping init's capability %d failed", c);
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
+    return fail_step("init", errno, NULL, "clearing init's ambient capabilities failed");
+  }
+  if (capset_sets(keep, keep, 0) < 0) return fail_step("init", errno, NULL, "dropping init's capabilities failed");
+  return 0;
+}

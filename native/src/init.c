@@ -191,6 +191,11 @@ void init_main(const struct plan *p) {
     finish(0, 0, 0);
   }
   pid_t app = spawn_app(p);
+  if (drop_init_caps() < 0) {
+    /* The app runs already: report, then take the container down. */
+    send_step_error(CONTROL_FD);
+    finish(app, 0, 0);
+  }
   report_started(CONTROL_FD, (uint32_t)app);
   trim_rss();
 

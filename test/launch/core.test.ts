@@ -460,3 +460,15 @@ test('the SELinux exec context is written before the mounts; without SELinux tha
   assert.match(err.message, /setting the exec context system_u:system_r:container_t:s0 failed/);
   assert.deepEqual(containerPids(plan.container), []);
 });
+
+test('init keeps only CAP_KILL once the app runs', { skip: skip ?? false }, async (t) => {
+  const root = makeRoot(t);
+  const c = await launcher.start(shPlan(root, 'sleep 100'));
+  t.after(() => c.kill('SIGKILL'));
+  const status = readFileSync(`/proc/${c.pid}/status`, 'utf8');
+  const kill = (1n << 5n).toString(16).padStart(16, '0');
+  for (const set of ['CapPrm', 'CapEff', 'CapBnd']) assert.equal(statusField(status, set), kill, set);
+  for (const set of ['CapInh', 'CapAmb']) assert.equal(statusField(status, set), '0000000000000000', set);
+  assert.equal(c.kill('SIGTERM'), true);
+  assert.deepEqual(await c.exited, { signal: 15 });
+});
