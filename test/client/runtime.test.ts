@@ -72,7 +72,7 @@ describe('client and console against the runtime', { skip: !isRoot && 'needs roo
     assert.equal(typeof running.process.uptime, 'bigint');
     const text = (await raw.ask('{"request":{"inspect":{"container":"test-container:0.0.1"}}}')) ?? '';
     const keys = Object.keys((JSON.parse(text) as { response: { inspect: { ok: { data: { manifest: object } } } } }).response.inspect.ok.data.manifest);
-    assert.deepEqual(keys, ['name', 'version', 'init', 'uid', 'gid', 'mounts', 'io']);
+    assert.deepEqual(keys, ['name', 'version', 'init', 'uid', 'gid', 'sched', 'mounts', 'seccomp', 'rlimits', 'sockets', 'io']);
     await client.kill(TC, 'SIGKILL');
     for await (const n of client) {
       if (typeof n === 'object' && 'exit' in n) {

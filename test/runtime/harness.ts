@@ -33,12 +33,36 @@ version: 0.0.1
 init: /test-container
 uid: 1000
 gid: 1000
+sched:
+  policy: !fifo
+    priority: 11
 io:
   stdout: pipe
   stderr: pipe
+rlimits:
+  nproc:
+    soft: 10000
+    hard: 20000
+seccomp:
+  profile: default
+  allow:
+    delete_module: !args
+      index: 1
+      values: [1]
+      mask: 0x06
+    clone: any
+    clone3: any
 mounts:
   /dev:
     type: dev
+  /lib:
+    type: bind
+    host: /lib
+    options: nosuid,nodev
+  /system:
+    type: bind
+    host: /system
+    options: nosuid,nodev
   /proc:
     type: proc
   /data:
@@ -227,6 +251,8 @@ ${opts.extraConfig ?? ''}
   t.after(async () => {
     await rt.stop();
     if (!reuse) rmSync(dir, { recursive: true, force: true });
+    // A runtime killed by a test leaves its (empty) cgroups, as upstream's does; remove them.
+    execFileSync('sh', ['-c', `for d in /sys/fs/cgroup/*/${cgroup} /sys/fs/cgroup/${cgroup}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + ; done; true`]);
   });
   const up = rt.waitLog(/Runtime up and running/, 20_000);
   const died = rt.exited().then((code) => {

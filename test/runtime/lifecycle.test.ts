@@ -248,3 +248,34 @@ describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 60_000 },
     await next(client, isExit(TC));
   });
 });
+
+describe('isolation through the runtime (upstream areas D, E, F, K)', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+  test('rlimits, fifo scheduling, read-only proc, resource and bind mount flags', async (t) => {
+    const { rt, client } = await setup(t);
+    await client.start(TC, { args: ['inspect'] });
+    await rt.waitLog(/Max processes {13}10000 {16}20000 {16}processes/);
+    await rt.waitLog(/sched_getscheduler: 1/);
+    await rt.waitLog(/sched_priority: 11/);
+    await rt.waitLog(/proc \/proc proc ro,/);
+    await rt.waitLog(/\/resource \w+ ro,(\w+,)*nosuid,(\w+,)*nodev,(\w+,)*noexec/);
+    await rt.waitLog(/\/lib \w+ ro,(\w+,)*nosuid,(\w+,)*nodev/);
+    await rt.waitLog(/\/ squashfs ro,/);
+    const data = await client.inspect(TC);
+    assert.deepEqual(JSON.parse(JSON.stringify(data.manifest.sched)), { policy: { fifo: { priority: 11 } } });
+    await client.kill(TC, 15);
+    await next(client, isExit(TC));
+  });
+
+  test('seccomp: an allowed value and a masked value pass, a value outside both is killed with signal 31', async (t) => {
+    const { rt, client } = await setup(t);
+    for (const flags of ['1', '4']) {
+      rt.logs.length = 0;
+      await client.start(TC, { args: ['call-delete-module', flags] });
+      await rt.waitLog(/delete_module syscall was successful/);
+      await client.kill(TC, 15);
+      await next(client, isExit(TC));
+    }
+    await client.start(TC, { args: ['call-delete-module', '7'] });
+    assert.deepEqual(exitOf(await next(client, isExit(TC))), { signalled: { signal: 31 } });
+  });
+});

@@ -325,6 +325,14 @@ export class CgroupManager implements Cgroups {
         }
       }
       dirs.push({ dir, controllers: h.controllers });
+      if (this.layout.version === 1 && h.controllers.includes('cpu') && wantsRealtime(manifest)) {
+        try {
+          await this.ensureRtBudget(h.mount, path, realtimeRuntime(settings));
+        } catch (e) {
+          for (const d of dirs) await rmdir(d.dir).catch(() => undefined);
+          throw e;
+        }
+      }
     }
     const cg = new ContainerCgroupImpl(this, container, path, dirs, this.opts.log, this.opts.killTimeout ?? 5000);
     try {
@@ -338,6 +346,47 @@ export class CgroupManager implements Cgroups {
     }
     this.live.set(key, cg);
     return cg;
+  }
+
+  /**
+   * With RT group scheduling (v1 `cpu.rt_runtime_us`), a cgroup whose budget is 0 may run
+   * no SCHED_FIFO/RR task, and new cgroups start at 0. Give the container its manifest
+   * `cgroups.cpu.realtime_runtime` or 10 ms per second, and raise each level above it
+   * (top-down, a child never exceeds its parent) to the sum its children now need.
+   */
+  private async ensureRtBudget(mount: string, path: string, want: number): Promise<void> {
+    if ((await readOpt(`${mount}/cpu.rt_runtime_us`)) === undefined) return; // no RT group scheduling
+    const parts = path.split('/').filter(Boolean);
+    const dirs = parts.map((_, i) => cgroupDir(mount, '/' + parts.slice(0, i + 1).join('/')));
+    const budget = async (dir: string): Promise<number> => Number((await readOpt(`${dir}/cpu.rt_runtime_us`))?.trim() ?? '0') || 0;
+    const childrenSum = async (dir: string): Promise<number> => {
+      let sum = 0;
+      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory()) sum += await budget(`${dir}/${e.name}`);
+      }
+      return sum;
+    };
+    // Bottom-up: what each level must hold; then write top-down.
+    const req: number[] = new Array<number>(dirs.length);
+    req[dirs.length - 1] = want;
+    for (let i = dirs.length - 2; i >= 0; i--) {
+      const cur = await budget(dirs[i]!);
+      const child = await budget(dirs[i + 1]!);
+      req[i] = Math.max(cur, (await childrenSum(dirs[i]!)) - child + req[i + 1]!);
+    }
+    for (let i = 0; i < dirs.length; i++) {
+      const file = `${dirs[i]}/cpu.rt_runtime_us`;
+      if ((await budget(dirs[i]!)) >= req[i]!) continue;
+      try {
+        await writeFile(file, String(req[i]));
+      } catch (e) {
+        throw new NorthstarError(
+          'ECGROUP',
+          `realtime scheduling needs a cpu.rt_runtime_us budget: writing ${req[i]} to ${file} failed: ${errorMessage(e)}`,
+          { cause: e },
+        );
+      }
+    }
   }
 
   /** @internal */
@@ -364,6 +413,16 @@ export class CgroupManager implements Cgroups {
     }
     this.created.length = 0;
   }
+}
+
+function wantsRealtime(manifest: CgroupSource): boolean {
+  const policy = (manifest as { sched?: { policy?: unknown } }).sched?.policy;
+  return typeof policy === 'object' && policy !== null && ('fifo' in policy || 'round_robin' in policy);
+}
+
+function realtimeRuntime(settings: CgroupSource['cgroups']): number {
+  const v = (settings?.cpu as { realtime_runtime?: number | bigint } | undefined)?.realtime_runtime;
+  return v !== undefined && Number(v) > 0 ? Number(v) : 10_000;
 }
 
 class ContainerCgroupImpl implements ContainerCgroup {
@@ -558,6 +617,12 @@ class ContainerCgroupImpl implements ContainerCgroup {
         pids = await this.pids();
       }
       if (pids.length > 0) throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${pids.join(' ')}`);
+    }
+    // Give a realtime budget back first: a removed cgroup's budget stays counted against
+    // its parent until the kernel frees the group, which would refuse the next start's.
+    for (const { dir } of this.hier) {
+      const rt = `${dir}/cpu.rt_runtime_us`;
+      if (((await readOpt(rt)) ?? '0').trim() !== '0') await writeFile(rt, '0').catch(() => undefined);
     }
     for (const { dir } of this.hier) await removeCgroupDir(dir, this.log);
     this.manager.forget(this);
