@@ -58,7 +58,7 @@ function pipeLines(stream: Readable | null, log: (line: string) => void): void {
   stream.on('error', () => rl.close());
 }
 
-export async function startContainer(state: State, e: Entry, req: StartRequest): Promise<Running> {
+export async function startContainer(state: State, e: Entry, req: StartRequest, onRunning: (r: Running | undefined) => void): Promise<Running> {
   const began = process.hrtime.bigint();
   const c = e.container;
   const manifest = e.pkg.npk.manifest;
@@ -196,10 +196,9 @@ export async function startContainer(state: State, e: Entry, req: StartRequest):
       await runDebugCommand(state, cmd, p.pid, target);
     }
 
-    // 10. The app.
-    await p.exec();
-    state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
-    return {
+    // 10. The app. The container counts as started from here on: the app may talk to
+    //     the runtime (console) before exec() resolves.
+    const running: Running = {
       proc: p,
       startedAt: began,
       cgroup,
@@ -210,6 +209,11 @@ export async function startContainer(state: State, e: Entry, req: StartRequest):
         p.console?.destroy();
       },
     };
+    onRunning(running);
+    cleanups.push(() => onRunning(undefined));
+    await p.exec();
+    state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
+    return running;
   } catch (err) {
     await rollback();
     if (err instanceof OpError) throw err;

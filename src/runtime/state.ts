@@ -346,8 +346,9 @@ export class State {
           throw new OpError({ start_container_started: { container: other.container } });
         }
       }
-      const running = await startContainer(this, e, req);
-      e.running = running;
+      const running = await startContainer(this, e, req, (r) => {
+        e.running = r;
+      });
       this.notify({ started: c });
       void running.proc.exited.then((status) => this.onExit(e, running, status));
     });

@@ -120,12 +120,12 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 300_000 }, 
     const npks = await testNpks();
     const eater = await packTestVariant(
       'eater',
-      variant('eater', 'cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: 10000000\n    swappiness: 0\n'),
+      variant('eater', 'cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: 32000000\n    swappiness: 0\n', [['size: 20480000', 'size: 100000000']]),
     );
     const rt = await startRuntime(t, { npks: [npks['test-resource']!, eater] });
     const client = await rt.client({ subscribe: true });
     t.after(() => client.close());
-    await client.start('eater:0.0.1', { args: ['fill', '/tmpfs/big', '20000000'] });
+    await client.start('eater:0.0.1', { args: ['fill', '/tmpfs/big', '64000000'] });
     const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x, 20_000);
     assert.equal((n as { c_group: [unknown, unknown] }).c_group[0]!.toString(), 'eater:0.0.1');
     await rt.waitLog(/eater:0\.0\.1.*memory event/);
