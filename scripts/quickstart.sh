@@ -1,12 +1,30 @@
 #!/usr/bin/env bash
-# Quickstart, first command: install what is missing (apt packages, npm dependencies),
-# build the TypeScript and the C core. Starting the runtime with the example
-# containers follows once the runtime daemon exists (see README "Status").
+# Quickstart, first command: install what is missing (apt, npm), build the TypeScript and
+# the C core, pack the example containers (signed with a key made on first use) and start
+# the runtime in the background with them, its console on tcp://localhost:4200.
+# Stop it with: kill $(cat target/northstar/northstar.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 ./scripts/install.sh
-echo
-echo "Built. Try:  npx sextant --help"
-if [ -f dist/src/runtime/main.js ]; then
-  echo "The runtime daemon is not wired into the Quickstart yet."
+
+mkdir -p target/keys target/northstar/{run,data,sockets,repository}
+[ -f target/keys/northstar.key ] || node dist/src/cli/sextant.js gen-key -n northstar -o target/keys
+node scripts/pack-examples.mjs --key target/keys/northstar.key --out target/northstar/repository
+
+sed "s|@ROOT@|$ROOT|g" examples/northstar.toml > target/northstar/northstar.toml
+if [ -f target/northstar/northstar.pid ] && kill -0 "$(cat target/northstar/northstar.pid)" 2>/dev/null; then
+  echo "stopping the runtime started earlier"
+  kill "$(cat target/northstar/northstar.pid)"
+  while kill -0 "$(cat target/northstar/northstar.pid)" 2>/dev/null; do sleep 0.1; done
 fi
+nohup node dist/src/cli/northstar.js -c target/northstar/northstar.toml > target/northstar/northstar.log 2>&1 &
+echo $! > target/northstar/northstar.pid
+for _ in $(seq 100); do
+  grep -q "Runtime up and running" target/northstar/northstar.log && break
+  if ! kill -0 "$(cat target/northstar/northstar.pid)" 2>/dev/null; then cat target/northstar/northstar.log; exit 1; fi
+  sleep 0.1
+done
+grep -q "Runtime up and running" target/northstar/northstar.log || { cat target/northstar/northstar.log; exit 1; }
+echo "northstar is running (pid $(cat target/northstar/northstar.pid)), console on tcp://localhost:4200"
+echo "log: target/northstar/northstar.log; stop: kill \$(cat target/northstar/northstar.pid)"
