@@ -60,6 +60,14 @@ function pipeLines(stream: Readable | null, log: (line: string) => void): void {
 
 export async function startContainer(state: State, e: Entry, req: StartRequest, onRunning: (r: Running | undefined) => void): Promise<Running> {
   const began = process.hrtime.bigint();
+  // Phase durations for the debug log line of each start.
+  const phases: string[] = [];
+  let mark = began;
+  const phase = (name: string) => {
+    const now = process.hrtime.bigint();
+    phases.push(`${name} ${(Number(now - mark) / 1e6).toFixed(2)}`);
+    mark = now;
+  };
   const c = e.container;
   const manifest = e.pkg.npk.manifest;
   const { config } = state.deps;
@@ -89,6 +97,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
 
   // 3. Mount the container and its resources (rolled back on failure).
   const mountedHere = await state.mountForStart([e, ...resources]);
+  phase('mount');
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const rollback = async () => {
@@ -136,6 +145,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
 
     // 6. cgroup.
     cgroup = await state.deps.cgroups.create(String(manifest.name), manifest, (ev) => state.memoryEvent(c, ev));
+    phase('cgroup');
     const cg = cgroup;
     cleanups.push(() => cg.destroy());
 
@@ -166,7 +176,9 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       ...(socketSpecs.length > 0 ? { createSockets: socketSpecs } : {}),
     };
     try {
+      phase('plan');
       proc = await state.deps.launcher.create(plan, fds);
+      phase('create');
     } finally {
       closeSync(devNull);
     }
@@ -212,6 +224,8 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     onRunning(running);
     cleanups.push(() => onRunning(undefined));
     await p.exec();
+    phase('exec');
+    state.log.debug(`start phases of ${c} (ms): ${phases.join(', ')}`);
     state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
     return running;
   } catch (err) {
