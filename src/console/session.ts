@@ -189,18 +189,27 @@ export class Session {
     this.stamps.shift();
   }
 
-  /** Wait while the peer is not reading our responses (bounded write buffer). */
+  /**
+   * Wait while the peer is not reading our responses (bounded write buffer). A peer that
+   * reads nothing for the stream timeout is closed: a client that never reads must not hold
+   * a connection (and its buffered responses) forever.
+   */
   private async writable(): Promise<void> {
+    const limit = this.cfg.options.npkStreamTimeout;
     while (!this.done && this.stream.writableNeedDrain) {
-      await new Promise<void>((resolve) => {
-        const on = (): void => {
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => done(false), limit);
+        const on = (): void => done(true);
+        const done = (ok: boolean): void => {
+          clearTimeout(timer);
           this.stream.off('drain', on);
           this.stream.off('close', on);
-          resolve();
+          resolve(ok);
         };
         this.stream.on('drain', on);
         this.stream.on('close', on);
       });
+      if (!drained) throw new Close(`the peer read nothing for ${limit} ms`);
     }
     if (this.done) throw new Close('closed');
   }

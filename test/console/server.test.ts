@@ -452,6 +452,21 @@ test('a client that sends requests but never reads stops being read (bounded mem
   await until(() => h.server.connections === 0, 'the session to go');
 });
 
+test('a client that never reads is closed after the stream timeout; others are unaffected', async (t) => {
+  const h = await startServer(t, { options: { npkStreamTimeout: 300 } });
+  const many = Array.from({ length: 2000 }, (_, i) => Container.parse(`container-number-${i}:1.0.0`));
+  h.handle.reply = () => ({ list: many });
+  const raw = await Raw.open(t, h.url);
+  await raw.connect();
+  raw.socket.pause();
+  raw.send('{"request":"list"}\n'.repeat(5000));
+  const other = await Raw.open(t, h.url);
+  await other.connect(false);
+  await until(() => h.server.connections === 1, 'the non-reading session to be closed');
+  assert.ok(h.handle.requests.length < 5000);
+  assert.match((await other.ask('{"request":"list"}')) ?? '', /^\{"response":\{"list":\[/);
+});
+
 // --- lifecycle -------------------------------------------------------------------------
 
 test('close() flushes pending notifications, ends every connection and stops listening', async (t) => {
