@@ -178,6 +178,8 @@ async function main(): Promise<void> {
 
     const sleeper = await launcher.start(plan(sleepArgv));
     try {
+      // a sleeping container: let the launcher process reach its wait, too
+      await new Promise((r) => setTimeout(r, 200));
       const l = rssKiB(sleeper.launcherPid);
       const n = rssKiB(sleeper.pid);
       const total = l.rss + n.rss;

@@ -196,8 +196,8 @@ void init_main(const struct plan *p) {
     send_step_error(CONTROL_FD);
     finish(app, 0, 0);
   }
+  trim_rss(); /* before STARTED: once the runtime sees a running container, init is small */
   report_started(CONTROL_FD, (uint32_t)app);
-  trim_rss();
 
   int status = 0;
   int app_done = 0;
