@@ -17,14 +17,16 @@
  *  - Latency: the spawn of the static core costs what the spawn of `unshare` costs. After
  *    the first start the launcher executes the sealed memfd copy of the core directly
  *    (/proc/self/fd/<n>), so there is one exec and no copy per start. Measured medians of
- *    200 interleaved start-to-exit rounds: ours 7.1 ms, `unshare --pid --mount --ipc
- *    --uts --net --fork --mount-proc` 3.9 ms (1.8x), `runc run` 35.2 ms (5.0x slower
- *    than ours). Most of the gap to unshare is one more process level (launcher -> init ->
- *    app) and init's setsid(), which the spec requires (the app's session is 1): with
- *    scheduler autogroups a new session is a new task group, and the move reschedules.
+ *    200 interleaved start-to-exit rounds on a quiet machine: ours 4.0 ms, `unshare --pid
+ *    --mount --ipc --uts --net --fork --mount-proc` 3.7 ms (1.08x), `runc run` 30.0 ms
+ *    (7.5x slower than ours); with other jobs loading both cores 1.6x to 1.9x of unshare.
+ *    The gap under load is one more process level (launcher -> init -> app) and init's
+ *    setsid(), which the spec requires (the app's session is 1): with scheduler
+ *    autogroups a new session is a new task group, and the move reschedules.
  *  - Memory: the core is linked statically (no ld.so, no shared-library pages) and both
  *    waiting processes drop the mappings of their setup code (native/src/rss.c): launcher
- *    + init of a sleeping container measured 660 KiB VmRSS in total (target 1 MiB).
+ *    + init of a sleeping container measured 728 KiB VmRSS in total (target 1 MiB). The
+ *    sealed memfd is one copy shared by all containers started from the launcher's fd.
  *  - Isolation of failures: a crash or a hung setup of one container's core touches no
  *    other container and not the runtime.
  * The launcher process stays alive as init's parent until init has exited: this host has
