@@ -63,7 +63,6 @@ static int check_fd(int fd, const char *what) {
 }
 
 int main(int argc, char **argv, char **envp) {
-  (void)argc;
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) return 1;
   /* Both control sockets must exist; without them nothing can be reported. */
   for (int fd = CONTROL_FD; fd <= COMMAND_FD; fd++) {
@@ -78,6 +77,10 @@ int main(int argc, char **argv, char **envp) {
     }
   }
   if (ensure_sealed_exe(argv, envp) < 0) fail_launcher();
+  /* Executed as /proc/self/fd/<n>, the process would be called "<n>" in ps. */
+  char comm[16];
+  snprintf(comm, sizeof comm, "nsl-%s", argc > 1 ? argv[1] : "launch");
+  prctl(PR_SET_NAME, comm, 0, 0, 0);
 
   uint8_t *buf = NULL;
   uint32_t len = 0;

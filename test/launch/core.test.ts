@@ -472,3 +472,19 @@ test('init keeps only CAP_KILL once the app runs', { skip: skip ?? false }, asyn
   assert.equal(c.kill('SIGTERM'), true);
   assert.deepEqual(await c.exited, { signal: 15 });
 });
+
+test('concurrent starts are independent', { skip: skip ?? false }, async (t) => {
+  const root = makeRoot(t);
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => run(launcher, shPlan(root, `echo $((${i} * 2)); exit ${i}`))));
+  results.forEach((r, i) => {
+    assert.deepEqual(r.status, { code: i });
+    assert.equal(r.stdout, `${i * 2}\n`);
+  });
+  // a failing start among running ones does not disturb them
+  const [bad, good] = await Promise.allSettled([
+    launcher.start(shPlan(root, 'exit 0', { path: '/bin/none' })),
+    run(launcher, shPlan(root, 'exit 42')),
+  ]);
+  assert.equal(bad.status, 'rejected');
+  assert.ok(good.status === 'fulfilled' && 'code' in good.value.status! && good.value.status.code === 42);
+});
