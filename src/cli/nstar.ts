@@ -1,12 +1,176 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+/**
+ * nstar: the console client (upstream northstar-nstar). Thin: parse the command line, call
+ * src/nstar. Exit codes: 0 ok, 1 error (one line `Error: ...` on stderr), 2 usage.
+ */
+import { writeFile } from 'node:fs/promises';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { errorMessage } from '../common/errors.js';
+import { PROTOCOL_VERSION } from '../api/model.js';
+import { Nstar, type GlobalOptions, type OutputFormat } from '../nstar/commands.js';
+import { DEFAULT_URL } from '../nstar/connect.js';
+import { parseDurationMs } from '../nstar/duration.js';
+import { completionScript, SHELLS, type Shell } from '../nstar/completion.js';
+import { programSpec } from '../nstar/program-spec.js';
+import { seccompFromFile } from '../nstar/seccomp.js';
 
-// The console client. Its subcommands arrive with the runtime daemon and console
-// (see the issue "nstar, the TypeScript client library, the examples and the Quickstart").
+const CONTAINER = 'name[:version]';
+
+function url(v: string): string {
+  try {
+    new URL(v);
+  } catch {
+    throw new InvalidArgumentError('not a url, for example tcp://localhost:4200 or unix:///run/northstar/console');
+  }
+  return v;
+}
+
+function duration(v: string): number {
+  try {
+    return parseDurationMs(v);
+  } catch (e) {
+    throw new InvalidArgumentError(errorMessage(e));
+  }
+}
+
+function count(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError('must be a number');
+  return Number(v);
+}
+
+const formatOption = (): Option => new Option('-f, --format <format>', 'output format (json: the result as JSON, not the -j transcript)').choices(['table', 'json']);
+
 const program = new Command('nstar')
-  .description('Northstar console client (not implemented yet: only this help exists)')
-  .version('0.1.0');
-program.action(() => {
-  program.help();
+  .description(`Northstar console client. Northstar API version ${PROTOCOL_VERSION}`)
+  .version('0.1.0 (Northstar API version 0.9.3)', '-V, --version', 'Print version')
+  .enablePositionalOptions()
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str) })
+  .showSuggestionAfterError()
+  .addOption(new Option('-u, --url <url>', 'console url (tcp:// or unix://)').default(DEFAULT_URL).argParser(url))
+  .option('-j, --json', 'print the raw transcript: every byte read and written on the console connection')
+  .addOption(new Option('-t, --timeout <duration>', 'handshake timeout (humantime: 10s, 500ms, 1m)').default(10_000, '10s').argParser(duration))
+  .addOption(formatOption().default('table'));
+
+/** The options the command runs with: the global ones, the command's --format over the global one. */
+function session(cmd: Command): Nstar {
+  const g = program.opts<{ url: string; json?: boolean; timeout: number; format: OutputFormat }>();
+  const local = cmd.opts<{ format?: OutputFormat }>();
+  const opts: GlobalOptions = { url: g.url, transcript: g.json === true, timeoutMs: g.timeout, format: local.format ?? g.format };
+  return new Nstar(opts, {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    color: process.stdout.isTTY === true && !process.env['NO_COLOR'],
+    progress: process.stderr.isTTY === true,
+  });
+}
+
+function command(name: string, description: string): Command {
+  return program.command(name).description(description).addOption(formatOption());
+}
+
+command('list', 'List available containers: name, version, repository, type, mounted, pid, uptime')
+  .alias('ls')
+  .action((_o, cmd: Command) => session(cmd).list());
+
+command('ps', 'List containers with their state: running, mounted or installed')
+  .action((_o, cmd: Command) => session(cmd).ps());
+
+command('repositories', 'List configured repositories')
+  .alias('repos')
+  .action((_o, cmd: Command) => session(cmd).repositories());
+
+command('mount', 'Mount containers')
+  .argument(`[${CONTAINER}...]`, 'container name and optional version')
+  .action((names: string[], _o, cmd: Command) => session(cmd).mount(names));
+
+command('umount', 'Umount containers')
+  .argument(`[${CONTAINER}...]`, 'container name and optional version')
+  .action((names: string[], _o, cmd: Command) => session(cmd).mount(names, true));
+
+command('start', 'Start a container; [command...] is [KEY=VALUE...] [init] [args...], <INIT> in init is the manifest init')
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .argument('[command...]', 'environment (KEY=VALUE), init and arguments; default: the manifest\'s')
+  .passThroughOptions()
+  .action((name: string, rest: string[], _o, cmd: Command) => session(cmd).start(name, rest));
+
+command('kill', 'Send a signal to a container (default SIGTERM)')
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .argument('[signal]', 'signal number or name (9, KILL, SIGKILL)')
+  .action((name: string, signal: string | undefined, _o, cmd: Command) => session(cmd).kill(name, signal));
+
+command('install', 'Install an npk')
+  .argument('<npk>', 'path to the .npk file')
+  .argument('<repository>', 'target repository')
+  .action((npk: string, repo: string, _o, cmd: Command) => session(cmd).install(npk, repo));
+
+command('uninstall', 'Uninstall a container')
+  .option('-w, --wipe', "wipe the container's persistent dir (if present)")
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .action((name: string, o: { wipe?: boolean }, cmd: Command) => session(cmd).uninstall(name, o.wipe === true));
+
+command('shutdown', 'Shutdown Northstar').action((_o, cmd: Command) => session(cmd).shutdown());
+
+command('notifications', 'Print notifications as they arrive')
+  .option('-n, --number <n>', 'exit after n notifications', count)
+  .action((o: { number?: number }, cmd: Command) => session(cmd).notifications(o.number));
+
+command('inspect', 'Display information about a container')
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .action((name: string, _o, cmd: Command) => session(cmd).inspect(name));
+
+command('token', 'Create a token')
+  .argument('<target>', 'token target (a container name)')
+  .argument('<shared>', 'shared info')
+  .action((target: string, shared: string, _o, cmd: Command) => session(cmd).token(target, shared));
+
+command('verify-token', 'Verify a token')
+  .argument('<token>', 'token (base64)')
+  .argument('<user>', 'user (a container name)')
+  .argument('<shared>', 'shared info')
+  .action((token: string, user: string, shared: string, _o, cmd: Command) => session(cmd).verifyToken(token, user, shared));
+
+command('ident', 'Identification').action((_o, cmd: Command) => session(cmd).ident());
+
+program
+  .command('completion')
+  .description('Shell completion script generation')
+  .addOption(new Option('-s, --shell <shell>', 'generate completions for this shell').choices(SHELLS).makeOptionMandatory())
+  .option('-o, --output <file>', 'output file where to generate completions into')
+  .action(async (o: { shell: Shell; output?: string }) => {
+    const spec = programSpec(program, { [CONTAINER]: 'container', npk: 'file', input: 'file' }, ['output']);
+    const script = completionScript(o.shell, spec);
+    if (o.output === undefined) {
+      process.stdout.write(script);
+      return;
+    }
+    process.stdout.write(`Generating ${o.shell} completions to ${o.output}\n`);
+    await writeFile(o.output, script).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`failed to create ${o.output}: ${e.code ?? e.message}`);
+    });
+  });
+
+program
+  .command('seccomp')
+  .description('Generate a seccomp profile from an strace log')
+  .argument('<input>', 'path to the strace log file')
+  .option('--no-default-profile', 'do not build on the default profile (allow every syscall of the log)')
+  .action(async (input: string, o: { defaultProfile: boolean }) => {
+    process.stdout.write(await seccompFromFile(input, o.defaultProfile));
+  });
+
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  // A closed pipe (nstar list | head): stop quietly.
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
 });
-program.parse();
+
+program.parseAsync().catch((e: unknown) => {
+  if (e instanceof CommanderError) {
+    // Help and version end with 0; every usage error with 2 (commander printed the message).
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+    return;
+  }
+  process.stderr.write(`Error: ${errorMessage(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,203 @@
+/**
+ * nstar's commands (console.md §12): each connects, sends its requests, prints its result
+ * as a table/line (default) or JSON (`--format json`), and closes. With `-j` every byte read
+ * and written on the connection goes to stdout instead and nothing else is printed there.
+ */
+import { stat } from 'node:fs/promises';
+import { Client } from '../client/index.js';
+import type { Container } from '../common/container.js';
+import { NorthstarError } from '../common/errors.js';
+import { TOKEN_LENGTH, type JsonValue } from '../api/model.js';
+import { openConsole } from './connect.js';
+import { parseSignal, resolveContainer, splitStartCommand, startedLine } from './args.js';
+import { containerDataJson, compactJson, prettyJson } from './json.js';
+import {
+  entriesJson,
+  listTable,
+  notificationJson,
+  notificationLine,
+  psTable,
+  repositoriesTable,
+  resultsJson,
+  resultsTable,
+  type Entry,
+} from './format.js';
+
+export type OutputFormat = 'table' | 'json';
+
+export interface GlobalOptions {
+  /** Console URL (tcp:// or unix://). */
+  url: string;
+  /** `-j`: raw transcript of the connection on stdout, no other output there. */
+  transcript: boolean;
+  /** Handshake limit in ms. */
+  timeoutMs: number;
+  format: OutputFormat;
+}
+
+export interface Io {
+  stdout: (s: string | Buffer) => void;
+  stderr: (s: string) => void;
+  /** Colour tables (stdout is a terminal). */
+  color: boolean;
+  /** Draw a progress bar for install (stderr is a terminal). */
+  progress: boolean;
+}
+
+export class Nstar {
+  constructor(
+    private readonly opts: GlobalOptions,
+    private readonly io: Io,
+  ) {}
+
+  /** Connect, run `f`, close; the connection is closed on every path. */
+  private async with<T>(subscribe: boolean, f: (c: Client, list: () => Promise<Container[]>) => Promise<T>): Promise<T> {
+    const stream = await openConsole(this.opts.url);
+    const transcript = this.opts.transcript ? (b: Buffer): void => this.io.stdout(b) : undefined;
+    const client = await Client.connect(stream, { subscribe, timeout: this.opts.timeoutMs, transcript });
+    let listed: Promise<Container[]> | undefined;
+    // Name resolution costs one `list`, shared by every name of the command.
+    const list = (): Promise<Container[]> => (listed ??= client.list());
+    try {
+      return await f(client, list);
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Print a result unless `-j`: the plain text, or the JSON value with `--format json`. */
+  private print(plain: () => string, json: () => JsonValue): void {
+    if (this.opts.transcript) return;
+    this.io.stdout(this.opts.format === 'json' ? `${prettyJson(json())}\n` : plain());
+  }
+
+  private async entries(client: Client): Promise<Entry[]> {
+    const out: Entry[] = [];
+    for (const container of await client.list()) out.push({ container, data: await client.inspect(container) });
+    return out;
+  }
+
+  async list(): Promise<void> {
+    const entries = await this.with(false, (c) => this.entries(c));
+    this.print(() => listTable(entries, this.io.color), () => entriesJson(entries));
+  }
+
+  async ps(): Promise<void> {
+    const entries = await this.with(false, (c) => this.entries(c));
+    this.print(() => psTable(entries, this.io.color), () => entriesJson(entries));
+  }
+
+  async repositories(): Promise<void> {
+    const repos = await this.with(false, (c) => c.repositories());
+    this.print(() => repositoriesTable(repos, this.io.color), () => [...repos].sort());
+  }
+
+  async mount(names: readonly string[], umount = false): Promise<void> {
+    const results = await this.with(false, async (c, list) => {
+      const cs: Container[] = [];
+      for (const n of names) cs.push(await resolveContainer(n, list));
+      return umount ? c.umount(cs) : c.mount(cs);
+    });
+    this.print(() => resultsTable(results, this.io.color), () => resultsJson(results));
+  }
+
+  async start(name: string, command: readonly string[]): Promise<void> {
+    const cmd = splitStartCommand(command);
+    const container = await this.with(false, async (c, list) => {
+      const target = await resolveContainer(name, list);
+      return c.start(target, { init: cmd.init, args: cmd.args, env: Object.fromEntries(cmd.env) });
+    });
+    this.print(
+      () => `${startedLine(container, cmd)}\n`,
+      () => ({ started: container.toString(), init: cmd.init, args: cmd.args, env: Object.fromEntries(cmd.env) }),
+    );
+  }
+
+  async kill(name: string, signal: string | undefined): Promise<void> {
+    const sig = signal === undefined ? 15 : parseSignal(signal);
+    const container = await this.with(false, async (c, list) => c.kill(await resolveContainer(name, list), sig));
+    this.print(() => `signalled ${container} with signal ${sig}\n`, () => ({ signalled: container.toString(), signal: sig }));
+  }
+
+  async install(path: string, repository: string): Promise<void> {
+    const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+      throw new NorthstarError('EINSTALL', `${path}: ${e.code ?? e.message}`);
+    });
+    if (!st.isFile()) throw new NorthstarError('EINSTALL', `${path}: not a regular file`);
+    const bar = this.io.progress ? progressBar(this.io.stderr) : undefined;
+    const container = await this.with(false, (c) => c.install(path, repository, { onProgress: bar }));
+    this.print(() => `installed ${path} into ${repository}\n`, () => ({ installed: container.toString(), path, repository }));
+  }
+
+  async uninstall(name: string, wipe: boolean): Promise<void> {
+    const container = await this.with(false, async (c, list) => c.uninstall(await resolveContainer(name, list), { wipe }));
+    this.print(() => `uninstalled ${container}\n`, () => ({ uninstalled: container.toString(), wipe }));
+  }
+
+  async shutdown(): Promise<void> {
+    await this.with(false, (c) => c.shutdown());
+    this.print(() => 'shutdown\n', () => ({ shutdown: true }));
+  }
+
+  async inspect(name: string): Promise<void> {
+    const [container, data] = await this.with(false, async (c, list) => {
+      const target = await resolveContainer(name, list);
+      return [target, await c.inspect(target)] as const;
+    });
+    // Pretty JSON in both formats: it is upstream's plain output.
+    this.print(() => `${prettyJson(containerDataJson(container, data))}\n`, () => containerDataJson(container, data));
+  }
+
+  async token(target: string, shared: string): Promise<void> {
+    const token = await this.with(false, (c) => c.createToken(target, shared));
+    const b64 = token.toString('base64');
+    this.print(() => `created token ${b64}\n`, () => ({ token: b64 }));
+  }
+
+  async verifyToken(token: string, user: string, shared: string): Promise<void> {
+    const bytes = decodeToken(token);
+    const result = await this.with(false, (c) => c.verifyToken(bytes, user, shared));
+    this.print(() => `${result}\n`, () => ({ result }));
+  }
+
+  async ident(): Promise<void> {
+    const me = await this.with(false, (c) => c.ident());
+    this.print(() => `${me}\n`, () => ({ ident: me.toString() }));
+  }
+
+  /** Follow notifications; stop after `count` of them, or at EOF. */
+  async notifications(count: number | undefined): Promise<void> {
+    await this.with(true, async (c) => {
+      let seen = 0;
+      if (count === 0) return;
+      for await (const n of c.notifications()) {
+        if (!this.opts.transcript) this.io.stdout(this.opts.format === 'json' ? `${compactJson(notificationJson(n))}\n` : `${notificationLine(n)}\n`);
+        if (count !== undefined && ++seen >= count) break;
+      }
+    });
+  }
+}
+
+/** A token argument: standard padded base64 of exactly 40 bytes. */
+export function decodeToken(text: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new NorthstarError('ETOKEN', 'invalid token: not base64');
+  const b = Buffer.from(text, 'base64');
+  if (b.length !== TOKEN_LENGTH) throw new NorthstarError('ETOKEN', `invalid token: expected ${TOKEN_LENGTH} bytes, got ${b.length}`);
+  return b;
+}
+
+function mib(n: number): string {
+  return `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+/** A progress bar on stderr (a terminal): `installing [#####     ] 50% 1.2 MiB/2.4 MiB`. */
+export function progressBar(write: (s: string) => void, width = 30): (sent: number, total: number) => void {
+  let last = -1;
+  return (sent, total) => {
+    const pct = total > 0 ? Math.floor((sent / total) * 100) : 100;
+    if (pct === last) return;
+    last = pct;
+    const fill = Math.round((pct / 100) * width);
+    write(`\rinstalling [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${String(pct).padStart(3)}% ${mib(sent)}/${mib(total)}${sent >= total ? '\n' : ''}`);
+  };
+}
