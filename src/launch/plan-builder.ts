@@ -24,6 +24,7 @@
  * remount rw binds that carry options and the persist bind, so that nodev/nosuid/noexec
  * really hold (the flags of the first call are kept for parity with upstream).
  */
+import { CAPABILITIES } from '../manifest/capabilities.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NorthstarError, ValidationError } from '../common/errors.js';
@@ -152,17 +153,8 @@ export class StartError extends NorthstarError {
 // Tables
 // ------------------------------------------------------------------------------------------
 
-/** Capability names (CAP_CHOWN = 0 …) in kernel order. */
-export const CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
-] as const;
+/** Capability names in kernel order (CAP_CHOWN = 0 …): the manifest's table. */
+export { CAPABILITIES };
 
 const OPTION_FLAGS: Readonly<Record<string, number>> = { rw: 0, noexec: MS.NOEXEC, nosuid: MS.NOSUID, nodev: MS.NODEV, rec: MS.REC };
 

@@ -9,27 +9,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client, Notification } from '../../src/client/index.js';
 import { RuntimeError } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { packTestVariant, startRuntime, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
+import { nextNotification, isExit } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 
-async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 10_000): Promise<Notification> {
-  const it = client[Symbol.asyncIterator]();
-  const timer = setTimeout(() => void it.return?.(), timeoutMs);
-  try {
-    for (;;) {
-      const r = await it.next();
-      if (r.done) throw new Error('notification stream ended');
-      if (pred(r.value)) return r.value;
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
-const isExit = (c: string) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].toString() === c;
+const next = nextNotification;
 
 function variant(name: string, extra: string, replace: [string, string][] = []): string {
   let m = testContainerManifest(extra).replace('name: test-container', `name: ${name}`);

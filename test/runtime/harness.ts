@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { Client } from '../../src/client/index.js';
+import { Client, type Notification } from '../../src/client/index.js';
 import { parseManifest } from '../../src/manifest/index.js';
 import { packNpk } from '../../src/npk/builder.js';
 import { readSigningKey } from '../../src/npk/keys.js';
@@ -261,3 +261,21 @@ ${opts.extraConfig ?? ''}
   await Promise.race([up, died]);
   return rt;
 }
+
+/** The next notification matching `pred` (fails after `timeoutMs`). */
+export async function nextNotification(client: Client, pred: (n: Notification) => boolean, timeoutMs = 10_000): Promise<Notification> {
+  const it = client[Symbol.asyncIterator]();
+  const timer = setTimeout(() => void it.return?.(), timeoutMs);
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) throw new Error('notification stream ended');
+      if (pred(r.value)) return r.value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Matches the exit notification of container `c` (`name:version`). */
+export const isExit = (c: string) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].toString() === c;

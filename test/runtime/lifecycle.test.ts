@@ -10,25 +10,12 @@ import type { Client, Notification } from '../../src/client/index.js';
 import { RuntimeError } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { startRuntime, testNpks, packTestVariant, testContainerManifest, type TestRuntime } from './harness.js';
+import { nextNotification, isExit } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const TR = 'test-resource:0.0.1';
 
-async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 5000): Promise<Notification> {
-  const it = client[Symbol.asyncIterator]();
-  const deadline = setTimeout(() => void it.return?.(), timeoutMs);
-  try {
-    for (;;) {
-      const r = await it.next();
-      if (r.done) throw new Error('notification stream ended');
-      if (pred(r.value)) return r.value;
-    }
-  } finally {
-    clearTimeout(deadline);
-  }
-}
-
-const isExit = (c: string) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].toString() === c;
+const next = nextNotification;
 
 async function setup(t: Parameters<typeof startRuntime>[0], extra: Parameters<typeof startRuntime>[1] = {}): Promise<{ rt: TestRuntime; client: Client }> {
   const npks = await testNpks();
