@@ -1,0 +1,235 @@
+/**
+ * The example containers against a real runtime, one runtime per test: upstream's
+ * examples tests (upstream-tests.md §3 area M) plus ours (interpreter resource, Node.js
+ * app, netns, inspect, seccomp, hello-world autostart). Needs root.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client, Notification } from '../../src/client/index.js';
+import { isRoot, hasCommand } from '../helpers/tmp.js';
+import { startRuntime, type TestRuntime } from '../runtime/harness.js';
+import { packExample } from './pack.js';
+
+/** The next notification matching pred (the stream ends after timeoutMs: a failure, not a timing assertion). */
+async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 20_000): Promise<Notification> {
+  const it = client[Symbol.asyncIterator]();
+  const timer = setTimeout(() => void it.return?.(), timeoutMs);
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) throw new Error('notification stream ended before the expected notification');
+      if (pred(r.value)) return r.value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The exit status of container c, from its exit notification. */
+async function exitOf(client: Client, c: string, timeoutMs?: number): Promise<unknown> {
+  const n = await next(client, (x) => typeof x === 'object' && 'exit' in x && x.exit[0].toString() === c, timeoutMs);
+  assert.ok(typeof n === 'object' && 'exit' in n);
+  return n.exit[1];
+}
+
+/** A runtime with these examples in its fs repository and a subscribed client. */
+async function runtimeWith(t: import('node:test').TestContext, dirs: string[]): Promise<{ rt: TestRuntime; client: Client }> {
+  const npks = await Promise.all(dirs.map((d) => packExample(d)));
+  const rt = await startRuntime(t, { npks });
+  const client = await rt.client({ subscribe: true });
+  t.after(() => client.close());
+  return { rt, client };
+}
+
+/** The app's stdout/stderr lines are logged by the runtime (debug) as the record's msg. */
+function appLines(rt: TestRuntime): string[] {
+  return rt.logs.flatMap((l) => {
+    try {
+      const rec = JSON.parse(l) as { msg?: unknown };
+      return typeof rec.msg === 'string' ? [rec.msg] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, namespaces, cgroups)', timeout: 600_000 }, () => {
+  test('hello-world starts at boot (autostart relaxed), greets with its name and exits 0', async (t) => {
+    const npk = await packExample('hello-world');
+    const rt = await startRuntime(t, { npks: [npk] });
+    await rt.waitLog(/Hello again hello-world:0\.0\.1!/);
+    await rt.waitLog(/Goodbye from hello-world:0\.0\.1/);
+    await rt.waitLog(/Process hello-world:0\.0\.1 exited .* with status Exit\(0\)/);
+  });
+
+  test('crashing exits with 101 after a panic line', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['crashing']);
+    await client.start('crashing:0.0.1');
+    assert.deepEqual(await exitOf(client, 'crashing:0.0.1'), { exit: { code: 101 } });
+    assert.ok(appLines(rt).some((l) => l.startsWith("thread 'main' panicked at")), 'the panic line is logged');
+  });
+
+  test('console: ident, list, inspect over the console fd, then a self-kill with SIGTERM; it stays mounted', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['console', 'hello-world']);
+    await client.start('console:0.0.1');
+    assert.deepEqual(await exitOf(client, 'console:0.0.1'), { signalled: { signal: 15 } });
+    const lines = appLines(rt);
+    assert.ok(lines.includes('We are console:0.0.1'), 'ident');
+    assert.ok(lines.some((l) => l.startsWith('Containers: ') && l.includes('hello-world:0.0.1') && l.includes('console:0.0.1')), 'list');
+    assert.ok(lines.some((l) => l.startsWith('Inspect console:0.0.1: ') && l.includes('"init":"/console"')), 'inspect');
+    assert.ok(lines.includes('Killing console:0.0.1 with SIGTERM'));
+    await rt.waitLog(/Process console:0\.0\.1 exited .* with status Signalled\(15\)/);
+    const res = await client.umount(['console:0.0.1']);
+    assert.ok(res.length === 1 && res[0] && 'ok' in res[0], `umount after the exit: ${JSON.stringify(res)}`);
+  });
+
+  test('cpueater eats CPU in a cgroup with cpu.shares 100 below cpu-intense', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['cpueater']);
+    await client.start('cpueater:0.0.1');
+    await rt.waitLog(/Eating CPU with 4 threads/);
+    const found = execFileSync('find', ['/sys/fs/cgroup/cpu/', '-path', `*${rt.cgroup}*cpu-intense*cpueater*`, '-name', 'cpu.shares'], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    assert.equal(found.length, 1, `one cpu.shares file for cpueater below cpu-intense: ${found.join(', ')}`);
+    assert.equal(readFileSync(found[0]!, 'utf8').trim(), '100');
+    const tasks = readFileSync(join(found[0]!, '..', 'tasks'), 'utf8').split('\n').filter(Boolean);
+    assert.ok(tasks.length >= 5, `the 4 eating threads and main are in the cgroup (${tasks.length} tasks)`);
+    await client.kill('cpueater:0.0.1', 'SIGTERM');
+    assert.deepEqual(await exitOf(client, 'cpueater:0.0.1'), { signalled: { signal: 15 } });
+  });
+
+  test('memeater: the OOM monitor reports the out-of-memory as a c_group notification', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['memeater']);
+    await client.start('memeater:0.0.1');
+    const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x && x.c_group[0].toString() === 'memeater:0.0.1');
+    assert.ok(typeof n === 'object' && 'c_group' in n);
+    const ev = n.c_group[1] as { memory: { oom: unknown; oom_kill: unknown } };
+    assert.ok(Number(ev.memory.oom ?? 0) >= 1 || Number(ev.memory.oom_kill ?? 0) >= 1, `an oom event: ${JSON.stringify(n, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    await rt.waitLog(/Process memeater:0\.0\.1 memory event/);
+    assert.deepEqual(await exitOf(client, 'memeater:0.0.1'), { signalled: { signal: 9 } });
+    assert.ok(appLines(rt).some((l) => /^Eaten \d+ MiB$/.test(l)));
+  });
+
+  test('persistence writes Hello! to /data/file and reads it back; uninstall --wipe removes the data', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['persistence']);
+    await client.start('persistence:0.0.1');
+    await rt.waitLog(/Writing Hello! to \/data\/file/);
+    await rt.waitLog(/Content of \/data\/file: Hello!/);
+    await client.kill('persistence:0.0.1', 15);
+    await exitOf(client, 'persistence:0.0.1');
+    const dir = join(rt.dataDir, 'persistence');
+    assert.equal(readFileSync(join(dir, 'file'), 'utf8'), 'Hello!');
+    const st = statSync(dir);
+    assert.equal(st.mode & 0o777, 0o700);
+    assert.equal(st.uid, 1000);
+    await client.uninstall('persistence:0.0.1', { wipe: true });
+    assert.equal(existsSync(dir), false, 'the persist dir is wiped');
+  });
+
+  test('seccomp runs under the default profile (filter mode)', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['seccomp']);
+    await client.start('seccomp:0.0.1');
+    await rt.waitLog(/running under the default seccomp profile/);
+    assert.ok(appLines(rt).some((l) => /^Seccomp:\s+2$/.test(l)), 'Seccomp: 2 in /proc/self/status');
+    await client.kill('seccomp:0.0.1', 15);
+    assert.deepEqual(await exitOf(client, 'seccomp:0.0.1'), { signalled: { signal: 15 } });
+  });
+
+  test('hello-resource prints the highest matching message resource (0.0.2)', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['message-0.0.1', 'message-0.0.2', 'hello-resource']);
+    await client.start('hello-resource:0.0.1');
+    await rt.waitLog(/0: Content of \/message\/hello: Hello once more from v0\.0\.2!/);
+    await rt.waitLog(/1: Content of \/message\/hello: Hello once more from v0\.0\.2!/);
+    await client.kill('hello-resource:0.0.1', 15);
+    await exitOf(client, 'hello-resource:0.0.1');
+  });
+
+  test('hello-busybox: an app with no root of its own runs the busybox of a resource on a script of another', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['busybox', 'message-0.0.1', 'hello-busybox']);
+    await client.start('hello-busybox:0.0.1');
+    assert.deepEqual(await exitOf(client, 'hello-busybox:0.0.1'), { exit: { code: 0 } });
+    const lines = appLines(rt);
+    assert.ok(lines.includes('Hello once more from 0.0.1!'), `the message of the resource: ${lines.slice(-10).join(' | ')}`);
+    assert.ok(lines.includes('(printed by the busybox shell of hello-busybox:0.0.1)'));
+  });
+
+  test('sockets: the app sends Hello! through its manifest socket and receives it', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['sockets']);
+    await client.start('sockets:0.0.1');
+    await rt.waitLog(/Connecting to \/unix-sockets\/sockets:0\.0\.1:hello/);
+    await rt.waitLog(/Received Hello!/);
+    await client.kill('sockets:0.0.1', 15);
+    await exitOf(client, 'sockets:0.0.1');
+  });
+
+  test('token: the client gets a token from the runtime, the server verifies it with the runtime', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['token-server', 'token-client']);
+    await client.start('token-server:0.0.1');
+    await rt.waitLog(/Listening on 127\.0\.0\.1:6543/);
+    await client.start('token-client:0.0.1');
+    assert.deepEqual(await exitOf(client, 'token-client:0.0.1'), { exit: { code: 0 } });
+    await rt.waitLog(/Received: yay!/);
+    await rt.waitLog(/Token from token-client: Ok/);
+    await client.kill('token-server:0.0.1', 15);
+    await exitOf(client, 'token-server:0.0.1');
+  });
+
+  test('custom reads its own custom manifest section through console inspect', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['custom']);
+    await client.start('custom:0.0.1');
+    assert.deepEqual(await exitOf(client, 'custom:0.0.1'), { exit: { code: 0 } });
+    await rt.waitLog(/hello again/);
+  });
+
+  test('inspect shows rlimits, supplementary groups, the 10 MB tmpfs and sysfs', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['inspect']);
+    await client.start('inspect:0.0.1');
+    assert.deepEqual(await exitOf(client, 'inspect:0.0.1'), { exit: { code: 0 } });
+    const lines = appLines(rt);
+    const groups = ['src', 'staff'].map((g) => execFileSync('getent', ['group', g], { encoding: 'utf8' }).split(':')[2]);
+    assert.ok(lines.includes(`supplementary groups: ${groups.join(' ')}`), `groups ${groups.join(' ')}: ${lines.filter((l) => l.startsWith('suppl')).join()}`);
+    assert.ok(lines.includes('pid 1 uid 1000 gid 1000 euid 1000 egid 1000') || lines.some((l) => /^pid \d+ uid 1000 gid 1000 euid 1000 egid 1000$/.test(l)));
+    assert.ok(lines.includes('rlimit nproc: soft 10000 hard 20000'));
+    assert.ok(lines.includes('/tmp writable: yes'));
+    assert.ok(lines.includes('/ writable: no'));
+    const tmp = lines.find((l) => l.startsWith('/tmp: '));
+    const bytes = Number(tmp?.split(' ')[1]);
+    assert.ok(bytes >= 9_900_000 && bytes <= 10_100_000, `tmpfs of about 10 MB: ${tmp}`);
+    assert.ok(lines.some((l) => /^sysfs \/sys sysfs /.test(l)), 'sysfs at /sys');
+    assert.ok(lines.some((l) => /^tmpfs \/tmp tmpfs /.test(l)), 'tmpfs at /tmp');
+  });
+
+  test('netns: the app joins the named network namespace and sees its interfaces only', async (t) => {
+    if (!hasCommand('ip')) return t.skip('ip (iproute2) is not installed');
+    const ns = `ns-example-${process.pid}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    t.after(() => execFileSync('ip', ['netns', 'del', ns]));
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'exdummy0', 'type', 'dummy']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    const npk = await packExample('netns', (m) => m.replace('!namespace container', `!namespace ${ns}`));
+    const rt = await startRuntime(t, { npks: [npk] });
+    const client = await rt.client({ subscribe: true });
+    t.after(() => client.close());
+    await client.start('netns:0.0.1');
+    assert.deepEqual(await exitOf(client, 'netns:0.0.1'), { exit: { code: 0 } });
+    const lines = appLines(rt);
+    assert.ok(lines.some((l) => /^\d+: lo UP LOOPBACK inet 127\.0\.0\.1$/.test(l)), `lo is up: ${lines.slice(-6).join(' | ')}`);
+    assert.ok(lines.some((l) => /^\d+: exdummy0 DOWN$/.test(l)), 'the dummy of the namespace');
+    const hostIfs = readdirSync('/sys/class/net').filter((i) => i !== 'lo');
+    for (const i of hostIfs) assert.ok(!lines.some((l) => l.includes(`: ${i} `) || l.endsWith(`: ${i}`)), `host interface ${i} is not visible`);
+  });
+
+  test('node-hello: a TypeScript app runs on the Node.js of a resource and uses the client library', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['node', 'node-hello', 'hello-world']);
+    await client.start('node-hello:0.0.1');
+    const status = await exitOf(client, 'node-hello:0.0.1', 60_000);
+    const lines = appLines(rt);
+    assert.deepEqual(status, { exit: { code: 0 } }, lines.slice(-20).join('\n'));
+    assert.ok(lines.includes(`Hello from TypeScript in node-hello:0.0.1 on Node.js ${process.version}`), lines.slice(-10).join('\n'));
+    assert.ok(lines.includes('Installed containers: hello-world:0.0.1, node-hello:0.0.1, node:0.0.1'), lines.slice(-10).join('\n'));
+    assert.ok(lines.some((l) => /^Inspect node-hello:0\.0\.1: init \/node\/lib\/ld\.so, pid \d+, repository default$/.test(l)));
+  });
+});
