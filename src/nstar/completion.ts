@@ -154,15 +154,17 @@ complete -F _${f} ${spec.name}
 `;
 }
 
-/** Text inside zsh's `[...]` descriptions and `_describe` items. */
+/** Text for zsh inside single quotes: `_describe` items and `:message:` parts need `\:`. */
 const zdesc = (s: string): string => s.replace(/[[\]]/g, '').replace(/:/g, '\\:').replace(/'/g, `'\\''`);
+/** Text inside an option's `[...]` explanation (colons are fine there, brackets are not). */
+const zexpl = (s: string): string => s.replace(/[[\]]/g, '').replace(/'/g, `'\\''`);
 
 function zshOption(o: OptionSpec): string {
   const fl = flags(o);
   const excl = fl.length > 1 ? `'(${fl.join(' ')})'` : '';
   const action = o.value === undefined ? '' : `:${zdesc(o.value)}:${o.choices ? `(${o.choices.join(' ')})` : o.file ? '_files' : ''}`;
   const names = fl.map((x) => (o.value === undefined ? x : x.startsWith('--') ? `${x}=` : `${x}+`));
-  const body = `[${zdesc(o.description)}]${action}`;
+  const body = `[${zexpl(o.description)}]${action}`;
   if (names.length === 1) return `'${names[0]}${body}'`;
   return `${excl}{${names.join(',')}}'${body}'`;
 }
@@ -189,11 +191,12 @@ function zshScript(spec: ProgramSpec): string {
 _${f}_containers() {
   local -a cmd containers
   local i
-  cmd=(\${words[1]})
-  for ((i = 2; i < \${#words}; i++)); do
-    case \${words[i]} in
-      -u|--url) cmd+=(--url \${words[i+1]}); break ;;
-      --url=*) cmd+=(\${words[i]}); break ;;
+  # The whole command line, saved by _${f} before _arguments narrowed words to the subcommand.
+  cmd=(\${_${f}_words[1]})
+  for ((i = 2; i < \${#_${f}_words}; i++)); do
+    case \${_${f}_words[i]} in
+      -u|--url) cmd+=(--url \${_${f}_words[i+1]}); break ;;
+      --url=*) cmd+=(\${_${f}_words[i]}); break ;;
     esac
   done
   containers=(\${(f)"$(\${cmd[@]} --timeout 2s --format json list 2>/dev/null | ${SED_CONTAINERS})"})
@@ -203,6 +206,8 @@ _${f}_containers() {
 
 _${f}() {
   local curcontext="$curcontext" state line
+  local -a _${f}_words
+  _${f}_words=("\${words[@]}")
   typeset -A opt_args
   _arguments -C -s \\
     ${spec.options.map(zshOption).join(' \\\n    ')} \\
@@ -262,6 +267,7 @@ function fishScript(spec: ProgramSpec): string {
     '                break',
     '        end',
     '    end',
+    '    command -q $cmd[1]; or return',
     `    for c in ($cmd --timeout 2s --format json list 2>/dev/null | string replace -rf '^\\s*"container": "(.*)",?$' '$1')`,
     '        echo $c',
     "        string split -m1 : -- $c | head -n1",
