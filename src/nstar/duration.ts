@@ -28,6 +28,7 @@ export function parseDuration(text: string): bigint {
   };
   const s = text.trim();
   if (s === '') bad('empty');
+  if (/\d[.,]\d/.test(s)) bad('fractions are not supported, for example write 1500ms for 1.5s');
   const item = /\s*(\d+)\s*([A-Za-zµ]*)\s*/y;
   let total = 0n;
   let i = 0;

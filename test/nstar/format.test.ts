@@ -138,8 +138,9 @@ describe('durations', () => {
     assert.equal(parseDurationMs('1ns'), 1, 'rounded up to whole milliseconds');
     assert.throws(() => parseDuration(''), /invalid duration "": empty/);
     assert.throws(() => parseDuration('10'), /time unit needed/);
-    assert.throws(() => parseDuration('1.5s'), /unexpected "\."/);
+    assert.throws(() => parseDuration('1.5s'), /fractions are not supported/);
     assert.throws(() => parseDuration('3 fortnights'), /unknown time unit "fortnights"/);
+    assert.throws(() => parseDuration('1s!'), /unexpected "!"/);
   });
   test('humantime formatting', () => {
     assert.equal(formatDuration(0n), '0s');
