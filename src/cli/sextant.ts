@@ -9,6 +9,8 @@ import { manifestJsonSchema, parseManifest } from '../manifest/index.js';
 import { packClones, packNpk, packTarget, type Compression } from '../npk/builder.js';
 import { generateKeyPair, readPublicKey, readSigningKey } from '../npk/keys.js';
 import { inspectLong, inspectShort, unpackNpk, verifyNpk } from '../npk/tools.js';
+import { BuildStepError, buildRecipe, DEFAULT_CACHE_DIR } from '../recipe/build.js';
+import { DEFAULT_DEBOOTSTRAP_CACHE } from '../recipe/base.js';
 
 const COMPRESSIONS = ['none', 'gzip', 'lzo', 'xz', 'zstd'] as const;
 
@@ -131,6 +133,54 @@ program
   .action(async (o: { name: string; out: string }) => {
     const { key, pub } = await generateKeyPair(o.name, o.out);
     console.log(`wrote ${key} and ${pub}`);
+  });
+
+program
+  .command('build')
+  .description('build an NPK from a recipe (FROM, COPY, RUN, ENTRYPOINT, CMD, ENV, USER); see docs/recipes.md')
+  .argument('<recipe>', 'recipe file; COPY sources and FROM paths are relative to its directory')
+  .requiredOption('-m, --manifest-path <file>', 'manifest (YAML, JSON or TOML) merged with what the recipe implies')
+  .option('-k, --key <file>', 'ed25519 signing key (32-byte seed); signs and appends verity data')
+  .requiredOption('-o, --out <path>', 'output file, or an existing directory for <name>-<version>.npk')
+  .addOption(new Option('-c, --compression <algorithm>', 'squashfs compression').choices(COMPRESSIONS).default('gzip'))
+  .option('--cache-dir <dir>', 'layer cache', DEFAULT_CACHE_DIR)
+  .option('--debootstrap-cache <dir>', 'cache of debian:<suite> roots', DEFAULT_DEBOOTSTRAP_CACHE)
+  .option('--mirror <url>', 'Debian mirror for FROM debian:<suite> (default: the first of apt\'s sources)')
+  .option('--no-cache', 'run every step again (results are still stored)')
+  .action(async (recipe: string, o: { manifestPath: string; key?: string; out: string; compression: Compression; cacheDir: string; debootstrapCache: string; mirror?: string; cache: boolean }) => {
+    const key = o.key ? await readSigningKey(o.key) : undefined;
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const started = Date.now();
+    try {
+      const r = await buildRecipe({
+        recipe,
+        manifest: o.manifestPath,
+        out: o.out,
+        key,
+        cacheDir: o.cacheDir,
+        debootstrapCache: o.debootstrapCache,
+        mirror: o.mirror,
+        noCache: !o.cache,
+        compression: o.compression,
+        mtime: sourceDateEpoch(),
+        signal: ac.signal,
+      });
+      const cached = r.steps.filter((s) => s.cached).length;
+      console.log(`Built ${r.npk.path} [${r.npk.size} bytes, ${r.layers.length} layers, ${cached} cached] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    } catch (e) {
+      if (e instanceof BuildStepError) {
+        console.error(`sextant: error: ${e.message}`);
+        process.exitCode = e.exitCode === 0 ? 1 : e.exitCode;
+        return;
+      }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   });
 
 program

@@ -1,0 +1,521 @@
+/**
+ * `sextant build`: recipe → layers → signed NPK.
+ *
+ * The image is a stack of overlayfs layers in the build cache, each the upper directory of
+ * one COPY or RUN step (so deletions are overlay whiteouts), on top of the FROM base. A
+ * step's layer is stored under a key hashed from the previous key and the step's inputs
+ * (instruction, ENV so far, and for COPY every source file's path, type, mode and content),
+ * so an unchanged step is found again and not run. COPY writes through an overlay mount
+ * with every path resolved inside the image; RUN executes in a container of our launch
+ * core (uid 0, all capabilities, no seccomp, network host or a new empty namespace) whose
+ * root is an overlay of the image so far with the new layer as upper; the host sees none
+ * of it. The final image is a read-only overlay of all layers, packed with packNpk.
+ */
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chown } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { NorthstarError, errorMessage } from '../common/errors.js';
+import { Launcher, type ExitStatus } from '../launch/launcher.js';
+import { MS, type LaunchPlan, type MountCall } from '../launch/plan.js';
+import { CAPABILITY_NUMBERS, type Manifest } from '../manifest/index.js';
+import { packNpk, packTarget, type Compression, type PackResult } from '../npk/builder.js';
+import { resolveBase, DEFAULT_DEBOOTSTRAP_CACHE, type Base } from './base.js';
+import { formatOf, mergeManifest } from './manifest.js';
+import { mountOverlay, umount } from './overlay.js';
+import { impliedManifest, parseRecipe, RecipeError, type CommandForm, type Instruction } from './parse.js';
+
+export const DEFAULT_CACHE_DIR = '/var/cache/northstar/recipe';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Host devices bound into a RUN container (on empty files of the scaffold layer). */
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+/** A RUN step that did not exit with 0: `exitCode` is its code (128 + n for a signal n). */
+export class BuildStepError extends NorthstarError {
+  constructor(
+    readonly step: number,
+    readonly exitCode: number,
+    message: string,
+  ) {
+    super('ESTEP', message);
+    this.name = 'BuildStepError';
+  }
+}
+
+export interface BuildOptions {
+  /** The recipe file; COPY sources and FROM paths are relative to its directory. */
+  recipe: string;
+  /** The manifest file (-m) the recipe's implications are merged into. */
+  manifest: string;
+  key?: KeyObject | undefined;
+  cacheDir?: string | undefined;
+  debootstrapCache?: string | undefined;
+  mirror?: string | undefined;
+  /** Do not reuse cached steps (they are still stored). */
+  noCache?: boolean | undefined;
+  compression?: Compression | undefined;
+  mtime?: number | undefined;
+  /** Output file, or an existing directory for <name>-<version>.npk. */
+  out: string;
+  /** Every output line (step headers, RUN output prefixed with the step number). */
+  log?: ((line: string) => void) | undefined;
+  launcher?: Launcher | undefined;
+  /** Aborts a running step (its container is killed) and the build. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface StepReport {
+  step: number;
+  op: Instruction['op'];
+  /** A COPY or RUN whose layer came from the cache. */
+  cached: boolean;
+}
+
+export interface BuildResult {
+  npk: PackResult;
+  manifest: Manifest;
+  steps: StepReport[];
+  /** Layer ids, lowest first. */
+  layers: string[];
+}
+
+const h = (...parts: string[]): string => {
+  const x = createHash('sha256');
+  for (const p of parts) x.update(`${p.length}:${p}`);
+  return x.digest('hex').slice(0, 32);
+};
+
+// --- paths inside an image ----------------------------------------------------------------
+
+/**
+ * The host path of `path` inside the image mounted at `root`, following symlinks as the
+ * container would see them (absolute targets are relative to `root`, `..` stops at it).
+ * With `followLast` false, the last component itself is not followed. Missing directories
+ * on the way are created when `create` is set.
+ */
+export async function resolveInRoot(root: string, path: string, opts: { followLast: boolean; create: boolean }): Promise<string> {
+  let todo = path.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const c = todo.shift()!;
+    if (c === '..') {
+      done.pop();
+      continue;
+    }
+    const host = join(root, ...done, c);
+    const last = todo.length === 0;
+    const s = await lstat(host).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw e;
+    });
+    if (s?.isSymbolicLink() && (!last || opts.followLast)) {
+      if (++links > 40) throw new RecipeError(`${path}: too many levels of symbolic links in the image`);
+      const target = await readlink(host);
+      const parts = target.split('/').filter((x) => x !== '' && x !== '.');
+      if (target.startsWith('/')) done.length = 0;
+      todo = [...parts, ...todo];
+      continue;
+    }
+    if (!last) {
+      if (s === null) {
+        if (!opts.create) throw new RecipeError(`${path}: ${join('/', ...done, c)} does not exist in the image`);
+        await mkdir(host, 0o755);
+      } else if (!s.isDirectory()) {
+        throw new RecipeError(`${path}: ${join('/', ...done, c)} is not a directory in the image`);
+      }
+    }
+    done.push(c);
+  }
+  return join(root, ...done);
+}
+
+// --- COPY -------------------------------------------------------------------------------
+
+function globRegex(seg: string): RegExp {
+  let re = '';
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = seg.indexOf(']', i + 1);
+      if (end < 0) re += '\\[';
+      else {
+        let cls = seg.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+        re += `[${cls}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Expand one COPY source (globs per path component) to sorted absolute paths. */
+async function expandSource(base: string, pattern: string, where: string): Promise<string[]> {
+  if (pattern.startsWith('/')) throw new RecipeError(`${where}: COPY source ${pattern} must be relative to the recipe's directory`);
+  const parts = pattern.split('/').filter((p) => p !== '' && p !== '.');
+  let paths = [base];
+  for (const part of parts) {
+    const next: string[] = [];
+    if (!/[*?[]/.test(part)) {
+      for (const p of paths) next.push(join(p, part));
+    } else {
+      const re = globRegex(part);
+      for (const p of paths) {
+        const names = await readdir(p).catch(() => [] as string[]);
+        for (const n of names.sort()) if (re.test(n) && (part.startsWith('.') || !n.startsWith('.'))) next.push(join(p, n));
+      }
+    }
+    paths = next;
+  }
+  const out: string[] = [];
+  for (const p of paths) {
+    const rel = relative(base, p);
+    if (rel === '..' || rel.startsWith(`..${sep}`)) throw new RecipeError(`${where}: COPY source ${pattern} lies outside the recipe's directory`);
+    if (existsSync(p)) out.push(p);
+  }
+  if (out.length === 0) throw new RecipeError(`${where}: COPY source ${pattern} matches nothing in ${base}`);
+  return out;
+}
+
+/** Hash of what a COPY reads: relative paths, types, modes, contents and link targets. */
+async function sourcesHash(sources: string[]): Promise<string> {
+  const x = createHash('sha256');
+  const visit = async (p: string, name: string): Promise<void> => {
+    const s = await lstat(p);
+    x.update(`${name}\0${s.mode}\0`);
+    if (s.isSymbolicLink()) x.update(`link:${await readlink(p)}\0`);
+    else if (s.isDirectory()) {
+      for (const n of (await readdir(p)).sort()) await visit(join(p, n), `${name}/${n}`);
+    } else if (s.isFile()) {
+      for await (const c of createReadStream(p, { highWaterMark: 1 << 20 })) x.update(c as Buffer);
+      x.update('\0');
+    } else throw new RecipeError(`COPY source ${p}: only files, directories and symlinks can be copied`);
+  };
+  for (const src of sources) {
+    // The top-level source is followed (a symlink named on the line copies its target).
+    const s = await stat(src);
+    if (s.isDirectory()) await visit(src, '.');
+    else {
+      x.update(`${s.mode}\0`);
+      for await (const c of createReadStream(src, { highWaterMark: 1 << 20 })) x.update(c as Buffer);
+    }
+    x.update(`\0${basename(src)}\0`);
+  }
+  return x.digest('hex');
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+async function replaceFile(src: string, dst: string, mode: number, owner: Owner): Promise<void> {
+  const s = await lstat(dst).catch(() => null);
+  if (s?.isDirectory()) throw new RecipeError(`COPY: cannot replace the directory ${dst} with a file`);
+  if (s) await rm(dst, { force: true });
+  await copyFile(src, dst);
+  await chown(dst, owner.uid, owner.gid);
+  await chmod(dst, mode & 0o7777);
+}
+
+async function copyTree(srcDir: string, root: string, destPath: string, owner: Owner): Promise<void> {
+  for (const n of (await readdir(srcDir)).sort()) {
+    const src = join(srcDir, n);
+    const s = await lstat(src);
+    const dest = `${destPath}/${n}`;
+    if (s.isDirectory()) {
+      const host = await resolveInRoot(root, dest, { followLast: true, create: true });
+      const d = await lstat(host).catch(() => null);
+      if (d && !d.isDirectory()) await rm(host, { force: true });
+      if (!d || !d.isDirectory()) await mkdir(host);
+      await chown(host, owner.uid, owner.gid);
+      await chmod(host, s.mode & 0o7777);
+      await copyTree(src, root, dest, owner);
+    } else {
+      const host = await resolveInRoot(root, dest, { followLast: false, create: true });
+      if (s.isSymbolicLink()) {
+        const d = await lstat(host).catch(() => null);
+        if (d?.isDirectory()) throw new RecipeError(`COPY: cannot replace the directory ${dest} with a symlink`);
+        if (d) await rm(host, { force: true });
+        await symlink(await readlink(src), host);
+        await lchown(host, owner.uid, owner.gid);
+      } else if (s.isFile()) {
+        await replaceFile(src, host, s.mode, owner);
+      } else {
+        throw new RecipeError(`COPY source ${src}: only files, directories and symlinks can be copied`);
+      }
+    }
+  }
+}
+
+/** Docker's COPY semantics: a directory source copies its contents; several sources or a trailing / make dest a directory. */
+async function copyInto(root: string, sources: string[], dest: string, owner: Owner): Promise<void> {
+  const destAbs = dest.startsWith('/') ? dest : `/${dest}`;
+  const destHost = await resolveInRoot(root, destAbs, { followLast: true, create: true });
+  const existing = await lstat(destHost).catch(() => null);
+  const asDir = sources.length > 1 || dest.endsWith('/') || existing?.isDirectory() === true || (await Promise.all(sources.map((s) => stat(s)))).some((s) => s.isDirectory());
+  if (asDir) {
+    if (existing && !existing.isDirectory()) throw new RecipeError(`COPY: destination ${dest} exists in the image and is not a directory`);
+    if (!existing) {
+      await mkdir(destHost, { recursive: true });
+      await chown(destHost, owner.uid, owner.gid);
+    }
+  }
+  for (const src of sources) {
+    const s = await stat(src);
+    if (s.isDirectory()) await copyTree(src, root, destAbs, owner);
+    else if (asDir) await replaceFile(src, await resolveInRoot(root, `${destAbs}/${basename(src)}`, { followLast: false, create: true }), s.mode, owner);
+    else await replaceFile(src, destHost, s.mode, owner);
+  }
+}
+
+// --- RUN --------------------------------------------------------------------------------
+
+/** A layer with empty mount points for /proc and the devices, used on top of the image during RUN. */
+async function scaffold(cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, 'scaffold');
+  if (existsSync(join(dir, '.ready'))) return join(dir, 'root');
+  const root = join(dir, 'root');
+  await mkdir(join(root, 'proc'), { recursive: true });
+  await mkdir(join(root, 'dev', 'shm'), { recursive: true });
+  await mkdir(join(root, 'dev', 'pts'), { recursive: true });
+  for (const d of DEVICES) await writeFile(join(root, 'dev', d), '');
+  await writeFile(join(dir, '.ready'), '');
+  return root;
+}
+
+function runMounts(): MountCall[] {
+  const mounts: MountCall[] = [{ source: 'proc', target: 'proc', fstype: 'proc', flags: MS.NOSUID | MS.NODEV | MS.NOEXEC, data: null }];
+  for (const d of DEVICES) mounts.push({ source: `/dev/${d}`, target: `dev/${d}`, fstype: null, flags: MS.BIND, data: null });
+  mounts.push({ source: 'tmpfs', target: 'dev/shm', fstype: 'tmpfs', flags: MS.NOSUID | MS.NODEV, data: 'mode=1777' });
+  mounts.push({ source: 'devpts', target: 'dev/pts', fstype: 'devpts', flags: MS.NOSUID | MS.NOEXEC, data: 'newinstance,ptmxmode=0666,mode=620' });
+  return mounts;
+}
+
+async function findExecutable(root: string, name: string, env: Map<string, string>): Promise<string> {
+  if (name.includes('/')) return name;
+  for (const dir of (env.get('PATH') ?? DEFAULT_PATH).split(':')) {
+    if (dir === '') continue;
+    const p = `${dir}/${name}`;
+    const host = await resolveInRoot(root, p, { followLast: true, create: false }).catch(() => null);
+    if (host && existsSync(host)) return p;
+  }
+  throw new RecipeError(`RUN: ${name} is not found in PATH of the image`);
+}
+
+function lines(stream: Readable | null, out: (l: string) => void): Promise<void> {
+  if (!stream) return Promise.resolve();
+  return new Promise((res) => {
+    const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    rl.on('line', out);
+    rl.once('close', res);
+    stream.once('error', () => rl.close());
+  });
+}
+
+// --- the build --------------------------------------------------------------------------
+
+export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const recipePath = resolve(opts.recipe);
+  const recipeDir = dirname(recipePath);
+  const cacheDir = resolve(opts.cacheDir ?? DEFAULT_CACHE_DIR);
+  const layersDir = join(cacheDir, 'layers');
+  const text = await readFile(recipePath, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new RecipeError(`recipe ${opts.recipe}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
+  });
+  const recipe = parseRecipe(text, opts.recipe);
+  const manifestText = await readFile(opts.manifest, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new NorthstarError('EINVAL', `manifest ${opts.manifest}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
+  });
+  // Fails before anything runs if the result cannot be a valid manifest.
+  const manifest = mergeManifest(manifestText, formatOf(opts.manifest), impliedManifest(recipe), `manifest ${opts.manifest} merged with ${opts.recipe}`);
+
+  await mkdir(layersDir, { recursive: true });
+  const empty = join(cacheDir, 'empty');
+  await mkdir(empty, { recursive: true });
+  const total = recipe.instructions.length;
+  const from = recipe.instructions[0]!;
+  if (from.op !== 'FROM') throw new RecipeError('the first instruction must be FROM');
+  log(`Step 1/${total} : ${from.text}`);
+  const base: Base = await resolveBase(from.source, {
+    recipeDir,
+    cacheDir,
+    debootstrapCache: opts.debootstrapCache ?? DEFAULT_DEBOOTSTRAP_CACHE,
+    mirror: opts.mirror,
+    log: (l) => log(`[1] ${l}`),
+  });
+  let key = h('base', base.key);
+  const layers: string[] = [];
+  const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOME', '/root']]);
+  const steps: StepReport[] = [];
+  let launcher = opts.launcher;
+  let ownLauncher = false;
+  /** Lowers for an overlay: layers topmost first (relative to layersDir), then the base. */
+  const lowers = (): string[] => [...layers.map((l) => `${l}/diff`).reverse(), base.dir];
+
+  const withLayer = async (n: number, ins: Instruction, stepKey: string, fill: (merged: string) => Promise<void>, extraTop: string[] = []): Promise<boolean> => {
+    const done = join(layersDir, stepKey, 'done');
+    if (!opts.noCache && existsSync(done)) {
+      layers.push(stepKey);
+      log(`[${n}] using the cached layer ${stepKey}`);
+      return true;
+    }
+    const tmpId = `tmp-${randomBytes(8).toString('hex')}`;
+    const tmp = join(layersDir, tmpId);
+    await mkdir(join(tmp, 'diff'), { recursive: true });
+    await mkdir(join(tmp, 'work'));
+    await mkdir(join(tmp, 'merged'));
+    let mounted = false;
+    try {
+      await mountOverlay(join(tmp, 'merged'), { lowers: [...extraTop, ...lowers()], upper: `${tmpId}/diff`, work: `${tmpId}/work`, cwd: layersDir });
+      mounted = true;
+      await fill(join(tmp, 'merged'));
+      await umount(join(tmp, 'merged'));
+      mounted = false;
+      await rm(join(tmp, 'work'), { recursive: true, force: true });
+      await rm(join(tmp, 'merged'), { recursive: true, force: true });
+      await writeFile(join(tmp, 'step'), `${ins.text}\n`);
+      await rm(join(layersDir, stepKey), { recursive: true, force: true });
+      await rename(tmp, join(layersDir, stepKey));
+      await writeFile(done, '');
+    } finally {
+      if (mounted) await umount(join(tmp, 'merged')).catch((e: unknown) => log(`[${n}] cleanup: ${errorMessage(e)}`));
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
+    layers.push(stepKey);
+    return false;
+  };
+
+  try {
+    for (let i = 1; i < total; i++) {
+      if (opts.signal?.aborted) throw new NorthstarError('EABORT', 'build aborted');
+      const n = i + 1;
+      const ins = recipe.instructions[i]!;
+      const where = `${opts.recipe}:${ins.line}`;
+      log(`Step ${n}/${total} : ${ins.text}`);
+      switch (ins.op) {
+        case 'FROM':
+          throw new RecipeError(`${where}: FROM may appear only once`);
+        case 'ENV':
+          for (const [k, v] of ins.env) env.set(k, v);
+          key = h(key, 'ENV', JSON.stringify(ins.env));
+          steps.push({ step: n, op: ins.op, cached: false });
+          break;
+        case 'ENTRYPOINT':
+        case 'CMD':
+        case 'USER':
+          // Manifest only: the image does not change.
+          steps.push({ step: n, op: ins.op, cached: false });
+          break;
+        case 'COPY': {
+          const sources: string[] = [];
+          for (const s of ins.sources) sources.push(...(await expandSource(recipeDir, s, where)));
+          const owner = ins.chown ?? { uid: 0, gid: 0 };
+          key = h(key, 'COPY', JSON.stringify({ dest: ins.dest, owner, n: ins.sources }), await sourcesHash(sources));
+          const cached = await withLayer(n, ins, key, (merged) => copyInto(merged, sources, ins.dest, owner));
+          steps.push({ step: n, op: ins.op, cached });
+          break;
+        }
+        case 'RUN': {
+          key = h(key, 'RUN', JSON.stringify(ins.command), ins.network, JSON.stringify([...env]));
+          if (!launcher) {
+            launcher = new Launcher();
+            ownLauncher = true;
+          }
+          const l = launcher;
+          const top = await scaffold(cacheDir);
+          const cached = await withLayer(n, ins, key, (merged) => runStep(l, merged, n, ins.command, ins.network, env, log, opts.signal), [top]);
+          steps.push({ step: n, op: ins.op, cached });
+          break;
+        }
+      }
+    }
+
+    // Pack a read-only view of all layers.
+    const finalDir = join(cacheDir, `final-${randomBytes(6).toString('hex')}`);
+    await mkdir(finalDir);
+    let mounted = false;
+    try {
+      let root = base.dir;
+      if (layers.length > 0) {
+        // Without an upper layer overlayfs needs two lowers at least.
+        const all = lowers();
+        await mountOverlay(finalDir, { lowers: all.length < 2 ? [...all, empty] : all, cwd: layersDir });
+        mounted = true;
+        root = finalDir;
+      }
+      const out = await packTarget(opts.out, manifest.name, manifest.version);
+      log(`Packing ${manifest.name}:${manifest.version} into ${out}`);
+      const npk = await packNpk({ manifest, root, key: opts.key, out, compression: opts.compression, mtime: opts.mtime });
+      return { npk, manifest, steps, layers };
+    } finally {
+      if (mounted) await umount(finalDir).catch((e: unknown) => log(`cleanup: ${errorMessage(e)}`));
+      await rm(finalDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  } finally {
+    if (ownLauncher) launcher?.close();
+  }
+}
+
+/** Every capability this process may pass on (the bounding set of a container host can be smaller than all). */
+async function permittedCapabilities(): Promise<number[]> {
+  const status = await readFile('/proc/self/status', 'utf8');
+  const hex = /^CapPrm:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  const prm = hex === undefined ? 0n : BigInt(`0x${hex}`);
+  return [...new Set(Object.values(CAPABILITY_NUMBERS))].filter((c) => (prm >> BigInt(c)) & 1n).sort((a, b) => a - b);
+}
+
+async function runStep(
+  launcher: Launcher,
+  root: string,
+  n: number,
+  command: CommandForm,
+  network: 'host' | 'none',
+  env: Map<string, string>,
+  log: (l: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const argv = 'shell' in command ? ['/bin/sh', '-c', command.shell] : command.exec;
+  const path = await findExecutable(root, argv[0]!, env);
+  const plan: LaunchPlan = {
+    container: `sextant-build-step-${n}:0.0.0`,
+    hostname: 'sextant-build',
+    root,
+    mounts: runMounts(),
+    network: network === 'none' ? { mode: 'new' } : { mode: 'host' },
+    uid: 0,
+    gid: 0,
+    groups: [],
+    rlimits: [],
+    sched: null,
+    capabilities: await permittedCapabilities(),
+    seccomp: { enabled: false, rules: [] },
+    path,
+    argv,
+    envp: [...env].map(([k, v]) => `${k}=${v}`),
+    cgroupProcs: [],
+    console: false,
+    sockets: [],
+  };
+  const proc = await launcher.start(plan, { stdout: 'pipe', stderr: 'pipe' });
+  const abort = () => proc.kill('SIGKILL');
+  signal?.addEventListener('abort', abort);
+  let status: ExitStatus | null;
+  try {
+    const out = Promise.all([lines(proc.stdout, (l) => log(`[${n}] ${l}`)), lines(proc.stderr, (l) => log(`[${n}] ${l}`))]);
+    status = await proc.exited;
+    await out;
+  } finally {
+    signal?.removeEventListener('abort', abort);
+  }
+  if (signal?.aborted) throw new NorthstarError('EABORT', `step ${n}: aborted`);
+  if (status === null) throw new BuildStepError(n, 1, `step ${n}: the command did not start`);
+  if ('signal' in status) throw new BuildStepError(n, 128 + status.signal, `step ${n}: ${argv.join(' ')} was killed by signal ${status.signal}`);
+  if (status.code !== 0) throw new BuildStepError(n, status.code, `step ${n}: ${argv.join(' ')} failed with exit code ${status.code}`);
+}

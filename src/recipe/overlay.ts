@@ -1,0 +1,104 @@
+/**
+ * Overlay and tmpfs mounts for recipe builds and writable container roots, through
+ * mount(8)/umount(8) (Node has no mount(2)). Callers always pair a mount with `umount`
+ * in a finally block; nothing here leaves a mount behind on failure.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, rm, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NorthstarError } from '../common/errors.js';
+
+function run(cmd: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, encoding: 'utf8' }, (err, _stdout, stderr) => {
+      if (err) {
+        const why = (stderr || err.message).trim().replace(/\s+/g, ' ');
+        reject(new NorthstarError('EMOUNT', `${cmd} ${args.join(' ')}: ${why}`, { cause: err }));
+      } else resolve();
+    });
+  });
+}
+
+/** Characters overlayfs cannot take in a lowerdir/upperdir option without escaping. */
+export function checkOverlayPath(p: string, what: string): void {
+  if (/[:,\\\n]/.test(p)) throw new NorthstarError('EINVAL', `${what} ${JSON.stringify(p)}: an overlay layer path must not contain ':', ',' or '\\'`);
+}
+
+export interface OverlayLayers {
+  /** Topmost first. Relative paths are resolved against `cwd` (keeps the option short). */
+  lowers: readonly string[];
+  upper?: string;
+  work?: string;
+  cwd?: string;
+}
+
+/** Mount an overlay at `target`; without `upper` it is read-only. */
+export async function mountOverlay(target: string, layers: OverlayLayers): Promise<void> {
+  if (layers.lowers.length === 0) throw new NorthstarError('EINVAL', 'an overlay needs at least one lower layer');
+  for (const l of layers.lowers) checkOverlayPath(l, 'layer');
+  const opts = [`lowerdir=${layers.lowers.join(':')}`];
+  if (layers.upper !== undefined) {
+    if (layers.work === undefined) throw new NorthstarError('EINVAL', 'an overlay with an upper layer needs a work dir');
+    checkOverlayPath(layers.upper, 'upper layer');
+    checkOverlayPath(layers.work, 'work dir');
+    opts.push(`upperdir=${layers.upper}`, `workdir=${layers.work}`);
+  }
+  const data = opts.join(',');
+  if (data.length > 4000) throw new NorthstarError('EINVAL', `too many layers for one overlay mount (${layers.lowers.length})`);
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', layers.upper === undefined ? `ro,${data}` : data, target], layers.cwd);
+}
+
+export async function mountTmpfs(target: string, size: bigint | number, mode = '0755'): Promise<void> {
+  await run('mount', ['-t', 'tmpfs', 'tmpfs', '-o', `size=${size},mode=${mode}`, target]);
+}
+
+export async function umount(target: string): Promise<void> {
+  await run('umount', [target]);
+}
+
+export interface WritableRoot {
+  /** The overlay: the container's root. */
+  root: string;
+  /** Unmount both layers and remove the directories; safe to call more than once. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * A writable root for one start: an overlay of the read-only image `lower` with its upper
+ * layer on a tmpfs of `size` bytes, in a new directory under `parent`. Every change lives
+ * in the tmpfs and is gone after `teardown`.
+ */
+export async function mountWritableRoot(lower: string, parent: string, size: bigint | number, label: string): Promise<WritableRoot> {
+  checkOverlayPath(lower, 'image');
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, `${label.replace(/[^A-Za-z0-9._-]/g, '_')}-`));
+  const tmp = join(dir, 'tmp');
+  const root = join(dir, 'root');
+  const mounted: string[] = [];
+  let done: Promise<void> | null = null;
+  const teardown = (): Promise<void> => {
+    done ??= (async () => {
+      const errors: unknown[] = [];
+      for (const m of mounted.reverse()) {
+        await umount(m).catch((e: unknown) => errors.push(e));
+      }
+      if (errors.length === 0) await rm(dir, { recursive: true, force: true });
+      if (errors.length > 0) throw errors[0];
+    })();
+    return done;
+  };
+  try {
+    await mkdir(tmp);
+    await mkdir(root);
+    await mountTmpfs(tmp, size);
+    mounted.push(tmp);
+    await mkdir(join(tmp, 'upper'));
+    await mkdir(join(tmp, 'work'));
+    await mountOverlay(root, { lowers: [lower], upper: join(tmp, 'upper'), work: join(tmp, 'work') });
+    mounted.push(root);
+  } catch (e) {
+    await teardown().catch(() => undefined);
+    throw e;
+  }
+  return { root, teardown };
+}
