@@ -34,3 +34,7 @@ fi
 if [ -f examples/test-container/Makefile ]; then
   make -s -C examples/test-container
 fi
+# Every other example (static C programs, the busybox and Node.js resources, the TS app).
+if [ -f examples/Makefile ]; then
+  make -s -C examples
+fi
