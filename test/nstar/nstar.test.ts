@@ -6,11 +6,11 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Container } from '../../src/common/container.js';
 import type { Client, Notification } from '../../src/client/index.js';
-import { isRoot, tempDir } from '../helpers/tmp.js';
+import { hasCommand, isRoot, tempDir } from '../helpers/tmp.js';
 import { packTestVariant, startRuntime, testContainerManifest, testNpks, type TestRuntime } from '../runtime/harness.js';
 import { NSTAR, nstar, spawnNstar } from './run.js';
 
@@ -334,7 +334,7 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     assert.match(after.stderr, /^Error: failed to connect to unix:\/\/.*: (ENOENT|ECONNREFUSED)\n$/);
   });
 
-  test('bash completion asks the runtime for container names', { skip: !hasBash() && 'bash is not installed' }, async (t) => {
+  test('bash completion asks the runtime for container names', { skip: !hasCommand('bash') && 'bash is not installed' }, async (t) => {
     const { u } = await runtime(t);
     const dir = tempDir(t);
     const script = join(dir, 'nstar.bash');
@@ -352,13 +352,22 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.deepEqual(complete(`${NSTAR} ${u.join(' ')} kill test-`).sort(), ['test-container', 'test-container:0.0.1', 'test-resource', 'test-resource:0.0.1']);
     assert.deepEqual(complete(`${NSTAR} ${u.join(' ')} mount test-resource test-r`).sort(), ['test-resource', 'test-resource:0.0.1']);
   });
-});
 
-function hasBash(): boolean {
-  try {
-    execFileSync('bash', ['-c', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-}
+  test('fish completion asks the runtime for container names', { skip: !hasCommand('fish') && 'fish is not installed (apt-get install -y fish)' }, async (t) => {
+    const { u } = await runtime(t);
+    const dir = tempDir(t);
+    const script = join(dir, 'nstar.fish');
+    writeFileSync(script, (await nstar('completion', '-s', 'fish')).stdout);
+    // fish picks completions by the command's name: put `nstar` on PATH.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    symlinkSync(NSTAR, join(bin, 'nstar'));
+    const complete = (line: string): string[] =>
+      execFileSync('fish', ['-c', `source ${script}; complete -C ${JSON.stringify(line)}`], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } })
+        .split('\n')
+        .filter((l) => l !== '')
+        .sort();
+    assert.deepEqual(complete(`nstar ${u.join(' ')} inspect test-c`), ['test-container', 'test-container:0.0.1']);
+    assert.deepEqual(complete(`nstar --url=${u[1]} uninstall -w test-`), ['test-container', 'test-container:0.0.1', 'test-resource', 'test-resource:0.0.1']);
+  });
+});
