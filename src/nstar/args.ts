@@ -13,9 +13,12 @@ export interface StartCommand {
 /**
  * Split `start`'s trailing tokens as upstream does: leading tokens that contain `=` are env
  * entries (split at the first `=`), the next token is init (it may contain `<INIT>`), the
- * rest are args. `DEBUG=1 <INIT> -v` → env {DEBUG: 1}, init `<INIT>`, args [`-v`].
+ * rest are args. `DEBUG=1 <INIT> -v` → env {DEBUG: 1}, init `<INIT>`, args [`-v`]. A first
+ * token `--` is dropped.
  */
 export function splitStartCommand(tokens: readonly string[]): StartCommand {
+  // A leading `--` only ends nstar's own options (`start hello -- -v`).
+  if (tokens[0] === '--') tokens = tokens.slice(1);
   const env: [string, string][] = [];
   let i = 0;
   for (; i < tokens.length && tokens[i]!.includes('='); i++) {

@@ -22,6 +22,7 @@ describe('start argument split', () => {
     assert.deepEqual(splitStartCommand(['A=1', 'B=x=y']), { env: [['A', '1'], ['B', 'x=y']], init: null, args: [] });
     assert.deepEqual(splitStartCommand(['/bin/sh', '-c', 'X=1 true']), { env: [], init: '/bin/sh', args: ['-c', 'X=1 true'] });
     assert.deepEqual(splitStartCommand(['EMPTY=', 'init', 'a=b']), { env: [['EMPTY', '']], init: 'init', args: ['a=b'] });
+    assert.deepEqual(splitStartCommand(['--', '/bin/sh', '--', '-x']), { env: [], init: '/bin/sh', args: ['--', '-x'] }, 'only a first -- is dropped');
   });
   test('bad tokens are refused', () => {
     assert.throws(() => splitStartCommand(['=1']), /invalid environment variable "=1": empty name/);

@@ -270,6 +270,26 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     assert.deepEqual(JSON.parse(ij.stdout), { installed: 'test-resource:0.0.1', path: npk, repository: 'default' });
   });
 
+  test('on a terminal: coloured tables and a progress bar for install', { skip: !hasCommand('script') && 'script (util-linux) is not installed' }, async (t) => {
+    const npks = await testNpks();
+    const rt = await startRuntime(t, { npks: [npks['test-container']!] });
+    // script(1) runs nstar on a pseudo terminal; its output is what the terminal showed.
+    const onTty = (...args: string[]): string =>
+      execFileSync('script', ['-qec', [process.execPath, NSTAR, '-u', rt.consoleUrl, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '' },
+      });
+    const out = onTty('install', npks['test-resource']!, 'memory');
+    assert.match(out, /\rinstalling \[#{30}\] 100% \d+\.\d MiB\/\d+\.\d MiB\r?\n/);
+    assert.ok(out.includes(`installed ${npks['test-resource']!} into memory`));
+    const ls = onTty('ls');
+    assert.ok(ls.includes('\x1b[1mName\x1b[0m'), 'bold titles');
+    assert.ok(ls.includes('\x1b[34mapp\x1b[0m') && ls.includes('\x1b[32mresource\x1b[0m'), 'coloured types');
+    // NO_COLOR turns colours off on a terminal too; a pipe never gets them (the other tests).
+    const plain = execFileSync('script', ['-qec', `'${process.execPath}' '${NSTAR}' -u '${rt.consoleUrl}' ls`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.ok(!plain.includes('\x1b['), 'no escape sequences with NO_COLOR');
+  });
+
   test('token and verify-token', async (t) => {
     const { u } = await runtime(t);
     const tok = await nstar(...u, 'token', 'extern', 'hello');
