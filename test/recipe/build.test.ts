@@ -1,0 +1,255 @@
+/**
+ * Real builds as root: overlay mounts, RUN steps in the launch core, packing, the step
+ * cache, FROM an NPK, the built NPK running in a real runtime, and debian:<suite> when the
+ * archive is reachable.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { buildRecipe, BuildStepError, type BuildOptions } from '../../src/recipe/build.js';
+import { RecipeError } from '../../src/recipe/parse.js';
+import { Npk } from '../../src/npk/reader.js';
+import { SquashfsImage } from '../../src/npk/squashfs/reader.js';
+import { packNpk } from '../../src/npk/builder.js';
+import { parseManifest } from '../../src/manifest/index.js';
+import { readPublicKey, readSigningKey } from '../../src/npk/keys.js';
+import { KEY, PUB, isExit, nextNotification, startRuntime } from '../runtime/harness.js';
+import { aptMirror } from '../../src/recipe/base.js';
+
+const LAUNCH = new URL('../../../native/build/northstar-launch', import.meta.url);
+const isRoot = process.getuid?.() === 0;
+const BUSYBOX = '/bin/busybox';
+
+function skipReason(): string | null {
+  if (!isRoot) return 'needs root (overlay mounts and the launch core)';
+  if (!existsSync(LAUNCH)) return 'native/build/northstar-launch is not built (make -C native)';
+  if (!existsSync(BUSYBOX)) return 'needs busybox-static at /bin/busybox';
+  return null;
+}
+
+function mountSnapshot(): { overlays: string[]; loops: string } {
+  const overlays = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' - overlay '));
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' });
+  return { overlays, loops };
+}
+
+/** A recipe dir with busybox and a few files, a manifest and a cache, removed after the test. */
+function workspace(t: TestContext, recipe: string, manifest = 'name: built\nversion: 0.1.0\nuid: 1000\ngid: 1000\n') {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-recipe-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(BUSYBOX, join(dir, 'busybox'));
+  mkdirSync(join(dir, 'files', 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'files', 'a.txt'), 'alpha\n');
+  writeFileSync(join(dir, 'files', 'b.txt'), 'beta\n');
+  writeFileSync(join(dir, 'files', 'sub', 'c.conf'), 'gamma\n');
+  writeFileSync(join(dir, 'Recipe'), recipe);
+  writeFileSync(join(dir, 'manifest.yaml'), manifest);
+  const lines: string[] = [];
+  const opts = (extra: Partial<BuildOptions> = {}): BuildOptions => ({
+    recipe: join(dir, 'Recipe'),
+    manifest: join(dir, 'manifest.yaml'),
+    out: join(dir, 'out.npk'),
+    cacheDir: join(dir, 'cache'),
+    log: (l) => lines.push(l),
+    ...extra,
+  });
+  return { dir, lines, opts };
+}
+
+async function imageFiles(npkPath: string): Promise<Map<string, { type: string; mode: number; uid: number; data?: string; target?: string }>> {
+  const npk = await Npk.open(npkPath);
+  const img = await SquashfsImage.open(npkPath, { offset: npk.fsImg.offset, size: npk.verity ? npk.verity.dataSize : npk.fsImg.size });
+  try {
+    const out = new Map<string, { type: string; mode: number; uid: number; data?: string; target?: string }>();
+    for (const e of await img.entries()) {
+      const rec: { type: string; mode: number; uid: number; data?: string; target?: string } = { type: e.type, mode: e.mode & 0o7777, uid: e.uid };
+      if (e.type === 'file' && e.size < 4096) rec.data = (await img.readFile(e.path)).toString();
+      if (e.type === 'symlink') rec.target = e.target ?? '';
+      out.set(e.path, rec);
+    }
+    return out;
+  } finally {
+    await img.close();
+  }
+}
+
+const BASE = `FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+`;
+
+test('each instruction: COPY (globs, dirs, --chown), RUN writing and deleting files, ENV, USER, ENTRYPOINT, CMD', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const before = mountSnapshot();
+  const w = workspace(
+    t,
+    `${BASE}# files
+COPY files/*.txt /data/
+COPY --chown=123:456 files/sub /etc/app
+COPY files/a.txt /single
+ENV GREETING="hello recipe" \\
+    SECOND=2
+RUN echo "$GREETING" > /data/greeting && rm /data/b.txt && mkdir -p /var/run && id -u > /var/uid && chmod 0600 /single
+RUN --network=none sh -c 'ip -o link | wc -l > /var/links'
+USER 1000:1000
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /data/greeting"]
+`,
+  );
+  const r = await buildRecipe(w.opts({ key: await readSigningKey(KEY) }));
+  assert.deepEqual(mountSnapshot(), before, 'no overlay or loop device left behind');
+  const files = await imageFiles(r.npk.path);
+  assert.equal(files.get('/bin/busybox')?.type, 'file');
+  assert.equal(files.get('/bin/ls')?.target, '/bin/busybox');
+  assert.equal(files.get('/data/a.txt')?.data, 'alpha\n');
+  assert.equal(files.has('/data/b.txt'), false, 'a file deleted by RUN is gone (whiteout)');
+  assert.equal(files.get('/data/greeting')?.data, 'hello recipe\n');
+  assert.equal(files.get('/etc/app/c.conf')?.data, 'gamma\n', 'a directory source copies its contents');
+  assert.equal(files.get('/single')?.data, 'alpha\n');
+  assert.equal(files.get('/single')?.mode, 0o600, 'RUN chmod is captured');
+  assert.equal(files.get('/var/uid')?.data, '0\n', 'RUN runs as root inside');
+  assert.equal(files.get('/var/links')?.data?.trim(), '1', 'RUN --network=none sees only lo');
+  assert.equal(files.has('/proc'), false, 'the RUN scaffold does not leak into the image');
+  // The manifest
+  const m = parseManifest((await Npk.open(r.npk.path)).manifestBytes.toString());
+  assert.equal(m.init, '/bin/sh');
+  assert.deepEqual(m.args, ['-c', 'cat /data/greeting']);
+  assert.deepEqual(m.env, { GREETING: 'hello recipe', SECOND: '2' });
+  assert.equal(m.uid, 1000);
+  // Signed: it verifies with the public key
+  const npk = await Npk.open(r.npk.path, { key: await readPublicKey(PUB) });
+  await npk.verifyImage();
+  // Live output carries the step number
+  assert.ok(w.lines.includes('Step 8/12 : RUN echo "$GREETING" > /data/greeting && rm /data/b.txt && mkdir -p /var/run && id -u > /var/uid && chmod 0600 /single'), w.lines.join('\n'));
+  assert.deepEqual(r.steps.filter((s) => s.cached), []);
+  // --chown applies inside the build (the packer forces the manifest's uid/gid on the final image)
+  const check = workspace(t, `FROM ${r.npk.path}\nRUN test "$(stat -c %u:%g /etc/app/c.conf)" = 1000:1000\n`);
+  await buildRecipe(check.opts());
+});
+
+test('a rebuild with no changes takes every layer from the cache; a changed COPY source rebuilds from there', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, `${BASE}COPY files/a.txt /a\nRUN cat /a > /b\nENV X=1\nRUN echo $X > /x\nCMD ["/bin/cat", "/x"]\n`);
+  const first = await buildRecipe(w.opts());
+  assert.deepEqual(first.steps.filter((s) => s.op === 'COPY' || s.op === 'RUN').map((s) => s.cached), [false, false, false, false, false]);
+  const second = await buildRecipe(w.opts({ out: join(w.dir, 'again.npk') }));
+  assert.deepEqual(second.steps.filter((s) => s.op === 'COPY' || s.op === 'RUN').map((s) => s.cached), [true, true, true, true, true]);
+  assert.deepEqual(second.layers, first.layers);
+  assert.equal(w.lines.filter((l) => /using the cached layer/.test(l)).length, 5);
+  writeFileSync(join(w.dir, 'files', 'a.txt'), 'changed\n');
+  const third = await buildRecipe(w.opts({ out: join(w.dir, 'third.npk') }));
+  assert.deepEqual(third.steps.filter((s) => s.op === 'COPY' || s.op === 'RUN').map((s) => s.cached), [true, true, false, false, false]);
+  assert.equal((await imageFiles(third.npk.path)).get('/b')?.data, 'changed\n');
+  const nocache = await buildRecipe(w.opts({ out: join(w.dir, 'n.npk'), noCache: true }));
+  assert.ok(nocache.steps.every((s) => !s.cached));
+});
+
+test('a failing RUN stops the build with its exit code and leaves no mounts, processes or layers', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const before = mountSnapshot();
+  const w = workspace(t, `${BASE}RUN echo partial > /partial && echo to-stderr >&2 && exit 7\nRUN echo never\n`);
+  await assert.rejects(buildRecipe(w.opts()), (e: unknown) => e instanceof BuildStepError && e.exitCode === 7 && e.step === 4 && /exit code 7/.test(e.message));
+  assert.deepEqual(mountSnapshot(), before);
+  assert.ok(w.lines.includes('[4] to-stderr'), w.lines.join('\n'));
+  assert.ok(!w.lines.some((l) => l.includes('never')));
+  assert.equal(existsSync(join(w.dir, 'out.npk')), false);
+  const pids = execFileSync('sh', ['-c', 'pgrep -f "[s]extant-build-step" || true'], { encoding: 'utf8' }).trim();
+  assert.equal(pids, '');
+  // Only the two good layers are stored; no temporary layer is left.
+  const layers = execFileSync('ls', [join(w.dir, 'cache', 'layers')], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(layers.length, 2, layers.join(' '));
+  assert.ok(layers.every((l) => !l.startsWith('tmp-')));
+  // A program that does not exist: a clear error, no mount left.
+  const w2 = workspace(t, `${BASE}RUN ["nonexistent-tool"]\n`);
+  await assert.rejects(buildRecipe(w2.opts()), (e: unknown) => e instanceof RecipeError && /nonexistent-tool is not found/.test(e.message));
+  assert.deepEqual(mountSnapshot(), before);
+});
+
+test('bad input: missing COPY source, source outside the recipe dir, invalid merged manifest', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, `${BASE}COPY nothing-*.bin /x\n`);
+  await assert.rejects(buildRecipe(w.opts()), /COPY source nothing-\*\.bin matches nothing/);
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM scratch\nCOPY ../etc/passwd /x\n');
+  await assert.rejects(buildRecipe(w.opts()), /lies outside the recipe's directory/);
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM scratch\nUSER 0\n');
+  await assert.rejects(buildRecipe(w.opts()), /uid: must be at least 1/);
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM ./missing-dir\n');
+  await assert.rejects(buildRecipe(w.opts()), /FROM \.\/missing-dir: no such file or directory/);
+});
+
+test('FROM an NPK made by packNpk, and FROM a directory (left untouched)', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, '');
+  const root = join(w.dir, 'baseroot');
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  copyFileSync(BUSYBOX, join(root, 'bin', 'busybox'));
+  execFileSync('chmod', ['755', join(root, 'bin', 'busybox')]);
+  for (const a of ['sh', 'cat', 'echo', 'rm']) execFileSync('ln', ['-s', 'busybox', join(root, 'bin', a)]);
+  writeFileSync(join(root, 'base.txt'), 'from the base\n');
+  const basePath = join(w.dir, 'base.npk');
+  await packNpk({ manifest: parseManifest('name: base\nversion: 1.0.0\nuid: 1000\ngid: 1000\n'), root, out: basePath, key: await readSigningKey(KEY) });
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM base.npk\nRUN cat /base.txt > /copied.txt && rm /base.txt\nCMD ["/bin/cat", "/copied.txt"]\n');
+  const r = await buildRecipe(w.opts());
+  const files = await imageFiles(r.npk.path);
+  assert.equal(files.get('/copied.txt')?.data, 'from the base\n');
+  assert.equal(files.has('/base.txt'), false);
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM baseroot\nRUN rm /base.txt && echo new > /bin/new\n');
+  const d = await buildRecipe(w.opts({ out: join(w.dir, 'd.npk') }));
+  assert.equal((await imageFiles(d.npk.path)).has('/base.txt'), false);
+  assert.equal(readFileSync(join(root, 'base.txt'), 'utf8'), 'from the base\n', 'the FROM directory is untouched');
+  assert.equal(existsSync(join(root, 'bin', 'new')), false);
+});
+
+test('the built NPK installs and runs in the runtime', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(
+    t,
+    `${BASE}COPY files/a.txt /data/a.txt\nRUN echo "built by recipe" >> /data/a.txt\nENV WHO=recipe\nCMD echo "hello from $WHO: $(cat /data/a.txt | tr '\\n' ' ')"\n`,
+    'name: built\nversion: 0.1.0\nuid: 1000\ngid: 1000\nio:\n  stdout: pipe\n  stderr: pipe\nmounts:\n  /proc:\n    type: proc\n',
+  );
+  const r = await buildRecipe(w.opts({ key: await readSigningKey(KEY) }));
+  const rt = await startRuntime(t, { npks: [r.npk.path] });
+  const client = await rt.client({ subscribe: true });
+  t.after(() => client.close());
+  const exit = nextNotification(client, isExit('built:0.1.0'));
+  await client.start('built:0.1.0');
+  await exit;
+  await rt.waitLog(/hello from recipe: alpha built by recipe/);
+});
+
+test('FROM debian:<suite> with debootstrap, cached on disk', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  if (!existsSync('/usr/sbin/debootstrap')) return t.skip('debootstrap is not installed');
+  const cache = '/var/cache/northstar/debootstrap';
+  const suite = 'bookworm';
+  if (!existsSync(join(cache, `${suite}-amd64.complete`)) && !existsSync('/var/tmp/northstar-bench/squashfs-tree')) {
+    const mirror = await aptMirror();
+    const ok = await fetch(`${mirror.replace(/\/$/, '')}/dists/${suite}/Release`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
+      .then((res) => res.ok)
+      .catch(() => false);
+    if (!ok) return t.skip(`the Debian archive ${mirror} is not reachable`);
+  }
+  if (process.arch !== 'x64') return t.skip('the test expects amd64');
+  const w = workspace(t, `FROM debian:${suite}\nRUN --network=none echo "$(cat /etc/debian_version)" > /version && rm -rf /usr/share/doc\nCMD ["/bin/cat", "/version"]\n`);
+  const r = await buildRecipe(w.opts({ debootstrapCache: cache }));
+  const files = await imageFiles(r.npk.path);
+  assert.match(files.get('/version')?.data ?? '', /^12\./);
+  assert.equal(files.has('/usr/share/doc'), false);
+  assert.equal(files.get('/usr/bin/dpkg')?.type, 'file');
+  // A second build uses the cached root, without debootstrap.
+  const again = await buildRecipe(w.opts({ debootstrapCache: cache, out: join(w.dir, 'again.npk') }));
+  assert.ok(w.lines.some((l) => /using the cached root/.test(l)));
+  assert.ok(!w.lines.some((l) => /debootstrap --variant=minbase/.test(l) && w.lines.indexOf(l) > w.lines.indexOf(`Step 1/3 : FROM debian:${suite}`, 1)));
+  assert.ok(again.steps.filter((s) => s.op === 'RUN').every((s) => s.cached));
+});
