@@ -290,8 +290,8 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     assert.ok(!plain.includes('\x1b['), 'no escape sequences with NO_COLOR');
   });
 
-  test('token and verify-token', async (t) => {
-    const { u } = await runtime(t);
+  test('token and verify-token; shutdown in JSON', async (t) => {
+    const { rt, u } = await runtime(t);
     const tok = await nstar(...u, 'token', 'extern', 'hello');
     assert.equal(tok.code, 0);
     const m = /^created token ([A-Za-z0-9+/]{54}==)\n$/.exec(tok.stdout);
@@ -309,6 +309,10 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     const target = await nstar(...u, 'token', 'not a name', 'x');
     assert.equal(target.code, 1);
     assert.match(target.stderr, /^Error: target: invalid character " "/);
+
+    const down = await nstar(...u, 'shutdown', '--format', 'json');
+    assert.deepEqual([down.code, JSON.parse(down.stdout)], [0, { shutdown: true }]);
+    assert.equal(await rt.exited(), 0);
   });
 
   test('notifications -n 2 prints started and exit; JSON lines; follow until shutdown', async (t) => {
