@@ -50,6 +50,7 @@ export { MAX_ARG_INDEX, MAX_ARG_VALUES, type Seccomp, type SyscallRule, type Sys
 export { XATTR_SIZE_MAX, type Selinux } from './selinux.js';
 export { SOCKET_TYPES, type Socket, type SocketType } from './sockets.js';
 export { type CGroups, type BlkIoResources, type CpuResources, type MemoryResources } from './cgroups.js';
+export { DEFAULT_WRITABLE_ROOT_SIZE, type Root } from './root.js';
 export type { Format } from './source.js';
 
 import { Container } from '../common/container.js';

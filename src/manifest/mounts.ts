@@ -86,7 +86,7 @@ export function parseSize(input: string | number | bigint): { bytes: bigint } | 
   return { bytes };
 }
 
-const sizeSchema = z
+export const sizeSchema = z
   .union([u64(), z.string().meta({ pattern: '^[0-9]+ ?([bB]|[kKmMgGtTpPeE][iI]?[bB]?)?$' })])
   .transform((v, ctx): bigint => {
     const r = parseSize(v);

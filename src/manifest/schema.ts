@@ -11,6 +11,7 @@ import { ioSchema } from './io.js';
 import { mountsSchema } from './mounts.js';
 import { networkSchema } from './network.js';
 import { rlimitsSchema } from './rlimits.js';
+import { rootSchema } from './root.js';
 import { schedSchema } from './sched.js';
 import { seccompSchema } from './seccomp.js';
 import { selinuxSchema } from './selinux.js';
@@ -113,6 +114,7 @@ export const manifestSchema = z
     rlimits: rlimitsSchema.default({}),
     sockets: socketsSchema.default({}),
     io: ioSchema.optional(),
+    root: rootSchema.optional(),
     custom: z.unknown().optional().describe('Opaque data (any JSON value), returned by inspect'),
   })
   .strict()

@@ -198,6 +198,7 @@ function manifestOut(m: Manifest): Out {
       ),
     ],
     ['io', opt(m.io, (i) => map([['stdout', str(i.stdout)], ['stderr', str(i.stderr)]]))],
+    ['root', opt(m.root, (r) => map([['writable', { t: 'bool', v: r.writable }], ['size', int(r.size)]]))],
     ['custom', m.custom === undefined ? undefined : jsonOut(m.custom)],
   ]);
 }

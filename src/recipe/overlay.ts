@@ -4,7 +4,7 @@
  * in a finally block; nothing here leaves a mount behind on failure.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, rm, mkdtemp } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NorthstarError } from '../common/errors.js';
 
@@ -19,9 +19,14 @@ function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   });
 }
 
-/** Characters overlayfs cannot take in a lowerdir/upperdir option without escaping. */
+/** Paths overlayfs cannot take in a mount option at all (',' separates options). */
 export function checkOverlayPath(p: string, what: string): void {
-  if (/[:,\\\n]/.test(p)) throw new NorthstarError('EINVAL', `${what} ${JSON.stringify(p)}: an overlay layer path must not contain ':', ',' or '\\'`);
+  if (/[,\n]/.test(p)) throw new NorthstarError('EINVAL', `${what} ${JSON.stringify(p)}: an overlay layer path must not contain ',' or a newline`);
+}
+
+/** ':' separates lower layers: escape it (and '\\') as overlayfs expects. */
+function esc(p: string): string {
+  return p.replace(/[\\:]/g, (c) => `\\${c}`);
 }
 
 export interface OverlayLayers {
@@ -36,12 +41,12 @@ export interface OverlayLayers {
 export async function mountOverlay(target: string, layers: OverlayLayers): Promise<void> {
   if (layers.lowers.length === 0) throw new NorthstarError('EINVAL', 'an overlay needs at least one lower layer');
   for (const l of layers.lowers) checkOverlayPath(l, 'layer');
-  const opts = [`lowerdir=${layers.lowers.join(':')}`];
+  const opts = [`lowerdir=${layers.lowers.map(esc).join(':')}`];
   if (layers.upper !== undefined) {
     if (layers.work === undefined) throw new NorthstarError('EINVAL', 'an overlay with an upper layer needs a work dir');
     checkOverlayPath(layers.upper, 'upper layer');
     checkOverlayPath(layers.work, 'work dir');
-    opts.push(`upperdir=${layers.upper}`, `workdir=${layers.work}`);
+    opts.push(`upperdir=${esc(layers.upper)}`, `workdir=${esc(layers.work)}`);
   }
   const data = opts.join(',');
   if (data.length > 4000) throw new NorthstarError('EINVAL', `too many layers for one overlay mount (${layers.lowers.length})`);
@@ -94,6 +99,10 @@ export async function mountWritableRoot(lower: string, parent: string, size: big
     mounted.push(tmp);
     await mkdir(join(tmp, 'upper'));
     await mkdir(join(tmp, 'work'));
+    // The merged root takes its owner and mode from the upper dir: give it the image's.
+    const s = await stat(lower);
+    await chown(join(tmp, 'upper'), s.uid, s.gid);
+    await chmod(join(tmp, 'upper'), s.mode & 0o7777);
     await mountOverlay(root, { lowers: [lower], upper: join(tmp, 'upper'), work: join(tmp, 'work') });
     mounted.push(root);
   } catch (e) {

@@ -20,6 +20,7 @@ import type { Manifest, Mount, Socket } from '../manifest/index.js';
 import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
 import type { CgroupHandle } from './ports.js';
 import type { ModelError } from '../api/model.js';
+import { mountWritableRoot } from '../recipe/overlay.js';
 
 export interface StartRequest {
   /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
@@ -149,9 +150,21 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     const cg = cgroup;
     cleanups.push(() => cg.destroy());
 
+    // 6b. Writable root (our extension, manifest `root.writable`): an overlay of the image
+    //     with a tmpfs upper layer, removed at exit (before the exit is reported) or on failure.
+    let root = state.mountPoint(c);
+    if (manifest.root?.writable) {
+      const wr = await mountWritableRoot(root, join(config.runDir, 'writable-roots'), manifest.root.size, String(manifest.name));
+      cleanups.push(() => wr.teardown());
+      root = wr.root;
+      const inner = cg;
+      const teardown = () => wr.teardown().catch((err: unknown) => state.log.error(`removing the writable root of ${c}: ${errorMessage(err)}`));
+      cgroup = Object.assign(Object.create(inner) as CgroupHandle, { destroy: async () => { await teardown(); await inner.destroy(); } });
+    }
+
     // 7. Launch plan and fds.
     const plan = buildPlan(manifest as never, {
-      root: state.mountPoint(c),
+      root,
       dataDir: config.dataDir,
       socketDir: config.socketDir,
       runDir: config.runDir,

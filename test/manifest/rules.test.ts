@@ -334,7 +334,7 @@ test('custom: any JSON value; YAML tags are refused there', () => {
 
 test('unknown and duplicate top-level fields', () => {
   rejects(withBase('sgroups: [a]\n'), [
-    'sgroups: unknown field, expected one of name, version, console, init, args, env, uid, gid, sched, mounts, autostart, cgroups, network, seccomp, selinux, capabilities, suppl_groups, rlimits, sockets, io, custom',
+    'sgroups: unknown field, expected one of name, version, console, init, args, env, uid, gid, sched, mounts, autostart, cgroups, network, seccomp, selinux, capabilities, suppl_groups, rlimits, sockets, io, root, custom',
   ]);
   rejects(withBase('uid: 5\n'), ['uid: duplicate field']);
 });

@@ -31,11 +31,13 @@ function skipReason(): string | null {
   return null;
 }
 
-function mountSnapshot(): { overlays: string[]; loops: string } {
-  const overlays = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(' - overlay '));
-  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' });
-  return { overlays, loops };
+/** Mounts and loop devices under `dir` (other tests may run on this machine at the same time). */
+function leftovers(dir: string): { mounts: string[]; loops: string[] } {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+  const loops = execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(dir));
+  return { mounts, loops };
 }
+const NONE = { mounts: [], loops: [] };
 
 /** A recipe dir with busybox and a few files, a manifest and a cache, removed after the test. */
 function workspace(t: TestContext, recipe: string, manifest = 'name: built\nversion: 0.1.0\nuid: 1000\ngid: 1000\n') {
@@ -85,7 +87,6 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 test('each instruction: COPY (globs, dirs, --chown), RUN writing and deleting files, ENV, USER, ENTRYPOINT, CMD', async (t) => {
   const why = skipReason();
   if (why) return t.skip(why);
-  const before = mountSnapshot();
   const w = workspace(
     t,
     `${BASE}# files
@@ -102,7 +103,7 @@ CMD ["cat /data/greeting"]
 `,
   );
   const r = await buildRecipe(w.opts({ key: await readSigningKey(KEY) }));
-  assert.deepEqual(mountSnapshot(), before, 'no overlay or loop device left behind');
+  assert.deepEqual(leftovers(w.dir), NONE, 'no overlay or loop device left behind');
   const files = await imageFiles(r.npk.path);
   assert.equal(files.get('/bin/busybox')?.type, 'file');
   assert.equal(files.get('/bin/ls')?.target, '/bin/busybox');
@@ -153,10 +154,9 @@ test('a rebuild with no changes takes every layer from the cache; a changed COPY
 test('a failing RUN stops the build with its exit code and leaves no mounts, processes or layers', async (t) => {
   const why = skipReason();
   if (why) return t.skip(why);
-  const before = mountSnapshot();
   const w = workspace(t, `${BASE}RUN echo partial > /partial && echo to-stderr >&2 && exit 7\nRUN echo never\n`);
   await assert.rejects(buildRecipe(w.opts()), (e: unknown) => e instanceof BuildStepError && e.exitCode === 7 && e.step === 4 && /exit code 7/.test(e.message));
-  assert.deepEqual(mountSnapshot(), before);
+  assert.deepEqual(leftovers(w.dir), NONE);
   assert.ok(w.lines.includes('[4] to-stderr'), w.lines.join('\n'));
   assert.ok(!w.lines.some((l) => l.includes('never')));
   assert.equal(existsSync(join(w.dir, 'out.npk')), false);
@@ -169,7 +169,7 @@ test('a failing RUN stops the build with its exit code and leaves no mounts, pro
   // A program that does not exist: a clear error, no mount left.
   const w2 = workspace(t, `${BASE}RUN ["nonexistent-tool"]\n`);
   await assert.rejects(buildRecipe(w2.opts()), (e: unknown) => e instanceof RecipeError && /nonexistent-tool is not found/.test(e.message));
-  assert.deepEqual(mountSnapshot(), before);
+  assert.deepEqual(leftovers(w2.dir), NONE);
 });
 
 test('bad input: missing COPY source, source outside the recipe dir, invalid merged manifest', async (t) => {
