@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, chmodSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, chmodSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest, serializeManifest, manifestJsonSchema } from '../../src/manifest/index.js';
@@ -53,6 +53,15 @@ test('a writable-root container writes to / and a restart sees the original imag
   assert.deepEqual(out.filter((l) => l.startsWith('marker=')), ['marker=none', 'marker=none'], 'the second start sees the original image');
   assert.deepEqual(out.filter((l) => l.startsWith('wrote=')), ['wrote=written', 'wrote=written']);
   assert.deepEqual(out.filter((l) => l.startsWith('big=')), ['big=1', 'big=1'], 'a 4 MiB write into a 1 MiB writable root fails');
+  // A start that fails after the writable root is mounted (init missing) removes it again.
+  const broken = parseManifest('name: wbroken\nversion: 0.0.1\ninit: /missing\nuid: 1000\ngid: 1000\nroot:\n  writable: true\n  size: 1MiB\n');
+  const brokenNpk = join(dir, 'wbroken.npk');
+  await packNpk({ manifest: broken, root, out: brokenNpk, key: await readSigningKey(KEY) });
+  await client.install(brokenNpk, 'memory');
+  await assert.rejects(client.start('wbroken:0.0.1'), /missing/);
+  // No overlay or tmpfs of a writable root is left in the runtime's mount namespace.
+  const mountinfo = readFileSync(`/proc/${rt.innerPid()}/mountinfo`, 'utf8');
+  assert.deepEqual(mountinfo.split('\n').filter((l) => l.includes('writable-roots')), []);
   // Nothing of the writable roots is left in the runtime's run dir.
   const left = existsSync(join(rt.dir, 'run', 'writable-roots')) ? (await import('node:fs')).readdirSync(join(rt.dir, 'run', 'writable-roots')) : [];
   assert.deepEqual(left, []);
