@@ -23,8 +23,6 @@ int main(void) {
     fprintf(stderr, "cpueater: THREADS must be a number from 1 to 64, not \"%s\"\n", env);
     return 1;
   }
-  printf("Eating CPU with %ld threads\n", threads);
-  fflush(stdout);
   for (long i = 0; i < threads; i++) {
     pthread_t t;
     int rc = pthread_create(&t, NULL, eat, (void *)&counters[i]);
@@ -33,6 +31,9 @@ int main(void) {
       return 1;
     }
   }
+  /* Only now: whoever sees this line finds every eating thread in the cgroup. */
+  printf("Eating CPU with %ld threads\n", threads);
+  fflush(stdout);
   for (;;) {
     sleep(5);
     unsigned long sum = 0;

@@ -33,5 +33,6 @@ int main(void) {
   }
   if (addrs) freeifaddrs(addrs);
   if_freenameindex(ifs);
+  printf("netns: done\n");
   return 0;
 }

@@ -6,12 +6,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, Notification } from '../../src/client/index.js';
 import { isRoot, hasCommand } from '../helpers/tmp.js';
-import { startRuntime, type TestRuntime } from '../runtime/harness.js';
-import { packExample } from './pack.js';
+import { parseManifest } from '../../src/manifest/index.js';
+import { KEY, startRuntime, type TestRuntime } from '../runtime/harness.js';
+import { buildExamples, EXAMPLES, packExample, ROOT } from './pack.js';
 
 /** The next notification matching pred (the stream ends after timeoutMs: a failure, not a timing assertion). */
 async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 20_000): Promise<Notification> {
@@ -56,6 +58,39 @@ function appLines(rt: TestRuntime): string[] {
   });
 }
 
+test('scripts/pack-examples.mjs packs every example into a signed NPK', { timeout: 300_000 }, (t) => {
+  buildExamples();
+  const out = mkdtempSync(join(tmpdir(), 'ns-pack-examples-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack-examples.mjs'), '--key', KEY, '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const want = readdirSync(EXAMPLES)
+    .filter((d) => existsSync(join(EXAMPLES, d, 'manifest.yaml')))
+    .map((d) => {
+      const m = parseManifest(readFileSync(join(EXAMPLES, d, 'manifest.yaml'), 'utf8'));
+      return `${m.name}-${m.version}.npk`;
+    })
+    .sort();
+  assert.deepEqual(readdirSync(out).sort(), want);
+  for (const npk of ['hello-world-0.0.1.npk', 'message-0.0.1.npk', 'message-0.0.2.npk', 'busybox-0.0.1.npk', 'hello-busybox-0.0.1.npk', 'node-0.0.1.npk', 'node-hello-0.0.1.npk']) {
+    assert.ok(want.includes(npk), `${npk} is among the examples`);
+  }
+});
+
+/**
+ * Wait until the app printed a line matching re (its output reaches the log through a pipe,
+ * possibly after the exit notification); returns every app line so far. The limit only
+ * turns a missing line into a failure.
+ */
+async function waitLine(rt: TestRuntime, re: RegExp, timeoutMs = 10_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = appLines(rt);
+    if (lines.some((l) => re.test(l))) return lines;
+    if (Date.now() > deadline) assert.fail(`no app line matching ${re}; app lines:\n${lines.slice(-30).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, namespaces, cgroups)', timeout: 600_000 }, () => {
   test('hello-world starts at boot (autostart relaxed), greets with its name and exits 0', async (t) => {
     const npk = await packExample('hello-world');
@@ -69,14 +104,14 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const { rt, client } = await runtimeWith(t, ['crashing']);
     await client.start('crashing:0.0.1');
     assert.deepEqual(await exitOf(client, 'crashing:0.0.1'), { exit: { code: 101 } });
-    assert.ok(appLines(rt).some((l) => l.startsWith("thread 'main' panicked at")), 'the panic line is logged');
+    await waitLine(rt, /^thread 'main' panicked at /);
   });
 
   test('console: ident, list, inspect over the console fd, then a self-kill with SIGTERM; it stays mounted', async (t) => {
     const { rt, client } = await runtimeWith(t, ['console', 'hello-world']);
     await client.start('console:0.0.1');
     assert.deepEqual(await exitOf(client, 'console:0.0.1'), { signalled: { signal: 15 } });
-    const lines = appLines(rt);
+    const lines = await waitLine(rt, /^Killing console:0\.0\.1 with SIGTERM$/);
     assert.ok(lines.includes('We are console:0.0.1'), 'ident');
     assert.ok(lines.some((l) => l.startsWith('Containers: ') && l.includes('hello-world:0.0.1') && l.includes('console:0.0.1')), 'list');
     assert.ok(lines.some((l) => l.startsWith('Inspect console:0.0.1: ') && l.includes('"init":"/console"')), 'inspect');
@@ -105,16 +140,25 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     assert.deepEqual(await exitOf(client, 'cpueater:0.0.1'), { signalled: { signal: 15 } });
   });
 
+  test('cpueater refuses a THREADS that is not a number from 1 to 64', async (t) => {
+    const { rt, client } = await runtimeWith(t, ['cpueater']);
+    await client.start('cpueater:0.0.1', { env: { THREADS: 'many' } });
+    assert.deepEqual(await exitOf(client, 'cpueater:0.0.1'), { exit: { code: 1 } });
+    await rt.waitLog(/cpueater: THREADS must be a number from 1 to 64, not \\"many\\"/);
+  });
+
   test('memeater: the OOM monitor reports the out-of-memory as a c_group notification', async (t) => {
     const { rt, client } = await runtimeWith(t, ['memeater']);
     await client.start('memeater:0.0.1');
-    const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x && x.c_group[0].toString() === 'memeater:0.0.1');
+    const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x && x.c_group[0].toString() === 'memeater:0.0.1').catch((e: unknown) => {
+      throw new Error(`${String(e)}; logs:\n${rt.logs.slice(-40).join('\n')}`);
+    });
     assert.ok(typeof n === 'object' && 'c_group' in n);
     const ev = n.c_group[1] as { memory: { oom: unknown; oom_kill: unknown } };
     assert.ok(Number(ev.memory.oom ?? 0) >= 1 || Number(ev.memory.oom_kill ?? 0) >= 1, `an oom event: ${JSON.stringify(n, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
     await rt.waitLog(/Process memeater:0\.0\.1 memory event/);
     assert.deepEqual(await exitOf(client, 'memeater:0.0.1'), { signalled: { signal: 9 } });
-    assert.ok(appLines(rt).some((l) => /^Eaten \d+ MiB$/.test(l)));
+    await waitLine(rt, /^Eaten \d+ MiB$/);
   });
 
   test('persistence writes Hello! to /data/file and reads it back; uninstall --wipe removes the data', async (t) => {
@@ -136,8 +180,8 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
   test('seccomp runs under the default profile (filter mode)', async (t) => {
     const { rt, client } = await runtimeWith(t, ['seccomp']);
     await client.start('seccomp:0.0.1');
-    await rt.waitLog(/running under the default seccomp profile/);
-    assert.ok(appLines(rt).some((l) => /^Seccomp:\s+2$/.test(l)), 'Seccomp: 2 in /proc/self/status');
+    const lines = await waitLine(rt, /running under the default seccomp profile/);
+    assert.ok(lines.some((l) => /^Seccomp:\s+2$/.test(l)), 'Seccomp: 2 in /proc/self/status');
     await client.kill('seccomp:0.0.1', 15);
     assert.deepEqual(await exitOf(client, 'seccomp:0.0.1'), { signalled: { signal: 15 } });
   });
@@ -155,7 +199,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const { rt, client } = await runtimeWith(t, ['busybox', 'message-0.0.1', 'hello-busybox']);
     await client.start('hello-busybox:0.0.1');
     assert.deepEqual(await exitOf(client, 'hello-busybox:0.0.1'), { exit: { code: 0 } });
-    const lines = appLines(rt);
+    const lines = await waitLine(rt, /^\(printed by the busybox shell/);
     assert.ok(lines.includes('Hello once more from 0.0.1!'), `the message of the resource: ${lines.slice(-10).join(' | ')}`);
     assert.ok(lines.includes('(printed by the busybox shell of hello-busybox:0.0.1)'));
   });
@@ -192,7 +236,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const { rt, client } = await runtimeWith(t, ['inspect']);
     await client.start('inspect:0.0.1');
     assert.deepEqual(await exitOf(client, 'inspect:0.0.1'), { exit: { code: 0 } });
-    const lines = appLines(rt);
+    const lines = await waitLine(rt, /^inspect: done$/);
     const groups = ['src', 'staff'].map((g) => execFileSync('getent', ['group', g], { encoding: 'utf8' }).split(':')[2]);
     assert.ok(lines.includes(`supplementary groups: ${groups.join(' ')}`), `groups ${groups.join(' ')}: ${lines.filter((l) => l.startsWith('suppl')).join()}`);
     assert.ok(lines.includes('pid 1 uid 1000 gid 1000 euid 1000 egid 1000') || lines.some((l) => /^pid \d+ uid 1000 gid 1000 euid 1000 egid 1000$/.test(l)));
@@ -221,7 +265,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     t.after(() => client.close());
     await client.start('netns:0.0.1');
     assert.deepEqual(await exitOf(client, 'netns:0.0.1'), { exit: { code: 0 } });
-    const lines = appLines(rt);
+    const lines = await waitLine(rt, /^netns: done$/);
     assert.ok(lines.includes('Interfaces in this network namespace:'));
     assert.ok(lines.some((l) => /^1: lo UP LOOPBACK inet 127\.0\.0\.1 inet 10\.123\.45\.67$/.test(l)), `lo with the address of the namespace: ${lines.slice(-6).join(' | ')}`);
     const hostIfs = readdirSync('/sys/class/net').filter((i) => i !== 'lo');
@@ -232,8 +276,8 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const { rt, client } = await runtimeWith(t, ['node', 'node-hello', 'hello-world']);
     await client.start('node-hello:0.0.1');
     const status = await exitOf(client, 'node-hello:0.0.1', 60_000);
-    const lines = appLines(rt);
-    assert.deepEqual(status, { exit: { code: 0 } }, lines.slice(-20).join('\n'));
+    assert.deepEqual(status, { exit: { code: 0 } }, appLines(rt).slice(-20).join('\n'));
+    const lines = await waitLine(rt, /^Inspect node-hello:0\.0\.1: /);
     assert.ok(lines.includes(`Hello from TypeScript in node-hello:0.0.1 on Node.js ${process.version}`), lines.slice(-10).join('\n'));
     assert.ok(lines.includes('Installed containers: hello-world:0.0.1, node-hello:0.0.1, node:0.0.1'), lines.slice(-10).join('\n'));
     assert.ok(lines.some((l) => /^Inspect node-hello:0\.0\.1: init \/node\/lib\/ld\.so, pid \d+, repository default$/.test(l)));
