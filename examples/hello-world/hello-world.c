@@ -11,7 +11,7 @@ int main(void) {
   fflush(stdout);
   for (int i = 1; i <= 3; i++) {
     sleep(1);
-    printf("...and again %d from %s\n", i, me);
+    printf("...and hello again #%d %s ...\n", i, me);
     fflush(stdout);
   }
   printf("Goodbye from %s\n", me);

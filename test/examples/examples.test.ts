@@ -96,6 +96,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const npk = await packExample('hello-world');
     const rt = await startRuntime(t, { npks: [npk] });
     await rt.waitLog(/Hello again hello-world:0\.0\.1!/);
+    await rt.waitLog(/\.\.\.and hello again #3 hello-world:0\.0\.1 \.\.\./);
     await rt.waitLog(/Goodbye from hello-world:0\.0\.1/);
     await rt.waitLog(/Process hello-world:0\.0\.1 exited .* with status Exit\(0\)/);
   });
@@ -113,8 +114,9 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     assert.deepEqual(await exitOf(client, 'console:0.0.1'), { signalled: { signal: 15 } });
     const lines = await waitLine(rt, /^Killing console:0\.0\.1 with SIGTERM$/);
     assert.ok(lines.includes('We are console:0.0.1'), 'ident');
-    assert.ok(lines.some((l) => l.startsWith('Containers: ') && l.includes('hello-world:0.0.1') && l.includes('console:0.0.1')), 'list');
-    assert.ok(lines.some((l) => l.startsWith('Inspect console:0.0.1: ') && l.includes('"init":"/console"')), 'inspect');
+    assert.ok(lines.some((l) => l.startsWith('Listing repositories is denied: ') && l.includes('"permission_denied":"repositories"')), 'repositories is not permitted');
+    assert.ok(lines.includes('console:0.0.1 is started'), 'list and inspect: itself');
+    assert.ok(lines.includes('hello-world:0.0.1 is stopped') || lines.includes('hello-world:0.0.1 is started'), 'list and inspect: the other container');
     assert.ok(lines.includes('Killing console:0.0.1 with SIGTERM'));
     await rt.waitLog(/Process console:0\.0\.1 exited .* with status Signalled\(15\)/);
     const res = await client.umount(['console:0.0.1']);
