@@ -381,9 +381,13 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
       await rm(join(tmp, 'work'), { recursive: true, force: true });
       await rm(join(tmp, 'merged'), { recursive: true, force: true });
       await writeFile(join(tmp, 'step'), `${ins.text}\n`);
-      await rm(join(layersDir, stepKey), { recursive: true, force: true });
-      await rename(tmp, join(layersDir, stepKey));
-      await writeFile(done, '');
+      // Another build with the same cache may have stored this step meanwhile (and may be
+      // using it as a lower layer): keep that one and drop ours.
+      if (!existsSync(done)) {
+        await rm(join(layersDir, stepKey), { recursive: true, force: true });
+        await rename(tmp, join(layersDir, stepKey));
+        await writeFile(done, '');
+      }
     } finally {
       if (mounted) await umount(join(tmp, 'merged')).catch((e: unknown) => log(`[${n}] cleanup: ${errorMessage(e)}`));
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);

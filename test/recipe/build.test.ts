@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -252,4 +252,24 @@ test('FROM debian:<suite> with debootstrap, cached on disk', async (t) => {
   assert.ok(w.lines.some((l) => /using the cached root/.test(l)));
   assert.ok(!w.lines.some((l) => /debootstrap --variant=minbase/.test(l) && w.lines.indexOf(l) > w.lines.indexOf(`Step 1/3 : FROM debian:${suite}`, 1)));
   assert.ok(again.steps.filter((s) => s.op === 'RUN').every((s) => s.cached));
+});
+
+test('sextant build: the CLI exits with a failing step\'s exit code and builds into a directory', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const cli = new URL('../../src/cli/sextant.js', import.meta.url).pathname;
+  const w = workspace(t, `${BASE}RUN exit 42\n`);
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, 'build', ...args], { encoding: 'utf8' });
+  const failed = run([join(w.dir, 'Recipe'), '-m', join(w.dir, 'manifest.yaml'), '-o', w.dir, '--cache-dir', join(w.dir, 'cache')]);
+  assert.equal(failed.status, 42, failed.stderr);
+  assert.match(failed.stderr, /sextant: error: step 4: \/bin\/sh -c exit 42 failed with exit code 42/);
+  assert.match(failed.stdout, /Step 4\/4 : RUN exit 42/);
+  writeFileSync(join(w.dir, 'Recipe'), `${BASE}CMD ["/bin/true"]\n`);
+  const ok = run([join(w.dir, 'Recipe'), '-m', join(w.dir, 'manifest.yaml'), '-o', w.dir, '-k', KEY, '--cache-dir', join(w.dir, 'cache')]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /Built .*built-0\.1\.0\.npk \[\d+ bytes, 2 layers, 2 cached\]/);
+  assert.ok(existsSync(join(w.dir, 'built-0.1.0.npk')));
+  const bad = run([join(w.dir, 'nope'), '-m', join(w.dir, 'manifest.yaml'), '-o', w.dir]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^sextant: error: recipe .*nope: no such file\n$/);
 });
