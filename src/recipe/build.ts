@@ -18,7 +18,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { NorthstarError, errorMessage } from '../common/errors.js';
-import { Launcher, type ExitStatus } from '../launch/launcher.js';
+import { Launcher, LaunchError, type ContainerProcess, type ExitStatus } from '../launch/launcher.js';
 import { MS, type LaunchPlan, type MountCall } from '../launch/plan.js';
 import { CAPABILITY_NUMBERS, type Manifest } from '../manifest/index.js';
 import { packNpk, packTarget, type Compression, type PackResult } from '../npk/builder.js';
@@ -507,7 +507,14 @@ async function runStep(
     console: false,
     sockets: [],
   };
-  const proc = await launcher.start(plan, { stdout: 'pipe', stderr: 'pipe' });
+  let proc: ContainerProcess;
+  try {
+    proc = await launcher.start(plan, { stdout: 'pipe', stderr: 'pipe' });
+  } catch (e) {
+    if (!(e instanceof LaunchError)) throw e;
+    const hint = 'shell' in command && e.step === 'exec' && e.errnoName === 'ENOENT' ? ' (the shell form needs /bin/sh in the image; use the JSON form)' : '';
+    throw new RecipeError(`step ${n}: ${e.step}: ${e.detail}${e.errnoName ? ` (${e.errnoName})` : ''}${hint}`, { cause: e });
+  }
   const abort = () => proc.kill('SIGKILL');
   signal?.addEventListener('abort', abort);
   let status: ExitStatus | null;

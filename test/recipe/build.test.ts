@@ -181,6 +181,9 @@ test('bad input: missing COPY source, source outside the recipe dir, invalid mer
   await assert.rejects(buildRecipe(w.opts()), /lies outside the recipe's directory/);
   writeFileSync(join(w.dir, 'Recipe'), 'FROM scratch\nUSER 0\n');
   await assert.rejects(buildRecipe(w.opts()), /uid: must be at least 1/);
+  writeFileSync(join(w.dir, 'Recipe'), 'FROM scratch\nRUN echo hi\n');
+  await assert.rejects(buildRecipe(w.opts()), /step 2: exec: \/bin\/sh does not exist in the container \(ENOENT\) \(the shell form needs \/bin\/sh in the image; use the JSON form\)/);
+  assert.deepEqual(leftovers(w.dir), NONE);
   writeFileSync(join(w.dir, 'Recipe'), 'FROM ./missing-dir\n');
   await assert.rejects(buildRecipe(w.opts()), /FROM \.\/missing-dir: no such file or directory/);
 });
