@@ -46,6 +46,19 @@ async function runtimeWith(t: import('node:test').TestContext, dirs: string[]): 
   return { rt, client };
 }
 
+/**
+ * cpueater's cgroups.parent `cpu-intense` is created by the runtime below its own cgroup
+ * (per hierarchy); remove what this test's runtime left of it, once the runtime is down.
+ */
+function cleanCpuIntense(t: import('node:test').TestContext, rt: TestRuntime): void {
+  const existed = new Set(execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-type', 'd', '-name', 'cpu-intense'], { encoding: 'utf8' }).split('\n').filter(Boolean));
+  t.after(async () => {
+    await rt.stop();
+    const now = execFileSync('find', ['/sys/fs/cgroup', '-maxdepth', '5', '-type', 'd', '-name', 'cpu-intense'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const d of now) if (!existed.has(d)) execFileSync('sh', ['-c', `find "$1" -depth -type d -exec rmdir {} + 2>/dev/null; true`, 'sh', d]);
+  });
+}
+
 /** The app's stdout/stderr lines are logged by the runtime (debug) as the record's msg. */
 function appLines(rt: TestRuntime): string[] {
   return rt.logs.flatMap((l) => {
@@ -125,6 +138,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
 
   test('cpueater eats CPU in a cgroup with cpu.shares 100 below cpu-intense', async (t) => {
     const { rt, client } = await runtimeWith(t, ['cpueater']);
+    cleanCpuIntense(t, rt);
     await client.start('cpueater:0.0.1');
     await rt.waitLog(/Eating CPU with 4 threads/);
     const pid = (await client.inspect('cpueater:0.0.1')).process?.pid;
@@ -144,6 +158,7 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
 
   test('cpueater refuses a THREADS that is not a number from 1 to 64', async (t) => {
     const { rt, client } = await runtimeWith(t, ['cpueater']);
+    cleanCpuIntense(t, rt);
     await client.start('cpueater:0.0.1', { env: { THREADS: 'many' } });
     assert.deepEqual(await exitOf(client, 'cpueater:0.0.1'), { exit: { code: 1 } });
     await rt.waitLog(/cpueater: THREADS must be a number from 1 to 64, not \\"many\\"/);
