@@ -114,6 +114,23 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     await rt.waitLog(/Process hello-world:0\.0\.1 exited .* with status Exit\(0\)/);
   });
 
+  test('all examples in one repository (as in the Quickstart): all installed, hello-world autostarts', async (t) => {
+    buildExamples();
+    const out = mkdtempSync(join(tmpdir(), 'ns-quickstart-npks-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack-examples.mjs'), '--key', KEY, '--out', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const npks = readdirSync(out).map((f) => join(out, f));
+    const rt = await startRuntime(t, { npks });
+    const client = await rt.client({ subscribe: true });
+    t.after(() => client.close());
+    const listed = (await client.list()).map(String).sort();
+    assert.deepEqual(listed, readdirSync(out).map((f) => f.replace(/-(\d+\.\d+\.\d+)\.npk$/, ':$1')).sort());
+    await rt.waitLog(/Process hello-world:0\.0\.1 exited .* with status Exit\(0\)/);
+    await client.start('hello-busybox:0.0.1');
+    assert.deepEqual(await exitOf(client, 'hello-busybox:0.0.1'), { exit: { code: 0 } });
+    await waitLine(rt, /^Hello once more from v0\.0\.2!$/);
+  });
+
   test('crashing exits with 101 after a panic line', async (t) => {
     const { rt, client } = await runtimeWith(t, ['crashing']);
     await client.start('crashing:0.0.1');
