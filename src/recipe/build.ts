@@ -336,6 +336,9 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
   // Fails before anything runs if the result cannot be a valid manifest.
   const manifest = mergeManifest(manifestText, formatOf(opts.manifest), impliedManifest(recipe), `manifest ${opts.manifest} merged with ${opts.recipe}`);
 
+  if (process.getuid?.() !== 0 && recipe.instructions.some((i) => i.op === 'COPY' || i.op === 'RUN')) {
+    throw new NorthstarError('EPERM', 'sextant build needs root for COPY and RUN steps (overlay mounts and the launch core)');
+  }
   await mkdir(layersDir, { recursive: true });
   const empty = join(cacheDir, 'empty');
   await mkdir(empty, { recursive: true });
