@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       }
     }
     await client.mount(['exit0:0.0.1']);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 3000));
     const idleRss = rssKiB(inner);
 
     // start → started / exit latency.
@@ -153,7 +153,8 @@ async function main(): Promise<void> {
     await Promise.all(names.map((n) => client.start(`${n}:0.0.1`, { args: ['sleep'] })));
     const times = await allStarted;
     const hundred = Number(times.reduce((a, b) => (b > a ? b : a), t0) - t0) / 1e6;
-    await new Promise((r) => setTimeout(r, 500));
+    // Steady state: let the runtime settle (GC) for a few seconds with all 100 asleep.
+    await new Promise((r) => setTimeout(r, 3000));
     const busyRss = rssKiB(inner);
 
     console.log(`runtime benchmark (${ROUNDS} rounds; ${MANY} containers)`);
