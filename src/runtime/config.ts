@@ -12,6 +12,7 @@
  * ("kernel" | "user" | "auto", spec README item 16; auto = kernel when the kernel has
  * device-mapper, see hasDeviceMapper in mount/).
  */
+import { DEFAULT_CONSOLE_OPTIONS, type ConsoleOptions } from '../console/handle.js';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
@@ -24,16 +25,8 @@ export type BindUrl =
   | { scheme: 'tcp'; host: string; port: number; url: string }
   | { scheme: 'unix'; path: string; url: string };
 
-export interface ConsoleOptions {
-  /** Token lifetime in milliseconds. */
-  tokenValidity: number;
-  maxRequestsPerSec: number;
-  /** Maximum request line length in bytes. */
-  maxRequestSize: number;
-  maxNpkInstallSize: number;
-  /** Maximum gap between two chunks of an NPK upload, in milliseconds. */
-  npkStreamTimeout: number;
-}
+/** The console limits (console.md §10): one definition, shared with the console server. */
+export type { ConsoleOptions } from '../console/handle.js';
 
 export interface GlobalConsoleConfig {
   bind: BindUrl;
@@ -71,13 +64,7 @@ export interface Config {
   debug: { commands: string[] };
 }
 
-export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
-  tokenValidity: 60_000,
-  maxRequestsPerSec: 1000,
-  maxRequestSize: 1 << 20,
-  maxNpkInstallSize: 256 << 20,
-  npkStreamTimeout: 10_000,
-});
+export { DEFAULT_CONSOLE_OPTIONS };
 
 export const DEFAULTS = Object.freeze({
   eventBufferSize: 256,
