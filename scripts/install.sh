@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build and runtime needs, plus the tools our tests compare against
-# (squashfs-tools, veritysetup) and the example/bench inputs (busybox, debootstrap).
+# (squashfs-tools, veritysetup, the shells whose completion scripts nstar writes) and the
+# example/bench inputs (busybox, debootstrap).
 PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin
-      debootstrap busybox-static iproute2 attr util-linux)
+      debootstrap busybox-static iproute2 attr util-linux zsh fish)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
