@@ -351,6 +351,7 @@ export class State {
       });
       this.notify({ started: c });
       void running.proc.exited.then((status) => this.onExit(e, running, status));
+      this.idleCollect();
     });
   }
 
@@ -403,6 +404,23 @@ export class State {
       this.log.error(`critical container ${e.container} exited with ${JSON.stringify(st)}: shutting down`);
       this.deps.onCritical?.(e.container, st);
     }
+  }
+
+  private collectTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * After a burst of starts, give memory back: a full collection once things have been
+   * quiet for a second (only when node runs with --expose-gc, as the daemon does).
+   */
+  private idleCollect(): void {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (!gc) return;
+    if (this.collectTimer) clearTimeout(this.collectTimer);
+    this.collectTimer = setTimeout(() => {
+      this.collectTimer = undefined;
+      gc();
+    }, 1000);
+    this.collectTimer.unref();
   }
 
   memoryEvent(c: Container, event: MemoryNotification): void {
