@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Container } from '../../src/common/container.js';
 import { NorthstarError } from '../../src/common/errors.js';
@@ -200,6 +200,10 @@ test('mem: the package lives in an unlinked tmpfs file reached through /proc/<pi
   // The only handle is read-only (O_ACCMODE of the fd's flags is O_RDONLY).
   const flags = /flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;
   assert.equal(parseInt(flags, 8) & 3, 0);
+  // It is a sealed memfd: not even root can write to it through the magic link.
+  assert.match(readlinkSync(`/proc/self/fd/${fd}`), /^\/memfd:northstar-mem /);
+  assert.throws(() => writeFileSync(entry.path, 'x', { flag: 'r+' }), /EPERM|EACCES/);
+  assert.ok(readFileSync(entry.path).equals(bytes), 'unchanged');
 
   await repo.remove(HELLO);
   assert.ok(!existsSync(entry.path), 'fd closed on remove');

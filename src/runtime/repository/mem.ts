@@ -2,23 +2,22 @@
  * The mem repository (runtime.md §8): packages live only in memory and are gone when the
  * runtime stops.
  *
- * Upstream keeps each NPK in a sealed memfd. Node has no memfd_create(2), and the C core
- * (native/) offers no helper for it (it only seals its own binary). So each package is a
- * file in a private directory on tmpfs (memory-backed like a memfd): created 0600 in a
- * 0700 directory made with mkdtemp, written through a write-only handle that is closed
- * before verification, then re-opened read-only and unlinked. From then on the only
- * reference is the runtime's read-only fd; the loop device and the NPK reader reach it
- * through `/proc/<pid>/fd/<n>`. What a sealed memfd adds over this is protection
- * against a *root* process that reopens that magic link for writing; such a process can
- * equally ptrace the runtime, so the trust boundary is the same. The tmpfs directory is
- * removed at close, and an unlinked file's memory is freed when its fd is closed. A
- * crashed runtime leaves at most its directory (with the file of an install that was
- * under way); the directory name carries the pid, and the next start removes
- * directories whose process is gone.
+ * Like upstream, each NPK lives in a sealed memfd (no write, grow or shrink; no further
+ * seals). Node has no memfd_create(2), so the upload is first streamed into a private
+ * tmpfs file (created 0600 in a 0700 directory made with mkdtemp), then copied by
+ * native/build/northstar-memfd into a memfd it seals; the runtime opens that memfd
+ * read-only through /proc/<helper>/fd/<n> and the tmpfs file is unlinked. From then on the
+ * only reference is the runtime's read-only fd; verification, the NPK reader and the loop
+ * device reach it through `/proc/<pid>/fd/<n>`, and not even root can change its bytes.
+ * The tmpfs directory is removed at close. A crashed runtime leaves at most its directory
+ * (with the file of an install that was under way); the directory name carries the pid,
+ * and the next start removes directories whose process is gone.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtemp, open, readdir, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import { manifestContainer } from '../../manifest/index.js';
@@ -51,6 +50,47 @@ async function removeStaleDirs(base: string, log: Log): Promise<void> {
     }
     log.warn(`removing ${join(base, name)}, left over by a mem repository of a runtime that is gone`);
     await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** native/build/northstar-memfd of this checkout. */
+const MEMFD_HELPER = fileURLToPath(new URL('../../../../native/build/northstar-memfd', import.meta.url));
+
+/**
+ * Copy the upload into a sealed memfd (no write, grow or shrink, ever) through the C helper
+ * and return a read-only handle on it: the package that is verified and later mounted can
+ * then not be changed by anyone, root included.
+ */
+async function sealedCopy(file: string, size: number, name: string): Promise<FileHandle> {
+  const input = await open(file, 'r');
+  try {
+    const child = spawn(MEMFD_HELPER, [name, String(size)], { stdio: [input.fd, 'pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code));
+    });
+    try {
+      const fdNumber = await new Promise<number>((resolve, reject) => {
+        child.stdout!.on('data', () => {
+          const m = /^(\d+)\n/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        void exited.then(
+          (code) => reject(new NorthstarError('EIO', `storing the package in a sealed memfd failed (${code}): ${err.trim() || 'no output'}`)),
+          (e: unknown) => reject(new NorthstarError('EIO', `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`)),
+        );
+      });
+      return await open(`/proc/${child.pid}/fd/${fdNumber}`, 'r');
+    } finally {
+      (child.stdio[3] as NodeJS.WritableStream | null)?.end();
+      await exited.catch(() => undefined);
+    }
+  } finally {
+    await input.close();
   }
 }
 
@@ -159,7 +199,7 @@ export class MemRepository implements Repository {
       if (error) throw error;
       await writer.close();
       writer = undefined;
-      reader = await open(file, 'r');
+      reader = await sealedCopy(file, size, `northstar-${id}`);
       await unlink(file);
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
