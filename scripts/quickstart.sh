@@ -26,5 +26,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 grep -q "Runtime up and running" target/northstar/northstar.log || { cat target/northstar/northstar.log; exit 1; }
-echo "northstar is running (pid $(cat target/northstar/northstar.pid)), console on tcp://localhost:4200"
+echo "northstar is running (pid $(cat target/northstar/northstar.pid)), console on tcp://localhost:4200 and unix://$ROOT/target/northstar/console.sock"
 echo "log: target/northstar/northstar.log; stop: kill \$(cat target/northstar/northstar.pid)"

@@ -30,6 +30,8 @@ export type { ConsoleOptions } from '../console/handle.js';
 
 export interface GlobalConsoleConfig {
   bind: BindUrl;
+  /** Every address to listen on: `bind`, then `also_bind` (our extension). */
+  binds: BindUrl[];
   permissions: ConsolePermission[];
   options: ConsoleOptions;
 }
@@ -323,9 +325,25 @@ function readGlobalConsole(r: Reader, t: Table, path: string): GlobalConsoleConf
     });
     permissions = normalizePermissions(list);
   } else r.fail(pp, `expected "full" or a list of permissions, found ${typeof pv === 'string' ? JSON.stringify(pv) : tomlType(pv)}`);
+  // Our extension: more addresses for the same console (e.g. a unix socket besides TCP).
+  const also: BindUrl[] = [];
+  const av = t['also_bind'];
+  if (av !== undefined) {
+    if (!Array.isArray(av)) r.fail(join(path, 'also_bind'), `expected a list of urls, found ${tomlType(av)}`);
+    else {
+      av.forEach((u, i) => {
+        if (typeof u !== 'string') return r.fail(`${join(path, 'also_bind')}[${i}]`, `expected a url string, found ${tomlType(u)}`);
+        try {
+          also.push(parseBindUrl(u));
+        } catch (e) {
+          r.fail(`${join(path, 'also_bind')}[${i}]`, (e as Error).message);
+        }
+      });
+    }
+  }
   const options = readConsoleOptions(r, t, path);
   if (!bind || !permissions) return undefined;
-  return { bind, permissions, options };
+  return { bind, binds: [bind, ...also], permissions, options };
 }
 
 function readRepository(r: Reader, id: string, t: Table, path: string): RepositoryConfig | undefined {

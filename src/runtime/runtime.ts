@@ -76,8 +76,8 @@ export class Runtime {
     try {
       await this.state.load();
       const global = config.console.global;
-      if (global) {
-        const bound = await this.console.listen(global.bind.url, global.permissions, global.options);
+      for (const bind of global?.binds ?? []) {
+        const bound = await this.console.listen(bind.url, global!.permissions, global!.options);
         this.addresses.push(bound);
         log.info(`console listening on ${bound}`);
       }

@@ -120,6 +120,7 @@ commands = ["strace -c -p <PID>"]
   assert.equal(c.verity, 'user');
   assert.deepEqual(c.console.global, {
     bind: { scheme: 'tcp', host: '127.0.0.1', port: 4200, url: 'tcp://127.0.0.1' },
+    binds: [{ scheme: 'tcp', host: '127.0.0.1', port: 4200, url: 'tcp://127.0.0.1' }],
     permissions: ['ident', 'inspect', 'list'],
     options: { tokenValidity: 120_000, maxRequestsPerSec: 5, maxRequestSize: 2048, maxNpkInstallSize: 2 ** 30, npkStreamTimeout: 1000 },
   });
@@ -171,6 +172,12 @@ test('bad values name the key', () => {
   assert.deepEqual(rejected(`${BASE}[console.global]\nbind = "http://x"\npermissions = "full"\n`), ['console.global.bind: invalid url "http://x": unsupported scheme "http", expected tcp or unix']);
   assert.deepEqual(rejected(`${BASE}[console.global]\nbind = "tcp://x"\n`), ['console.global.permissions: missing required key']);
   assert.deepEqual(rejected(`${BASE}[console.global]\npermissions = "full"\n`), ['console.global.bind: missing required key']);
+  // also_bind (our extension): more addresses for the global console.
+  const two = parseConfig(`${BASE}[console.global]\nbind = "tcp://127.0.0.1:4300"\nalso_bind = ["unix:///run/ns.sock"]\npermissions = "full"\n`);
+  assert.deepEqual(two.console.global!.binds.map((b) => b.url), ['tcp://127.0.0.1:4300', 'unix:///run/ns.sock']);
+  assert.deepEqual(rejected(`${BASE}[console.global]\nbind = "tcp://x"\nalso_bind = ["ftp://y"]\npermissions = "full"\n`), [
+    'console.global.also_bind[0]: invalid url "ftp://y": unsupported scheme "ftp", expected tcp or unix',
+  ]);
   assert.match(rejected(`${BASE}[console.global]\nbind = "tcp://x"\npermissions = ["list", "fly"]\n`)[0]!, /^console\.global\.permissions\[1\]: unknown permission "fly", expected one of ident, /);
   assert.deepEqual(rejected(`${BASE}[console.global]\nbind = "tcp://x"\npermissions = "some"\n`), ['console.global.permissions: expected "full" or a list of permissions, found "some"']);
   assert.deepEqual(rejected(`${BASE}[debug]\ncommands = "strace"\n`), ['debug.commands: expected an array of strings, found a string']);
