@@ -1,0 +1,52 @@
+/**
+ * The README's Quickstart from a fresh clone: the first command installs, builds, packs the
+ * examples and starts the runtime; `npx nstar ps` then shows them (hello-world autostarted).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isRoot, tempDir } from './helpers/tmp.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function portInUse(port: number): boolean {
+  return spawnSync('sh', ['-c', `ss -Hltn "sport = :${port}" | grep -q .`]).status === 0;
+}
+
+test('Quickstart from a fresh clone: runtime up with the examples, nstar ps shows them', { skip: (!isRoot && 'needs root') || (portInUse(4200) && 'port 4200 is in use (a runtime is already running)'), timeout: 900_000 }, (t) => {
+  const dir = tempDir(t, 'ns-quickstart-');
+  const clone = join(dir, 'northstar');
+  execFileSync('git', ['clone', '-q', ROOT, clone]);
+  const pidFile = join(clone, 'target', 'northstar', 'northstar.pid');
+  t.after(() => {
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      // Wait for the orderly shutdown (unmounts, cgroups) before the clone is removed.
+      for (let i = 0; i < 100; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          break;
+        }
+        execFileSync('sleep', ['0.1']);
+      }
+    }
+  });
+  const qs = spawnSync('./scripts/quickstart.sh', { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(qs.status, 0, `quickstart failed:\n${qs.stdout}\n${qs.stderr}`);
+  assert.match(qs.stdout, /northstar is running \(pid \d+\)/);
+  const ps = spawnSync('npx', ['nstar', 'ps'], { cwd: clone, encoding: 'utf8' });
+  assert.equal(ps.status, 0, ps.stderr);
+  assert.match(ps.stdout, /hello-world\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+(running|mounted)/);
+  assert.match(ps.stdout, /test-container\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+installed/);
+  const log = readFileSync(join(clone, 'target', 'northstar', 'northstar.log'), 'utf8');
+  assert.match(log, /Started hello-world:0\.0\.1/);
+});
