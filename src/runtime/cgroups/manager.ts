@@ -294,7 +294,11 @@ export class CgroupManager implements Cgroups {
       this.v2Controllers = ((await readOpt(`${L.root}/cgroup.controllers`)) ?? '').split(/\s+/).filter((c) => (V2_CONTROLLERS as readonly string[]).includes(c));
     }
     for (const h of this.hierarchies()) {
-      await this.mkdirs(h.mount, this.pathIn(h, this.opts.name, 'cgroup'), this.created, L.version === 2);
+      const top = this.pathIn(h, this.opts.name, 'cgroup');
+      await this.mkdirs(h.mount, top, this.created, L.version === 2);
+      // A top level left by a runtime that crashed is reused, and removed at our shutdown.
+      const dir = cgroupDir(h.mount, top);
+      if (!this.created.includes(dir)) this.created.push(dir);
     }
     this.opts.log.info(`cgroup: v${L.version} top level ${this.top}${L.version === 2 ? ` (controllers: ${this.v2Controllers.join(' ') || 'none'})` : ''}`);
   }
@@ -624,8 +628,15 @@ class ContainerCgroupImpl implements ContainerCgroup {
       const rt = `${dir}/cpu.rt_runtime_us`;
       if (((await readOpt(rt)) ?? '0').trim() !== '0') await writeFile(rt, '0').catch(() => undefined);
     }
-    for (const { dir } of this.hier) await removeCgroupDir(dir, this.log);
+    // Try every hierarchy even if one fails, so one busy directory does not leave the others.
+    let first: unknown;
+    for (const { dir } of this.hier) {
+      await removeCgroupDir(dir, this.log).catch((e: unknown) => {
+        first ??= e;
+      });
+    }
     this.manager.forget(this);
+    if (first) throw first;
   }
 }
 
