@@ -21,25 +21,33 @@ test('Quickstart from a fresh clone: runtime up with the examples, nstar ps show
   const clone = join(dir, 'northstar');
   execFileSync('git', ['clone', '-q', ROOT, clone]);
   const pidFile = join(clone, 'target', 'northstar', 'northstar.pid');
-  t.after(() => {
-    if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8'));
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        return;
-      }
-      // Wait for the orderly shutdown (unmounts, cgroups) before the clone is removed.
-      for (let i = 0; i < 100; i++) {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          break;
-        }
-        execFileSync('sleep', ['0.1']);
-      }
+  // Stopped in `finally`, not in t.after: the temp dir's own after-hook runs first.
+  const stop = () => {
+    if (!existsSync(pidFile)) return;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
     }
-  });
+    // Wait for the orderly shutdown (unmounts, cgroups) before the clone is removed.
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        break;
+      }
+      execFileSync('sleep', ['0.1']);
+    }
+  };
+  try {
+    run(clone);
+  } finally {
+    stop();
+  }
+});
+
+function run(clone: string): void {
   const qs = spawnSync('./scripts/quickstart.sh', { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(qs.status, 0, `quickstart failed:\n${qs.stdout}\n${qs.stderr}`);
   assert.match(qs.stdout, /northstar is running \(pid \d+\)/);
@@ -49,4 +57,4 @@ test('Quickstart from a fresh clone: runtime up with the examples, nstar ps show
   assert.match(ps.stdout, /test-container\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+installed/);
   const log = readFileSync(join(clone, 'target', 'northstar', 'northstar.log'), 'utf8');
   assert.match(log, /Started hello-world:0\.0\.1/);
-});
+}
