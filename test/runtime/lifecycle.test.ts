@@ -120,6 +120,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 120_000 
     await next(client, isExit(TC));
     assert.equal(readFileSync(join(rt.dataDir, 'test-container', 'file'), 'utf8'), 'persisted');
     await client.uninstall(TC, { wipe: true });
+    assert.deepEqual(JSON.parse(JSON.stringify(await next(client, (n) => typeof n === 'object' && 'uninstall' in n))), { uninstall: TC });
     assert.ok(!existsSync(join(rt.dataDir, 'test-container')));
     assert.ok(!readdirSync(rt.repoDir).includes(`${TC}.npk`));
     await assert.rejects(client.uninstall('fckptn:0.0.1'), (e: unknown) => e instanceof RuntimeError && 'invalid_container' in e.error);
