@@ -400,8 +400,8 @@ function installResult(n: JNode, path: string): InstallResult {
   return { error: { error: decodeError(field(o, 'error', p), `${p}.error`) } };
 }
 
-/** Free-form JSON: integers within 2^53 become numbers, larger ones stay bigint. */
-function jsonValue(n: JNode): JsonValue {
+/** Free-form JSON: integers within 2^53 become numbers, larger ones stay bigint; key order kept. */
+export function jsonValue(n: JNode): JsonValue {
   switch (n.t) {
     case 'obj': {
       const out: Record<string, JsonValue> = {};

@@ -2,8 +2,8 @@
  * JSON output of nstar: pretty printed as serde_json's `to_string_pretty` (two spaces,
  * `"key": value`, empty containers as `[]`/`{}`), with 64-bit integers kept exact.
  */
-import { parseJson, type JNode } from '../api/json.js';
-import { encodeResponse } from '../api/codec.js';
+import { parseJson } from '../api/json.js';
+import { encodeResponse, jsonValue } from '../api/codec.js';
 import type { Container } from '../common/container.js';
 import type { ContainerData, JsonValue } from '../api/model.js';
 
@@ -29,24 +29,8 @@ export function compactJson(v: JsonValue): string {
   return `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${compactJson(v[k]!)}`).join(',')}}`;
 }
 
-/** A parsed JSON node as a value: integers beyond 2^53 stay bigint, key order is kept. */
-export function fromNode(n: JNode): JsonValue {
-  switch (n.t) {
-    case 'obj': {
-      const o: Record<string, JsonValue> = {};
-      for (const [k, v] of n.entries) o[k] = fromNode(v);
-      return o;
-    }
-    case 'arr':
-      return n.items.map(fromNode);
-    case 'int':
-      return n.v >= BigInt(Number.MIN_SAFE_INTEGER) && n.v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n.v) : n.v;
-    case 'null':
-      return null;
-    default:
-      return n.v;
-  }
-}
+/** A parsed JSON node as a value (the codec's own conversion): integers beyond 2^53 stay bigint. */
+export const fromNode = jsonValue;
 
 /** `ContainerData` exactly as it is on the wire (the manifest in upstream's key order). */
 export function containerDataJson(container: Container, data: ContainerData): JsonValue {
