@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quickstart, first command: install what is missing (apt, npm), build the TypeScript and
 # the C core, pack the example containers (signed with a key made on first use) and start
-# the runtime in the background with them, its console on tcp://localhost:4200.
+# the runtime in the background with them: console with full permissions on the unix socket
+# target/northstar/console.sock (root only), read-only on tcp://localhost:4200.
 # Stop it with: kill $(cat target/northstar/northstar.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 grep -q "Runtime up and running" target/northstar/northstar.log || { cat target/northstar/northstar.log; exit 1; }
-echo "northstar is running (pid $(cat target/northstar/northstar.pid)), console on tcp://localhost:4200 and unix://$ROOT/target/northstar/console.sock"
+echo "northstar is running (pid $(cat target/northstar/northstar.pid)), console on unix://$ROOT/target/northstar/console.sock (full, root only) and tcp://localhost:4200 (read-only)"
 echo "log: target/northstar/northstar.log; stop: kill \$(cat target/northstar/northstar.pid)"

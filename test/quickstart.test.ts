@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, tempDir } from './helpers/tmp.js';
@@ -57,4 +57,19 @@ function run(clone: string): void {
   assert.match(ps.stdout, /test-container\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+installed/);
   const log = readFileSync(join(clone, 'target', 'northstar', 'northstar.log'), 'utf8');
   assert.match(log, /Started hello-world:0\.0\.1/);
+
+  // Safe by default: full permissions only on the unix socket that only root can open (nstar
+  // finds it); TCP, open to every local user and to host-network containers, only reads.
+  const socket = join(clone, 'target', 'northstar', 'console.sock');
+  assert.equal(statSync(socket).mode & 0o777, 0o600);
+  const nstar = (...args: string[]) => spawnSync('npx', ['nstar', ...args], { cwd: clone, encoding: 'utf8' });
+  const tcpList = nstar('-u', 'tcp://localhost:4200', 'ls');
+  assert.equal(tcpList.status, 0, tcpList.stderr);
+  assert.match(tcpList.stdout, /test-container/);
+  const tcpMount = nstar('-u', 'tcp://localhost:4200', 'mount', 'test-container');
+  assert.equal(tcpMount.status, 1, tcpMount.stdout);
+  assert.match(tcpMount.stderr, /permission denied/i);
+  const mount = nstar('mount', 'test-container');
+  assert.equal(mount.status, 0, mount.stderr);
+  assert.match(nstar('-f', 'json', 'ps').stdout, /"test-container"/);
 }

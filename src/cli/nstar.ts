@@ -8,7 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { errorMessage } from '../common/errors.js';
 import { PROTOCOL_VERSION } from '../api/model.js';
 import { Nstar, type GlobalOptions, type OutputFormat } from '../nstar/commands.js';
-import { DEFAULT_URL } from '../nstar/connect.js';
+import { defaultConsoleUrl } from '../nstar/connect.js';
 import { parseDurationMs } from '../nstar/duration.js';
 import { completionScript, SHELLS, type Shell } from '../nstar/completion.js';
 import { programSpec } from '../nstar/program-spec.js';
@@ -47,16 +47,20 @@ const program = new Command('nstar')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(str) })
   .showSuggestionAfterError()
-  .addOption(new Option('-u, --url <url>', 'console url (tcp:// or unix://)').default(DEFAULT_URL).argParser(url))
+  .addOption(
+    new Option('-u, --url <url>', 'console url (tcp:// or unix://)')
+      .default(undefined, `$NORTHSTAR_URL, else the unix socket /run/northstar/console or the Quickstart's if there, else tcp://localhost:4200`)
+      .argParser(url),
+  )
   .option('-j, --json', 'print the raw transcript: every byte read and written on the console connection')
   .addOption(new Option('-t, --timeout <duration>', 'handshake timeout (humantime: 10s, 500ms, 1m)').default(10_000, '10s').argParser(duration))
   .addOption(formatOption().default('table'));
 
 /** The options the command runs with: the global ones, the command's --format over the global one. */
 function session(cmd: Command): Nstar {
-  const g = program.opts<{ url: string; json?: boolean; timeout: number; format: OutputFormat }>();
+  const g = program.opts<{ url?: string; json?: boolean; timeout: number; format: OutputFormat }>();
   const local = cmd.opts<{ format?: OutputFormat }>();
-  const opts: GlobalOptions = { url: g.url, transcript: g.json === true, timeoutMs: g.timeout, format: local.format ?? g.format };
+  const opts: GlobalOptions = { url: g.url ?? defaultConsoleUrl(), transcript: g.json === true, timeoutMs: g.timeout, format: local.format ?? g.format };
   return new Nstar(opts, {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
@@ -120,6 +120,8 @@ export class ConsoleServer {
         if (e.code !== 'ENOENT') throw e;
       });
       await listenOn(server, { path: target.path });
+      // Only root may connect: the socket grants the console's permissions to whoever can.
+      await chmod(target.path, 0o600);
       bound = `unix://${target.path}`;
     }
     // Errors after listening (e.g. EMFILE on accept) are logged, never thrown out of the runtime.

@@ -1,9 +1,36 @@
 /** Opening nstar's console connection: `tcp://` or `unix://` only, a fixed 5 s connect limit (as upstream). */
 import net from 'node:net';
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
 
+/** Upstream's default console address. */
 export const DEFAULT_URL = 'tcp://localhost:4200';
+/** The console socket of a device installation (packaging/northstar.toml). */
+export const DEVICE_SOCKET = '/run/northstar/console';
+/** The console socket of the Quickstart's runtime in this checkout (scripts/quickstart.sh). */
+export const QUICKSTART_SOCKET = fileURLToPath(new URL('../../../target/northstar/console.sock', import.meta.url));
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The console nstar uses when no `--url` is given: `$NORTHSTAR_URL`; else the device's unix
+ * socket, else the Quickstart's (the consoles with full permissions are unix sockets only
+ * root can open); else upstream's `tcp://localhost:4200`.
+ */
+export function defaultConsoleUrl(env: NodeJS.ProcessEnv = process.env, socketAt: (path: string) => boolean = isSocket): string {
+  const fromEnv = env['NORTHSTAR_URL'];
+  if (fromEnv) return fromEnv;
+  for (const path of [DEVICE_SOCKET, QUICKSTART_SOCKET]) if (socketAt(path)) return `unix://${path}`;
+  return DEFAULT_URL;
+}
 /** Upstream's fixed limit for the socket connect; `-t` limits the handshake only. */
 export const CONNECT_TIMEOUT_MS = 5000;
 

@@ -28,10 +28,19 @@ export type BindUrl =
 /** The console limits (console.md §10): one definition, shared with the console server. */
 export type { ConsoleOptions } from '../console/handle.js';
 
+/** One address of the global console and the permissions of connections made to it. */
+export interface ConsoleListener {
+  bind: BindUrl;
+  permissions: ConsolePermission[];
+}
+
 export interface GlobalConsoleConfig {
   bind: BindUrl;
-  /** Every address to listen on: `bind`, then `also_bind` (our extension). */
-  binds: BindUrl[];
+  /**
+   * Every address to listen on: `bind` with `permissions`, then each `also_bind` entry (our
+   * extension) with its own permissions, or those of `bind` where it names none.
+   */
+  listeners: ConsoleListener[];
   permissions: ConsolePermission[];
   options: ConsoleOptions;
 }
@@ -312,38 +321,57 @@ function readGlobalConsole(r: Reader, t: Table, path: string): GlobalConsoleConf
       r.fail(join(path, 'bind'), (e as Error).message);
     }
   }
-  const pv = t['permissions'];
   const pp = join(path, 'permissions');
   let permissions: ConsolePermission[] | undefined;
-  if (pv === undefined) r.fail(pp, 'missing required key');
-  else if (pv === 'full') permissions = [...CONSOLE_PERMISSIONS];
-  else if (Array.isArray(pv)) {
-    const list: ConsolePermission[] = [];
-    pv.forEach((p, i) => {
-      if (typeof p === 'string' && (CONSOLE_PERMISSIONS as readonly string[]).includes(p)) list.push(p as ConsolePermission);
-      else r.fail(`${pp}[${i}]`, `unknown permission ${typeof p === 'string' ? JSON.stringify(p) : tomlType(p)}, expected one of ${CONSOLE_PERMISSIONS.join(', ')}`);
-    });
-    permissions = normalizePermissions(list);
-  } else r.fail(pp, `expected "full" or a list of permissions, found ${typeof pv === 'string' ? JSON.stringify(pv) : tomlType(pv)}`);
-  // Our extension: more addresses for the same console (e.g. a unix socket besides TCP).
-  const also: BindUrl[] = [];
+  if (t['permissions'] === undefined) r.fail(pp, 'missing required key');
+  else permissions = readPermissions(r, t['permissions'], pp);
+  // Our extension: more addresses for the same console (e.g. a unix socket besides TCP), each
+  // a url, or a table { url, permissions } with permissions of its own (e.g. a read-only TCP
+  // listener beside a unix socket with full permissions).
+  const also: { bind: BindUrl; permissions: ConsolePermission[] | undefined }[] = [];
   const av = t['also_bind'];
+  const ap = join(path, 'also_bind');
   if (av !== undefined) {
-    if (!Array.isArray(av)) r.fail(join(path, 'also_bind'), `expected a list of urls, found ${tomlType(av)}`);
+    if (!Array.isArray(av)) r.fail(ap, `expected a list of urls or { url, permissions } tables, found ${tomlType(av)}`);
     else {
       av.forEach((u, i) => {
-        if (typeof u !== 'string') return r.fail(`${join(path, 'also_bind')}[${i}]`, `expected a url string, found ${tomlType(u)}`);
+        const at = `${ap}[${i}]`;
+        let text: unknown = u;
+        let own: ConsolePermission[] | undefined;
+        if (isTable(u)) {
+          r.unknownKeys(u, at, ['url', 'permissions']);
+          text = u['url'];
+          if (text === undefined) return r.fail(`${at}.url`, 'missing required key');
+          if (u['permissions'] !== undefined) own = readPermissions(r, u['permissions'], `${at}.permissions`);
+        }
+        if (typeof text !== 'string') return r.fail(isTable(u) ? `${at}.url` : at, `expected a url string, found ${tomlType(text)}`);
         try {
-          also.push(parseBindUrl(u));
+          also.push({ bind: parseBindUrl(text), permissions: own });
         } catch (e) {
-          r.fail(`${join(path, 'also_bind')}[${i}]`, (e as Error).message);
+          r.fail(isTable(u) ? `${at}.url` : at, (e as Error).message);
         }
       });
     }
   }
   const options = readConsoleOptions(r, t, path);
   if (!bind || !permissions) return undefined;
-  return { bind, binds: [bind, ...also], permissions, options };
+  const listeners = [{ bind, permissions }, ...also.map((a) => ({ bind: a.bind, permissions: a.permissions ?? permissions }))];
+  return { bind, listeners, permissions, options };
+}
+
+/** `"full"` or a list of permission names. */
+function readPermissions(r: Reader, pv: unknown, pp: string): ConsolePermission[] | undefined {
+  if (pv === 'full') return [...CONSOLE_PERMISSIONS];
+  if (Array.isArray(pv)) {
+    const list: ConsolePermission[] = [];
+    pv.forEach((p, i) => {
+      if (typeof p === 'string' && (CONSOLE_PERMISSIONS as readonly string[]).includes(p)) list.push(p as ConsolePermission);
+      else r.fail(`${pp}[${i}]`, `unknown permission ${typeof p === 'string' ? JSON.stringify(p) : tomlType(p)}, expected one of ${CONSOLE_PERMISSIONS.join(', ')}`);
+    });
+    return normalizePermissions(list);
+  }
+  r.fail(pp, `expected "full" or a list of permissions, found ${typeof pv === 'string' ? JSON.stringify(pv) : tomlType(pv)}`);
+  return undefined;
 }
 
 function readRepository(r: Reader, id: string, t: Table, path: string): RepositoryConfig | undefined {

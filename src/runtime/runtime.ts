@@ -16,6 +16,7 @@ import type { CgroupPort } from './ports.js';
 import { openRepositories } from './repository/index.js';
 import { setStartHooks } from './start.js';
 import { State } from './state.js';
+import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -76,10 +77,10 @@ export class Runtime {
     try {
       await this.state.load();
       const global = config.console.global;
-      for (const bind of global?.binds ?? []) {
-        const bound = await this.console.listen(bind.url, global!.permissions, global!.options);
+      for (const l of global?.listeners ?? []) {
+        const bound = await this.console.listen(l.bind.url, l.permissions, global!.options);
         this.addresses.push(bound);
-        log.info(`console listening on ${bound}`);
+        log.info(`console listening on ${bound} (${l.permissions.length === CONSOLE_PERMISSIONS.length ? 'full' : l.permissions.join(', ')})`);
       }
       await this.state.autostart();
     } catch (e) {

@@ -10,7 +10,7 @@ import { formatDuration, parseDuration, parseDurationMs } from '../../src/nstar/
 import { entriesJson, listTable, modelErrorText, notificationLine, psTable, resultsTable } from '../../src/nstar/format.js';
 import { decodeToken, progressBar } from '../../src/nstar/commands.js';
 import { compactJson, prettyJson } from '../../src/nstar/json.js';
-import { parseConsoleUrl } from '../../src/nstar/connect.js';
+import { DEFAULT_URL, DEVICE_SOCKET, QUICKSTART_SOCKET, defaultConsoleUrl, parseConsoleUrl } from '../../src/nstar/connect.js';
 import { seccompYaml, straceSyscalls } from '../../src/nstar/seccomp.js';
 
 const C = (s: string): Container => Container.parse(s);
@@ -191,6 +191,14 @@ describe('misc', () => {
     assert.throws(() => parseConsoleUrl('http://x'), /the scheme must be tcp or unix/);
     assert.throws(() => parseConsoleUrl('unix://'), /no socket path/);
     assert.throws(() => parseConsoleUrl('::'), /invalid url "::"/);
+  });
+  test('the console without -u: $NORTHSTAR_URL, the device socket, the Quickstart socket, then tcp', () => {
+    const at = (...present: string[]) => (p: string) => present.includes(p);
+    assert.equal(defaultConsoleUrl({ NORTHSTAR_URL: 'tcp://dev:1' }, at(DEVICE_SOCKET)), 'tcp://dev:1');
+    assert.equal(defaultConsoleUrl({}, at(DEVICE_SOCKET, QUICKSTART_SOCKET)), `unix://${DEVICE_SOCKET}`);
+    assert.equal(defaultConsoleUrl({}, at(QUICKSTART_SOCKET)), `unix://${QUICKSTART_SOCKET}`);
+    assert.match(QUICKSTART_SOCKET, /\/target\/northstar\/console\.sock$/);
+    assert.equal(defaultConsoleUrl({}, at()), DEFAULT_URL);
   });
   test('JSON output keeps 64-bit integers and key order', () => {
     assert.equal(prettyJson({ b: [], a: {}, n: 18446744073709551615n, s: 'x' }), '{\n  "b": [],\n  "a": {},\n  "n": 18446744073709551615,\n  "s": "x"\n}');

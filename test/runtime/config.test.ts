@@ -120,7 +120,7 @@ commands = ["strace -c -p <PID>"]
   assert.equal(c.verity, 'user');
   assert.deepEqual(c.console.global, {
     bind: { scheme: 'tcp', host: '127.0.0.1', port: 4200, url: 'tcp://127.0.0.1' },
-    binds: [{ scheme: 'tcp', host: '127.0.0.1', port: 4200, url: 'tcp://127.0.0.1' }],
+    listeners: [{ bind: { scheme: 'tcp', host: '127.0.0.1', port: 4200, url: 'tcp://127.0.0.1' }, permissions: ['ident', 'inspect', 'list'] }],
     permissions: ['ident', 'inspect', 'list'],
     options: { tokenValidity: 120_000, maxRequestsPerSec: 5, maxRequestSize: 2048, maxNpkInstallSize: 2 ** 30, npkStreamTimeout: 1000 },
   });
@@ -174,7 +174,19 @@ test('bad values name the key', () => {
   assert.deepEqual(rejected(`${BASE}[console.global]\npermissions = "full"\n`), ['console.global.bind: missing required key']);
   // also_bind (our extension): more addresses for the global console.
   const two = parseConfig(`${BASE}[console.global]\nbind = "tcp://127.0.0.1:4300"\nalso_bind = ["unix:///run/ns.sock"]\npermissions = "full"\n`);
-  assert.deepEqual(two.console.global!.binds.map((b) => b.url), ['tcp://127.0.0.1:4300', 'unix:///run/ns.sock']);
+  assert.deepEqual(two.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length]), [['tcp://127.0.0.1:4300', 15], ['unix:///run/ns.sock', 15]]);
+  // An also_bind entry may carry permissions of its own (a read-only TCP listener).
+  const own = parseConfig(`${BASE}[console.global]\nbind = "unix:///run/ns.sock"\npermissions = "full"\nalso_bind = [{ url = "tcp://127.0.0.1", permissions = ["list", "inspect"] }, "unix:///run/b.sock"]\n`);
+  assert.deepEqual(own.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length === 15 ? 'full' : l.permissions]), [
+    ['unix:///run/ns.sock', 'full'],
+    ['tcp://127.0.0.1', ['inspect', 'list']],
+    ['unix:///run/b.sock', 'full'],
+  ]);
+  const bad = rejected(`${BASE}[console.global]\nbind = "tcp://x"\npermissions = "full"\nalso_bind = [{ url = "tcp://y", permissions = ["fly"] }, { permissions = "full" }, { url = "tcp://z", perms = 1 }]\n`);
+  assert.equal(bad.length, 3);
+  assert.match(bad[0]!, /^console\.global\.also_bind\[0\]\.permissions\[0\]: unknown permission "fly", expected one of ident, /);
+  assert.equal(bad[1], 'console.global.also_bind[1].url: missing required key');
+  assert.equal(bad[2], 'console.global.also_bind[2].perms: unknown key, expected one of `url`, `permissions`');
   assert.deepEqual(rejected(`${BASE}[console.global]\nbind = "tcp://x"\nalso_bind = ["ftp://y"]\npermissions = "full"\n`), [
     'console.global.also_bind[0]: invalid url "ftp://y": unsupported scheme "ftp", expected tcp or unix',
   ]);
