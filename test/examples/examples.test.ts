@@ -16,7 +16,7 @@ import { KEY, startRuntime, type TestRuntime } from '../runtime/harness.js';
 import { buildExamples, EXAMPLES, packExample, ROOT } from './pack.js';
 
 /** The next notification matching pred (the stream ends after timeoutMs: a failure, not a timing assertion). */
-async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 20_000): Promise<Notification> {
+async function next(client: Client, pred: (n: Notification) => boolean, timeoutMs = 60_000): Promise<Notification> {
   const it = client[Symbol.asyncIterator]();
   const timer = setTimeout(() => void it.return?.(), timeoutMs);
   try {
@@ -94,7 +94,7 @@ test('scripts/pack-examples.mjs packs every example into a signed NPK', { timeou
  * possibly after the exit notification); returns every app line so far. The limit only
  * turns a missing line into a failure.
  */
-async function waitLine(rt: TestRuntime, re: RegExp, timeoutMs = 10_000): Promise<string[]> {
+async function waitLine(rt: TestRuntime, re: RegExp, timeoutMs = 60_000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const lines = appLines(rt);

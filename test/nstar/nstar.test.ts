@@ -40,7 +40,7 @@ const exited = (c: Container) => (n: Notification) => typeof n === 'object' && '
 async function subscribers(rt: TestRuntime, count: number): Promise<void> {
   for (;;) {
     if (rt.logs.filter((l) => l.includes('console connected') && l.includes('"subscribe":true')).length >= count) return;
-    await rt.waitLog(/console connected/, 10_000);
+    await rt.waitLog(/console connected/);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

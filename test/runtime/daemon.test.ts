@@ -5,6 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,15 +79,14 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 300_000 }, 
     await client.kill(TC, 15);
     await next(client, isExit(TC));
     await client.start('inherit:0.0.1', { args: ['print', 'hello inherited'] });
-    const deadline = Date.now() + 5000;
-    while (!rt.stdout.some((l) => l.includes('hello inherited')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(rt.stdout.some((l) => l.includes('hello inherited')), 'inherited stdout reaches the runtime stdout');
+    await rt.until(() => rt.stdout.some((l) => l.includes('hello inherited')), 'inherited stdout reaches the runtime stdout');
     await client.kill('inherit:0.0.1', 15);
     await next(client, isExit('inherit:0.0.1'));
     await client.start('inherit:0.0.1', { args: ['print', '--io', 'stderr', 'never seen'] });
-    await new Promise((r) => setTimeout(r, 300));
     // The command echo ("Executing ...") goes to the inherited stdout; the message itself went to the discarded stderr.
-    assert.ok(rt.stdout.some((l) => l.startsWith('Executing') && l.includes('never seen')));
+    await rt.until(() => rt.stdout.some((l) => l.startsWith('Executing') && l.includes('never seen')), 'the command echo on the inherited stdout');
+    await client.kill('inherit:0.0.1', 15);
+    await next(client, isExit('inherit:0.0.1'));
     assert.ok(!rt.stdout.some((l) => l === 'never seen') && !rt.logs.some((l) => l.includes('"msg":"never seen"')));
   });
 
@@ -113,7 +113,7 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 300_000 }, 
     const client = await rt.client({ subscribe: true });
     t.after(() => client.close());
     await client.start('eater:0.0.1', { args: ['fill', '/tmpfs/big', '64000000'] });
-    const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x, 20_000);
+    const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x, 60_000);
     assert.equal((n as { c_group: [unknown, unknown] }).c_group[0]!.toString(), 'eater:0.0.1');
     await rt.waitLog(/eater:0\.0\.1.*memory event/);
   });
@@ -171,7 +171,9 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 300_000 }, 
       await next(client, isExit(TC));
     }
     await client.umount([TC, 'test-resource:0.0.1']);
-    await new Promise((r) => setTimeout(r, 200));
+    // Loop devices and cgroups may take a moment to go after the umount answer: wait for the
+    // count to come back, then compare exactly.
+    await rt.until(() => isDeepStrictEqual(resources(rt), before), `resources back to ${JSON.stringify(before)}`).catch(() => undefined);
     assert.deepEqual(resources(rt), before);
     assert.ok(!existsSync(join(rt.dir, 'run', TC)) || readdirSync(join(rt.dir, 'run', TC)).length === 0);
   });

@@ -190,11 +190,23 @@ export class TestRuntime {
   }
 
   async client(opts: { subscribe?: boolean } = {}): Promise<Client> {
-    return Client.connect(this.consoleUrl, { subscribe: opts.subscribe ?? false, timeout: 5000 });
+    return Client.connect(this.consoleUrl, { subscribe: opts.subscribe ?? false, timeout: 30_000 });
+  }
+
+  /**
+   * Wait until a condition on the runtime's output or host state holds. The deadline is only a
+   * bound for a broken runtime, generous for a loaded machine; nothing is asserted on timing.
+   */
+  async until(ok: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Wait for a log line (JSON records) whose msg matches. */
-  async waitLog(re: RegExp, timeoutMs = 10_000): Promise<string> {
+  async waitLog(re: RegExp, timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.logs.find((l) => re.test(l));
@@ -254,7 +266,7 @@ ${opts.extraConfig ?? ''}
     // A runtime killed by a test leaves its (empty) cgroups, as upstream's does; remove them.
     execFileSync('sh', ['-c', `for d in /sys/fs/cgroup/*/${cgroup} /sys/fs/cgroup/${cgroup}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + ; done; true`]);
   });
-  const up = rt.waitLog(/Runtime up and running/, 20_000);
+  const up = rt.waitLog(/Runtime up and running/, 60_000);
   const died = rt.exited().then((code) => {
     throw new Error(`runtime exited with ${code} before it was up:\n${rt.logs.join('\n')}`);
   });
@@ -263,7 +275,7 @@ ${opts.extraConfig ?? ''}
 }
 
 /** The next notification matching `pred` (fails after `timeoutMs`). */
-export async function nextNotification(client: Client, pred: (n: Notification) => boolean, timeoutMs = 10_000): Promise<Notification> {
+export async function nextNotification(client: Client, pred: (n: Notification) => boolean, timeoutMs = 60_000): Promise<Notification> {
   const it = client[Symbol.asyncIterator]();
   const timer = setTimeout(() => void it.return?.(), timeoutMs);
   try {

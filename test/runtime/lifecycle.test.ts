@@ -34,7 +34,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 120_000 
     const { rt, client } = await setup(t);
     for (let i = 0; i < 10; i++) {
       await client.start(TC, { args: ['sleep'] });
-      await rt.waitLog(/Sleeping/, 5000);
+      await rt.waitLog(/Sleeping/);
       rt.logs.length = 0;
       await client.kill(TC, 15);
       const n = await next(client, isExit(TC));
