@@ -935,6 +935,17 @@ int main(int argc, char **argv) {
         executing_list("Console", n, args);
         console_cmd(n, args);
         done();
+    }
+    /* --- Northstar for TypeScript additions (not in upstream's test container) --------- */
+    else if (strcmp(cmd, "symlink") == 0) {
+        /* symlink <TARGET> <LINKPATH>: plant a symlink, e.g. in /data, for the hostile-delete
+         * tests; prints "symlink <LINKPATH>: ok" or the errno name. */
+        need(n, 2, "<TARGET> <LINKPATH>");
+        no_more(n, 2, args);
+        executing("Symlink", 2, (const char *[]){"target", "linkpath"}, args, 1);
+        int err = symlink(args[0], args[1]) == 0 ? 0 : errno;
+        printf("symlink %s: %s\n", args[1], err ? errname(err) : "ok");
+        done();
     } else {
         usage_error("unrecognized subcommand '%s'", cmd);
     }

@@ -4,6 +4,8 @@
  * container's failure.
  */
 import { existsSync } from 'node:fs';
+import { readFile, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import { errorMessage, NorthstarError } from '../common/errors.js';
 import type { Container } from '../common/container.js';
 import { ConsoleServer } from '../console/server.js';
@@ -11,12 +13,14 @@ import { Launcher } from '../launch/launcher.js';
 import { prepareConfigDirs, type Config } from './config.js';
 import { StateHandle } from './handle.js';
 import type { Logger } from './logger.js';
+import { removeTree } from './fs-safe.js';
 import { LoopMounter } from './mount/mounter.js';
 import type { CgroupPort } from './ports.js';
 import { openRepositories } from './repository/index.js';
 import { setStartHooks } from './start.js';
 import { State } from './state.js';
 import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
+import { umount } from '../recipe/overlay.js';
 
 export interface RuntimeOptions {
   config: Config;
@@ -49,7 +53,8 @@ export class Runtime {
     const { config, log } = this.opts;
     const began = process.hrtime.bigint();
     await prepareConfigDirs(config);
-    const repositories = await openRepositories(config.repositories.values(), { log });
+    await removeWritableRootLeftovers(config.runDir, log);
+    const repositories = await openRepositories(config.repositories.values(), { log, memDir: join(config.runDir, 'mem') });
     const mounter = new LoopMounter({ runDir: config.runDir, verity: config.verity, loopDeviceTimeout: config.loopDeviceTimeout, log });
     log.info(`verity: ${mounter.verityMode === 'user' ? 'user space (no device-mapper): every image is verified before it is mounted' : 'kernel dm-verity'}`);
     this.state = new State({
@@ -118,6 +123,39 @@ export class Runtime {
     })();
     return this.stopping;
   }
+}
+
+/** A mount point from /proc/self/mountinfo (octal escapes like \040 decoded). */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * Writable roots of a runtime that crashed (`<run_dir>/writable-roots/<name>-…`, see
+ * mountWritableRoot): unmount whatever is still mounted there (newest first; usually
+ * nothing, the crashed runtime's mount namespace is gone) and remove the tree with the
+ * no-follow helper. What cannot be unmounted is not crossed (the helper refuses) and stays.
+ */
+async function removeWritableRootLeftovers(runDir: string, log: Logger): Promise<void> {
+  let dir: string;
+  try {
+    dir = await realpath(join(runDir, 'writable-roots'));
+  } catch {
+    return; // none
+  }
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = mountinfo
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map(unescapeMountPath)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+  for (const p of points.reverse()) {
+    log.warn(`unmounting ${p}, left over by a writable root of a runtime that is gone`);
+    await umount(p).catch((e: unknown) => log.error(`cannot unmount ${p}: ${errorMessage(e)}`));
+  }
+  log.info(`removing ${dir} (writable roots of an earlier run)`);
+  await removeTree(dir).catch((e: unknown) => log.error(`cannot remove ${dir}: ${errorMessage(e)}`));
 }
 
 export { NorthstarError };

@@ -18,6 +18,7 @@ import type { CgroupHandle, CgroupPort, LauncherPort } from './ports.js';
 import type { Mounter } from './mount/mounter.js';
 import type { Repository, RepositoryEntry } from './repository/types.js';
 import { startContainer, type StartRequest } from './start.js';
+import { removeTree } from './fs-safe.js';
 
 /** A failed operation, carrying the console error variant. */
 export class OpError extends NorthstarError {
@@ -228,11 +229,21 @@ export class State {
   }
 
   async uninstall(c: Container, wipe: boolean): Promise<void> {
-    await this.locked([c.toString()], async () => {
+    // A wipe removes <data_dir>/<name>, which every version of the name shares: hold the
+    // locks of all of them so that none starts meanwhile.
+    const sameName = [...this.entries.values()].filter((x) => String(x.container.name) === String(c.name)).map((x) => x.container.toString());
+    await this.locked(wipe ? [c.toString(), ...sameName] : [c.toString()], async () => {
       const e = this.entry(c);
       if (e.running) throw new OpError({ umount_busy: { container: c } });
       const user = this.resourceUser(c);
       if (user) throw new OpError({ umount_busy: { container: user } });
+      if (wipe) {
+        const other = [...this.entries.values()].find((x) => x.running && String(x.container.name) === String(c.name));
+        if (other) {
+          this.log.warn(`uninstall ${c} with wipe refused: ${other.container} runs and uses ${join(this.deps.config.dataDir, String(c.name))}`);
+          throw new OpError({ umount_busy: { container: other.container } });
+        }
+      }
       if (e.root) await this.umountEntry(e);
       try {
         await e.repo.remove(c);
@@ -242,7 +253,9 @@ export class State {
       this.entries.delete(c.toString());
       if (wipe) {
         const dir = join(this.deps.config.dataDir, String(c.name));
-        await rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.log.warn(`wipe of ${dir} failed: ${errorMessage(err)}`));
+        // The persist dir belongs to the container's uid, which may have planted symlinks in
+        // it: remove it fd-relative without following anything (data_dir must be root's).
+        await removeTree(dir, { anyOwner: true }).catch((err: unknown) => this.log.warn(`wipe of ${dir} failed: ${errorMessage(err)}`));
       }
       this.log.info(`uninstalled ${c}`);
       this.notify({ uninstall: c });

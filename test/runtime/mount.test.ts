@@ -244,7 +244,7 @@ test('a mem repository package mounts through its /proc/<pid>/fd path', { skip: 
   const run = join(tmp, 'run');
   execFileSync('mkdir', ['-p', run]);
   const bytes = readFileSync(await makeNpk(tmp));
-  const repo = await MemRepository.open({ id: 'mem', key: await upstreamPublicKey(), log: recordingLog() });
+  const repo = await MemRepository.open({ id: 'mem', key: await upstreamPublicKey(), log: recordingLog(), dir: join(tmp, 'mem') });
   t.after(() => repo.close());
   const entry = await repo.install(chunks(bytes), bytes.length);
   const m = mounter(run);

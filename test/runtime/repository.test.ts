@@ -186,7 +186,7 @@ test('fs: capacity_num and capacity_size with upstream messages, upload drained'
 test('mem: the package lives in an unlinked tmpfs file reached through /proc/<pid>/fd', async (t) => {
   const tmp = tempDir(t);
   const bytes = readFileSync(await makeNpk(tmp));
-  const repo = await MemRepository.open({ id: 'mem', key: await upstreamPublicKey(), log: recordingLog() });
+  const repo = await MemRepository.open({ id: 'mem', key: await upstreamPublicKey(), log: recordingLog(), dir: join(tmp, 'mem') });
   t.after(() => repo.close());
   const entry = await repo.install(chunks(bytes, { chunk: 4096 }), bytes.length);
   assert.match(entry.path, new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
@@ -218,7 +218,7 @@ test('mem: capacity, verification and cut-off installs leave nothing', async (t)
   const b = readFileSync(await makeNpk(tmp, { name: 'b' }));
   const other = readFileSync(await makeNpk(tmp, { name: 'c', sign: 'other' }));
   const key = await upstreamPublicKey();
-  const mem = await MemRepository.open({ id: 'mem', key, capacityNum: 1, log: recordingLog() });
+  const mem = await MemRepository.open({ id: 'mem', key, capacityNum: 1, log: recordingLog(), dir: join(tmp, 'mem') });
   t.after(() => mem.close());
   await assert.rejects(mem.install(chunks(a, { chunk: 4096, stopAfter: 10000 }), a.length), code('ETRUNCATED'));
   assert.deepEqual(readdirSync(mem.storageDir), []);
@@ -229,11 +229,11 @@ test('mem: capacity, verification and cut-off installs leave nothing', async (t)
   await assert.rejects(mem.install(src, b.length), code('ECAPACITY', /^max number of container reached$/));
   assert.equal(src.pulled, b.length);
 
-  const bySize = await MemRepository.open({ id: 'mem-size', key, capacitySize: a.length, log: recordingLog() });
+  const bySize = await MemRepository.open({ id: 'mem-size', key, capacitySize: a.length, log: recordingLog(), dir: join(tmp, 'mem') });
   t.after(() => bySize.close());
   // Upstream refuses Σ + size >= capacity_size, so a package of exactly the capacity does not fit.
   await assert.rejects(bySize.install(chunks(a), a.length), code('ECAPACITY', /^repository capacity limit reached$/));
-  const roomy = await MemRepository.open({ id: 'mem-roomy', key, capacitySize: a.length + 1, log: recordingLog() });
+  const roomy = await MemRepository.open({ id: 'mem-roomy', key, capacitySize: a.length + 1, log: recordingLog(), dir: join(tmp, 'mem') });
   t.after(() => roomy.close());
   await roomy.install(chunks(a), a.length);
   await assert.rejects(roomy.install(chunks(a), a.length), code('ECAPACITY'));
@@ -252,7 +252,7 @@ type = "mem"
 key = "${PUB}"
 mount_on_start = true
 `);
-  const repos = await openRepositories(cfg.repositories.values(), { log: recordingLog() });
+  const repos = await openRepositories(cfg.repositories.values(), { log: recordingLog(), memDir: join(tmp, 'mem') });
   t.after(async () => {
     for (const r of repos.values()) await r.close();
   });
@@ -266,7 +266,7 @@ mount_on_start = true
   assert.deepEqual(dups[0]!.losers.map((l) => l.repository), ['memory']);
 
   const bad = parseConfig(`run_dir = "/r"\ndata_dir = "/d"\nsocket_dir = "/s"\ncgroup = "ns"\n[repositories.m]\ntype = "mem"\nkey = "${tmp}/missing.pub"\n`);
-  await assert.rejects(openRepositories(bad.repositories.values(), { log: recordingLog() }), code('EKEY', /^repositories\.m\.key: public key .*missing\.pub: ENOENT/));
+  await assert.rejects(openRepositories(bad.repositories.values(), { log: recordingLog(), memDir: join(tmp, 'mem') }), code('EKEY', /^repositories\.m\.key: public key .*missing\.pub: ENOENT/));
   assert.ok(await readPublicKey(other.pub));
 });
 
@@ -324,12 +324,12 @@ test('mem: the directory of a runtime that is gone (with a half-written install)
   const dead = spawn(process.execPath, ['-e', '0']);
   await once(dead, 'exit');
   const stale = join(base, `northstar-mem-${dead.pid}-mem-abc123`);
-  mkdirSync(stale);
+  mkdirSync(stale, { mode: 0o700 });
   writeFileSync(join(stale, 'deadbeef.npk'), 'half an upload');
   const alive = join(base, `northstar-mem-${process.ppid}-mem-other`);
   mkdirSync(alive);
   const log = recordingLog();
-  const repo = await MemRepository.open({ id: 'mem', log, tmpfs: base });
+  const repo = await MemRepository.open({ id: 'mem', log, dir: base });
   t.after(() => repo.close());
   assert.ok(!existsSync(stale), 'stale directory removed');
   assert.ok(existsSync(alive), 'a live runtime\'s directory is kept');

@@ -15,11 +15,12 @@
  * Events carry exactly the wire shape of the `c_group` notification's memory payload.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { access, mkdir, readFile, readdir, rm, rmdir, statfs, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import type { CGroups } from '../../manifest/index.js';
 import type { Log } from '../repository/types.js';
+import { removeTree } from '../fs-safe.js';
 import { CGROUP2_SUPER_MAGIC, cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
 import { cgroupWrites, type CgroupWrite, type Controller } from './settings.js';
 
@@ -650,8 +651,8 @@ async function removeCgroupDir(dir: string, log: Log): Promise<void> {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code === 'ENOTEMPTY' && !(await isCgroupFs(dir))) {
-        // A plain directory (a test layout): remove the files we wrote.
-        for (const f of await readdir(dir)) await rmFile(`${dir}/${f}`);
+        // A plain directory (a test layout): remove it with the files we wrote (no-follow).
+        await removeTree(dir);
         continue;
       }
       if (code === 'EBUSY' && i < 100) {
@@ -670,8 +671,4 @@ const CGROUP_SUPER_MAGIC = 0x27e0eb;
 async function isCgroupFs(dir: string): Promise<boolean> {
   const t = Number((await statfs(dir).catch(() => ({ type: 0 }))).type);
   return t === CGROUP_SUPER_MAGIC || t === CGROUP2_SUPER_MAGIC;
-}
-
-async function rmFile(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
 }

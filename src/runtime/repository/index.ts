@@ -19,8 +19,8 @@ export { consumeExactly } from './stream.js';
 
 export interface OpenRepositoryOptions {
   log: Log;
-  /** Where mem repositories keep their packages; default /dev/shm. */
-  tmpfs?: string | undefined;
+  /** Where mem repositories make their private directories: a directory only root can write (`<run_dir>/mem`). */
+  memDir: string;
 }
 
 export async function openRepository(cfg: RepositoryConfig, opts: OpenRepositoryOptions): Promise<Repository> {
@@ -34,7 +34,7 @@ export async function openRepository(cfg: RepositoryConfig, opts: OpenRepository
   }
   const common = { id: cfg.id, key, mountOnStart: cfg.mountOnStart, capacityNum: cfg.capacityNum, capacitySize: cfg.capacitySize, log: opts.log };
   if (cfg.type.kind === 'fs') return FsRepository.open({ ...common, dir: cfg.type.dir });
-  return MemRepository.open({ ...common, tmpfs: opts.tmpfs });
+  return MemRepository.open({ ...common, dir: opts.memDir });
 }
 
 /** Open all repositories; on a failure the ones already opened are closed again. */

@@ -4,17 +4,23 @@
  *
  * Like upstream, each NPK lives in a sealed memfd (no write, grow or shrink; no further
  * seals). Node has no memfd_create(2), so the upload is first streamed into a private
- * tmpfs file (created 0600 in a 0700 directory made with mkdtemp), then copied by
+ * file (created 0600 in a 0700 directory made with mkdtemp), then copied by
  * native/build/northstar-memfd into a memfd it seals; the runtime opens that memfd
  * read-only through /proc/<helper>/fd/<n> and the tmpfs file is unlinked. From then on the
  * only reference is the runtime's read-only fd; verification, the NPK reader and the loop
  * device reach it through `/proc/<pid>/fd/<n>`, and not even root can change its bytes.
- * The tmpfs directory is removed at close. A crashed runtime leaves at most its directory
+ * The private directory is removed at close. A crashed runtime leaves at most its directory
  * (with the file of an install that was under way); the directory name carries the pid,
  * and the next start removes directories whose process is gone.
+ *
+ * The private directories live in a directory only root can write (the runtime passes
+ * `<run_dir>/mem`), never in a world-writable one like /dev/shm: there a local user could
+ * plant a `northstar-mem-<pid>-…` tree for the start-up cleanup to delete as root. The
+ * cleanup only takes real directories (lstat) owned by root with mode 0700 and removes them
+ * with the no-follow helper (../fs-safe.ts).
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtemp, open, readdir, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,15 +28,21 @@ import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { Npk } from '../../npk/reader.js';
+import { removeTree } from '../fs-safe.js';
 import { capacityError } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 
 const DIR_PREFIX = 'northstar-mem-';
 
+/** Root (or the runtime's own uid when it is not root: tests). */
+const OWNER = process.geteuid?.() ?? 0;
+
 /**
  * Directories of mem repositories whose runtime is gone (a crash in the middle of an
- * install leaves its file there): `northstar-mem-<pid>-…` with no process <pid>.
+ * install leaves its file there): `northstar-mem-<pid>-…` with no process <pid>. Only real
+ * directories (not symlinks) owned by root with mode 0700, as this module creates them,
+ * are taken; anything else is left alone with a warning.
  */
 async function removeStaleDirs(base: string, log: Log): Promise<void> {
   let names: string[];
@@ -48,8 +60,35 @@ async function removeStaleDirs(base: string, log: Log): Promise<void> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
     }
-    log.warn(`removing ${join(base, name)}, left over by a mem repository of a runtime that is gone`);
-    await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
+    const path = join(base, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st) continue;
+    if (!st.isDirectory() || st.uid !== OWNER || (st.mode & 0o7777) !== 0o700) {
+      log.warn(`not removing ${path}: not a directory owned by uid ${OWNER} with mode 0700, so not one of ours`);
+      continue;
+    }
+    log.warn(`removing ${path}, left over by a mem repository of a runtime that is gone`);
+    await removeTree(path).catch((e: unknown) => log.error(`cannot remove ${path}: ${errorMessage(e)}`));
+  }
+}
+
+/**
+ * `base` must be a real directory owned by root and writable by no one else; it is
+ * created (0700) if missing.
+ */
+async function checkBase(base: string, id: string): Promise<void> {
+  try {
+    await mkdir(base, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new NorthstarError('EREPOSITORY', `repository ${id}: cannot create ${base}: ${errorMessage(e)}`, { cause: e });
+  }
+  const st = await lstat(base);
+  if (!st.isDirectory() || st.uid !== OWNER || (st.mode & 0o022) !== 0) {
+    throw new NorthstarError(
+      'EREPOSITORY',
+      `repository ${id}: ${base} must be a directory owned by uid ${OWNER} and writable only by it ` +
+        `(found ${st.isDirectory() ? `uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}` : 'no directory'})`,
+    );
   }
 }
 
@@ -100,8 +139,11 @@ export interface MemRepositoryOptions {
   mountOnStart?: boolean | undefined;
   capacityNum?: number | undefined;
   capacitySize?: number | undefined;
-  /** A tmpfs directory to create the private package directory in; default /dev/shm. */
-  tmpfs?: string | undefined;
+  /**
+   * The directory to create the private package directory in: one only root can write
+   * (the runtime uses `<run_dir>/mem`); created 0700 if missing.
+   */
+  dir: string;
   log: Log;
 }
 
@@ -121,7 +163,8 @@ export class MemRepository implements Repository {
   private constructor(private readonly opts: MemRepositoryOptions, private readonly dir: string) {}
 
   static async open(opts: MemRepositoryOptions): Promise<MemRepository> {
-    const base = opts.tmpfs ?? '/dev/shm';
+    const base = opts.dir;
+    await checkBase(base, opts.id);
     await removeStaleDirs(base, opts.log);
     let dir: string;
     try {
@@ -141,7 +184,7 @@ export class MemRepository implements Repository {
   get mountOnStart(): boolean {
     return this.opts.mountOnStart ?? false;
   }
-  /** The private tmpfs directory (empty except during an install). */
+  /** The private directory (empty except during an install). */
   get storageDir(): string {
     return this.dir;
   }
@@ -233,7 +276,7 @@ export class MemRepository implements Repository {
       this.closed = true;
       for (const e of this.entries.values()) await e.handle.close().catch(() => undefined);
       this.entries.clear();
-      await rm(this.dir, { recursive: true, force: true });
+      await removeTree(this.dir);
     });
   }
 }
