@@ -11,6 +11,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -159,12 +160,19 @@ describe('hostile recursive deletes', { skip: !isRoot && 'needs root', timeout: 
     mkdirSync(join(left, 'tmp', 'upper'), { recursive: true, mode: 0o700 });
     mkdirSync(join(left, 'root'), { mode: 0o700 });
     symlinkSync(victim, join(left, 'tmp', 'upper', 'link'));
+    // Still mounted (as seen by the runtime, whose mount namespace copies ours): the
+    // cleanup unmounts it first, else the helper would refuse to cross into it.
+    const still = join(left, 'root');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', still]);
+    t.after(() => execFileSync('sh', ['-c', `umount ${JSON.stringify(still)} 2>/dev/null; true`]));
+    writeFileSync(join(still, 'file'), 'in the tmpfs');
     const rt = await startRuntime(t, { dir });
     t.after(async () => {
       await rt.stop();
       rmSync(dir, { recursive: true, force: true });
     });
-    assert.ok(!existsSync(left), `${left} is removed`);
+    assert.ok(!existsSync(left), `${left} is removed: ${rt.logs.filter((l) => l.includes('writable')).join('\n')}`);
+    assert.ok(rt.logs.some((l) => l.includes(`unmounting ${still}`)), 'the leftover mount was unmounted first');
     victimIntact(victim);
   });
 });
