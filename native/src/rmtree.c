@@ -263,8 +263,12 @@ int main(int argc, char **argv) {
   uint64_t mnt = mount_id(top, shown);
   if (tst.st_dev != pst.st_dev || mnt != mount_id(pfd, real)) die("%s is a mount point: not removed", shown);
 
-  remove_contents(top, shown, tst.st_dev, mnt, 0);
+  /* Something may write into the tree meanwhile (ENOTEMPTY): empty it again. */
+  for (int pass = 0;; pass++) {
+    remove_contents(top, shown, tst.st_dev, mnt, 0);
+    if (unlinkat(pfd, base, AT_REMOVEDIR) == 0 || errno == ENOENT) break;
+    if (errno != ENOTEMPTY || pass + 1 >= MAX_PASSES) die("%s: rmdir: %s", shown, strerror(errno));
+  }
   if (close(top) < 0) die("%s: close: %s", shown, strerror(errno));
-  if (unlinkat(pfd, base, AT_REMOVEDIR) < 0 && errno != ENOENT) die("%s: rmdir: %s", shown, strerror(errno));
   return 0;
 }

@@ -66,7 +66,7 @@ function armSwap(t: TestContext, dir: string, victim: string, uid = 0): { fired:
   return { fired: () => fired };
 }
 
-describe('hostile recursive deletes', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('hostile recursive deletes', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('a local user cannot make the start-up cleanup of the mem repository delete files', async (t) => {
     const victim = victimDir(t);
     // The old location, /dev/shm (world-writable): a "stale" mem directory planted by a
