@@ -1,8 +1,13 @@
 /**
  * The container state machine (runtime.md §3): installed → mounted → started, and the
- * operations the console asks for. One owner of the state: every operation on a
- * container runs under that container's lock, so two requests never race on it, while
- * unrelated containers proceed in parallel.
+ * operations the console asks for. One owner of the state: every operation that changes a
+ * container runs under the lock of its name (and of the names it depends on), so two
+ * requests never race on it, while unrelated containers proceed in parallel.
+ *
+ * The await rule (docs/design/state-locking.md): after any `await`, the world may have
+ * changed unless the lock of every name involved is held. Whatever is read before an await
+ * and used after it is either taken into a local first (a snapshot), or re-read and
+ * re-checked after the await, or protected by holding the lock.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +15,7 @@ import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError,
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
 import type { Name } from '../common/name.js';
-import type { Manifest } from '../manifest/index.js';
+import type { Manifest, Mount } from '../manifest/index.js';
 import type { ContainerProcess, ExitStatus } from '../launch/launcher.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -77,9 +82,13 @@ export function toWireExit(s: ExitStatus): WireExit {
 
 export class State {
   private readonly entries = new Map<string, Entry>();
+  /** Per-name locks: the tail of the queue of operations on each container name. */
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<(n: Notification) => void>();
   private shuttingDown = false;
+  private stopped: Promise<void> | undefined;
+  /** Exit handlers under way (cgroup removal, socket unlinks): shutdown waits for them. */
+  private readonly exiting = new Set<Promise<void>>();
 
   constructor(readonly deps: StateDeps) {}
 
@@ -106,7 +115,12 @@ export class State {
 
   // --- locking -------------------------------------------------------------------------
 
-  /** Run `fn` once every earlier operation on these containers has finished. */
+  /**
+   * Run `fn` once every earlier operation on these names has finished. The keys are
+   * container names (every version of a name shares one lock). All keys are taken at once,
+   * when this is called: two calls wait for each other in call order, so there is no
+   * lock-order deadlock. `fn` must not wait for another `locked` call on one of its keys.
+   */
   private async locked<T>(keys: readonly string[], fn: () => Promise<T>): Promise<T> {
     const unique = [...new Set(keys)].sort();
     const before = unique.map((k) => this.locks.get(k) ?? Promise.resolve());
@@ -174,6 +188,11 @@ export class State {
     return [...this.entries.values()].filter((e) => e.running).map((e) => e.container);
   }
 
+  /** The lock key of a container: its name (all versions share it). */
+  private static lockOf(c: Container): string {
+    return String(c.name);
+  }
+
   private entry(c: Container): Entry {
     const e = this.entries.get(c.toString());
     if (!e) throw new OpError({ invalid_container: { container: c } });
@@ -182,17 +201,20 @@ export class State {
 
   async inspect(c: Container): Promise<{ manifest: Manifest; repository: string; mounted: boolean; process: Process | null }> {
     const e = this.entry(c);
-    let process: Process | null = null;
-    if (e.running) {
-      let statistics: Record<string, JsonValue> = {};
-      try {
-        statistics = ((await e.running.cgroup?.statistics()) ?? {}) as Record<string, JsonValue>;
-      } catch (err) {
-        this.log.warn(`statistics of ${c}: ${errorMessage(err)}`);
-      }
-      process = { pid: e.running.proc.pid, uptime: process_uptime(e.running.startedAt), statistics };
+    // A snapshot taken before the await: the container may exit (e.running goes), be
+    // unmounted or uninstalled while the statistics are read; the answer describes the
+    // state at the moment of the request.
+    const running = e.running;
+    const data = { manifest: e.pkg.npk.manifest, repository: e.repo.id, mounted: e.root !== undefined };
+    if (!running) return { ...data, process: null };
+    const uptime = process_uptime(running.startedAt);
+    let statistics: Record<string, JsonValue> = {};
+    try {
+      statistics = ((await running.cgroup?.statistics()) ?? {}) as Record<string, JsonValue>;
+    } catch (err) {
+      this.log.warn(`statistics of ${c}: ${errorMessage(err)}`);
     }
-    return { manifest: e.pkg.npk.manifest, repository: e.repo.id, mounted: e.root !== undefined, process };
+    return { ...data, process: { pid: running.proc.pid, uptime, statistics } };
   }
 
   // --- install / uninstall ------------------------------------------------------------
@@ -214,7 +236,7 @@ export class State {
       throw unexpected(e);
     }
     const key = pkg.container.toString();
-    return this.locked([key], async () => {
+    return this.locked([State.lockOf(pkg.container)], async () => {
       const known = this.entries.get(key);
       if (known) {
         // Already in another repository: the new copy goes again.
@@ -229,10 +251,9 @@ export class State {
   }
 
   async uninstall(c: Container, wipe: boolean): Promise<void> {
-    // A wipe removes <data_dir>/<name>, which every version of the name shares: hold the
-    // locks of all of them so that none starts meanwhile.
-    const sameName = [...this.entries.values()].filter((x) => String(x.container.name) === String(c.name)).map((x) => x.container.toString());
-    await this.locked(wipe ? [c.toString(), ...sameName] : [c.toString()], async () => {
+    // A wipe removes <data_dir>/<name>, which every version of the name shares: the lock
+    // of the name (all versions share it) keeps every version from starting meanwhile.
+    await this.locked([State.lockOf(c)], async () => {
       const e = this.entry(c);
       if (e.running) throw new OpError({ umount_busy: { container: c } });
       const user = this.resourceUser(c);
@@ -299,8 +320,9 @@ export class State {
     return Promise.all(
       containers.map(async (c) => {
         try {
-          await this.locked([c.toString()], async () => {
+          await this.locked([State.lockOf(c)], async () => {
             const e = this.entry(c);
+            if (this.shuttingDown) throw unexpected('the runtime is shutting down');
             if (e.root) throw new OpError({ invalid_container: { container: c } });
             try {
               await this.mountEntry(e);
@@ -320,7 +342,7 @@ export class State {
     return Promise.all(
       containers.map(async (c) => {
         try {
-          await this.locked([c.toString()], async () => {
+          await this.locked([State.lockOf(c)], async () => {
             const e = this.entry(c);
             if (!e.root || e.running) throw new OpError({ umount_busy: { container: c } });
             const user = this.resourceUser(c);
@@ -349,23 +371,50 @@ export class State {
 
   async start(c: Container, req: StartRequest = {}): Promise<void> {
     if (this.shuttingDown) throw unexpected('the runtime is shutting down');
-    const e = this.entry(c);
-    // Lock the container and every other version of the same name (one version per name).
-    const sameName = [...this.entries.values()].filter((x) => x.container.name === c.name).map((x) => x.container.toString());
-    await this.locked(sameName, async () => {
-      if (e.running) throw new OpError({ start_container_started: { container: c } });
-      for (const other of this.entries.values()) {
-        if (other !== e && other.running && other.container.name === c.name) {
-          throw new OpError({ start_container_started: { container: other.container } });
+    let keys = State.startLocks(this.entry(c));
+    // Lock the name (one version per name runs; every version shares the lock) and the
+    // names of the resources the manifest asks for: the start resolves and mounts them, and
+    // nothing may unmount or uninstall them (or mount them twice) until it is done.
+    for (;;) {
+      const held = keys;
+      const outcome = await this.locked(held, async (): Promise<string[] | undefined> => {
+        // Re-read after the wait: the entry may have been uninstalled, or uninstalled and
+        // installed again from another package, and the runtime may be shutting down.
+        const e = this.entries.get(c.toString());
+        if (!e) throw new OpError({ invalid_container: { container: c } });
+        if (this.shuttingDown) throw unexpected('the runtime is shutting down');
+        const need = State.startLocks(e);
+        if (need.some((k) => !held.includes(k))) return need; // another manifest: lock again
+        if (e.running) throw new OpError({ start_container_started: { container: c } });
+        for (const other of this.entries.values()) {
+          if (other !== e && other.running && other.container.name === c.name) {
+            throw new OpError({ start_container_started: { container: other.container } });
+          }
         }
-      }
-      const running = await startContainer(this, e, req, (r) => {
-        e.running = r;
+        const running = await startContainer(this, e, req, (r) => {
+          e.running = r;
+        });
+        this.notify({ started: c });
+        const exit = running.proc.exited
+          .then((status) => this.onExit(e, running, status))
+          .catch((err: unknown) => this.log.error(`exit of ${c}: ${errorMessage(err)}`));
+        this.exiting.add(exit);
+        void exit.finally(() => this.exiting.delete(exit));
+        this.idleCollect();
+        return undefined;
       });
-      this.notify({ started: c });
-      void running.proc.exited.then((status) => this.onExit(e, running, status));
-      this.idleCollect();
-    });
+      if (outcome === undefined) return;
+      keys = outcome;
+    }
+  }
+
+  /** The locks a start of `e` takes: its name and the names of its resources. */
+  private static startLocks(e: Entry): string[] {
+    const keys = [State.lockOf(e.container)];
+    for (const m of Object.values(e.pkg.npk.manifest.mounts as Record<string, Mount>)) {
+      if (m.type === 'resource') keys.push(String(m.name));
+    }
+    return [...new Set(keys)];
   }
 
   /** Entry access for the start sequence (start.ts). */
@@ -392,6 +441,11 @@ export class State {
     }
   }
 
+  /**
+   * No lock: the check and the signal happen in one step with no await between them, so
+   * kill sees one consistent state; and it must not queue behind a long start, mount or a
+   * shutdown (which holds every lock while it stops the containers).
+   */
   async kill(c: Container, signal: number): Promise<void> {
     if (!Number.isInteger(signal) || signal < 1 || signal > 64) {
       throw new OpError({ unexpected: { error: 'EINVAL: Invalid argument' } });
@@ -464,27 +518,39 @@ export class State {
    * Orderly shutdown: SIGTERM to every container, wait up to `grace` ms, SIGKILL what is
    * left, wait for their exits, unmount everything, remove the cgroups.
    */
-  async shutdown(grace: number): Promise<void> {
+  shutdown(grace: number): Promise<void> {
+    // Once: a critical exit and a failing init may both ask for it.
+    this.stopped ??= this.shutdownOnce(grace);
+    return this.stopped;
+  }
+
+  private async shutdownOnce(grace: number): Promise<void> {
+    // From here on starts and mounts are refused (also those already waiting for a lock).
     this.shuttingDown = true;
-    const running = [...this.entries.values()].filter((e) => e.running);
-    const exits = running.map((e) => e.running!.proc.exited.then(() => undefined));
-    for (const e of running) e.running?.proc.kill(15);
-    const all = Promise.all(exits);
-    const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
-    if (timedOut) {
-      for (const e of running) {
-        if (e.running) {
-          this.log.warn(`${e.container} did not exit within ${grace} ms: SIGKILL`);
-          e.running.proc.destroy();
+    // Every name's lock: operations under way finish first (a start in flight ends with a
+    // running container, which is then stopped here like the others).
+    const names = [...this.entries.values()].map((e) => State.lockOf(e.container));
+    await this.locked(names, async () => {
+      const running = [...this.entries.values()].filter((e) => e.running);
+      const exits = running.map((e) => e.running!.proc.exited.then(() => undefined));
+      for (const e of running) e.running?.proc.kill(15);
+      const all = Promise.all(exits);
+      const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
+      if (timedOut) {
+        for (const e of running) {
+          if (e.running) {
+            this.log.warn(`${e.container} did not exit within ${grace} ms: SIGKILL`);
+            e.running.proc.destroy();
+          }
         }
+        await all;
       }
-      await all;
-    }
-    // Let the exit handlers finish (cgroups, sockets).
-    await sleep(0);
-    for (const e of this.entries.values()) {
-      if (e.root) await this.umountEntry(e).catch((err: unknown) => this.log.error(`unmounting ${e.container}: ${errorMessage(err)}`));
-    }
+      // The exit handlers (cgroups, sockets) finish before anything is unmounted.
+      await Promise.all([...this.exiting]);
+      for (const e of this.entries.values()) {
+        if (e.root) await this.umountEntry(e).catch((err: unknown) => this.log.error(`unmounting ${e.container}: ${errorMessage(err)}`));
+      }
+    });
     await this.deps.cgroups.shutdown().catch((err: unknown) => this.log.error(`removing the runtime cgroup: ${errorMessage(err)}`));
     for (const repo of this.deps.repositories.values()) await repo.close().catch(() => undefined);
   }
