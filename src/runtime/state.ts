@@ -298,7 +298,7 @@ export class State {
     return this.deps.mounter.target(c);
   }
 
-  /** Mount one entry (caller holds its lock or knows it is unmounted). */
+  /** Mount one entry (the caller holds the lock of its name). */
   async mountEntry(e: Entry): Promise<void> {
     const m = await this.deps.mounter.mount({ container: e.container, npk: e.pkg.npk, path: e.pkg.path });
     e.root = m.target;

@@ -231,6 +231,8 @@ describe('state races (issue 18)', { skip: !isRoot && 'needs root', timeout: 300
     assert.deepEqual(readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter((l) => l.includes(rt.dir)), []);
     assert.deepEqual(execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(rt.dir)), []);
     for (const ctrl of ['memory', 'cpu']) {
+      const top = execFileSync('find', [`/sys/fs/cgroup/${ctrl}`, '-type', 'd', '-name', rt.cgroup], { encoding: 'utf8' }).split('\n').filter(Boolean);
+      assert.equal(top.length, 1, `the runtime's cgroup in ${ctrl}`);
       const dirs = execFileSync('find', [`/sys/fs/cgroup/${ctrl}`, '-mindepth', '1', '-type', 'd', '-path', `*/${rt.cgroup}/*`], { encoding: 'utf8' }).split('\n').filter(Boolean);
       assert.deepEqual(dirs, [], `container cgroups left in ${ctrl}`);
     }
