@@ -4,7 +4,7 @@
  * and written on the connection goes to stdout instead and nothing else is printed there.
  */
 import { stat } from 'node:fs/promises';
-import { Client } from '../client/index.js';
+import { Client, RuntimeError } from '../client/index.js';
 import type { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
 import { TOKEN_LENGTH, type JsonValue } from '../api/model.js';
@@ -73,7 +73,15 @@ export class Nstar {
 
   private async entries(client: Client): Promise<Entry[]> {
     const out: Entry[] = [];
-    for (const container of await client.list()) out.push({ container, data: await client.inspect(container) });
+    for (const container of await client.list()) {
+      try {
+        out.push({ container, data: await client.inspect(container) });
+      } catch (e) {
+        // Uninstalled between the list and its inspect: it is simply not there any more.
+        if (e instanceof RuntimeError && e.kind === 'invalid_container') continue;
+        throw e;
+      }
+    }
     return out;
   }
 

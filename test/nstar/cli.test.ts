@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, tempDir } from '../helpers/tmp.js';
 import { nstar } from './run.js';
+import { Container } from '../../src/common/container.js';
 
 describe('nstar command line', () => {
   test('help and version exit 0', async () => {
@@ -155,5 +156,26 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.equal(all.stdout, 'allow:\n  execve: any\n  init_module: any\n  mount: any\n  read: any\n');
     const missing = await nstar('seccomp', join(dir, 'nope.log'));
     assert.deepEqual([missing.code, missing.stderr], [1, `Error: failed to open strace log ${join(dir, 'nope.log')}: ENOENT\n`]);
+  });
+});
+
+describe('nstar against a console whose containers change meanwhile', () => {
+  test('ps and ls skip a container uninstalled between the list and its inspect; other errors still fail', async (t) => {
+    const { startServer } = await import('../console/fake.js');
+    const h = await startServer(t);
+    // The fake lists hello-world:0.0.1 and answers every inspect with invalid_container, as the
+    // runtime does for a container uninstalled after the list.
+    for (const cmd of ['ps', 'ls']) {
+      const r = await nstar('-u', h.url, '-f', 'json', cmd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), []);
+    }
+    h.handle.reply = (req) =>
+      typeof req === 'object' && 'inspect' in req
+        ? { inspect: { error: { container: req.inspect.container, error: { unexpected: { error: 'boom' } } } } }
+        : { list: [Container.parse('hello-world:0.0.1')] };
+    const failed = await nstar('-u', h.url, 'ps');
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /boom/);
   });
 });
