@@ -795,6 +795,32 @@ static void executing_list(const char *name, int argc, char **argv) {
     fflush(stdout);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Hostile mounts (test/runtime/hostile-mounts.test.ts)                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/* open-rw PATH...: open each read-write (no create), write one byte, read up to 8 bytes:
+ * "open-rw <path>: <errno>" or "open-rw <path>: ok write=<n|errno> read=<n|errno>". */
+static void open_rw(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        int fd = open(argv[i], O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            printf("open-rw %s: %s\n", argv[i], errname(errno));
+            continue;
+        }
+        ssize_t w = write(fd, "x", 1);
+        int werr = w < 0 ? errno : 0;
+        char buf[8];
+        ssize_t r = read(fd, buf, sizeof buf);
+        int rerr = r < 0 ? errno : 0;
+        close(fd);
+        char ws[32], rs[32];
+        snprintf(ws, sizeof ws, "%zd", w);
+        snprintf(rs, sizeof rs, "%zd", r);
+        printf("open-rw %s: ok write=%s read=%s\n", argv[i], w < 0 ? errname(werr) : ws, r < 0 ? errname(rerr) : rs);
+    }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *cmd = argc > 1 ? argv[1] : "sleep";
@@ -946,6 +972,14 @@ int main(int argc, char **argv) {
         int err = symlink(args[0], args[1]) == 0 ? 0 : errno;
         printf("symlink %s: %s\n", args[1], err ? errname(err) : "ok");
         done();
+    }
+    /* ---- hostile mounts (test/runtime/hostile-mounts.test.ts) ---- */
+    else if (strcmp(cmd, "open-rw") == 0) {
+        need(n, 1, "<PATH>...");
+        executing_list("OpenRw", n, args);
+        open_rw(n, args);
+        done();
+    /* ---- end hostile mounts ---- */
     } else {
         usage_error("unrecognized subcommand '%s'", cmd);
     }

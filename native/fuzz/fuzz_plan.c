@@ -14,7 +14,14 @@ static void check(const struct plan *p) {
   assert(p->hostname && strlen(p->hostname) <= PLAN_MAX_HOSTNAME);
   assert(p->root && p->root[0] == '/');
   assert(p->nmounts <= PLAN_MAX_MOUNTS);
-  for (uint32_t i = 0; i < p->nmounts; i++) assert(p->mounts[i].target && p->mounts[i].target[0]);
+  for (uint32_t i = 0; i < p->nmounts; i++) {
+    const struct plan_mount *m = &p->mounts[i];
+    assert(m->target && m->target[0]);
+    assert((m->options & ~MOUNT_OPTIONS_ALL) == 0);
+    assert(!(m->options & MOUNT_SOURCE_IN_ROOT) == !m->source_root);
+    if (m->source_root) assert(m->source_root[0] == '/' && m->source && m->source[0] && m->source[0] != '/');
+    if (m->options & MOUNT_SYMLINK) assert(m->source && m->source[0] && m->flags == 0 && !m->fstype && !m->data);
+  }
   assert(p->net <= NET_JOIN && (p->net != NET_JOIN || (p->net_path && p->net_path[0] == '/')));
   assert(p->argc >= 1 && p->argv[p->argc] == NULL);
   assert(p->envp[p->envc] == NULL);

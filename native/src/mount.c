@@ -3,10 +3,15 @@
  *  2. the root is bind-mounted onto itself (pivot_root needs a mount point);
  *  3. the plan's mount(2) calls run literally, in order; relative targets are resolved
  *     inside the root with openat2(RESOLVE_IN_ROOT), so a symlink in the image can never
- *     redirect a mount onto a host path;
+ *     redirect a mount onto a host path; a source marked "in root" (a resource directory)
+ *     is resolved the same way inside its own root, so a symlink in a resource image can
+ *     never make a host path the source (Cure53 ESR-01-006); a target marked "create"
+ *     is made first (an empty file, a directory, or a symlink with no mount at all), its
+ *     parent again resolved inside the root;
  *  4. pivot_root into the root and detach the old root (Cure53 ESR-01-003). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +30,64 @@ static int open_in_root(int rootfd, const char *rel) {
   return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof how);
 }
 
+/* Creates the target of m inside the root: an empty file, a directory or a symlink. An
+ * existing file or directory is fine (the mount then decides); a symlink must be new. */
+static int create_target(int rootfd, const struct plan_mount *m) {
+  const char *slash = strrchr(m->target, '/');
+  const char *base = slash ? slash + 1 : m->target;
+  if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    return fail_step("mount", EINVAL, m->target, "cannot create /%s: it names no entry", m->target);
+  }
+  int pfd = rootfd;
+  if (slash) {
+    char parent[PATH_MAX];
+    size_t n = (size_t)(slash - m->target);
+    if (n >= sizeof parent) return fail_step("mount", ENAMETOOLONG, m->target, "cannot create /%s: path too long", m->target);
+    memcpy(parent, m->target, n);
+    parent[n] = 0;
+    pfd = open_in_root(rootfd, n ? parent : ".");
+    if (pfd < 0) {
+      return fail_step("mount", errno, m->target, "cannot create /%s: its parent %s", m->target,
+                       errno == ENOENT ? "does not exist in the root" : "cannot be resolved in the root");
+    }
+  }
+  int rc;
+  const char *what;
+  if (m->options & MOUNT_SYMLINK) {
+    what = "symlink";
+    rc = symlinkat(m->source, pfd, base);
+  } else if (m->options & MOUNT_CREATE_DIR) {
+    what = "directory";
+    rc = mkdirat(pfd, base, 0755);
+    if (rc < 0 && errno == EEXIST) rc = 0;
+  } else {
+    what = "mount point file";
+    rc = mknodat(pfd, base, S_IFREG | 0644, 0);
+    if (rc < 0 && errno == EEXIST) rc = 0;
+  }
+  int e = errno;
+  if (pfd != rootfd) close(pfd);
+  if (rc < 0) return fail_step("mount", e, m->target, "cannot create the %s /%s in the root", what, m->target);
+  return 0;
+}
+
+/* The source of an "in root" bind: resolved inside source_root, never leaving it. */
+static int open_source(const struct plan_mount *m) {
+  int sroot = open(m->source_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (sroot < 0) return fail_step("mount", errno, m->source_root, "cannot open the source root %s", m->source_root);
+  int fd = open_in_root(sroot, m->source);
+  int e = errno;
+  close(sroot);
+  if (fd < 0) {
+    return fail_step("mount", e, m->source, "bind source /%s %s %s", m->source,
+                     e == ENOENT ? "does not exist in" : "cannot be resolved in", m->source_root);
+  }
+  return fd;
+}
+
 static int do_mount(int rootfd, const struct plan_mount *m) {
   const int bind = (m->flags & MS_BIND) != 0;
-  if (bind && m->source) {
+  if (bind && m->source && !(m->options & MOUNT_SOURCE_IN_ROOT)) {
     struct stat st;
     if (stat(m->source, &st) < 0) {
       if (errno == ENOENT && (m->options & MOUNT_SKIP_IF_MISSING)) return 0;
@@ -35,23 +95,41 @@ static int do_mount(int rootfd, const struct plan_mount *m) {
                        errno == ENOENT ? "does not exist" : "is not accessible");
     }
   }
+  if (m->options & (MOUNT_CREATE_FILE | MOUNT_CREATE_DIR | MOUNT_SYMLINK)) {
+    if (create_target(rootfd, m) < 0) return -1;
+    /* a symlink, or a created entry with nothing to mount */
+    if ((m->options & MOUNT_SYMLINK) || (!m->source && !m->fstype && m->flags == 0)) return 0;
+  }
+  char source[64];
+  const char *spath = m->source;
+  int sfd = -1;
+  if (m->options & MOUNT_SOURCE_IN_ROOT) {
+    sfd = open_source(m);
+    if (sfd < 0) return -1;
+    snprintf(source, sizeof source, "/proc/self/fd/%d", sfd);
+    spath = source;
+  }
   char target[64];
   const char *tpath = m->target;
   int tfd = -1;
   if (m->target[0] != '/') {
     tfd = open_in_root(rootfd, m->target);
     if (tfd < 0) {
-      return fail_step("mount", errno, m->target, "mount target /%s %s", m->target,
-                       errno == ENOENT ? "does not exist in the root" : "cannot be resolved in the root");
+      int e = errno;
+      if (sfd >= 0) close(sfd);
+      return fail_step("mount", e, m->target, "mount target /%s %s", m->target,
+                       e == ENOENT ? "does not exist in the root" : "cannot be resolved in the root");
     }
     snprintf(target, sizeof target, "/proc/self/fd/%d", tfd);
     tpath = target;
   }
-  int rc = mount(m->source, tpath, m->fstype, (unsigned long)m->flags, m->data);
+  int rc = mount(spath, tpath, m->fstype, (unsigned long)m->flags, m->data);
   int e = errno;
   if (tfd >= 0) close(tfd);
+  if (sfd >= 0) close(sfd);
   if (rc < 0) {
-    return fail_step("mount", e, m->target, "mount %s on %s (type %s, flags 0x%llx) failed",
+    return fail_step("mount", e, m->target, "mount %s%s%s on %s (type %s, flags 0x%llx) failed",
+                     m->source_root ? m->source_root : "", m->source_root ? "/" : "",
                      m->source ? m->source : "none", m->target, m->fstype ? m->fstype : "none",
                      (unsigned long long)m->flags);
   }

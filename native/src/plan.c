@@ -124,7 +124,20 @@ static int parse(struct ctx *c, struct plan *p) {
     NEED(m->flags <= 0xffffffffu, "mount[%u].flags: out of range", i);
     if (ostr(c, &m->data, 0, 4096, "mount.data") < 0) return -1;
     if (u8(c, &m->options, "mount.options") < 0) return -1;
-    NEED((m->options & ~MOUNT_SKIP_IF_MISSING) == 0, "mount[%u].options: reserved bits set", i);
+    NEED((m->options & ~MOUNT_OPTIONS_ALL) == 0, "mount[%u].options: reserved bits set", i);
+    const uint8_t create = m->options & (MOUNT_CREATE_FILE | MOUNT_CREATE_DIR | MOUNT_SYMLINK);
+    NEED((create & (create - 1)) == 0, "mount[%u].options: more than one of create file, create dir, symlink", i);
+    NEED(m->target[0] != '/' || create == 0, "mount[%u].options: only a target inside the root can be created", i);
+    if (m->options & MOUNT_SYMLINK) {
+      NEED(m->source && m->source[0] && !m->fstype && !m->data && m->flags == 0 &&
+               !(m->options & (MOUNT_SKIP_IF_MISSING | MOUNT_SOURCE_IN_ROOT)),
+           "mount[%u]: a symlink needs a source (its text) and no fstype, flags, data or other options", i);
+    }
+    if (m->options & MOUNT_SOURCE_IN_ROOT) {
+      NEED(m->source && m->source[0] && m->source[0] != '/', "mount[%u].source: must be a relative path with a source root", i);
+      if (str(c, &m->source_root, 1, PLAN_MAX_PATH, "mount.source_root") < 0) return -1;
+      if (absolute(c, m->source_root, "mount.source_root") < 0) return -1;
+    }
   }
 
   if (u8(c, &p->net, "network") < 0) return -1;
@@ -261,6 +274,7 @@ void plan_free(struct plan *p) {
   if (p->mounts) {
     for (uint32_t i = 0; i < p->nmounts; i++) {
       free(p->mounts[i].source);
+      free(p->mounts[i].source_root);
       free(p->mounts[i].target);
       free(p->mounts[i].fstype);
       free(p->mounts[i].data);

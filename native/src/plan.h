@@ -28,9 +28,18 @@ enum net_mode { NET_NEW = 0, NET_HOST = 1, NET_JOIN = 2 };
 enum rule_kind { RULE_ANY = 0, RULE_VALUES = 1, RULE_MASK = 2 };
 
 #define MOUNT_SKIP_IF_MISSING 0x1u
+/* source is relative and resolved inside source_root (symlinks cannot leave it). */
+#define MOUNT_SOURCE_IN_ROOT 0x2u
+/* Before the mount, create the target inside the root if missing: an empty file or a dir. */
+#define MOUNT_CREATE_FILE 0x4u
+#define MOUNT_CREATE_DIR 0x8u
+/* No mount at all: create a symlink at target whose text is source. */
+#define MOUNT_SYMLINK 0x10u
+#define MOUNT_OPTIONS_ALL 0x1fu
 
 struct plan_mount {
   char *source; /* NULL when absent */
+  char *source_root; /* absolute host path; only with MOUNT_SOURCE_IN_ROOT */
   char *target;
   char *fstype; /* NULL when absent */
   uint64_t flags;

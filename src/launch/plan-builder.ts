@@ -16,16 +16,27 @@
  * | proc/sysfs | mount(proc|sysfs) RDONLY|NOSUID|NOEXEC|NODEV                                   |
  * | sockets    | BIND of the socket dir (rw)                                                    |
  * | tmpfs      | tmpfs NODEV|NOSUID|NOEXEC "size=<bytes>,mode=1777"                             |
- * | resource   | BIND|RDONLY|opts of <resource>/<dir>; then BIND|REMOUNT|RDONLY|opts            |
- * | dev        | nothing: /dev lives in the image                                               |
+ * | resource   | BIND|RDONLY|NODEV|NOSUID|opts of <dir> resolved inside the resource root (a    |
+ * |            | symlink cannot leave it); then BIND|REMOUNT|RDONLY|NODEV|NOSUID|opts           |
+ * | dev        | tmpfs NODEV|NOSUID|NOEXEC "size=65536,mode=0755"; in it the host's full, null, |
+ * |            | random, tty, urandom, zero bound onto new empty files (BIND; then              |
+ * |            | BIND|REMOUNT|RDONLY|NOSUID|NOEXEC), the fd/stdin/stdout/stderr links when     |
+ * |            | /proc is mounted, the directories of mount points below it; the tmpfs is       |
+ * |            | remounted BIND|REMOUNT|RDONLY|NODEV|NOSUID|NOEXEC after every other mount      |
  *
  * The kernel ignores every flag but MS_REC on the first call of a bind mount, so the flags
  * only take effect through the remount. Upstream remounts only read-only binds; we also
  * remount rw binds that carry options and the persist bind, so that nodev/nosuid/noexec
  * really hold (the flags of the first call are kept for parity with upstream).
+ *
+ * Deliberate differences (hostile images): every mount of an image or a tmpfs is nodev and
+ * nosuid (the manifest has no option to ask otherwise), so device nodes and setuid files
+ * inside a signed image are inert. Upstream mounts images without nodev because its `dev`
+ * mount relies on the device nodes the packer bakes into the image; ours gives the container
+ * a fresh /dev of bind-mounted host nodes instead (upstream: no runtime action).
  */
 import { CAPABILITIES } from '../manifest/capabilities.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NorthstarError, ValidationError } from '../common/errors.js';
 import { MS, RLIMIT, validatePlan } from './plan.js';
@@ -133,6 +144,10 @@ export interface PlanSettings {
   readonly netnsDir?: string;
   /** Host path probe (default fs.existsSync). */
   readonly exists?: (path: string) => boolean;
+  /** Resolves a resource dir inside its root for the existence probe (default: resolveInRoot). */
+  readonly resolveInRoot?: (root: string, rel: string) => string;
+  /** Host directory probe for bind sources below a dev mount (default: stat, true when missing). */
+  readonly isDirectory?: (path: string) => boolean;
   /** Receives warnings (skipped binds, unknown groups). */
   readonly log?: (message: string) => void;
   /** Architecture for the seccomp profile (default process.arch). */
@@ -161,6 +176,20 @@ const OPTION_FLAGS: Readonly<Record<string, number>> = { rw: 0, noexec: MS.NOEXE
 const PSEUDO_FS = MS.RDONLY | MS.NOSUID | MS.NOEXEC | MS.NODEV;
 const TMPFS_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
 const PERSIST_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
+/** Resources come from images: never devices or setuid, whatever the options say. */
+const RESOURCE_FLAGS = MS.RDONLY | MS.NODEV | MS.NOSUID;
+/** The /dev tmpfs of a `dev` mount: a few empty mount points and links. */
+const DEV_TMPFS_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
+const DEV_TMPFS_DATA = 'size=65536,mode=0755';
+/** Host device nodes a `dev` mount binds (the set upstream's packer bakes into images). */
+export const DEV_NODES = ['full', 'null', 'random', 'tty', 'urandom', 'zero'] as const;
+/** Links of a `dev` mount when /proc is mounted (as upstream's packer writes them). */
+export const DEV_LINKS: readonly (readonly [string, string])[] = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+];
 
 /** Variables the runtime sets; a start request may not set them (upstream's list). */
 export const RESERVED_ENV = ['NORTHSTAR_NAME', 'NORTHSTAR_VERSION', 'NORTHSTAR_CONTAINER', 'NORTHSTAR_CONSOLE'] as const;
@@ -269,9 +298,14 @@ interface MountContext {
   settings: PlanSettings;
   exists: (path: string) => boolean;
   log: (message: string) => void;
+  /** A `proc` mount at /proc exists (the dev links point into it). */
+  procMounted: boolean;
+  /** Components of the mount points strictly below a mount point. */
+  below: (mountPoint: string) => string[][];
 }
 
-function resourcePath(ctx: MountContext, mountPoint: string, m: Extract<ManifestMount, { type: 'resource' }>): string {
+/** Where a resource directory comes from: `dir` (relative, `.` for `/`) inside `root`. */
+function resourceSource(ctx: MountContext, mountPoint: string, m: Extract<ManifestMount, { type: 'resource' }>): { root: string; dir: string } {
   const resolved = entries(ctx.settings.resources).find(([name]) => name === m.name)?.[1];
   const missing = (): never => {
     throw new StartError(
@@ -284,7 +318,12 @@ function resourcePath(ctx: MountContext, mountPoint: string, m: Extract<Manifest
   const base = isAbsolute(resolved) ? resolved : ctx.settings.runDir ? join(ctx.settings.runDir, resolved) : missing();
   if (!m.dir.startsWith('/')) invalid(`mounts.${mountPoint}.dir`, 'must be an absolute path');
   if (m.dir.split('/').includes('..')) invalid(`mounts.${mountPoint}.dir`, 'must not contain ..');
-  const src = join(base, m.dir);
+  if (m.dir.includes('\0')) invalid(`mounts.${mountPoint}.dir`, 'must not contain a nul byte');
+  const dir = m.dir.split('/').filter((p) => p !== '' && p !== '.').join('/');
+  // A probe for the common error only, with symlinks followed inside `base` as the C core
+  // does it (openat2 RESOLVE_IN_ROOT), which is what keeps a resource's symlinks from
+  // ever reaching the host.
+  const src = (ctx.settings.resolveInRoot ?? resolveInRoot)(base, dir);
   if (!ctx.exists(src)) {
     throw new StartError(
       'start_container_missing_resource',
@@ -292,7 +331,69 @@ function resourcePath(ctx: MountContext, mountPoint: string, m: Extract<Manifest
       { resource: m.name, version: String(m.version) },
     );
   }
-  return src;
+  return { root: base, dir: dir === '' ? '.' : dir };
+}
+
+/**
+ * `rel` inside the host directory `root` with symlinks resolved as if `root` were `/`
+ * (`..` stops at `root`), like openat2(RESOLVE_IN_ROOT): a host path below `root`. The
+ * walk stops at the first missing component and appends the rest literally.
+ */
+export function resolveInRoot(root: string, rel: string): string {
+  const todo = rel.split('/').filter((p) => p !== '' && p !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const part = todo.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const here = join(root, ...done, part);
+    let target: string | null = null;
+    try {
+      if (lstatSync(here).isSymbolicLink()) target = readlinkSync(here);
+    } catch {
+      return join(root, ...done, part, ...todo);
+    }
+    if (target === null) {
+      done.push(part);
+      continue;
+    }
+    if (++links > 40) return join(root, ...done, part, ...todo); // ELOOP: let the core report it
+    if (target.startsWith('/')) done.length = 0;
+    todo.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+  }
+  return join(root, ...done);
+}
+
+/** The calls of a `dev` mount at `target`, except the final read-only remount. */
+function devCalls(target: string, withLinks: boolean, below: readonly string[][]): MountCall[] {
+  const calls: MountCall[] = [{ source: 'tmpfs', target, fstype: 'tmpfs', flags: DEV_TMPFS_FLAGS, data: DEV_TMPFS_DATA }];
+  for (const name of DEV_NODES) {
+    const source = `/dev/${name}`;
+    const t = `${target}/${name}`;
+    calls.push(
+      { source, target: t, fstype: null, flags: MS.BIND, data: null, skipIfMissing: true, create: 'file' },
+      { source, target: t, fstype: null, flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NOEXEC, data: null, skipIfMissing: true },
+    );
+  }
+  if (withLinks) {
+    for (const [name, text] of DEV_LINKS) calls.push({ source: text, target: `${target}/${name}`, fstype: null, flags: 0, data: null, create: 'symlink' });
+  }
+  // Mount points below the dev mount: the tmpfs hides the image's directories, so every
+  // level above the leaf is made here (the leaf is created by its own mount's first call).
+  const depth = target.split('/').length;
+  const made = new Set<string>();
+  for (const parts of below) {
+    for (let i = depth + 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (made.has(dir)) continue;
+      made.add(dir);
+      calls.push({ source: null, target: dir, fstype: null, flags: 0, data: null, create: 'dir' });
+    }
+  }
+  return calls;
 }
 
 function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: ManifestMount): MountCall[] {
@@ -330,15 +431,15 @@ function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: Ma
     case 'resource': {
       const { flags, rec } = parseMountOptions(m.options, path);
       if (rec) invalid(`${path}.options`, 'rec is not allowed on resource mounts');
-      const src = resourcePath(ctx, mountPoint, m);
-      // forced read-only whatever the options say (rw is ignored)
+      const src = resourceSource(ctx, mountPoint, m);
+      // forced read-only, nodev and nosuid whatever the options say (rw is ignored)
       return [
-        { source: src, target, fstype: null, flags: MS.BIND | MS.RDONLY | flags, data: null },
-        { source: src, target, fstype: null, flags: MS.BIND | MS.REMOUNT | MS.RDONLY | flags, data: null },
+        { source: src.dir, sourceRoot: src.root, target, fstype: null, flags: MS.BIND | RESOURCE_FLAGS | flags, data: null },
+        { source: src.dir, sourceRoot: src.root, target, fstype: null, flags: MS.BIND | MS.REMOUNT | RESOURCE_FLAGS | flags, data: null },
       ];
     }
     case 'dev':
-      return [];
+      return devCalls(target, ctx.procMounted, ctx.below(mountPoint));
     default: {
       const t = (m as { type?: unknown }).type;
       return invalid(`${path}.type`, `unknown mount type ${JSON.stringify(t)}`);
@@ -346,19 +447,51 @@ function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: Ma
   }
 }
 
-function buildMounts(ctx: MountContext, mounts: PlanManifest['mounts']): MountCall[] {
+function isBelow(parts: readonly string[], parent: readonly string[]): boolean {
+  return parts.length > parent.length && parent.every((p, i) => parts[i] === p);
+}
+
+function buildMounts(base: Omit<MountContext, 'procMounted' | 'below'>, mounts: PlanManifest['mounts']): MountCall[] {
   const sorted = entries(mounts)
     .map(([mountPoint, m]) => ({ mountPoint, m, parts: mountComponents(mountPoint) }))
     .sort((a, b) => compareComponents(a.parts, b.parts));
+  const ctx: MountContext = {
+    ...base,
+    procMounted: sorted.some((e) => e.m.type === 'proc' && e.parts.length === 1 && e.parts[0] === 'proc'),
+    below: (mountPoint) => {
+      const parent = mountComponents(mountPoint);
+      return sorted.filter((e) => isBelow(e.parts, parent)).map((e) => e.parts);
+    },
+  };
+  const devs = sorted.filter((e) => e.m.type === 'dev').map((e) => e.parts);
   const calls: MountCall[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const { mountPoint, m, parts } = sorted[i]!;
     if (i > 0 && compareComponents(sorted[i - 1]!.parts, parts) === 0) {
       invalid(`mounts.${mountPoint}`, `duplicate mount point (same as ${sorted[i - 1]!.mountPoint})`);
     }
-    calls.push(...mountCalls(ctx, mountPoint, parts.join('/'), m));
+    const own = mountCalls(ctx, mountPoint, parts.join('/'), m);
+    // Below a dev mount the tmpfs hides the image's mount point: the first call creates it
+    // (a file for a bind of a host path that is not a directory, e.g. a device node).
+    if (own.length > 0 && own[0]!.create === undefined && devs.some((d) => isBelow(parts, d))) {
+      const fileBind = m.type === 'bind' && !(ctx.settings.isDirectory ?? isDirectory)(m.host);
+      own[0] = { ...own[0]!, create: fileBind ? 'file' : 'dir' };
+    }
+    calls.push(...own);
+  }
+  // The dev tmpfs becomes read-only after everything below it is mounted.
+  for (const d of devs) {
+    calls.push({ source: null, target: d.join('/'), fstype: null, flags: MS.BIND | MS.REMOUNT | MS.RDONLY | DEV_TMPFS_FLAGS, data: null });
   }
   return calls;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return true;
+  }
 }
 
 function buildNetwork(network: NetworkInput, netnsDir: string): NetworkPlan {

@@ -18,7 +18,13 @@
  *   str hostname             1..64 bytes
  *   str root                 absolute host path of the already mounted root
  *   list<mount>              mount = ostr source | str target | ostr fstype | u64 flags
- *                                    | ostr data | u8 options (bit 0: skip if source missing)
+ *                                    | ostr data | u8 options | if bit 1: str source root
+ *                            options: bit 0 skip if source missing; bit 1 source in root
+ *                            (a relative source resolved inside the source root); bit 2
+ *                            create an empty file, bit 3 a directory at the target first;
+ *                            bit 4 no mount, a symlink at the target with text `source`
+ *                            (a created entry without source, fstype and flags is not
+ *                            mounted either)
  *   u8 network               0 = new empty netns, 1 = host, 2 = join: then str path
  *   u32 uid | u32 gid | list<u32> groups
  *   list<rlimit>             rlimit = u32 resource | u64 soft | u64 hard (2^64-1 = infinity)
@@ -103,7 +109,23 @@ export interface MountCall {
   flags: number;
   data: string | null;
   skipIfMissing?: boolean;
+  /**
+   * Absolute host directory: `source` is then relative (`.` for the directory itself) and
+   * resolved inside it with openat2(RESOLVE_IN_ROOT), so a symlink in it can never point
+   * the mount at a host path (used for resource directories, Cure53 ESR-01-006).
+   */
+  sourceRoot?: string;
+  /**
+   * Create the (relative) target inside the root before mounting: an empty `file` or a
+   * `dir` (an existing entry is fine), or a `symlink` whose text is `source`; a symlink
+   * is not mounted (flags 0, no fstype or data), nor is a created file or directory
+   * without source, fstype and flags.
+   */
+  create?: 'file' | 'dir' | 'symlink';
 }
+
+/** The options byte of a mount (native/src/plan.h MOUNT_*). */
+export const MOUNT_OPTION = { skipIfMissing: 0x1, sourceInRoot: 0x2, createFile: 0x4, createDir: 0x8, symlink: 0x10 } as const;
 
 export type NetworkPlan =
   | { mode: 'new' }
@@ -272,6 +294,17 @@ export function validatePlan(plan: LaunchPlan): void {
       if (typeof m.flags !== 'number' || !Number.isSafeInteger(m.flags) || m.flags < 0) bad(`${p}.flags`, 'must be a non-negative integer');
       if (m.data !== null) str(`${p}.data`, m.data, { max: 4096 });
       if (m.skipIfMissing !== undefined && typeof m.skipIfMissing !== 'boolean') bad(`${p}.skipIfMissing`, 'must be a boolean');
+      if (m.sourceRoot !== undefined) {
+        absPath(`${p}.sourceRoot`, m.sourceRoot);
+        if (typeof m.source !== 'string' || m.source === '' || m.source.startsWith('/')) bad(`${p}.source`, 'must be a relative path when sourceRoot is set');
+      }
+      if (m.create !== undefined) {
+        if (m.create !== 'file' && m.create !== 'dir' && m.create !== 'symlink') bad(`${p}.create`, "must be 'file', 'dir' or 'symlink'");
+        if (typeof m.target === 'string' && m.target.startsWith('/')) bad(`${p}.create`, 'only a target inside the root can be created');
+      }
+      if (m.create === 'symlink' && (m.source === null || m.source === '' || m.fstype !== null || m.data !== null || m.flags !== 0 || m.skipIfMissing || m.sourceRoot !== undefined)) {
+        bad(p, 'a symlink needs a source (its text) and no fstype, flags, data, skipIfMissing or sourceRoot');
+      }
     });
   }
   switch (plan.network?.mode) {
@@ -455,7 +488,9 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     w.ostr(m.fstype);
     w.u64(m.flags);
     w.ostr(m.data);
-    w.u8(m.skipIfMissing ? 1 : 0);
+    const create = m.create === 'file' ? MOUNT_OPTION.createFile : m.create === 'dir' ? MOUNT_OPTION.createDir : m.create === 'symlink' ? MOUNT_OPTION.symlink : 0;
+    w.u8((m.skipIfMissing ? MOUNT_OPTION.skipIfMissing : 0) | (m.sourceRoot !== undefined ? MOUNT_OPTION.sourceInRoot : 0) | create);
+    if (m.sourceRoot !== undefined) w.str(m.sourceRoot);
   }
   w.u8(NETWORK_CODE[plan.network.mode]);
   if (plan.network.mode === 'join') w.str(plan.network.path);

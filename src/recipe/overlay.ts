@@ -35,13 +35,15 @@ export interface OverlayLayers {
   upper?: string;
   work?: string;
   cwd?: string;
+  /** Extra mount options (e.g. nodev, nosuid), each without a comma. */
+  options?: readonly string[];
 }
 
 /** Mount an overlay at `target`; without `upper` it is read-only. */
 export async function mountOverlay(target: string, layers: OverlayLayers): Promise<void> {
   if (layers.lowers.length === 0) throw new NorthstarError('EINVAL', 'an overlay needs at least one lower layer');
   for (const l of layers.lowers) checkOverlayPath(l, 'layer');
-  const opts = [`lowerdir=${layers.lowers.map(esc).join(':')}`];
+  const opts = [...(layers.options ?? []), `lowerdir=${layers.lowers.map(esc).join(':')}`];
   if (layers.upper !== undefined) {
     if (layers.work === undefined) throw new NorthstarError('EINVAL', 'an overlay with an upper layer needs a work dir');
     checkOverlayPath(layers.upper, 'upper layer');
@@ -53,9 +55,12 @@ export async function mountOverlay(target: string, layers: OverlayLayers): Promi
   await run('mount', ['-t', 'overlay', 'overlay', '-o', layers.upper === undefined ? `ro,${data}` : data, target], layers.cwd);
 }
 
-export async function mountTmpfs(target: string, size: bigint | number, mode = '0755'): Promise<void> {
-  await run('mount', ['-t', 'tmpfs', 'tmpfs', '-o', `size=${size},mode=${mode}`, target]);
+export async function mountTmpfs(target: string, size: bigint | number, mode = '0755', options: readonly string[] = []): Promise<void> {
+  await run('mount', ['-t', 'tmpfs', 'tmpfs', '-o', [...options, `size=${size}`, `mode=${mode}`].join(','), target]);
 }
+
+/** A container's writable root holds no device nodes or setuid files that work. */
+const WRITABLE_ROOT_OPTIONS = ['nodev', 'nosuid'] as const;
 
 export async function umount(target: string): Promise<void> {
   await run('umount', [target]);
@@ -71,7 +76,8 @@ export interface WritableRoot {
 /**
  * A writable root for one start: an overlay of the read-only image `lower` with its upper
  * layer on a tmpfs of `size` bytes, in a new directory under `parent`. Every change lives
- * in the tmpfs and is gone after `teardown`.
+ * in the tmpfs and is gone after `teardown`. Both are nodev,nosuid, as the image is: a
+ * device node or setuid file in the image (or made in the upper layer) stays inert.
  */
 export async function mountWritableRoot(lower: string, parent: string, size: bigint | number, label: string): Promise<WritableRoot> {
   checkOverlayPath(lower, 'image');
@@ -95,7 +101,7 @@ export async function mountWritableRoot(lower: string, parent: string, size: big
   try {
     await mkdir(tmp);
     await mkdir(root);
-    await mountTmpfs(tmp, size);
+    await mountTmpfs(tmp, size, '0755', WRITABLE_ROOT_OPTIONS);
     mounted.push(tmp);
     await mkdir(join(tmp, 'upper'));
     await mkdir(join(tmp, 'work'));
@@ -103,7 +109,7 @@ export async function mountWritableRoot(lower: string, parent: string, size: big
     const s = await stat(lower);
     await chown(join(tmp, 'upper'), s.uid, s.gid);
     await chmod(join(tmp, 'upper'), s.mode & 0o7777);
-    await mountOverlay(root, { lowers: [lower], upper: join(tmp, 'upper'), work: join(tmp, 'work') });
+    await mountOverlay(root, { lowers: [lower], upper: join(tmp, 'upper'), work: join(tmp, 'work'), options: WRITABLE_ROOT_OPTIONS });
     mounted.push(root);
   } catch (e) {
     await teardown().catch(() => undefined);

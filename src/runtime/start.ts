@@ -92,7 +92,9 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     if (!found) {
       throw new OpError({ start_container_missing_resource: { container: c, resource: r.name as never, version: r.req.toString() } });
     }
-    resources.push(state.entryOf(found)!);
+    const entry = state.entryOf(found)!;
+    // Two mounts of one resource (e.g. two of its dirs) mount it once.
+    if (!resources.includes(entry)) resources.push(entry);
     resourcePaths[r.name] = state.mountPoint(found);
   }
 

@@ -7,10 +7,14 @@ import {
   hostnameOf,
   mountComponents,
   parseGroupFile,
+  resolveInRoot,
   type PlanManifest,
   type PlanSettings,
 } from '../../src/launch/plan-builder.js';
-import { MS, encodePlan } from '../../src/launch/plan.js';
+import { MS, encodePlan, type MountCall } from '../../src/launch/plan.js';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ValidationError } from '../../src/common/errors.js';
 
 /** The test container's manifest (examples/test-container/manifest.yaml) as parsed values. */
@@ -69,21 +73,45 @@ const NOSUID = MS.NOSUID;
 const NODEV = MS.NODEV;
 const NOEXEC = MS.NOEXEC;
 
+/** The calls of a dev mount at /dev (without the final read-only remount of its tmpfs). */
+function devBlock(links: boolean): MountCall[] {
+  const node = (name: string): MountCall[] => [
+    { source: `/dev/${name}`, target: `dev/${name}`, fstype: null, flags: BIND, data: null, skipIfMissing: true, create: 'file' },
+    { source: `/dev/${name}`, target: `dev/${name}`, fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NOEXEC, data: null, skipIfMissing: true },
+  ];
+  const link = (name: string, text: string): MountCall => ({ source: text, target: `dev/${name}`, fstype: null, flags: 0, data: null, create: 'symlink' });
+  return [
+    { source: 'tmpfs', target: 'dev', fstype: 'tmpfs', flags: NODEV | NOSUID | NOEXEC, data: 'size=65536,mode=0755' },
+    ...node('full'),
+    ...node('null'),
+    ...node('random'),
+    ...node('tty'),
+    ...node('urandom'),
+    ...node('zero'),
+    ...(links
+      ? [link('fd', '/proc/self/fd'), link('stdin', '/proc/self/fd/0'), link('stdout', '/proc/self/fd/1'), link('stderr', '/proc/self/fd/2')]
+      : []),
+  ];
+}
+const DEV_RO: MountCall = { source: null, target: 'dev', fstype: null, flags: BIND | REMOUNT | RO | NODEV | NOSUID | NOEXEC, data: null };
+
 test('the test container gives the exact upstream mount list, parents first, with /system skipped and logged', () => {
   const s = settings();
   const plan = buildPlan(testContainer(), s);
   assert.deepEqual(plan.mounts, [
     { source: '/data/test-container', target: 'data', fstype: null, flags: BIND | NODEV | NOSUID | NOEXEC, data: null },
     { source: '/data/test-container', target: 'data', fstype: null, flags: BIND | REMOUNT | NODEV | NOSUID | NOEXEC, data: null },
+    ...devBlock(true),
     { source: '/lib', target: 'lib', fstype: null, flags: BIND | NOSUID | NODEV, data: null, skipIfMissing: true },
     { source: '/lib', target: 'lib', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV, data: null, skipIfMissing: true },
     { source: '/lib64', target: 'lib64', fstype: null, flags: BIND | NOSUID | NODEV, data: null, skipIfMissing: true },
     { source: '/lib64', target: 'lib64', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV, data: null, skipIfMissing: true },
     { source: 'proc', target: 'proc', fstype: 'proc', flags: RO | NOSUID | NOEXEC | NODEV, data: null },
-    { source: '/run/test-resource:0.0.1/', target: 'resource', fstype: null, flags: BIND | RO | NOSUID | NODEV | NOEXEC, data: null },
-    { source: '/run/test-resource:0.0.1/', target: 'resource', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV | NOEXEC, data: null },
+    { source: '.', sourceRoot: '/run/test-resource:0.0.1', target: 'resource', fstype: null, flags: BIND | RO | NOSUID | NODEV | NOEXEC, data: null },
+    { source: '.', sourceRoot: '/run/test-resource:0.0.1', target: 'resource', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NODEV | NOEXEC, data: null },
     { source: 'tmpfs', target: 'tmpfs', fstype: 'tmpfs', flags: NODEV | NOSUID | NOEXEC, data: 'size=20480000,mode=1777' },
     { source: '/sockets', target: 'unix-sockets', fstype: null, flags: BIND, data: null },
+    DEV_RO,
   ]);
   assert.deepEqual(s.logged, ['test-container:0.0.1: mount /system: host path /system does not exist, skipped']);
   assert.equal(plan.container, 'test-container:0.0.1');
@@ -188,14 +216,23 @@ test('bad mount entries are rejected with the mount path', () => {
   }
 });
 
-test('resource mounts: forced read-only even with rw, missing resource or dir is a start error', () => {
+test('resource mounts: forced read-only, nodev and nosuid even with rw, missing resource or dir is a start error', () => {
   const m = (dir: string, options = 'rw,nodev'): PlanManifest => ({
     ...testContainer(),
     sockets: null,
     mounts: { '/message': { type: 'resource', name: 'test-resource', version: '>=0.0.1', dir, options } },
   });
   const plan = buildPlan(m('/'), settings({ resources: new Map([['test-resource', '/run/test-resource:0.0.1']]) }));
-  assert.deepEqual(plan.mounts.map((c) => c.flags), [BIND | RO | NODEV, BIND | REMOUNT | RO | NODEV]);
+  assert.deepEqual(plan.mounts.map((c) => c.flags), [BIND | RO | NODEV | NOSUID, BIND | REMOUNT | RO | NODEV | NOSUID]);
+  const none = buildPlan(m('/a/./b/', ''), settings({ exists: () => true }));
+  assert.deepEqual(
+    none.mounts.map((c) => [c.source, c.sourceRoot, c.flags]),
+    [
+      ['a/b', '/run/test-resource:0.0.1', BIND | RO | NODEV | NOSUID],
+      ['a/b', '/run/test-resource:0.0.1', BIND | REMOUNT | RO | NODEV | NOSUID],
+    ],
+    'no options: still nodev,nosuid; the dir is relative to the resource root',
+  );
 
   const missing = (e: unknown): boolean =>
     e instanceof StartError &&
@@ -206,6 +243,56 @@ test('resource mounts: forced read-only even with rw, missing resource or dir is
   assert.throws(() => buildPlan(m('/nothing-here'), settings()), (e: unknown) => missing(e) && /directory \/nothing-here of resource test-resource does not exist/.test((e as Error).message));
   // a relative resolution without a run dir cannot be placed
   assert.throws(() => buildPlan(m('/'), settings({ runDir: undefined })), missing);
+});
+
+test('the resource dir probe follows symlinks inside the resource root only', (t) => {
+  const res = mkdtempSync(join(tmpdir(), 'ns-res-'));
+  t.after(() => rmSync(res, { recursive: true, force: true }));
+  mkdirSync(join(res, 'inner'));
+  symlinkSync('/inner', join(res, 'abs'));
+  symlinkSync('../../../inner', join(res, 'up'));
+  symlinkSync('/etc', join(res, 'host'));
+  symlinkSync('loop', join(res, 'loop'));
+  assert.equal(resolveInRoot(res, ''), res);
+  assert.equal(resolveInRoot(res, 'abs'), join(res, 'inner'));
+  assert.equal(resolveInRoot(res, 'up/x'), join(res, 'inner', 'x'));
+  assert.equal(resolveInRoot(res, 'host/passwd'), join(res, 'etc', 'passwd'), 'never the host /etc');
+  assert.equal(resolveInRoot(res, '../../etc'), join(res, 'etc'));
+  assert.equal(resolveInRoot(res, 'loop'), join(res, 'loop'), 'a loop ends the walk (the core reports ELOOP)');
+  const m: PlanManifest = {
+    ...testContainer(),
+    sockets: null,
+    mounts: { '/r': { type: 'resource', name: 'test-resource', version: '*', dir: '/host' } },
+  };
+  assert.throws(
+    () => buildPlan(m, settings({ resources: { 'test-resource': res }, exists: existsSync })),
+    (e: unknown) => e instanceof StartError && e.code === 'start_container_missing_resource' && /directory \/host of resource test-resource does not exist/.test(e.message),
+  );
+});
+
+test('dev mounts: a read-only nodev tmpfs with the host nodes bound in, links with /proc, mount points below it created', () => {
+  const m: PlanManifest = {
+    ...testContainer(),
+    seccomp: null,
+    sockets: null,
+    mounts: {
+      '/dev': { type: 'dev' },
+      '/dev/shm': { type: 'tmpfs', size: 4096 },
+      '/dev/bus/usb': { type: 'bind', host: '/srv/x', options: 'rw' },
+      '/dev/ttyUSB0': { type: 'bind', host: '/srv/y', options: 'rw' },
+      '/dev/gone': { type: 'bind', host: '/srv/none' },
+    },
+  };
+  const plan = buildPlan(m, settings({ isDirectory: (p) => p === '/srv/x' }));
+  assert.deepEqual(plan.mounts, [
+    ...devBlock(false),
+    { source: null, target: 'dev/bus', fstype: null, flags: 0, data: null, create: 'dir' },
+    { source: '/srv/x', target: 'dev/bus/usb', fstype: null, flags: BIND, data: null, skipIfMissing: true, create: 'dir' },
+    { source: 'tmpfs', target: 'dev/shm', fstype: 'tmpfs', flags: NODEV | NOSUID | NOEXEC, data: 'size=4096,mode=1777', create: 'dir' },
+    { source: '/srv/y', target: 'dev/ttyUSB0', fstype: null, flags: BIND, data: null, skipIfMissing: true, create: 'file' },
+    DEV_RO,
+  ]);
+  assert.ok(encodePlan(plan).length > 0, 'the plan encodes');
 });
 
 test('network: new netns by default, host, or a named netns under the netns dir', () => {
