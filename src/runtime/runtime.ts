@@ -50,7 +50,7 @@ export class Runtime {
     await prepareConfigDirs(config);
     const repositories = await openRepositories(config.repositories.values(), { log });
     const mounter = new LoopMounter({ runDir: config.runDir, verity: config.verity, loopDeviceTimeout: config.loopDeviceTimeout, log });
-    log.info(`verity: ${mounter.verityMode === 'user' ? 'user space (no device-mapper): every image is verified before it is mounted' : 'kernel dm-verity'}`);
+    log.info(mounter.verityDescription);
     this.state = new State({
       config,
       repositories,
