@@ -15,7 +15,7 @@ import { NpkError, NorthstarError } from '../common/errors.js';
 import { parseManifest, type Manifest } from '../manifest/index.js';
 import { parseSignatureFile, sha256, type SignatureFile } from './signature.js';
 import { decodeSuperblock, verifyVerity, VERITY_BLOCK, type VeritySuperblock } from './verity.js';
-import { crc32, NPK_ALIGNMENT } from './zip.js';
+import { crc32 } from './zip.js';
 import { NPK_FORMAT_VERSION, checkFormatVersion } from './format.js';
 import { verifyEd25519Strict } from './keys.js';
 
@@ -99,10 +99,10 @@ export class Npk {
     const manifestBytes = await readSmallEntry(zip, found.get(MANIFEST_NAME)!, MANIFEST_NAME);
     const sigEntry = found.get(SIGNATURE_NAME);
     const signatureBytes = sigEntry ? await readSmallEntry(zip, sigEntry, SIGNATURE_NAME) : undefined;
+    // Like upstream, fs.img may start at any byte (zip data_start): our packer aligns it to
+    // 4096, other zip writers need not. Readers use pread at the offset and the loop driver
+    // takes any byte offset (lo_offset) as long as direct I/O is off, which we never enable.
     const fsInfo = infos.find((i) => i.name === FS_IMG_NAME)!;
-    if (fsInfo.offset % NPK_ALIGNMENT !== 0) {
-      throw new NpkError('ENPKLAYOUT', `fs.img data starts at byte ${fsInfo.offset}, not on a ${NPK_ALIGNMENT}-byte boundary`);
-    }
 
     let signature: SignatureFile | undefined;
     let verity: NpkVerity | undefined;
@@ -133,15 +133,23 @@ export class Npk {
     return new Npk(path, manifest, manifestBytes, metaBytes, metaVersion, signatureBytes, signature, { offset: fsInfo.offset, size: fsInfo.size }, verity, infos);
   }
 
-  /** Verify every block of the image against the signed root hash (user-space dm-verity). */
+  /**
+   * Verify every block of the image against the signed root hash (user-space dm-verity):
+   * the whole fs.img data and hash tree are read once. Errors name fs.img and the block.
+   */
   async verifyImage(): Promise<void> {
     if (!this.verity) throw new NpkError('EVERITY', 'npk lacks verity information (not signed or opened without a key)');
-    await verifyVerity(this.path, {
-      offset: this.fsImg.offset,
-      dataSize: this.verity.dataSize,
-      rootHash: this.verity.rootHash,
-      hashAreaSize: this.fsImg.size - this.verity.dataSize,
-    });
+    try {
+      await verifyVerity(this.path, {
+        offset: this.fsImg.offset,
+        dataSize: this.verity.dataSize,
+        rootHash: this.verity.rootHash,
+        hashAreaSize: this.fsImg.size - this.verity.dataSize,
+      });
+    } catch (e) {
+      if (e instanceof NpkError) throw new NpkError(e.code, `${FS_IMG_NAME}: ${e.message}`, { cause: e });
+      throw e;
+    }
   }
 }
 

@@ -225,6 +225,9 @@ export async function verifyVerity(
   const fh = typeof file === 'string' ? await open(file, 'r') : file;
   try {
     const offset = opts.offset ?? 0;
+    if (opts.dataSize <= 0 || opts.dataSize % VERITY_BLOCK !== 0) {
+      throw new NpkError('EVERITY', `image size ${opts.dataSize} is not a positive multiple of ${VERITY_BLOCK}`);
+    }
     const sbBuf = Buffer.alloc(VERITY_BLOCK);
     await readFully(fh, sbBuf, offset + opts.dataSize);
     const sb = decodeSuperblock(sbBuf);
@@ -244,31 +247,44 @@ export async function verifyVerity(
     }
     const stored = Buffer.alloc(storedSize);
     await readFully(fh, stored, offset + opts.dataSize + VERITY_BLOCK);
-    const tree = await buildTree(fh, offset, opts.dataSize, sb.salt);
-    // Stored top first; compare leaf level first so a bad data block is named as such.
-    const starts: number[] = [];
-    let pos = 0;
-    for (let level = tree.levels.length - 1; level >= 0; level--) {
-      starts[level] = pos;
-      pos += tree.levels[level]!.length;
+    const bad = (what: string) => new NpkError('EVERITY', `verity: ${what} (the image is corrupt or was modified)`);
+    if (counts.length === 0) {
+      const only = Buffer.alloc(VERITY_BLOCK);
+      await readFully(fh, only, offset);
+      if (!hashBlock(sb.salt, only).equals(opts.rootHash)) throw bad(`root hash of the only data block does not match the signed ${opts.rootHash.toString('hex')}`);
+      return;
     }
-    for (let level = 0; level < tree.levels.length; level++) {
-      const computed = tree.levels[level]!;
-      const have = stored.subarray(starts[level]!, starts[level]! + computed.length);
-      if (have.equals(computed)) continue;
-      for (let h = 0; h * HASH_SIZE < computed.length; h++) {
-        const ha = computed.subarray(h * HASH_SIZE, (h + 1) * HASH_SIZE);
-        const hb = have.subarray(h * HASH_SIZE, (h + 1) * HASH_SIZE);
-        if (ha.equals(hb)) continue;
-        const what = level === 0 ? `data block ${h} (byte ${h * VERITY_BLOCK})` : `hash level ${level - 1} block ${h}`;
-        throw new NpkError('EVERITY', `verity: ${what} does not match the hash tree`);
+    // The stored levels, leaf first (they are stored top first). Check the stored tree from
+    // the signed root down, as the kernel does, so a corrupt hash block is named as such;
+    // then hash every data block against the authenticated leaf level.
+    const levels: Buffer[] = [];
+    let end = storedSize;
+    for (const n of counts) {
+      levels.push(stored.subarray(end - n * VERITY_BLOCK, end));
+      end -= n * VERITY_BLOCK;
+    }
+    const topHash = hashBlock(sb.salt, levels[levels.length - 1]!);
+    if (!topHash.equals(opts.rootHash)) {
+      throw bad(`root hash ${topHash.toString('hex')} of the hash tree's top block does not match the signed ${opts.rootHash.toString('hex')}`);
+    }
+    for (let level = levels.length - 2; level >= 0; level--) {
+      const parent = levels[level + 1]!;
+      const blocks = levels[level]!;
+      for (let b = 0; b * VERITY_BLOCK < blocks.length; b++) {
+        const h = hashBlock(sb.salt, blocks.subarray(b * VERITY_BLOCK, (b + 1) * VERITY_BLOCK));
+        if (!h.equals(parent.subarray(b * HASH_SIZE, (b + 1) * HASH_SIZE))) {
+          throw bad(`hash tree block ${b} of level ${level} (0 = leaf) does not match the hash above it`);
+        }
       }
     }
-    if (!tree.rootHash.equals(opts.rootHash)) {
-      throw new NpkError(
-        'EVERITY',
-        `verity: root hash ${tree.rootHash.toString('hex')} does not match the signed ${opts.rootHash.toString('hex')}`,
-      );
+    // Only the used hashes count (the padding of a stored block is covered by its parent).
+    const used = (opts.dataSize / VERITY_BLOCK) * HASH_SIZE;
+    const leaf = (await hashData(fh, offset, opts.dataSize, sb.salt)).subarray(0, used);
+    if (!leaf.equals(levels[0]!.subarray(0, used))) {
+      for (let h = 0; h * HASH_SIZE < used; h++) {
+        if (leaf.subarray(h * HASH_SIZE, (h + 1) * HASH_SIZE).equals(levels[0]!.subarray(h * HASH_SIZE, (h + 1) * HASH_SIZE))) continue;
+        throw bad(`data block ${h} (byte ${h * VERITY_BLOCK}) does not match the hash tree`);
+      }
     }
   } finally {
     if (typeof file === 'string') await fh.close();

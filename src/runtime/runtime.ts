@@ -56,7 +56,7 @@ export class Runtime {
     await removeWritableRootLeftovers(config.runDir, log);
     const repositories = await openRepositories(config.repositories.values(), { log, memDir: join(config.runDir, 'mem') });
     const mounter = new LoopMounter({ runDir: config.runDir, verity: config.verity, loopDeviceTimeout: config.loopDeviceTimeout, log });
-    log.info(`verity: ${mounter.verityMode === 'user' ? 'user space (no device-mapper): every image is verified before it is mounted' : 'kernel dm-verity'}`);
+    log.info(mounter.verityDescription);
     this.state = new State({
       config,
       repositories,

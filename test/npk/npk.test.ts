@@ -262,7 +262,7 @@ function python(script: string, ...args: string[]): void {
   execFileSync('python3', ['-c', script, ...args], { stdio: 'pipe' });
 }
 
-test('zips with compressed, extra or misaligned entries are refused', { skip: !hasCommand('python3') && 'python3 not installed' }, async (t) => {
+test('zips with compressed or extra entries are refused, a misaligned fs.img is accepted', { skip: !hasCommand('python3') && 'python3 not installed' }, async (t) => {
   const dir = tempDir(t);
   const signed = await pack(dir);
   const rebuild = (name: string, body: string) => {
@@ -284,7 +284,9 @@ dst.close()`,
   const extra = rebuild('extra.npk', `for i in src.infolist(): dst.writestr(i.filename, src.read(i.filename))\ndst.writestr('evil.sh', b'x')`);
   await assert.rejects(Npk.open(extra), /unexpected entry 'evil\.sh'/);
   const misaligned = rebuild('misaligned.npk', `for i in src.infolist(): dst.writestr(i.filename, src.read(i.filename))`);
-  await assert.rejects(Npk.open(misaligned), /fs\.img data starts at byte \d+, not on a 4096-byte boundary/);
+  // Upstream does not check the alignment of fs.img; neither do we (test/npk/unaligned.test.ts).
+  const opened = await Npk.open(misaligned);
+  assert.notEqual(opened.fsImg.offset % 4096, 0);
   const missing = rebuild('missing.npk', `for i in src.infolist():\n  if i.filename != 'fs.img': dst.writestr(i.filename, src.read(i.filename))`);
   await assert.rejects(Npk.open(missing), /npk has no 'fs\.img'/);
 });

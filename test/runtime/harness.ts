@@ -145,6 +145,8 @@ export interface RuntimeOptions {
   dir?: string;
   /** Extra TOML inside [repositories.default]. */
   defaultRepo?: string;
+  /** Extra top-level TOML keys (before the first table), e.g. `verity = "kernel"`. */
+  globalConfig?: string;
 }
 
 export class TestRuntime {
@@ -240,6 +242,7 @@ data_dir = "${dir}/data"
 socket_dir = "${dir}/sockets"
 cgroup = "${cgroup}"
 shutdown_grace_period = "2s"
+${opts.globalConfig ?? ''}
 
 [console.global]
 bind = "unix://${consoleSock}"

@@ -270,16 +270,21 @@ mount_on_start = true
   assert.ok(await readPublicKey(other.pub));
 });
 
-test('an NPK with a corrupted fs.img passes the install checks (the image is checked at mount) but its verity tree does not verify', async (t) => {
+test('fs: an NPK with a corrupted fs.img is refused at install; one corrupted on disk later still fails verification (the mount check)', async (t) => {
   const tmp = tempDir(t);
   const good = await makeNpk(tmp);
-  const { repo } = await fsRepo(join(tmp, 'repo'));
+  const dir = join(tmp, 'repo');
+  const { repo } = await fsRepo(dir);
   const probe = await repo.install(chunks(readFileSync(good)), statSync(good).size);
   const off = probe.npk.fsImg.offset + 10;
   await repo.remove(HELLO);
   const bad = readFileSync(flipByte(good, join(tmp, 'bad.npk'), off));
-  const e = await repo.install(chunks(bad), bad.length);
-  await assert.rejects(e.npk.verifyImage(), code('EVERITY', /data block 0/));
+  await assert.rejects(repo.install(chunks(bad), bad.length), code('EVERITY', /^repository fs: package hello:0\.0\.1 refused: fs\.img: verity: data block 0 /));
+  assert.deepEqual(readdirSync(dir), [], 'no package and no temp file left');
+  // The file changes on disk after install: the check before each mount catches it.
+  const e = await repo.install(chunks(readFileSync(good)), statSync(good).size);
+  flipByte(e.path, e.path, off);
+  await assert.rejects(e.npk.verifyImage(), code('EVERITY', /^fs\.img: verity: data block 0/));
 });
 
 const FS_REPO_MODULE = new URL('../../src/runtime/repository/index.js', import.meta.url).href;

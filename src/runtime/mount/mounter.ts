@@ -98,6 +98,8 @@ function mountError(code: string, what: string, detail: string, cause?: unknown)
 
 export class LoopMounter implements Mounter {
   readonly verityMode: 'kernel' | 'user';
+  /** One log line naming the verity mode in use and why (logged once at start). */
+  readonly verityDescription: string;
   private readonly selinux: boolean;
   /** Targets with a mount or umount under way: a second one at the same time is refused. */
   private readonly busy = new Set<string>();
@@ -108,6 +110,14 @@ export class LoopMounter implements Mounter {
       throw new NorthstarError('ENODM', 'verity = "kernel" needs device-mapper, but the kernel has none (no device-mapper in /proc/misc)');
     }
     this.verityMode = opts.verity === 'auto' ? (dm ? 'kernel' : 'user') : opts.verity;
+    const why =
+      opts.verity === 'auto'
+        ? `verity = "auto" and the kernel ${dm ? 'has device-mapper' : 'has no device-mapper (no device-mapper line in /proc/misc)'}`
+        : `verity = "${opts.verity}"`;
+    this.verityDescription =
+      this.verityMode === 'kernel'
+        ? `verity: kernel dm-verity (${why}): signed images are mounted through a dm-verity device that checks every block as it is read; installs check the whole hash tree in user space`
+        : `verity: user space (${why}): the whole hash tree of a signed image is checked at install and again before each mount, not at each read`;
     this.selinux = opts.selinux ?? existsSync('/sys/fs/selinux/enforce');
   }
 

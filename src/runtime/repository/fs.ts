@@ -6,7 +6,8 @@
  *   A package that fails is logged and skipped, never fatal. Temp files of an
  *   interrupted install (`.tmp-*.npk`) are removed. Other files are ignored.
  * - Install streams into `.tmp-<random>.npk` in the same directory, verifies it with
- *   `Npk.open`, refuses a same-repository duplicate and renames it atomically to
+ *   `Npk.open` (with a key: signature, hashes and the whole verity hash tree of fs.img,
+ *   see `verifiedOpen`), refuses a same-repository duplicate and renames it atomically to
  *   `<name>:<version>.npk`. A reader of the directory never sees a partial package: the
  *   temp name is not a package name, and rename(2) within one directory is atomic.
  */
@@ -180,10 +181,21 @@ export class FsRepository implements Repository {
         while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
       });
       if (error) throw error;
-      await fh.sync();
+      // The fsync (disk) runs while the package is checked (CPU, reading the page cache).
+      const synced = fh.sync().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const opened = await verifiedOpen(tmp, this.opts.key, id).then(
+        (npk) => ({ npk }),
+        (e: unknown) => ({ error: e }),
+      );
+      const syncError = await synced;
+      if ('error' in opened) throw opened.error;
+      if (syncError !== undefined) throw new NorthstarError('EIO', `repository ${id}: fsync of ${tmp}: ${errorMessage(syncError)}`, { cause: syncError });
+      const npk = opened.npk;
       await fh.close();
       fh = undefined;
-      const npk = await Npk.open(tmp, { key: this.opts.key });
       const container = manifestContainer(npk.manifest);
       if (this.entries.has(container.toString())) {
         throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
@@ -230,6 +242,26 @@ export class FsRepository implements Repository {
       this.entries.clear();
     });
   }
+}
+
+/**
+ * Open an uploaded package with the repository key and, with a key, verify the whole
+ * verity hash tree of fs.img against the signed root hash, so a package with a corrupt or
+ * tampered image is refused at install instead of failing at its first mount. The mount
+ * checks again (the file could change on disk in between). Without a key (a trusted
+ * repository) only the layout and the manifest are checked, like upstream.
+ */
+export async function verifiedOpen(path: string, key: KeyObject | undefined, repository: string): Promise<Npk> {
+  const npk = await Npk.open(path, { key });
+  if (npk.verity) {
+    try {
+      await npk.verifyImage();
+    } catch (e) {
+      if (e instanceof NorthstarError) throw new NorthstarError(e.code, `repository ${repository}: package ${manifestContainer(npk.manifest)} refused: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+  return npk;
 }
 
 /** fsync a directory so a rename or unlink survives a power cut. */

@@ -27,9 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import { manifestContainer } from '../../manifest/index.js';
-import { Npk } from '../../npk/reader.js';
 import { removeTree } from '../fs-safe.js';
-import { capacityError } from './fs.js';
+import { capacityError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 
@@ -246,7 +245,8 @@ export class MemRepository implements Repository {
       await unlink(file);
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
-      const npk = await Npk.open(path, { key: this.opts.key });
+      // With a key: signature, hashes and the whole verity hash tree of the sealed copy.
+      const npk = await verifiedOpen(path, this.opts.key, id);
       const container = manifestContainer(npk.manifest);
       if (this.entries.has(container.toString())) {
         throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
