@@ -49,9 +49,10 @@ function flipInImage(npk: string, out: string, fsOffset: number, at: number): st
 /** The mem repository's private tmpfs directory of a runtime (named after its pid). */
 function memDir(rt: TestRuntime): string {
   const prefix = `northstar-mem-${rt.innerPid()}-memory-`;
-  const hits = readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
-  assert.equal(hits.length, 1, `one ${prefix}* directory in /dev/shm: ${hits.join(', ')}`);
-  return join('/dev/shm', hits[0]!);
+  const base = join(rt.dir, 'run', 'mem');
+  const hits = readdirSync(base).filter((n) => n.startsWith(prefix));
+  assert.equal(hits.length, 1, `one ${prefix}* directory in ${base}: ${hits.join(', ')}`);
+  return join(base, hits[0]!);
 }
 
 /** memfds the runtime process holds open. */
