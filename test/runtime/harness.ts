@@ -145,6 +145,9 @@ export interface RuntimeOptions {
   dir?: string;
   /** Extra TOML inside [repositories.default]. */
   defaultRepo?: string;
+  /** --log-format (default json) and --log-level (default debug) of the runtime. */
+  logFormat?: 'human' | 'json';
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
 }
 
 export class TestRuntime {
@@ -256,7 +259,7 @@ ${key ? `key = "${key}"` : ''}
 ${opts.extraConfig ?? ''}
 `;
   writeFileSync(join(dir, 'northstar.toml'), config);
-  const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', 'json', '--log-level', 'debug'], {
+  const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', opts.logFormat ?? 'json', '--log-level', opts.logLevel ?? 'debug'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const rt = new TestRuntime(dir, child, `unix://${consoleSock}`, cgroup);
