@@ -68,15 +68,42 @@ function pipeLines(stream: Readable | null, log: (line: string) => void, onError
   });
 }
 
-/** `io: inherit`: copy into our own stdout/stderr; an error on either side ends the copy only. */
+/** Our stdout or stderr as an `io: inherit` target: failed for good, and what is piped into it. */
+interface InheritTarget {
+  broken: boolean;
+  sources: Set<Readable>;
+}
+const inheritTargets = new WeakMap<NodeJS.WriteStream, InheritTarget>();
+
+/**
+ * `io: inherit`: copy into our own stdout/stderr. An error on either side ends the copy
+ * only: EPIPE on our stdout (its reader gone) must not crash the runtime, and the
+ * container output is drained and dropped from then on, so its writes do not block forever.
+ */
 function pipeInherit(stream: Readable, to: NodeJS.WriteStream, onError: (e: Error) => void): void {
-  if (to.listenerCount('error') === 0) {
-    // EPIPE and the like on the runtime's own stdout/stderr (a closed reader) must not
-    // crash the runtime; pipe() unpipes on a destination error, the container's writes
-    // then block (not our problem to solve: the deployer chose `inherit`).
-    to.on('error', () => undefined);
+  let target = inheritTargets.get(to);
+  if (!target) {
+    const t: InheritTarget = { broken: false, sources: new Set() };
+    // process.stdout/stderr are never destroyed, so this is the only sign of failure.
+    to.on('error', () => {
+      t.broken = true;
+      for (const src of t.sources) {
+        src.unpipe(to);
+        src.resume();
+      }
+      t.sources.clear();
+    });
+    inheritTargets.set(to, t);
+    target = t;
   }
   stream.on('error', onError);
+  if (target.broken) {
+    stream.resume();
+    return;
+  }
+  const t = target;
+  t.sources.add(stream);
+  stream.once('close', () => t.sources.delete(stream));
   stream.pipe(to, { end: false });
 }
 

@@ -77,6 +77,21 @@ describe('hostile container io', { skip: !isRoot && 'needs root', timeout: 600_0
     assert.deepEqual(exitOf(await nextNotification(client, isExit(BYSTANDER))), { signalled: { signal: 15 } });
   });
 
+  test('io: inherit into a runtime stdout whose reader is gone (EPIPE) neither crashes the runtime nor blocks the container', async (t) => {
+    const { rt, client } = await setup(t, { logLevel: 'info' });
+    const manifest = testContainerManifest().replace('name: test-container', 'name: inherit').replace('stdout: pipe', 'stdout: inherit');
+    await client.install(await packTestVariant('inherit', manifest), 'memory');
+    // Close the reading end of the runtime's stdout: its next write fails with EPIPE.
+    rt.child.stdout!.destroy();
+    // More than the pipe buffers hold: the container only exits if its output is drained.
+    for (let i = 0; i < 2; i++) {
+      await client.start('inherit:0.0.1', { args: ['flood', String(4 * 2 ** 20)] });
+      assert.deepEqual(exitOf(await nextNotification(client, isExit('inherit:0.0.1'))), { exit: { code: 0 } });
+    }
+    assert.equal(rt.child.exitCode, null, `runtime exited; logs:\n${rt.logs.slice(-20).join('\n')}`);
+    assert.ok((await client.list()).map(String).includes('inherit:0.0.1'));
+  });
+
   test('container output is logged in pieces of at most 8 KiB, in order and complete', async (t) => {
     const { rt, client } = await setup(t, { logFormat: 'human' });
     const bytes = 100_000;
