@@ -980,6 +980,28 @@ int main(int argc, char **argv) {
         open_rw(n, args);
         done();
     /* ---- end hostile mounts ---- */
+    }
+    /* --- hostile io (issue 9): output the runtime must survive ------------------------- */
+    else if (strcmp(cmd, "flood") == 0) {
+        /* flood <BYTES>: write BYTES bytes of 'x' to stdout without any newline, then exit 0
+         * (a line the runtime must not buffer whole). */
+        need(n, 1, "<BYTES>");
+        no_more(n, 1, args);
+        unsigned long left = parse_u64(args[0], "<BYTES>");
+        executing("Flood", 1, (const char *[]){"bytes"}, args, 0);
+        fflush(stdout);
+        static char chunk[65536];
+        memset(chunk, 'x', sizeof chunk);
+        while (left > 0) {
+            size_t len = left < sizeof chunk ? left : sizeof chunk;
+            ssize_t w = write(STDOUT_FILENO, chunk, len);
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                fail_with(errno, "flood: write");
+            }
+            left -= (unsigned long)w;
+        }
+        exit(0);
     } else {
         usage_error("unrecognized subcommand '%s'", cmd);
     }

@@ -195,6 +195,10 @@ export class ContainerProcess {
     // consumer attaching after a fast exit would otherwise lose the output.
     this.stdout = pipes.stdout ? (child.stdio[1] as Readable).pipe(new PassThrough()) : null;
     this.stderr = pipes.stderr ? (child.stdio[2] as Readable).pipe(new PassThrough()) : null;
+    // pipe() does not forward errors: hand a read error on a container pipe to the consumer
+    // of the PassThrough (which handles 'error') instead of leaving it unhandled.
+    (child.stdio[1] as Readable | null)?.on('error', (e: Error) => this.stdout?.destroy(e));
+    (child.stdio[2] as Readable | null)?.on('error', (e: Error) => this.stderr?.destroy(e));
     this.console = pipes.console !== null ? (child.stdio[pipes.console] as Duplex) : null;
     this.exited = new Promise((resolve) => {
       this.resolveExited = resolve;

@@ -6,13 +6,13 @@
  * files, console, pipes and the mounts it made (spec README item 6).
  */
 import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
+import { LineSplitter } from '../common/line-splitter.js';
 import { buildPlan, StartError } from '../launch/plan-builder.js';
 import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
 import { LaunchError } from '../launch/launcher.js';
@@ -52,11 +52,59 @@ function resourceMounts(m: Manifest): { name: string; req: { matches(v: unknown)
   return out;
 }
 
-function pipeLines(stream: Readable | null, log: (line: string) => void): void {
+/**
+ * Log the output of a container or debug command line by line, bounded: a line without a
+ * newline is cut into pieces (LineSplitter), so a container cannot make the runtime buffer
+ * without limit. A read error only ends the output; it never reaches the top level.
+ */
+function pipeLines(stream: Readable | null, log: (line: string) => void, onError: (e: Error) => void): void {
   if (!stream) return;
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  rl.on('line', log);
-  stream.on('error', () => rl.close());
+  const lines = new LineSplitter(log);
+  stream.on('data', (chunk: Buffer | string) => lines.push(chunk));
+  stream.once('end', () => lines.end());
+  stream.on('error', (e: Error) => {
+    lines.end();
+    onError(e);
+  });
+}
+
+/** Our stdout or stderr as an `io: inherit` target: failed for good, and what is piped into it. */
+interface InheritTarget {
+  broken: boolean;
+  sources: Set<Readable>;
+}
+const inheritTargets = new WeakMap<NodeJS.WriteStream, InheritTarget>();
+
+/**
+ * `io: inherit`: copy into our own stdout/stderr. An error on either side ends the copy
+ * only: EPIPE on our stdout (its reader gone) must not crash the runtime, and the
+ * container output is drained and dropped from then on, so its writes do not block forever.
+ */
+function pipeInherit(stream: Readable, to: NodeJS.WriteStream, onError: (e: Error) => void): void {
+  let target = inheritTargets.get(to);
+  if (!target) {
+    const t: InheritTarget = { broken: false, sources: new Set() };
+    // process.stdout/stderr are never destroyed, so this is the only sign of failure.
+    to.on('error', () => {
+      t.broken = true;
+      for (const src of t.sources) {
+        src.unpipe(to);
+        src.resume();
+      }
+      t.sources.clear();
+    });
+    inheritTargets.set(to, t);
+    target = t;
+  }
+  stream.on('error', onError);
+  if (target.broken) {
+    stream.resume();
+    return;
+  }
+  const t = target;
+  t.sources.add(stream);
+  stream.once('close', () => t.sources.delete(stream));
+  stream.pipe(to, { end: false });
 }
 
 export async function startContainer(state: State, e: Entry, req: StartRequest, onRunning: (r: Running | undefined) => void): Promise<Running> {
@@ -210,8 +258,9 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       [p.stdout, io.stdout, 'stdout'],
       [p.stderr, io.stderr, 'stderr'],
     ] as const) {
-      if (mode === 'pipe') pipeLines(stream, (line) => child.debug(line));
-      else if (mode === 'inherit' && stream) stream.pipe(name === 'stdout' ? process.stdout : process.stderr, { end: false });
+      const onError = (err: Error) => child.debug(`${name}: ${errorMessage(err)}`);
+      if (mode === 'pipe') pipeLines(stream, (line) => child.debug(line), onError);
+      else if (mode === 'inherit' && stream) pipeInherit(stream, name === 'stdout' ? process.stdout : process.stderr, onError);
     }
     let closeConsole: (() => void) | undefined;
     if (p.console && hooks.serveConsole) {
@@ -281,10 +330,12 @@ function runDebugCommand(state: State, command: string, pid: number, container: 
       return;
     }
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-    child.once('error', (e) => reject(new Error(`debug command ${cmd}: ${e.message}`)));
+    // 'on', not 'once': an error after the spawn (a failed kill) must not be unhandled.
+    child.on('error', (e) => reject(new Error(`debug command ${cmd}: ${e.message}`)));
     child.once('spawn', () => {
-      pipeLines(child.stdout, (l) => log.info(l));
-      pipeLines(child.stderr, (l) => log.info(l));
+      const onError = (e: Error) => log.info(`debug command ${cmd}: ${errorMessage(e)}`);
+      pipeLines(child.stdout, (l) => log.info(l), onError);
+      pipeLines(child.stderr, (l) => log.info(l), onError);
       child.once('exit', (code, signal) => log.info(`debug command ${cmd} exited with ${signal ?? code}`));
       resolve();
     });

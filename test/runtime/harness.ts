@@ -147,6 +147,9 @@ export interface RuntimeOptions {
   defaultRepo?: string;
   /** Extra top-level TOML keys (before the first table), e.g. `verity = "kernel"`. */
   globalConfig?: string;
+  /** --log-format (default json) and --log-level (default debug) of the runtime. */
+  logFormat?: 'human' | 'json';
+  logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
 }
 
 export class TestRuntime {
@@ -259,7 +262,7 @@ ${key ? `key = "${key}"` : ''}
 ${opts.extraConfig ?? ''}
 `;
   writeFileSync(join(dir, 'northstar.toml'), config);
-  const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', 'json', '--log-level', 'debug'], {
+  const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', opts.logFormat ?? 'json', '--log-level', opts.logLevel ?? 'debug'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const rt = new TestRuntime(dir, child, `unix://${consoleSock}`, cgroup);
