@@ -165,7 +165,9 @@ async function removeWritableRootLeftovers(runDir: string, log: Logger): Promise
  * With CAP_SYS_RESOURCE this also sets the floor below which the process may not go
  * without that capability; the launch core writes 0 for each container before init is
  * cloned (native/src/ns.c), so containers neither inherit the protection nor can lower
- * their score again without CAP_SYS_RESOURCE.
+ * their score again without CAP_SYS_RESOURCE. Without CAP_SYS_RESOURCE the score cannot
+ * be lowered: the runtime then runs unprotected and says so (a warning, not a failure, so
+ * a runtime in a restricted service still starts).
  */
 async function protectFromOomKiller(value: number, log: Logger): Promise<void> {
   const file = '/proc/self/oom_score_adj';
@@ -173,10 +175,11 @@ async function protectFromOomKiller(value: number, log: Logger): Promise<void> {
     await writeFile(file, String(value));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? errorMessage(e);
-    throw new NorthstarError(
-      'EOOMSCORE',
-      `oom_score_adj: cannot write ${value} to ${file}: ${code}${code === 'EACCES' ? ' (a lower value needs CAP_SYS_RESOURCE; set oom_score_adj to the inherited value to keep it)' : ''}`,
+    log.warn(
+      `oom_score_adj: cannot write ${value} to ${file}: ${code}${code === 'EACCES' ? ' (lowering it needs CAP_SYS_RESOURCE)' : ''}; ` +
+        `the runtime is not protected from the OOM killer (its oom_score_adj stays ${(await readFile(file, 'utf8').catch(() => '?')).trim()})`,
     );
+    return;
   }
   log.info(`oom_score_adj of the runtime: ${value}`);
 }
