@@ -463,9 +463,11 @@ export function parseConfig(tomlText: string): Config {
     if (pv === 'max') pidsMax = 'max';
     else if (typeof pv === 'string') r.fail('cgroups.pids_max', `expected an integer 1..=${PIDS_MAX_LIMIT} or "max", found ${JSON.stringify(pv)}`);
     else if (pv !== undefined) {
-      const n = r.uint(cgroupsT, 'pids_max', 'cgroups', PIDS_MAX_LIMIT);
-      if (n === 0) r.fail('cgroups.pids_max', `must be at least 1 (a container needs its launcher, init and app), or "max" for no limit`);
-      else if (n !== undefined) pidsMax = n;
+      const n = typeof pv === 'bigint' ? Number(pv) : pv;
+      if (typeof n !== 'number' || !Number.isInteger(n)) r.fail('cgroups.pids_max', `expected an integer 1..=${PIDS_MAX_LIMIT} or "max", found ${tomlType(pv)}`);
+      else if (n < 1) r.fail('cgroups.pids_max', `${String(pv)} is too small: a container needs at least its launcher, init and app; use "max" for no limit`);
+      else if (n > PIDS_MAX_LIMIT) r.fail('cgroups.pids_max', `${String(pv)} is above the kernel's limit ${PIDS_MAX_LIMIT}; use "max" for no limit`);
+      else pidsMax = n;
     }
   }
   let oomScoreAdj: number = DEFAULTS.oomScoreAdj;

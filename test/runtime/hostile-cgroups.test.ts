@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CgroupManager, detectCgroupLayout } from '../../src/runtime/cgroups/index.js';
+import { ValidationError } from '../../src/common/errors.js';
+import { parseConfig } from '../../src/runtime/config.js';
 import { parseManifest } from '../../src/manifest/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { isExit, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
@@ -70,6 +72,34 @@ async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promi
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('config: cgroups.pids_max and oom_score_adj, their defaults and their errors', () => {
+  const base = 'run_dir = "/r"\ndata_dir = "/d"\nsocket_dir = "/s"\ncgroup = "northstar"\n';
+  const d = parseConfig(base);
+  assert.deepEqual([d.cgroups, d.oomScoreAdj], [{ pidsMax: 1024 }, -900]);
+  const c = parseConfig(`oom_score_adj = 0\n${base}[cgroups]\npids_max = "max"\n`);
+  assert.deepEqual([c.cgroups, c.oomScoreAdj], [{ pidsMax: 'max' }, 0]);
+  assert.equal(parseConfig(`${base}[cgroups]\npids_max = 4194304\n`).cgroups.pidsMax, 4194304);
+  const issues = (toml: string) => {
+    try {
+      parseConfig(toml);
+    } catch (e) {
+      assert.ok(e instanceof ValidationError);
+      return e.issues.map((i) => `${i.path}: ${i.rule}`);
+    }
+    return assert.fail('accepted');
+  };
+  assert.deepEqual(issues(`oom_score_adj = -1001\n${base}[cgroups]\npids_max = 0\n`), [
+    'cgroups.pids_max: 0 is too small: a container needs at least its launcher, init and app; use "max" for no limit',
+    'oom_score_adj: -1001 is out of range -1000..=1000',
+  ]);
+  assert.deepEqual(issues(`oom_score_adj = "low"\n${base}[cgroups]\npids_max = "lots"\nmemory = 1\n`), [
+    'cgroups.memory: unknown key, expected one of `pids_max`',
+    'cgroups.pids_max: expected an integer 1..=4194304 or "max", found "lots"',
+    'oom_score_adj: expected an integer -1000..=1000, found a string',
+  ]);
+  assert.deepEqual(issues(`${base}[cgroups]\npids_max = 4194305\n`), ['cgroups.pids_max: 4194305 is above the kernel\'s limit 4194304; use "max" for no limit']);
+});
 
 describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { skip: SKIP, timeout: 300_000 }, () => {
   test('a container that forks until it fails stops at pids_max, and the runtime stays responsive', async (t) => {
