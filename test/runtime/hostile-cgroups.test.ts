@@ -10,7 +10,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -243,4 +243,55 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     assert.deepEqual(procs(foreign), [victim.pid]);
     assert.ok(second.logs.some((l) => /cannot remove .*pids.* left by an earlier run/.test(l)), 'the old top level holding the foreign cgroup stays');
   });
+});
+
+test('v2 for real: crash cleanup kills the tasks of our cgroup but not those of a foreign child cgroup in it', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'ns-cg2-'));
+  try {
+    execFileSync('mount', ['-t', 'cgroup2', 'none', mnt], { stdio: 'pipe' });
+  } catch (e) {
+    rmdirSync(mnt);
+    t.skip(`cannot mount cgroup2 here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    return;
+  }
+  const undo: (() => unknown)[] = [];
+  t.after(async () => {
+    for (const fn of undo.reverse()) await fn();
+    execFileSync('umount', [mnt]);
+    rmdirSync(mnt);
+  });
+  const runDir = mkdtempSync(join(tmpdir(), 'ns-owned-'));
+  undo.push(() => rmSync(runDir, { recursive: true, force: true }));
+  const name = `ns-test-${randomBytes(4).toString('hex')}`;
+  const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+  const L = { version: 2 as const, root: mnt, own };
+  // The "crashed" run: a container cgroup with a task of ours, never shut down.
+  const first = await CgroupManager.open({ name, log: recordingLog(), layout: L, runDir });
+  const c = await first.create('hello', parseManifest('name: hello\nversion: 0.0.1\ninit: /hello\nuid: 1000\ngid: 1000\n'));
+  const dir = join(mnt, own, name, 'hello');
+  const ours = spawn('sleep', ['600'], { stdio: 'ignore' });
+  undo.push(() => ours.kill('SIGKILL'));
+  await once(ours, 'spawn');
+  writeFileSync(c.procs[0]!, String(ours.pid));
+  // Someone else's cgroup inside it, with a task.
+  const foreign = join(dir, 'foreign');
+  mkdirSync(foreign);
+  const victim = spawn('sleep', ['600'], { stdio: 'ignore' });
+  undo.push(async () => {
+    victim.kill('SIGKILL');
+    await once(victim, 'exit').catch(() => undefined);
+    for (const d of [foreign, dir, join(mnt, own, name)]) if (existsSync(d)) rmdirSync(d);
+  });
+  await once(victim, 'spawn');
+  writeFileSync(join(foreign, 'cgroup.procs'), String(victim.pid));
+  const oursExit = once(ours, 'exit');
+
+  const log = recordingLog();
+  const second = await CgroupManager.open({ name: `${name}-2`, log, layout: L, runDir });
+  undo.push(() => second.shutdown());
+  assert.equal(((await oursExit) as [number | null, string | null])[1], 'SIGKILL', 'the old run\'s task is killed');
+  assert.ok(alive(victim.pid!) && victim.exitCode === null, 'the task of the foreign child cgroup lives');
+  assert.deepEqual(procs(foreign), [victim.pid]);
+  assert.ok(existsSync(dir), 'our cgroup holding a foreign one stays');
+  assert.ok(log.lines.some((l) => l.level === 'warn' && /cannot remove .*hello left by an earlier run/.test(l.msg)), JSON.stringify(log.lines));
 });

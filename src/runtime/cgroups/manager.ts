@@ -686,27 +686,14 @@ class ContainerCgroupImpl implements ContainerCgroup {
     this.destroyed = true;
     await this.stopMonitor();
     // Leftover tasks (an init that escaped its reaper, a debug command) are killed first.
-    let pids = await this.pids();
+    const pids = await this.pids();
     if (pids.length > 0) {
       this.log.warn(`${this.container}: killing ${pids.length} leftover task(s) in cgroup ${this.path}`);
-      const killFile = this.manager.version === 2 ? `${this.hier[0]!.dir}/cgroup.kill` : undefined;
-      const hasKill = killFile !== undefined && (await access(killFile).then(() => true, () => false));
-      const deadline = Date.now() + this.killTimeout;
-      while (pids.length > 0 && Date.now() < deadline) {
-        if (hasKill) await writeFile(killFile!, '1').catch(() => undefined);
-        else {
-          for (const pid of pids) {
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              // gone already
-            }
-          }
+      for (const { dir } of this.hier) {
+        if (!(await killCgroupTasks(dir, this.killTimeout))) {
+          throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${(await this.pids()).join(' ')}`);
         }
-        await sleep(10);
-        pids = await this.pids();
       }
-      if (pids.length > 0) throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${pids.join(' ')}`);
     }
     // Give a realtime budget back first: a removed cgroup's budget stays counted against
     // its parent until the kernel frees the group, which would refuse the next start's.

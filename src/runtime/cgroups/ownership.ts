@@ -19,7 +19,7 @@
  * - gone or replaced (another inode): left alone and forgotten.
  * A record from another boot is dropped whole (the cgroups died with that boot).
  */
-import { lstat, readFile, rename, rmdir, unlink, writeFile, access } from 'node:fs/promises';
+import { access, lstat, readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { errorMessage } from '../../common/errors.js';
 import type { Log } from '../repository/types.js';
 
@@ -71,10 +71,15 @@ async function tasks(dir: string): Promise<number[]> {
   return text.split('\n').filter((l) => l.trim() !== '').map(Number);
 }
 
-/** SIGKILL every task of a cgroup until it is empty (v2: cgroup.kill); false on timeout. */
+/**
+ * SIGKILL every task of a cgroup until it is empty; false on timeout. v2 `cgroup.kill`
+ * kills the whole subtree, so it is used only when the cgroup has no child cgroups (a
+ * child may be someone else's); otherwise each pid of `cgroup.procs` gets SIGKILL.
+ */
 export async function killCgroupTasks(dir: string, timeoutMs: number): Promise<boolean> {
   const killFile = `${dir}/cgroup.kill`;
-  const hasKill = await access(killFile).then(() => true, () => false);
+  const children = (await readdir(dir, { withFileTypes: true }).catch(() => [])).some((e) => e.isDirectory());
+  const hasKill = !children && (await access(killFile).then(() => true, () => false));
   const deadline = Date.now() + timeoutMs;
   let pids = await tasks(dir);
   while (pids.length > 0) {
