@@ -1002,6 +1002,33 @@ int main(int argc, char **argv) {
             left -= (unsigned long)w;
         }
         exit(0);
+    /* ------------------------------------------------------------------------------------ */
+    /* fork <n>: fork up to n children that sleep until killed, stopping at the first       */
+    /* failure; prints `fork: <forked> of <n> errno <ERRNO|0>`, then sleeps (the children   */
+    /* stay, so a test can count the container's processes). For the pids limit tests.      */
+    } else if (strcmp(cmd, "fork") == 0) {
+        need(n, 1, "<N>");
+        no_more(n, 1, args);
+        unsigned long want = parse_u64(args[0], "<N>");
+        executing("Fork", 1, (const char *[]){"n"}, args, 0);
+        fflush(stdout);
+        fflush(stderr);
+        unsigned long forked = 0;
+        int err = 0;
+        while (forked < want) {
+            pid_t pid = fork();
+            if (pid < 0) {
+                err = errno;
+                break;
+            }
+            if (pid == 0) {
+                for (;;) pause();
+            }
+            forked++;
+        }
+        printf("fork: %lu of %lu errno %s\n", forked, want, err ? errname(err) : "0");
+        sleep_forever();
+    /* ------------------------------------------------------------------------------------ */
     } else {
         usage_error("unrecognized subcommand '%s'", cmd);
     }

@@ -35,6 +35,7 @@ void trim_rss(void);
 int join_network(const struct plan *p);
 pid_t clone_init(const struct plan *p);
 int join_cgroups(const struct plan *p, pid_t pid);
+int reset_oom_score_adj(void);
 
 /* mount.c: in init, inside the new mount namespace. */
 int setup_root(const struct plan *p);

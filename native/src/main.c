@@ -110,6 +110,9 @@ int main(int argc, char **argv, char **envp) {
   /* Joining the cgroups before init exists puts init and everything below it inside
    * from their first instruction, and init need not wait for a go from here. */
   if (join_cgroups(&plan, getpid()) < 0) fail_launcher();
+  /* The runtime protects itself from the OOM killer (oom_score_adj, default -900); the
+   * container must not inherit that, nor be able to go back below 0 (see ns.c). */
+  if (reset_oom_score_adj() < 0) fail_launcher();
   pid_t init = clone_init(&plan);
   if (init < 0) fail_launcher();
   if (init == 0) init_main(&plan);

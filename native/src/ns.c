@@ -1,7 +1,8 @@
 /* Namespaces and cgroups, done by the launcher process on the host side:
  * join a named network namespace, join the cgroups (the launcher writes its own pid, so
  * init is born inside them), and clone init into new PID/mount/IPC/UTS (and per plan
- * network) namespaces. */
+ * network) namespaces, and reset the oom_score_adj the launcher inherited from the
+ * runtime. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -54,5 +55,23 @@ int join_cgroups(const struct plan *p, pid_t pid) {
     }
     if (close(fd) < 0) return fail_step("cgroup", errno, path, "writing the launcher's pid to %s failed", path);
   }
+  return 0;
+}
+
+/* The runtime lowers its own oom_score_adj (config `oom_score_adj`) and this process
+ * inherited it. Write 0 before init is cloned, so init and everything the container runs
+ * start at 0. The launcher still has CAP_SYS_RESOURCE here, so the kernel also sets the
+ * process's oom_score_adj_min to 0: a container without CAP_SYS_RESOURCE can raise its
+ * score but never lower it below 0 again. */
+int reset_oom_score_adj(void) {
+  static const char path[] = "/proc/self/oom_score_adj";
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return fail_step("oom_score_adj", errno, path, "cannot open %s", path);
+  if (write_all(fd, "0", 1) < 0) {
+    int e = errno;
+    close(fd);
+    return fail_step("oom_score_adj", e, path, "writing 0 to %s failed", path);
+  }
+  if (close(fd) < 0) return fail_step("oom_score_adj", errno, path, "writing 0 to %s failed", path);
   return 0;
 }

@@ -10,7 +10,10 @@
  * Our additions to upstream's keys: `shutdown_grace_period` (humantime, default 5s; the
  * time between SIGTERM and SIGKILL at shutdown, spec README item 9) and `verity`
  * ("kernel" | "user" | "auto", spec README item 16; auto = kernel when the kernel has
- * device-mapper, see hasDeviceMapper in mount/).
+ * device-mapper, see hasDeviceMapper in mount/), `[cgroups] pids_max` (integer 1..=4194304
+ * or "max", default 1024: `pids.max` of every container cgroup) and `oom_score_adj`
+ * (integer -1000..=1000, default -900: the runtime's own OOM score adjustment; containers
+ * are reset to 0 by the launch core).
  */
 import { DEFAULT_CONSOLE_OPTIONS, type ConsoleOptions } from '../console/handle.js';
 import { access, mkdir, stat } from 'node:fs/promises';
@@ -62,6 +65,10 @@ export interface Config {
   dataDir: string;
   socketDir: string;
   cgroup: string;
+  /** Ours: `[cgroups]`. */
+  cgroups: { pidsMax: number | 'max' };
+  /** Ours: written to /proc/self/oom_score_adj at start. */
+  oomScoreAdj: number;
   eventBufferSize: number;
   notificationBufferSize: number;
   /** Milliseconds. */
@@ -84,7 +91,12 @@ export const DEFAULTS = Object.freeze({
   shutdownGracePeriod: 5_000,
   verity: 'auto' as VerityMode,
   consolePort: 4200,
+  pidsMax: 1024,
+  oomScoreAdj: -900,
 });
+
+/** The kernel's PID_MAX_LIMIT: the largest value `pids.max` takes besides "max". */
+export const PIDS_MAX_LIMIT = 4_194_304;
 
 // ---------------------------------------------------------------------------------------
 // humantime and bytesize
@@ -270,6 +282,7 @@ const U32_MAX = 0xffff_ffff;
 const TOP_KEYS = [
   'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
+  'cgroups', 'oom_score_adj',
 ] as const;
 const CONSOLE_OPTION_KEYS = ['token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout'] as const;
 const REPOSITORY_KEYS = ['type', 'key', 'mount_on_start', 'capacity_num', 'capacity_size'] as const;
@@ -442,6 +455,30 @@ export function parseConfig(tomlText: string): Config {
     else r.fail('verity', `expected "kernel", "user" or "auto", found ${typeof vv === 'string' ? JSON.stringify(vv) : tomlType(vv)}`);
   }
 
+  let pidsMax: number | 'max' = DEFAULTS.pidsMax;
+  const cgroupsT = r.table(doc, 'cgroups', '');
+  if (cgroupsT) {
+    r.unknownKeys(cgroupsT, 'cgroups', ['pids_max']);
+    const pv = cgroupsT['pids_max'];
+    if (pv === 'max') pidsMax = 'max';
+    else if (typeof pv === 'string') r.fail('cgroups.pids_max', `expected an integer 1..=${PIDS_MAX_LIMIT} or "max", found ${JSON.stringify(pv)}`);
+    else if (pv !== undefined) {
+      const n = typeof pv === 'bigint' ? Number(pv) : pv;
+      if (typeof n !== 'number' || !Number.isInteger(n)) r.fail('cgroups.pids_max', `expected an integer 1..=${PIDS_MAX_LIMIT} or "max", found ${tomlType(pv)}`);
+      else if (n < 1) r.fail('cgroups.pids_max', `${String(pv)} is too small: a container needs at least its launcher, init and app; use "max" for no limit`);
+      else if (n > PIDS_MAX_LIMIT) r.fail('cgroups.pids_max', `${String(pv)} is above the kernel's limit ${PIDS_MAX_LIMIT}; use "max" for no limit`);
+      else pidsMax = n;
+    }
+  }
+  let oomScoreAdj: number = DEFAULTS.oomScoreAdj;
+  const ov = doc['oom_score_adj'];
+  if (ov !== undefined) {
+    const n = typeof ov === 'bigint' ? Number(ov) : ov;
+    if (typeof n !== 'number' || !Number.isInteger(n)) r.fail('oom_score_adj', `expected an integer -1000..=1000, found ${tomlType(ov)}`);
+    else if (n < -1000 || n > 1000) r.fail('oom_score_adj', `${String(ov)} is out of range -1000..=1000`);
+    else oomScoreAdj = n;
+  }
+
   const consoleT = r.table(doc, 'console', '');
   let global: GlobalConsoleConfig | undefined;
   let consoleOptions: ConsoleOptions = { ...DEFAULT_CONSOLE_OPTIONS };
@@ -495,6 +532,8 @@ export function parseConfig(tomlText: string): Config {
     dataDir: dataDir!,
     socketDir: socketDir!,
     cgroup: cgroup!,
+    cgroups: { pidsMax },
+    oomScoreAdj,
     eventBufferSize,
     notificationBufferSize,
     loopDeviceTimeout,

@@ -4,7 +4,7 @@
  * container's failure.
  */
 import { existsSync } from 'node:fs';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, NorthstarError } from '../common/errors.js';
 import type { Container } from '../common/container.js';
@@ -52,6 +52,7 @@ export class Runtime {
   private async init(): Promise<void> {
     const { config, log } = this.opts;
     const began = process.hrtime.bigint();
+    await protectFromOomKiller(config.oomScoreAdj, log);
     await prepareConfigDirs(config);
     await removeWritableRootLeftovers(config.runDir, log);
     const repositories = await openRepositories(config.repositories.values(), { log, memDir: join(config.runDir, 'mem') });
@@ -156,6 +157,31 @@ async function removeWritableRootLeftovers(runDir: string, log: Logger): Promise
   }
   log.info(`removing ${dir} (writable roots of an earlier run)`);
   await removeTree(dir).catch((e: unknown) => log.error(`cannot remove ${dir}: ${errorMessage(e)}`));
+}
+
+/**
+ * Write the config's `oom_score_adj` (default -900) for the runtime process, so that under
+ * memory pressure the kernel kills a container before the runtime that supervises them.
+ * With CAP_SYS_RESOURCE this also sets the floor below which the process may not go
+ * without that capability; the launch core writes 0 for each container before init is
+ * cloned (native/src/ns.c), so containers neither inherit the protection nor can lower
+ * their score again without CAP_SYS_RESOURCE. Without CAP_SYS_RESOURCE the score cannot
+ * be lowered: the runtime then runs unprotected and says so (a warning, not a failure, so
+ * a runtime in a restricted service still starts).
+ */
+async function protectFromOomKiller(value: number, log: Logger): Promise<void> {
+  const file = '/proc/self/oom_score_adj';
+  try {
+    await writeFile(file, String(value));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? errorMessage(e);
+    log.warn(
+      `oom_score_adj: cannot write ${value} to ${file}: ${code}${code === 'EACCES' ? ' (lowering it needs CAP_SYS_RESOURCE)' : ''}; ` +
+        `the runtime is not protected from the OOM killer (its oom_score_adj stays ${(await readFile(file, 'utf8').catch(() => '?')).trim()})`,
+    );
+    return;
+  }
+  log.info(`oom_score_adj of the runtime: ${value}`);
 }
 
 export { NorthstarError };

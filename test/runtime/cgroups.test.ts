@@ -107,8 +107,8 @@ test('detection: v1 from mountinfo (cpu,cpuacct co-mounted, sub-tree mounts), v2
   const v1 = await detectCgroupLayout({ mountinfo, selfCgroup: self, fsMagic: 0x01021994 });
   assert.deepEqual(v1, {
     version: 1,
-    mounts: { cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', memory: '/sys/fs/cgroup/memory' },
-    own: { cpu: '/svc', cpuacct: '/svc', memory: '/svc' },
+    mounts: { cpu: '/sys/fs/cgroup/cpu,cpuacct', cpuacct: '/sys/fs/cgroup/cpu,cpuacct', memory: '/sys/fs/cgroup/memory', pids: '/sys/fs/cgroup/pids' },
+    own: { cpu: '/svc', cpuacct: '/svc', memory: '/svc', pids: '/' },
   });
   const v2 = await detectCgroupLayout({ root: '/sys/fs/cgroup', selfCgroup: '0::/system.slice/northstar.service\n', fsMagic: CGROUP2_SUPER_MAGIC });
   assert.deepEqual(v2, { version: 2, root: '/sys/fs/cgroup', own: '/system.slice/northstar.service' });
@@ -264,7 +264,7 @@ test('v2 (directory layout): controllers enabled on the way down, v2 files writt
   const log = recordingLog();
   const cg = await CgroupManager.open({ name: 'northstar', log, layout: { version: 2, root, own: '/svc' } });
   assert.equal(cg.top, '/svc/northstar');
-  assert.equal(readFileSync(join(root, 'svc', 'cgroup.subtree_control'), 'utf8'), '+memory', 'the last of +cpu +io +memory (each a separate write)');
+  assert.equal(readFileSync(join(root, 'svc', 'cgroup.subtree_control'), 'utf8'), '+pids', 'the last of +cpu +io +memory +pids (each a separate write)');
   assert.ok(existsSync(join(root, 'svc', 'northstar')));
   const dir = join(root, 'svc', 'northstar', 'hello');
   mkdirSync(dir);

@@ -142,7 +142,7 @@ test('console.global: "full" permissions, unix bind, tcp port', () => {
 });
 
 test('unknown keys are refused with their path (except inside console.global)', () => {
-  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`']);
+  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`']);
   assert.match(rejected(`${BASE}[repositories.default]\ntype = "mem"\ncapacity = 3\n`)[0]!, /^repositories\.default\.capacity: unknown key/);
   assert.match(rejected(`${BASE}[console.options]\ntimeout = "1s"\n`)[0]!, /^console\.options\.timeout: unknown key/);
   assert.match(rejected(`${BASE}[console.global]\nbind = "tcp://a"\npermissions = "full"\n[console.global.options]\nx = 1\n`)[0]!, /^console\.global\.options\.x: unknown key/);

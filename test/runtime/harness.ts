@@ -137,6 +137,8 @@ export function packTestVariant(name: string, manifestText: string): Promise<str
 export interface RuntimeOptions {
   /** Extra TOML appended to the config. */
   extraConfig?: string;
+  /** Extra top-level TOML keys (before the first table). */
+  topConfig?: string;
   /** NPK files copied into the fs repository before start. */
   npks?: string[];
   /** Key for the fs repository (default: the example public key). */
@@ -240,7 +242,8 @@ export async function startRuntime(t: TestContext, opts: RuntimeOptions = {}): P
   const cgroup = `northstar-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const consoleSock = join(dir, 'console.sock');
   const key = opts.key === undefined ? PUB : opts.key;
-  const config = `run_dir = "${dir}/run"
+  const config = `${opts.topConfig ?? ''}
+run_dir = "${dir}/run"
 data_dir = "${dir}/data"
 socket_dir = "${dir}/sockets"
 cgroup = "${cgroup}"

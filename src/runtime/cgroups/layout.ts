@@ -18,8 +18,9 @@ import { parseMountInfo } from '../mount/exec.js';
 import type { Controller } from './settings.js';
 
 export const CGROUP2_SUPER_MAGIC = 0x63677270;
-export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'blkio'] as const;
-export const V2_CONTROLLERS = ['cpu', 'io', 'memory'] as const;
+/** pids is ours (upstream filters it out): it carries `cgroups.pids_max` of the config. */
+export const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'blkio', 'pids'] as const;
+export const V2_CONTROLLERS = ['cpu', 'io', 'memory', 'pids'] as const;
 
 export type CgroupLayout =
   | {

@@ -22,6 +22,7 @@ import type { CGroups } from '../../manifest/index.js';
 import type { Log } from '../repository/types.js';
 import { removeTree } from '../fs-safe.js';
 import { CGROUP2_SUPER_MAGIC, cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
+import { CgroupOwnership, killCgroupTasks } from './ownership.js';
 import { cgroupWrites, type CgroupWrite, type Controller } from './settings.js';
 
 /** The memory payload of a `c_group` notification (u64 counters or null). */
@@ -90,6 +91,14 @@ export interface CgroupManagerOptions {
   oomPollInterval?: number;
   /** How long destroy() waits for killed tasks to vanish (default 5000 ms). */
   killTimeout?: number;
+  /**
+   * The config's `run_dir`: where the record of the cgroups this runtime made is kept, so
+   * that a crashed run's cgroups are removed at the next start (see ownership.ts).
+   * Absent: the record is kept in memory only.
+   */
+  runDir?: string;
+  /** `pids.max` of every container cgroup (the config's `cgroups.pids_max`); absent = not limited. */
+  pidsMax?: number | 'max';
 }
 
 function count(text: string): Count {
@@ -221,7 +230,7 @@ export class CgroupManager implements Cgroups {
   private readonly poller: OomPoller;
   private v2Controllers: string[] = [];
 
-  private constructor(readonly layout: CgroupLayout, private readonly opts: CgroupManagerOptions) {
+  private constructor(readonly layout: CgroupLayout, private readonly opts: CgroupManagerOptions, private readonly owned: CgroupOwnership) {
     const own = layout.version === 2 ? layout.own : (layout.own.memory ?? layout.own.cpu ?? '/');
     this.top = resolveCgroupPath(own, opts.name, 'cgroup');
     this.poller = new OomPoller(opts.oomPollInterval ?? 100);
@@ -231,18 +240,35 @@ export class CgroupManager implements Cgroups {
     return this.layout.version;
   }
 
-  /** Detect the hierarchy and create the top-level cgroup. */
+  /**
+   * Detect the hierarchy, remove the cgroups a crashed earlier run made (recorded in
+   * `runDir`, see ownership.ts) and create the top-level cgroup.
+   */
   static async open(opts: CgroupManagerOptions): Promise<CgroupManager> {
     const layout = opts.layout ?? (await detectCgroupLayout());
-    const m = new CgroupManager(layout, opts);
+    if (opts.runDir !== undefined) {
+      try {
+        await mkdir(opts.runDir, { recursive: true });
+      } catch (e) {
+        throw new NorthstarError('ECGROUP', `run_dir ${opts.runDir}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`, { cause: e });
+      }
+    }
+    const { ownership, leftovers } = await CgroupOwnership.open(opts.runDir, opts.log);
+    await ownership.cleanLeftovers(leftovers, opts.killTimeout ?? 5000);
+    const m = new CgroupManager(layout, opts, ownership);
     await m.createTop();
     return m;
+  }
+
+  /** @internal The record of the directories this runtime made. */
+  get ownership(): CgroupOwnership {
+    return this.owned;
   }
 
   /** Per hierarchy: [mount, own cgroup path, controllers in it]. v1 hierarchies shared by cpu and cpuacct are listed once. */
   private hierarchies(): { mount: string; own: string; controllers: Controller[] }[] {
     const L = this.layout;
-    if (L.version === 2) return [{ mount: L.root, own: L.own, controllers: ['cpu', 'io', 'memory'] }];
+    if (L.version === 2) return [{ mount: L.root, own: L.own, controllers: ['cpu', 'io', 'memory', 'pids'] }];
     const byMount = new Map<string, { mount: string; own: string; controllers: Controller[] }>();
     for (const [c, mount] of Object.entries(L.mounts) as [Controller, string][]) {
       const h = byMount.get(mount) ?? { mount, own: L.own[c] ?? '/', controllers: [] };
@@ -265,15 +291,27 @@ export class CgroupManager implements Cgroups {
       cur = posix.join(cur, parts[i]!);
       const dir = cgroupDir(mount, cur);
       if (v2Enable) await this.enableControllers(cgroupDir(mount, parent));
-      try {
-        await mkdir(dir);
-        track?.push(dir);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new NorthstarError('ECGROUP', `cgroup ${cur}: cannot create ${dir}: ${errorMessage(e)}`, { cause: e });
-        }
-      }
+      if (await this.makeDir(dir)) track?.push(dir);
+      else if (track && !track.includes(dir) && (await this.owned.owns(dir))) track.push(dir); // ours, kept by a failed removal
     }
+  }
+
+  /**
+   * mkdir `dir`, recorded as ours before and after; true when made, false when it existed
+   * (then it is not ours unless the record says so, and is never removed or killed).
+   */
+  private async makeDir(dir: string): Promise<boolean> {
+    if (await access(dir).then(() => true, () => false)) return false;
+    await this.owned.intend(dir);
+    try {
+      await mkdir(dir);
+    } catch (e) {
+      if (!(await this.owned.owns(dir))) await this.owned.forget(dir);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw new NorthstarError('ECGROUP', `cannot create cgroup ${dir}: ${errorMessage(e)}`, { cause: e });
+    }
+    await this.owned.made(dir);
+    return true;
   }
 
   /** v2: turn on the used controllers for the children of `dir` (errors ignored, like upstream). */
@@ -297,9 +335,15 @@ export class CgroupManager implements Cgroups {
     for (const h of this.hierarchies()) {
       const top = this.pathIn(h, this.opts.name, 'cgroup');
       await this.mkdirs(h.mount, top, this.created, L.version === 2);
-      // A top level left by a runtime that crashed is reused, and removed at our shutdown.
+      // A top level this runtime did not make (a delegated or foreign cgroup) is used as
+      // the parent of the containers but never removed; our crash leftovers were removed
+      // before (open()).
       const dir = cgroupDir(h.mount, top);
-      if (!this.created.includes(dir)) this.created.push(dir);
+      if (!this.created.includes(dir)) this.opts.log.info(`cgroup: ${dir} exists and was not made by this runtime: it is used but never removed`);
+    }
+    const hasPids = L.version === 2 ? this.v2Controllers.includes('pids') : L.mounts.pids !== undefined;
+    if (this.opts.pidsMax !== undefined && !hasPids) {
+      this.opts.log.warn(`cgroup: no pids controller${L.version === 2 ? ' in cgroup.controllers' : ' hierarchy mounted'}: the number of processes of a container is not limited (cgroups.pids_max)`);
     }
     this.opts.log.info(`cgroup: v${L.version} top level ${this.top}${L.version === 2 ? ` (controllers: ${this.v2Controllers.join(' ') || 'none'})` : ''}`);
   }
@@ -322,25 +366,24 @@ export class CgroupManager implements Cgroups {
       if (this.layout.version === 2) await this.enableControllers(cgroupDir(h.mount, parent));
       const dir = cgroupDir(h.mount, path);
       try {
-        await mkdir(dir);
+        await this.makeContainerDir(container, dir);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          for (const d of dirs) await rmdir(d.dir).catch(() => undefined);
-          throw new NorthstarError('ECGROUP', `${container}: cannot create cgroup ${dir}: ${errorMessage(e)}`, { cause: e });
-        }
+        await this.undoDirs(dirs);
+        throw e;
       }
       dirs.push({ dir, controllers: h.controllers });
       if (this.layout.version === 1 && h.controllers.includes('cpu') && wantsRealtime(manifest)) {
         try {
           await this.ensureRtBudget(h.mount, path, realtimeRuntime(settings));
         } catch (e) {
-          for (const d of dirs) await rmdir(d.dir).catch(() => undefined);
+          await this.undoDirs(dirs);
           throw e;
         }
       }
     }
     const cg = new ContainerCgroupImpl(this, container, path, dirs, this.opts.log, this.opts.killTimeout ?? 5000);
     try {
+      if (this.opts.pidsMax !== undefined) await cg.limitPids(this.opts.pidsMax);
       await cg.apply(cgroupWrites(settings, this.layout.version).writes);
       const plan = cgroupWrites(settings, this.layout.version);
       if (plan.skipped.length) this.opts.log.debug(`${container}: cgroup settings without a file on v${this.layout.version}: ${plan.skipped.join(', ')}`);
@@ -351,6 +394,35 @@ export class CgroupManager implements Cgroups {
     }
     this.live.set(key, cg);
     return cg;
+  }
+
+  /**
+   * A container's cgroup directory must be new: one that exists and is not ours (a foreign
+   * cgroup with the container's name) is refused, never joined, killed or removed. One of
+   * ours that an earlier removal failed to delete is emptied and made again. A plain
+   * directory (a test layout, not a cgroup filesystem) holds no tasks and is used as it is.
+   */
+  private async makeContainerDir(container: string, dir: string): Promise<void> {
+    if (await this.makeDir(dir)) return;
+    if (await this.owned.owns(dir)) {
+      this.opts.log.warn(`${container}: removing the stale cgroup ${dir} this runtime made before`);
+      if (!(await killCgroupTasks(dir, this.opts.killTimeout ?? 5000))) throw new NorthstarError('ECGROUP', `${container}: stale cgroup ${dir} still has tasks`);
+      await removeCgroupDir(dir, this.opts.log);
+      await this.owned.forget(dir);
+      if (await this.makeDir(dir)) return;
+    }
+    if (!(await isCgroupFs(dir))) return;
+    throw new NorthstarError(
+      'ECGROUP',
+      `${container}: cgroup ${dir} exists and was not made by this runtime; it is left alone: remove it or choose another cgroup or cgroups.parent`,
+    );
+  }
+
+  /** Remove container directories made so far by a create that failed. */
+  private async undoDirs(dirs: { dir: string }[]): Promise<void> {
+    for (const d of dirs) {
+      await rmdir(d.dir).then(() => this.owned.forget(d.dir), () => undefined);
+    }
   }
 
   /**
@@ -411,9 +483,11 @@ export class CgroupManager implements Cgroups {
     for (const dir of [...this.created].reverse()) {
       try {
         await rmdir(dir);
+        await this.owned.forget(dir);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') this.opts.log.warn(`cgroup: cannot remove ${dir}: ${code ?? errorMessage(e)}`);
+        if (code === 'ENOENT') await this.owned.forget(dir);
+        else this.opts.log.warn(`cgroup: cannot remove ${dir}: ${code ?? errorMessage(e)}`);
       }
     }
     this.created.length = 0;
@@ -491,6 +565,17 @@ class ContainerCgroupImpl implements ContainerCgroup {
         throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${file} = ${JSON.stringify(value)}: ${errorMessage(e)}`, { cause: e });
       }
     }
+  }
+
+  /** Write `pids.max` (read back; a failure fails the start). Without a pids controller here: a warning. */
+  async limitPids(max: number | 'max'): Promise<void> {
+    const dir = this.dirOf('pids');
+    if (!dir) return; // no pids hierarchy: warned once at start
+    if (!(await access(`${dir}/pids.max`).then(() => true, () => false))) {
+      this.log.warn(`${this.container}: no pids controller in cgroup ${this.path}: its number of processes is not limited`);
+      return;
+    }
+    await this.apply([{ controller: 'pids', file: 'pids.max', value: String(max), onError: 'verify' }]);
   }
 
   async startMonitor(emit: (e: MemoryEvent) => void): Promise<void> {
@@ -601,27 +686,14 @@ class ContainerCgroupImpl implements ContainerCgroup {
     this.destroyed = true;
     await this.stopMonitor();
     // Leftover tasks (an init that escaped its reaper, a debug command) are killed first.
-    let pids = await this.pids();
+    const pids = await this.pids();
     if (pids.length > 0) {
       this.log.warn(`${this.container}: killing ${pids.length} leftover task(s) in cgroup ${this.path}`);
-      const killFile = this.manager.version === 2 ? `${this.hier[0]!.dir}/cgroup.kill` : undefined;
-      const hasKill = killFile !== undefined && (await access(killFile).then(() => true, () => false));
-      const deadline = Date.now() + this.killTimeout;
-      while (pids.length > 0 && Date.now() < deadline) {
-        if (hasKill) await writeFile(killFile!, '1').catch(() => undefined);
-        else {
-          for (const pid of pids) {
-            try {
-              process.kill(pid, 'SIGKILL');
-            } catch {
-              // gone already
-            }
-          }
+      for (const { dir } of this.hier) {
+        if (!(await killCgroupTasks(dir, this.killTimeout))) {
+          throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${(await this.pids()).join(' ')}`);
         }
-        await sleep(10);
-        pids = await this.pids();
       }
-      if (pids.length > 0) throw new NorthstarError('ECGROUP', `${this.container}: cgroup ${this.path} still has tasks ${pids.join(' ')}`);
     }
     // Give a realtime budget back first: a removed cgroup's budget stays counted against
     // its parent until the kernel frees the group, which would refuse the next start's.
@@ -632,9 +704,12 @@ class ContainerCgroupImpl implements ContainerCgroup {
     // Try every hierarchy even if one fails, so one busy directory does not leave the others.
     let first: unknown;
     for (const { dir } of this.hier) {
-      await removeCgroupDir(dir, this.log).catch((e: unknown) => {
-        first ??= e;
-      });
+      await removeCgroupDir(dir, this.log).then(
+        () => this.manager.ownership.forget(dir),
+        (e: unknown) => {
+          first ??= e;
+        },
+      );
     }
     this.manager.forget(this);
     if (first) throw first;

@@ -12,7 +12,7 @@
  */
 import type { CGroups } from '../../manifest/index.js';
 
-export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'blkio' | 'io';
+export type Controller = 'memory' | 'cpu' | 'cpuacct' | 'blkio' | 'io' | 'pids';
 
 export interface CgroupWrite {
   /** v1: the controller whose directory holds the file; v2: the controller the file belongs to. */
