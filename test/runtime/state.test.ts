@@ -170,8 +170,9 @@ test('resources resolve to the highest matching version (spec README item 3)', a
   await s.start(C('app:1.0.0'));
   assert.ok(mounter.mounted.has('message:0.0.3'));
   assert.ok(!mounter.mounted.has('message:0.0.1') && !mounter.mounted.has('message:0.1.0'));
-  const bind = launcher.plans[0]!.mounts.find((m) => m.source?.includes('message'));
-  assert.equal(bind?.source, join(RUN, 'message:0.0.3') + '/');
+  // The bind source is the resource's root, its `dir` resolved inside it by the core.
+  const bind = launcher.plans[0]!.mounts.find((m) => m.sourceRoot?.includes('message'));
+  assert.deepEqual([bind?.sourceRoot, bind?.source], [join(RUN, 'message:0.0.3'), '.']);
   // The resource is busy while its user runs; the error names the user.
   const [r] = await s.umount([C('message:0.0.3')]);
   assert.deepEqual(JSON.parse(JSON.stringify(r)), { error: { container: 'message:0.0.3', error: { umount_busy: { container: 'app:1.0.0' } } } });
