@@ -39,6 +39,7 @@ import { CAPABILITIES } from '../manifest/capabilities.js';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NorthstarError, ValidationError } from '../common/errors.js';
+import { within } from '../common/paths.js';
 import { MS, RLIMIT, validatePlan } from './plan.js';
 import type { LaunchPlan, MountCall, NetworkPlan, RlimitPlan, RlimitResource, SchedPlan, U64 } from './plan.js';
 import { buildSeccompPlan, type SeccompSection } from './seccomp-profile.js';
@@ -502,7 +503,7 @@ function buildNetwork(network: NetworkInput, netnsDir: string): NetworkPlan {
     if (ns === '' || ns === '.' || ns === '..' || ns.includes('/') || ns.includes('\0') || Buffer.byteLength(ns) > 256) {
       invalid('network.namespace', 'must be a file name of at most 256 bytes (no /, not . or ..)');
     }
-    return { mode: 'join', path: join(netnsDir, ns) };
+    return { mode: 'join', path: within(netnsDir, ns, 'network.namespace') };
   }
   return invalid('network', "must be 'host' or !namespace <name>");
 }

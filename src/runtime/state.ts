@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
+import { within } from '../common/paths.js';
 import type { Name } from '../common/name.js';
 import type { Manifest, Mount } from '../manifest/index.js';
 import type { ContainerProcess, ExitStatus } from '../launch/launcher.js';
@@ -273,7 +274,7 @@ export class State {
       }
       this.entries.delete(c.toString());
       if (wipe) {
-        const dir = join(this.deps.config.dataDir, String(c.name));
+        const dir = within(this.deps.config.dataDir, String(c.name), 'name');
         // The persist dir belongs to the container's uid, which may have planted symlinks in
         // it: remove it fd-relative without following anything (data_dir must be root's).
         await removeTree(dir, { anyOwner: true }).catch((err: unknown) => this.log.warn(`wipe of ${dir} failed: ${errorMessage(err)}`));
