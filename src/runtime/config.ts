@@ -18,6 +18,7 @@ import { constants as fsConstants } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { NorthstarError, ValidationError } from '../common/errors.js';
 import { CONSOLE_PERMISSIONS, normalizePermissions, type ConsolePermission } from '../manifest/index.js';
+import { SECCOMP_DEFAULTS, type SeccompDefault } from '../launch/seccomp-profile.js';
 
 export type VerityMode = 'kernel' | 'user' | 'auto';
 
@@ -73,6 +74,8 @@ export interface Config {
   /** In file order. */
   repositories: Map<string, RepositoryConfig>;
   debug: { commands: string[] };
+  /** Ours: `[seccomp]`; absent = the defaults (`default = "deny-dangerous"`). */
+  seccomp?: { default: SeccompDefault };
 }
 
 export { DEFAULT_CONSOLE_OPTIONS };
@@ -270,6 +273,7 @@ const U32_MAX = 0xffff_ffff;
 const TOP_KEYS = [
   'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
+  'seccomp',
 ] as const;
 const CONSOLE_OPTION_KEYS = ['token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout'] as const;
 const REPOSITORY_KEYS = ['type', 'key', 'mount_on_start', 'capacity_num', 'capacity_size'] as const;
@@ -489,6 +493,18 @@ export function parseConfig(tomlText: string): Config {
     }
   }
 
+  // Ours: what a container without a manifest `seccomp` section gets.
+  let seccompDefault: SeccompDefault = 'deny-dangerous';
+  const seccompT = r.table(doc, 'seccomp', '');
+  if (seccompT) {
+    r.unknownKeys(seccompT, 'seccomp', ['default']);
+    const d = seccompT['default'];
+    if (d !== undefined) {
+      if ((SECCOMP_DEFAULTS as readonly unknown[]).includes(d)) seccompDefault = d as SeccompDefault;
+      else r.fail('seccomp.default', `expected ${SECCOMP_DEFAULTS.map((x) => JSON.stringify(x)).join(' or ')}, found ${typeof d === 'string' ? JSON.stringify(d) : tomlType(d)}`);
+    }
+  }
+
   if (r.issues.length > 0) throw new ValidationError(r.issues, 'invalid configuration');
   return {
     runDir: runDir!,
@@ -503,6 +519,7 @@ export function parseConfig(tomlText: string): Config {
     console: { global, options: consoleOptions },
     repositories,
     debug: { commands },
+    seccomp: { default: seccompDefault },
   };
 }
 

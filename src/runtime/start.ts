@@ -189,6 +189,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       env: Object.keys(env).length > 0 ? env : null,
       cgroupProcs: cgroup.procs,
       selinux: state.deps.selinux ?? false,
+      seccompDefault: config.seccomp?.default ?? 'deny-dangerous',
       log: (msg) => state.log.warn(`${c}: ${msg}`),
     });
     const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };

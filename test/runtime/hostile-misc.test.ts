@@ -95,3 +95,43 @@ describe('hostile manifests: paths', { skip: !isRoot && 'needs root', timeout: 1
     await nextNotification(client, isExit('good-app:0.0.1'));
   });
 });
+
+describe('hostile containers: kernel facilities without a seccomp section', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+  const NOSEC = `name: no-seccomp\n${BASE}init: /test-container\nio:\n  stdout: pipe\n  stderr: pipe\nmounts:\n  /proc:\n    type: proc\n`;
+  const C = 'no-seccomp:0.0.1';
+
+  /** Run `syscall <args>` in the container and return the `ret=… errno=…` it printed. */
+  async function syscall(rt: TestRuntime, client: Client, args: string[]): Promise<string> {
+    rt.logs.length = 0;
+    await client.start(C, { args: ['syscall', ...args] });
+    await nextNotification(client, isExit(C));
+    const line = await rt.waitLog(new RegExp(`syscall ${args[0]}: ret=`));
+    return /ret=(-?\d+) errno=(\w+)/.exec(line)!.slice(1).join(' ');
+  }
+
+  test('default "deny-dangerous": keyrings and new user namespaces fail with EPERM, the rest works', async (t) => {
+    const npk = await pack(t, NOSEC, withInit);
+    const { rt, client } = await runtime(t);
+    await client.install(npk, 'default');
+    // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, create): the uid's user keyring, shared with the host.
+    assert.equal(await syscall(rt, client, ['keyctl', '0', '-4', '1']), '-1 EPERM');
+    assert.equal(await syscall(rt, client, ['add_key', '0', '0', '0', '0', '-4']), '-1 EPERM');
+    assert.equal(await syscall(rt, client, ['unshare', String(0x10000000)]), '-1 EPERM');
+    assert.equal(await syscall(rt, client, ['clone', String(0x10000000 | 17)]), '-1 EPERM');
+    assert.equal(await syscall(rt, client, ['clone3', '0', '0']), '-1 ENOSYS');
+    // Not a kill-everything filter: an unshare without CLONE_NEWUSER reaches the kernel (which
+    // refuses a mount namespace without CAP_SYS_ADMIN), and a fork-like clone works.
+    assert.equal(await syscall(rt, client, ['unshare', String(0x20000)]), '-1 EPERM');
+    assert.equal(await syscall(rt, client, ['unshare', '0']), '0 0');
+    assert.match(await syscall(rt, client, ['clone', '17']), /^[1-9]\d* 0$/);
+    assert.ok(rt.logs.some((l) => /syscall clone: ret=[1-9]/.test(l)));
+  });
+
+  test('[seccomp] default = "none" restores upstream (no filter): the same calls reach the kernel', async (t) => {
+    const npk = await pack(t, NOSEC, withInit);
+    const { rt, client } = await runtime(t, '\n[seccomp]\ndefault = "none"\n');
+    await client.install(npk, 'default');
+    assert.match(await syscall(rt, client, ['keyctl', '0', '-4', '1']), /^[1-9]\d* 0$/);
+    assert.match(await syscall(rt, client, ['clone3', '0', '0']), /EINVAL|EFAULT/);
+  });
+});
