@@ -275,7 +275,11 @@ const TOP_KEYS = [
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
   'seccomp',
 ] as const;
-const CONSOLE_OPTION_KEYS = ['token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout'] as const;
+const CONSOLE_OPTION_KEYS = [
+  'token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout',
+  // ours
+  'max_connections', 'connect_timeout', 'npk_install_timeout',
+] as const;
 const REPOSITORY_KEYS = ['type', 'key', 'mount_on_start', 'capacity_num', 'capacity_size'] as const;
 
 function readConsoleOptions(r: Reader, parent: Table, path: string): ConsoleOptions {
@@ -289,7 +293,22 @@ function readConsoleOptions(r: Reader, parent: Table, path: string): ConsoleOpti
     maxRequestSize: r.bytes(t, 'max_request_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
     maxNpkInstallSize: r.bytes(t, 'max_npk_install_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxNpkInstallSize,
     npkStreamTimeout: r.duration(t, 'npk_stream_timeout', p) ?? DEFAULT_CONSOLE_OPTIONS.npkStreamTimeout,
+    ...ours(r, t, p),
   };
+}
+
+/** Our console options (absent = the defaults of handle.ts); only the keys that are set. */
+function ours(r: Reader, t: Table, p: string): Partial<ConsoleOptions> {
+  const out: Partial<ConsoleOptions> = {};
+  const maxConnections = r.uint(t, 'max_connections', p, U32_MAX);
+  if (maxConnections === 0) r.fail(join(p, 'max_connections'), 'must be at least 1');
+  else if (maxConnections !== undefined) out.maxConnections = maxConnections;
+  const connectTimeout = r.duration(t, 'connect_timeout', p);
+  if (connectTimeout === 0) r.fail(join(p, 'connect_timeout'), 'must be longer than 0s');
+  else if (connectTimeout !== undefined) out.connectTimeout = connectTimeout;
+  const installTimeout = r.duration(t, 'npk_install_timeout', p);
+  if (installTimeout !== undefined) out.npkInstallTimeout = installTimeout;
+  return out;
 }
 
 /** Parse a console bind URL: `tcp://host[:port]` (default port 4200) or `unix:///abs/path`. */
