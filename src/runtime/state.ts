@@ -10,7 +10,6 @@
  * re-checked after the await, or protected by holding the lock.
  */
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
