@@ -125,6 +125,13 @@ describe('hostile containers: kernel facilities without a seccomp section', { sk
     assert.equal(await syscall(rt, client, ['unshare', '0']), '0 0');
     assert.match(await syscall(rt, client, ['clone', '17']), /^[1-9]\d* 0$/);
     assert.ok(rt.logs.some((l) => /syscall clone: ret=[1-9]/.test(l)));
+    if (process.arch === 'x64') {
+      // The list cannot be bypassed through the x32 ABI (keyctl = 0x40000000 | 250): a call
+      // of another ABI kills the process (libseccomp's bad-architecture action).
+      await client.start(C, { args: ['syscall', String(0x40000000 + 250), '0', '-4', '1'] });
+      const n = await nextNotification(client, isExit(C));
+      assert.deepEqual(typeof n === 'object' && 'exit' in n ? n.exit[1] : undefined, { signalled: { signal: 31 } });
+    }
   });
 
   test('[seccomp] default = "none" restores upstream (no filter): the same calls reach the kernel', async (t) => {
