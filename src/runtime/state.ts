@@ -261,7 +261,7 @@ export class State {
       if (wipe) {
         const other = [...this.entries.values()].find((x) => x.running && String(x.container.name) === String(c.name));
         if (other) {
-          this.log.warn(`uninstall ${c} with wipe refused: ${other.container} runs and uses ${join(this.deps.config.dataDir, String(c.name))}`);
+          this.log.warn(`uninstall ${c} with wipe refused: ${other.container} runs and uses ${within(this.deps.config.dataDir, String(c.name), 'name')}`);
           throw new OpError({ umount_busy: { container: other.container } });
         }
       }
