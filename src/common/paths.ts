@@ -5,8 +5,7 @@
  * point of use, so a path can never leave its directory even if a caller forgot to
  * validate (or a manifest was built in code, bypassing the parser).
  */
-import { realpath } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { NorthstarError } from './errors.js';
 
 /** Longest file name component Linux accepts (NAME_MAX). */
@@ -35,32 +34,4 @@ export function within(dir: string, leaf: string, what = 'name'): string {
     throw new NorthstarError('EPATH', `${what}: ${JSON.stringify(leaf)} ${problem} (it would not be a file inside ${dir})`);
   }
   return join(dir, leaf);
-}
-
-/**
- * `dir` + the relative or absolute path `sub` (taken relative to `dir`), checked lexically:
- * no NUL and no `..` component, so the result is `dir` itself or below it.
- */
-export function withinTree(dir: string, sub: string, what = 'path'): string {
-  const bad = (rule: string): never => {
-    throw new NorthstarError('EPATH', `${what}: ${JSON.stringify(sub)} ${rule} (it would leave ${dir})`);
-  };
-  if (sub.includes('\0')) bad('must not contain a nul byte');
-  if (sub.split('/').includes('..')) bad("must not contain a '..' component");
-  const rel = posix.normalize(`/${sub}`).replace(/\/+$/, '');
-  return rel === '' ? dir : join(dir, rel);
-}
-
-/**
- * Like withinTree, and also resolves symbolic links: the real path of `dir/sub` must be
- * `realpath(dir)` or below it. For trees the runtime does not write to (a read-only
- * image), where a symlink such as `dir/x -> /` would otherwise send a bind mount to the host.
- */
-export async function realWithin(dir: string, sub: string, what = 'path'): Promise<string> {
-  const path = withinTree(dir, sub, what);
-  const [base, real] = await Promise.all([realpath(dir), realpath(path)]);
-  if (real !== base && !real.startsWith(base.endsWith('/') ? base : `${base}/`)) {
-    throw new NorthstarError('EPATH', `${what}: ${JSON.stringify(sub)} resolves to ${real}, outside ${base} (a symbolic link leaves the tree)`);
-  }
-  return real;
 }

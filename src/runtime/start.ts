@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
-import { realWithin, within } from '../common/paths.js';
+import { within } from '../common/paths.js';
 import { buildPlan, StartError } from '../launch/plan-builder.js';
 import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
 import { LaunchError } from '../launch/launcher.js';
@@ -118,16 +118,6 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
   let cgroup: CgroupHandle | undefined;
   let proc: ContainerProcess | undefined;
   try {
-    // 3b. A resource `dir` must stay inside the resource's image also after symbolic links:
-    //     the bind source is resolved on the host, so a link such as `/x -> /` in a resource
-    //     image would otherwise bind host files into the container.
-    for (const [mp, m] of Object.entries(manifest.mounts as Record<string, Mount>)) {
-      if (m.type !== 'resource' || resourcePaths[String(m.name)] === undefined) continue;
-      await realWithin(resourcePaths[String(m.name)]!, m.dir, `mounts.${mp}.dir`).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // missing: reported by the plan
-      });
-    }
-
     // 4. Persist dir, owned by the container's uid/gid.
     const mounts = Object.values(manifest.mounts as Record<string, Mount>);
     if (mounts.some((m) => m.type === 'persist')) {
