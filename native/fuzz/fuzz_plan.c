@@ -29,11 +29,12 @@ static void check(const struct plan *p) {
   for (uint32_t i = 0; i < p->nrlimits; i++) assert(p->rlimits[i].resource < 16 && p->rlimits[i].soft <= p->rlimits[i].hard);
   for (uint32_t i = 0; i < p->ncaps; i++) assert(p->caps[i] < 64);
   for (uint32_t i = 0; i < p->nrules; i++) {
-    assert(p->rules[i].kind <= RULE_MASK);
+    assert(p->rules[i].kind <= RULE_BITS);
+    if (p->seccomp == SECCOMP_DENY_LIST) assert(p->rules[i].err >= 1 && p->rules[i].err <= 4095);
     if (p->rules[i].kind != RULE_ANY) assert(p->rules[i].index <= 5);
     if (p->rules[i].kind == RULE_VALUES) assert(p->rules[i].nvalues >= 1 && p->rules[i].values);
   }
-  assert(p->console <= 1 && p->seccomp <= 1 && p->has_sched <= 1);
+  assert(p->console <= 1 && p->seccomp <= 2 && p->has_sched <= 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -196,7 +196,8 @@ static int parse(struct ctx *c, struct plan *p) {
     capseen |= 1ull << p->caps[i];
   }
 
-  if (flag(c, &p->seccomp, "seccomp") < 0) return -1;
+  if (u8(c, &p->seccomp, "seccomp") < 0) return -1;
+  NEED(p->seccomp <= SECCOMP_DENY_LIST, "seccomp: mode must be 0, 1 or 2, got %u", p->seccomp);
   if (count(c, &p->nrules, PLAN_MAX_RULES, 6, "seccomp.rules") < 0) return -1;
   p->rules = alloc(p->nrules, sizeof *p->rules);
   NEED(p->rules != NULL, "seccomp.rules: out of memory");
@@ -208,11 +209,15 @@ static int parse(struct ctx *c, struct plan *p) {
            "seccomp.rules[%u].syscall: invalid character", i);
     }
     if (u8(c, &r->kind, "seccomp.rule.kind") < 0) return -1;
-    NEED(r->kind <= RULE_MASK, "seccomp.rules[%u].kind: unknown kind %u", i, r->kind);
+    NEED(r->kind <= RULE_BITS, "seccomp.rules[%u].kind: unknown kind %u", i, r->kind);
+    if (p->seccomp == SECCOMP_DENY_LIST) {
+      if (u32(c, &r->err, "seccomp.rule.errno") < 0) return -1;
+      NEED(r->err >= 1 && r->err <= 4095, "seccomp.rules[%u].errno: %u out of range 1..4095", i, r->err);
+    }
     if (r->kind == RULE_ANY) continue;
     if (u8(c, &r->index, "seccomp.rule.index") < 0) return -1;
     NEED(r->index <= 5, "seccomp.rules[%u].index: %u out of range", i, r->index);
-    if (r->kind == RULE_MASK) {
+    if (r->kind == RULE_MASK || r->kind == RULE_BITS) {
       if (u64(c, &r->mask, "seccomp.rule.mask") < 0) return -1;
       continue;
     }

@@ -25,7 +25,9 @@
 #define PLAN_MAX_SYSCALL_NAME 64u
 
 enum net_mode { NET_NEW = 0, NET_HOST = 1, NET_JOIN = 2 };
-enum rule_kind { RULE_ANY = 0, RULE_VALUES = 1, RULE_MASK = 2 };
+enum rule_kind { RULE_ANY = 0, RULE_VALUES = 1, RULE_MASK = 2, RULE_BITS = 3 };
+/* plan.seccomp: no filter, an allow-list (default: kill), or a deny-list (default: allow). */
+enum seccomp_mode { SECCOMP_OFF = 0, SECCOMP_ALLOW_LIST = 1, SECCOMP_DENY_LIST = 2 };
 
 #define MOUNT_SKIP_IF_MISSING 0x1u
 /* source is relative and resolved inside source_root (symlinks cannot leave it). */
@@ -58,7 +60,8 @@ struct plan_rule {
   uint8_t index;
   uint32_t nvalues;
   uint64_t *values; /* RULE_VALUES */
-  uint64_t mask;    /* RULE_MASK */
+  uint64_t mask;    /* RULE_MASK; RULE_BITS: matches iff every bit of mask is set */
+  uint32_t err;     /* SECCOMP_DENY_LIST: the errno a matching call fails with */
 };
 
 struct plan {

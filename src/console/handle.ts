@@ -39,7 +39,20 @@ export interface ConsoleOptions {
   maxNpkInstallSize: number;
   /** Time limit per upload chunk in ms (default 10 s). */
   npkStreamTimeout: number;
+  /**
+   * Ours: at most this many open connections per listening address (default 128); one more
+   * is closed at once. Not for container consoles (one connection each).
+   */
+  maxConnections?: number;
+  /** Ours: the Connect deadline in ms (default 10 s, upstream's fixed value). */
+  connectTimeout?: number;
+  /** Ours: time limit of one whole install upload in ms (default 10 min; 0 = none). */
+  npkInstallTimeout?: number;
 }
+
+/** Defaults of our optional console options. */
+export const DEFAULT_MAX_CONNECTIONS = 128;
+export const DEFAULT_NPK_INSTALL_TIMEOUT = 600_000;
 
 export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
   tokenValidity: 60_000,

@@ -11,7 +11,7 @@ import type { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
 import type { ConsolePermission } from '../manifest/console.js';
 import { TokenAuthority } from './tokens.js';
-import { DEFAULT_CONSOLE_OPTIONS, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
+import { DEFAULT_CONSOLE_OPTIONS, DEFAULT_MAX_CONNECTIONS, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
 import { Session, type ConsoleLog } from './session.js';
 import { permissionSet } from './permissions.js';
 
@@ -100,12 +100,30 @@ export class ConsoleServer {
     const target = parseConsoleUrl(url);
     const perms = permissionSet(permissions);
     const opts = { ...DEFAULT_CONSOLE_OPTIONS, ...options };
+    // Ours: a bound on the connections of this address, so that no client can take every
+    // fd or session from the others; one more is closed at once (logged at most once a second).
+    const max = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    let open = 0;
+    let refused = 0;
+    let loggedAt = -Infinity;
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (socket) => {
       if (this.closing) {
         socket.destroy();
         return;
       }
-      this.start(socket, { kind: 'extern' }, perms, opts, this.connectTimeout);
+      if (open >= max) {
+        socket.destroy();
+        refused++;
+        if (performance.now() - loggedAt >= 1000) {
+          this.log.warn({ url: bound, max_connections: max, refused }, `console connection refused: ${max} connections are open (console.options.max_connections)`);
+          loggedAt = performance.now();
+          refused = 0;
+        }
+        return;
+      }
+      open++;
+      const session = this.start(socket, { kind: 'extern' }, perms, opts, opts.connectTimeout ?? this.connectTimeout);
+      void session.closed.then(() => open--);
     });
     let bound: string;
     if (target.scheme === 'tcp') {

@@ -15,7 +15,7 @@ import { encodeLine } from '../api/codec.js';
 import { StreamReader, LineTooLongError, StreamTimeoutError } from '../api/lines.js';
 import { parseMessage, ProtocolError } from '../api/codec.js';
 import { PROTOCOL_VERSION, requestTag, type Message, type Notification, type Request, type Response } from '../api/model.js';
-import type { ConsoleOptions, Peer, RuntimeHandle } from './handle.js';
+import { DEFAULT_NPK_INSTALL_TIMEOUT, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
 import { isPermitted } from './permissions.js';
 import type { TokenAuthority } from './tokens.js';
 
@@ -40,6 +40,12 @@ class Close extends Error {
   ) {
     super(message);
   }
+}
+
+interface Upload {
+  remaining: number;
+  /** performance.now() by which the whole upload must have arrived. */
+  deadline: number;
 }
 
 export interface SessionConfig {
@@ -223,7 +229,7 @@ export class Session {
         // Our fix (spec README 13): never parse the NPK bytes as JSON.
         const { size } = req.install;
         if (size > options.maxNpkInstallSize) throw new Close('denied install over the size limit');
-        await this.drain({ remaining: size });
+        await this.drain(this.upload(size));
       }
       return;
     }
@@ -245,7 +251,7 @@ export class Session {
       case 'install': {
         const { repository, size } = (req as Extract<Request, { install: unknown }>).install;
         if (size > options.maxNpkInstallSize) throw new Close(`install of ${size} bytes exceeds the limit of ${options.maxNpkInstallSize}`);
-        const upload = { remaining: size };
+        const upload = this.upload(size);
         const response = await this.cfg.handle.install(repository, size, this.payload(upload), peer);
         await this.drain(upload);
         this.respond(response);
@@ -256,8 +262,14 @@ export class Session {
     }
   }
 
+  /** An upload of `size` bytes, with the deadline of the whole upload (ours: npk_install_timeout). */
+  private upload(size: number): Upload {
+    const limit = this.cfg.options.npkInstallTimeout ?? DEFAULT_NPK_INSTALL_TIMEOUT;
+    return { remaining: size, deadline: limit > 0 ? performance.now() + limit : Infinity };
+  }
+
   /** The upload: buffered bytes first, then socket reads, each within the stream timeout. */
-  private async *payload(upload: { remaining: number }): AsyncGenerator<Buffer> {
+  private async *payload(upload: Upload): AsyncGenerator<Buffer> {
     while (upload.remaining > 0) {
       const chunk = await this.chunk(upload);
       if (chunk === null) return;
@@ -265,13 +277,18 @@ export class Session {
     }
   }
 
-  private async chunk(upload: { remaining: number }): Promise<Buffer | null> {
+  private async chunk(upload: Upload): Promise<Buffer | null> {
     let chunk: Buffer | null;
+    const left = upload.deadline - performance.now();
     try {
-      chunk = await this.reader.readBytes(Math.min(upload.remaining, UPLOAD_CHUNK), this.cfg.options.npkStreamTimeout);
+      // A client that trickles bytes keeps each read alive; the deadline ends the upload.
+      if (left <= 0) throw new Close('install upload deadline passed');
+      chunk = await this.reader.readBytes(Math.min(upload.remaining, UPLOAD_CHUNK), Math.min(this.cfg.options.npkStreamTimeout, Math.ceil(left)));
     } catch (e) {
       // A stall closes the connection at once, whatever the runtime does with the error.
-      this.log.debug({ reason: e instanceof Error ? e.message : String(e) }, 'install upload stalled');
+      const late = performance.now() >= upload.deadline;
+      const reason = late ? `the upload did not complete within npk_install_timeout (${upload.remaining} bytes missing)` : e instanceof Error ? e.message : String(e);
+      this.log.warn({ reason, missing: upload.remaining }, late ? 'install upload too slow: connection closed' : 'install upload stalled: connection closed');
       this.destroy();
       throw e;
     }
@@ -280,7 +297,7 @@ export class Session {
   }
 
   /** Consume what is left of an upload (exactly `size` bytes are always drained). */
-  private async drain(upload: { remaining: number }): Promise<void> {
+  private async drain(upload: Upload): Promise<void> {
     while (upload.remaining > 0 && !this.done) {
       if ((await this.chunk(upload)) === null) return;
     }

@@ -39,9 +39,10 @@ import { CAPABILITIES } from '../manifest/capabilities.js';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NorthstarError, ValidationError } from '../common/errors.js';
+import { within } from '../common/paths.js';
 import { MS, RLIMIT, validatePlan } from './plan.js';
 import type { LaunchPlan, MountCall, NetworkPlan, RlimitPlan, RlimitResource, SchedPlan, U64 } from './plan.js';
-import { buildSeccompPlan, type SeccompSection } from './seccomp-profile.js';
+import { buildSeccompPlan, type SeccompDefault, type SeccompSection } from './seccomp-profile.js';
 
 // ------------------------------------------------------------------------------------------
 // Input: the parts of a manifest the builder reads
@@ -150,6 +151,8 @@ export interface PlanSettings {
   readonly isDirectory?: (path: string) => boolean;
   /** Receives warnings (skipped binds, unknown groups). */
   readonly log?: (message: string) => void;
+  /** Without a manifest `seccomp` section: no filter (default here) or the deny-list (runtime config `[seccomp] default`). */
+  readonly seccompDefault?: SeccompDefault;
   /** Architecture for the seccomp profile (default process.arch). */
   readonly arch?: string;
 }
@@ -502,7 +505,7 @@ function buildNetwork(network: NetworkInput, netnsDir: string): NetworkPlan {
     if (ns === '' || ns === '.' || ns === '..' || ns.includes('/') || ns.includes('\0') || Buffer.byteLength(ns) > 256) {
       invalid('network.namespace', 'must be a file name of at most 256 bytes (no /, not . or ..)');
     }
-    return { mode: 'join', path: join(netnsDir, ns) };
+    return { mode: 'join', path: within(netnsDir, ns, 'network.namespace') };
   }
   return invalid('network', "must be 'host' or !namespace <name>");
 }
@@ -681,7 +684,7 @@ export function buildPlan(manifest: PlanManifest, settings: PlanSettings): Launc
     rlimits: buildRlimits(manifest.rlimits),
     sched: buildSched(manifest.sched),
     capabilities: caps.numbers,
-    seccomp: buildSeccompPlan(manifest.seccomp, caps.names, settings.arch),
+    seccomp: buildSeccompPlan(manifest.seccomp, caps.names, settings.arch, settings.seccompDefault),
     selinuxExec: settings.selinux === true && manifest.selinux?.exec ? manifest.selinux.exec : null,
     path,
     argv,

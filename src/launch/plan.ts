@@ -184,10 +184,16 @@ export interface SchedPlan {
  * - `values`: allowed iff argument `index` equals one of `values` (every value counts);
  * - `mask`: allowed iff `(arg & ~mask) == 0`, i.e. no bit outside `mask` is set.
  */
-export type SeccompRule =
+export type SeccompRule = (
   | { syscall: string; kind: 'any' }
   | { syscall: string; kind: 'values'; index: number; values: readonly U64[] }
-  | { syscall: string; kind: 'mask'; index: number; mask: U64 };
+  | { syscall: string; kind: 'mask'; index: number; mask: U64 }
+  /** Matches iff every bit of `bits` is set in argument `index`. */
+  | { syscall: string; kind: 'bits'; index: number; bits: U64 }
+) & {
+  /** Deny-list only: the errno (1..4095) a matching call fails with. */
+  errno?: number;
+};
 
 /**
  * Seccomp filter: when `enabled`, everything not allowed by `rules` kills the process
@@ -197,6 +203,11 @@ export type SeccompRule =
 export interface SeccompPlan {
   enabled: boolean;
   rules: readonly SeccompRule[];
+  /**
+   * Ours: a deny-list instead: everything is allowed except calls matching a rule, which
+   * fail with the rule's `errno`; calls of a foreign architecture are still killed.
+   */
+  deny?: boolean;
 }
 
 export interface LaunchPlan {
@@ -360,6 +371,7 @@ export function validatePlan(plan: LaunchPlan): void {
     });
   }
   if (typeof plan.seccomp?.enabled !== 'boolean') bad('seccomp.enabled', 'must be a boolean');
+  if (plan.seccomp?.deny !== undefined && typeof plan.seccomp.deny !== 'boolean') bad('seccomp.deny', 'must be a boolean');
   if (list('seccomp.rules', plan.seccomp?.rules, PLAN_LIMITS.maxSeccompRules)) {
     plan.seccomp.rules.forEach((r, i) => {
       const p = `seccomp.rules[${i}]`;
@@ -380,9 +392,14 @@ export function validatePlan(plan: LaunchPlan): void {
           if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
           u64(`${p}.mask`, r.mask);
           break;
+        case 'bits':
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
+          u64(`${p}.bits`, r.bits);
+          break;
         default:
-          bad(`${p}.kind`, "must be 'any', 'values' or 'mask'");
+          bad(`${p}.kind`, "must be 'any', 'values', 'mask' or 'bits'");
       }
+      if (r.errno !== undefined && (!Number.isInteger(r.errno) || r.errno < 1 || r.errno > 4095)) bad(`${p}.errno`, 'must be in 1..4095');
     });
   }
   if (plan.selinuxExec != null) str('selinuxExec', plan.selinuxExec, { min: 1, max: 4096 });
@@ -469,7 +486,7 @@ class Writer {
 }
 
 const NETWORK_CODE = { new: 0, host: 1, join: 2 } as const;
-const RULE_CODE = { any: 0, values: 1, mask: 2 } as const;
+const RULE_CODE = { any: 0, values: 1, mask: 2, bits: 3 } as const;
 
 /** Validate and encode a plan to the binary format of the C core. */
 export function encodePlan(plan: LaunchPlan): Buffer {
@@ -514,11 +531,13 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   }
   w.u32(plan.capabilities.length);
   for (const c of plan.capabilities) w.u32(c);
-  w.u8(plan.seccomp.enabled ? 1 : 0);
+  const deny = plan.seccomp.enabled && plan.seccomp.deny === true;
+  w.u8(plan.seccomp.enabled ? (deny ? 2 : 1) : 0);
   w.u32(plan.seccomp.rules.length);
   for (const r of plan.seccomp.rules) {
     w.str(r.syscall);
     w.u8(RULE_CODE[r.kind]);
+    if (deny) w.u32(r.errno ?? 1);
     if (r.kind === 'values') {
       w.u8(r.index);
       w.u32(r.values.length);
@@ -526,6 +545,9 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     } else if (r.kind === 'mask') {
       w.u8(r.index);
       w.u64(r.mask);
+    } else if (r.kind === 'bits') {
+      w.u8(r.index);
+      w.u64(r.bits);
     }
   }
   w.ostr(plan.selinuxExec);

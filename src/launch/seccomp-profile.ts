@@ -236,6 +236,8 @@ export function compileAllowRules(allow: SeccompSection['allow']): SeccompRule[]
 
 function ruleKey(r: SeccompRule): string {
   switch (r.kind) {
+    case 'bits':
+      return `${r.syscall} bits ${r.index} ${BigInt(r.bits).toString(16)}`;
     case 'any':
       return `${r.syscall} any`;
     case 'values':
@@ -245,7 +247,7 @@ function ruleKey(r: SeccompRule): string {
   }
 }
 
-const KIND_ORDER = { any: 0, values: 1, mask: 2 } as const;
+const KIND_ORDER = { any: 0, values: 1, mask: 2, bits: 3 } as const;
 
 /**
  * Merge rule lists into the plan's list: sorted by syscall name, exact duplicates removed,
@@ -273,15 +275,76 @@ export function mergeRules(...lists: readonly (readonly SeccompRule[])[]): Secco
 }
 
 /**
- * The plan's seccomp filter for a manifest: disabled without a `seccomp` section;
- * otherwise `execve` plus the profile (if any) plus the compiled `allow` rules.
+ * OUR EXTENSION: what a container without a `seccomp` section gets (runtime config
+ * `[seccomp] default`). Upstream applies no filter then (`none`); `deny-dangerous` (our
+ * default) allows everything except the calls of DANGEROUS_SYSCALLS.
+ */
+export const SECCOMP_DEFAULTS = ['deny-dangerous', 'none'] as const;
+export type SeccompDefault = (typeof SECCOMP_DEFAULTS)[number];
+
+const EPERM = 1;
+const ENOSYS = 38;
+/** CLONE_NEWUSER: a new user namespace (flags argument 0 of clone and unshare). */
+export const CLONE_NEWUSER = 0x10000000n;
+
+/** One entry of the deny-list: the call, an optional argument condition, the errno, why. */
+export interface DangerousSyscall {
+  readonly syscall: string;
+  /** Denied only when every bit of `bits` is set in argument `index`. */
+  readonly when?: { readonly index: number; readonly bits: bigint };
+  readonly errno: number;
+  /** Not denied when the manifest grants one of these capabilities (the call is then the point). */
+  readonly unlessCapability?: readonly string[];
+  readonly reason: string;
+}
+
+/**
+ * The `deny-dangerous` list: kernel facilities a container could use across its boundary
+ * although it holds no capability (the kernel lets unprivileged processes call them), or
+ * that bypass the mount namespace. Everything else stays allowed, so manifests written for
+ * upstream (no filter) keep working. Documented in docs/configuration.md ([seccomp]).
+ */
+export const DANGEROUS_SYSCALLS: readonly DangerousSyscall[] = Object.freeze([
+  ...['add_key', 'keyctl', 'request_key'].map((syscall) => ({
+    syscall,
+    errno: EPERM,
+    reason: 'kernel keyrings are not namespaced: the user keyring of a uid is shared with the host and every other container of that uid',
+  })),
+  { syscall: 'unshare', when: { index: 0, bits: CLONE_NEWUSER }, errno: EPERM, reason: 'a new user namespace gives the process every capability inside it and opens kernel code otherwise reachable only by root' },
+  { syscall: 'clone', when: { index: 0, bits: CLONE_NEWUSER }, errno: EPERM, reason: 'as unshare: no new user namespace' },
+  { syscall: 'clone3', errno: ENOSYS, reason: 'its flags are in memory a filter cannot read; ENOSYS makes the C library fall back to clone' },
+  { syscall: 'bpf', errno: EPERM, unlessCapability: ['CAP_SYS_ADMIN', 'CAP_BPF'], reason: 'unprivileged eBPF: a large kernel attack surface and kernel memory disclosure' },
+  { syscall: 'perf_event_open', errno: EPERM, unlessCapability: ['CAP_SYS_ADMIN', 'CAP_PERFMON'], reason: 'observes the host and other containers (side channels, kernel addresses)' },
+  { syscall: 'userfaultfd', errno: EPERM, unlessCapability: ['CAP_SYS_PTRACE'], reason: 'stalls the kernel at a chosen page fault, the usual tool to win kernel races' },
+  { syscall: 'syslog', errno: EPERM, unlessCapability: ['CAP_SYSLOG', 'CAP_SYS_ADMIN'], reason: "the host kernel's log (readable without a capability where kernel.dmesg_restrict is 0)" },
+  { syscall: 'open_by_handle_at', errno: EPERM, reason: 'opens host files by handle past the mount namespace and root (the "shocker" escape, with CAP_DAC_READ_SEARCH)' },
+  { syscall: 'kexec_load', errno: EPERM, reason: 'replaces the host kernel' },
+  { syscall: 'kexec_file_load', errno: EPERM, reason: 'replaces the host kernel' },
+]);
+
+/** The deny rules of `deny-dangerous` for a capability set (names as in the manifest). */
+export function denyDangerousRules(capabilities: Iterable<string>): SeccompRule[] {
+  const caps = new Set(capabilities);
+  return DANGEROUS_SYSCALLS.filter((d) => !(d.unlessCapability ?? []).some((c) => caps.has(c))).map(
+    (d): SeccompRule =>
+      d.when ? { syscall: d.syscall, kind: 'bits', index: d.when.index, bits: u64(d.when.bits), errno: d.errno } : { syscall: d.syscall, kind: 'any', errno: d.errno },
+  );
+}
+
+/**
+ * The plan's seccomp filter for a manifest. Without a `seccomp` section: no filter
+ * (`none`, upstream) or the deny-list (`deny-dangerous`); otherwise `execve` plus the
+ * profile (if any) plus the compiled `allow` rules.
  */
 export function buildSeccompPlan(
   seccomp: SeccompSection | null | undefined,
   capabilities: Iterable<string>,
   arch: string = process.arch,
+  dflt: SeccompDefault = 'none',
 ): SeccompPlan {
-  if (seccomp == null) return { enabled: false, rules: [] };
+  if (seccomp == null) {
+    return dflt === 'deny-dangerous' ? { enabled: true, deny: true, rules: denyDangerousRules(capabilities) } : { enabled: false, rules: [] };
+  }
   if (seccomp.profile != null && seccomp.profile !== 'default') {
     throw new ValidationError([{ path: 'seccomp.profile', rule: "the only profile is 'default'" }]);
   }

@@ -1,8 +1,18 @@
 import { z } from 'zod';
-import { i64, u16, u64 } from './fields.js';
+import { fileName, i64, u16, u64 } from './fields.js';
+import { NAME_MAX_BYTES } from '../common/paths.js';
 import { hint } from './decode.js';
 
-const attrs = () => hint(z.record(z.string(), z.string()), { duplicateKeys: 'last' }).default({});
+// Ours: an attrs key is a file in the container's cgroup directory, so it must be a plain
+// file name (upstream writes `<cgroup>/<key>` whatever the key is).
+const attrs = () => hint(z.record(fileName(NAME_MAX_BYTES), z.string()), { duplicateKeys: 'last' }).default({});
+
+/** Ours: `parent` is joined below the cgroup root; no `.`/`..` component, NUL or newline. */
+const parentSchema = z.string().superRefine((s, ctx) => {
+  if (s.includes('\0')) ctx.addIssue({ code: 'custom', message: 'must not contain a nul byte' });
+  else if (s.includes('\n')) ctx.addIssue({ code: 'custom', message: 'must not contain a newline' });
+  else if (s.split('/').some((c) => c === '.' || c === '..')) ctx.addIssue({ code: 'custom', message: "must not contain a '.' or '..' component" });
+});
 
 const deviceSchema = z.object({
   major: u64(),
@@ -49,7 +59,7 @@ export const memorySchema = z.object({
 
 export const cgroupsSchema = z
   .object({
-    parent: z.string().optional().describe('parent cgroup path; default the runtime\'s configured cgroup'),
+    parent: parentSchema.optional().describe('parent cgroup path; default the runtime\'s configured cgroup'),
     blkio: blkioSchema.optional(),
     cpu: cpuSchema.optional(),
     memory: memorySchema.optional(),

@@ -1,5 +1,6 @@
 /** Scalar field schemas shared by the sections, with the rule texts of their checks. */
 import { z } from 'zod';
+import { leafProblem } from '../common/paths.js';
 
 export const U64_MAX = (1n << 64n) - 1n;
 export const I64_MIN = -(1n << 63n);
@@ -41,3 +42,14 @@ export const i64 = () =>
     .min(I64_MIN, { error: 'must be between -9223372036854775808 and 9223372036854775807 (i64)' })
     .max(I64_MAX, { error: 'must be between -9223372036854775808 and 9223372036854775807 (i64)' })
     .meta({ 'x-integer-range': 'i64' });
+
+/**
+ * A string that becomes one file name in a host directory (socket names, the network
+ * namespace): no `/`, no NUL, not `.` or `..`, not empty (length limits: the caller's).
+ */
+export function fileName(maxBytes?: number) {
+  return z.string().superRefine((s, ctx) => {
+    const p = leafProblem(s, maxBytes ?? Number.MAX_SAFE_INTEGER);
+    if (p !== undefined) ctx.addIssue({ code: 'custom', message: p, abort: true });
+  });
+}

@@ -200,6 +200,8 @@ function checkMounts(mounts: Record<string, unknown>, ctx: z.core.$RefinementCtx
   }
   for (const p of Object.keys(mounts)) {
     const m = entry(p);
+    // Ours: no mount point may climb out of the container root (every type, not only bind).
+    if (p.split('/').includes('..')) ctx.addIssue({ code: 'custom', path: [p], message: "mount point must not contain a '..' component" });
     if (m.type === 'bind' && typeof m.host === 'string' && !m.host.startsWith('/')) {
       ctx.addIssue({ code: 'custom', path: [p, 'host'], message: 'must be an absolute path' });
     }

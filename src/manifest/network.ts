@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { hint } from './decode.js';
-import { byteLength, nonNul } from './fields.js';
+import { byteLength, fileName } from './fields.js';
 
 export const MAX_NET_NAMESPACE_LENGTH = 256;
 
@@ -9,7 +9,8 @@ export const networkSchema = hint(
     z.literal('host'),
     z
       .object({
-        namespace: nonNul().refine((n) => byteLength(n) <= MAX_NET_NAMESPACE_LENGTH, {
+        // A file name in /var/run/netns: `!namespace ../../proc/1/ns/net` must not reach other files.
+        namespace: fileName().refine((n) => byteLength(n) <= MAX_NET_NAMESPACE_LENGTH, {
           error: `network namespace must be at most ${MAX_NET_NAMESPACE_LENGTH} bytes`,
         }),
       })

@@ -52,6 +52,11 @@ function flatten(zi: ZIssue, base: (string | number)[], out: Issue[]): void {
       return;
     }
   }
+  // A map key that breaks its rule (socket names, cgroup attrs): the key's own reasons.
+  if (zi.code === 'invalid_key' && zi.issues.length > 0) {
+    for (const x of zi.issues) out.push({ path, rule: ruleOf(x as ZIssue) });
+    return;
+  }
   if (zi.code === 'unrecognized_keys') {
     for (const k of zi.keys) out.push({ path: [...path, k], rule: 'unknown field' });
     return;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { nonNul, u32 } from './fields.js';
+import { fileName, u32 } from './fields.js';
+import { NAME_MAX_BYTES } from '../common/paths.js';
 import { hint } from './decode.js';
 
 export const SOCKET_TYPES = ['stream', 'datagram', 'seq_packet'] as const;
@@ -16,8 +17,8 @@ export const socketSchema = z
   })
   .strict();
 
-export const socketsSchema = hint(z.record(nonNul(), socketSchema), { duplicateKeys: 'last' }).describe(
-  'Unix sockets the runtime creates as <socket_dir>/<name>:<version>:<socket> and passes as NORTHSTAR_SOCKET_<socket>.',
+export const socketsSchema = hint(z.record(fileName(NAME_MAX_BYTES), socketSchema), { duplicateKeys: 'last' }).describe(
+  'Unix sockets the runtime creates as <socket_dir>/<name>:<version>:<socket> and passes as NORTHSTAR_SOCKET_<socket>; a socket name is a file name (no /, not . or ..).',
 );
 
 export type Socket = z.output<typeof socketSchema>;

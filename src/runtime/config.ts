@@ -21,6 +21,7 @@ import { constants as fsConstants } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { NorthstarError, ValidationError } from '../common/errors.js';
 import { CONSOLE_PERMISSIONS, normalizePermissions, type ConsolePermission } from '../manifest/index.js';
+import { SECCOMP_DEFAULTS, type SeccompDefault } from '../launch/seccomp-profile.js';
 
 export type VerityMode = 'kernel' | 'user' | 'auto';
 
@@ -80,6 +81,8 @@ export interface Config {
   /** In file order. */
   repositories: Map<string, RepositoryConfig>;
   debug: { commands: string[] };
+  /** Ours: `[seccomp]`; absent = the defaults (`default = "deny-dangerous"`). */
+  seccomp?: { default: SeccompDefault };
 }
 
 export { DEFAULT_CONSOLE_OPTIONS };
@@ -282,9 +285,13 @@ const U32_MAX = 0xffff_ffff;
 const TOP_KEYS = [
   'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
-  'cgroups', 'oom_score_adj',
+  'cgroups', 'oom_score_adj', 'seccomp',
 ] as const;
-const CONSOLE_OPTION_KEYS = ['token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout'] as const;
+const CONSOLE_OPTION_KEYS = [
+  'token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout',
+  // ours
+  'max_connections', 'connect_timeout', 'npk_install_timeout',
+] as const;
 const REPOSITORY_KEYS = ['type', 'key', 'mount_on_start', 'capacity_num', 'capacity_size'] as const;
 
 function readConsoleOptions(r: Reader, parent: Table, path: string): ConsoleOptions {
@@ -298,7 +305,22 @@ function readConsoleOptions(r: Reader, parent: Table, path: string): ConsoleOpti
     maxRequestSize: r.bytes(t, 'max_request_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
     maxNpkInstallSize: r.bytes(t, 'max_npk_install_size', p) ?? DEFAULT_CONSOLE_OPTIONS.maxNpkInstallSize,
     npkStreamTimeout: r.duration(t, 'npk_stream_timeout', p) ?? DEFAULT_CONSOLE_OPTIONS.npkStreamTimeout,
+    ...ours(r, t, p),
   };
+}
+
+/** Our console options (absent = the defaults of handle.ts); only the keys that are set. */
+function ours(r: Reader, t: Table, p: string): Partial<ConsoleOptions> {
+  const out: Partial<ConsoleOptions> = {};
+  const maxConnections = r.uint(t, 'max_connections', p, U32_MAX);
+  if (maxConnections === 0) r.fail(join(p, 'max_connections'), 'must be at least 1');
+  else if (maxConnections !== undefined) out.maxConnections = maxConnections;
+  const connectTimeout = r.duration(t, 'connect_timeout', p);
+  if (connectTimeout === 0) r.fail(join(p, 'connect_timeout'), 'must be longer than 0s');
+  else if (connectTimeout !== undefined) out.connectTimeout = connectTimeout;
+  const installTimeout = r.duration(t, 'npk_install_timeout', p);
+  if (installTimeout !== undefined) out.npkInstallTimeout = installTimeout;
+  return out;
 }
 
 /** Parse a console bind URL: `tcp://host[:port]` (default port 4200) or `unix:///abs/path`. */
@@ -526,6 +548,18 @@ export function parseConfig(tomlText: string): Config {
     }
   }
 
+  // Ours: what a container without a manifest `seccomp` section gets.
+  let seccompDefault: SeccompDefault = 'deny-dangerous';
+  const seccompT = r.table(doc, 'seccomp', '');
+  if (seccompT) {
+    r.unknownKeys(seccompT, 'seccomp', ['default']);
+    const d = seccompT['default'];
+    if (d !== undefined) {
+      if ((SECCOMP_DEFAULTS as readonly unknown[]).includes(d)) seccompDefault = d as SeccompDefault;
+      else r.fail('seccomp.default', `expected ${SECCOMP_DEFAULTS.map((x) => JSON.stringify(x)).join(' or ')}, found ${typeof d === 'string' ? JSON.stringify(d) : tomlType(d)}`);
+    }
+  }
+
   if (r.issues.length > 0) throw new ValidationError(r.issues, 'invalid configuration');
   return {
     runDir: runDir!,
@@ -542,6 +576,7 @@ export function parseConfig(tomlText: string): Config {
     console: { global, options: consoleOptions },
     repositories,
     debug: { commands },
+    seccomp: { default: seccompDefault },
   };
 }
 

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
 import { LineSplitter } from '../common/line-splitter.js';
+import { within } from '../common/paths.js';
 import { buildPlan, StartError } from '../launch/plan-builder.js';
 import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
 import { LaunchError } from '../launch/launcher.js';
@@ -168,7 +169,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     // 4. Persist dir, owned by the container's uid/gid.
     const mounts = Object.values(manifest.mounts as Record<string, Mount>);
     if (mounts.some((m) => m.type === 'persist')) {
-      const dir = join(config.dataDir, String(manifest.name));
+      const dir = within(config.dataDir, String(manifest.name), 'name');
       await mkdir(dir, { recursive: true });
       await chmod(dir, 0o700);
       await chown(dir, manifest.uid, manifest.gid);
@@ -181,7 +182,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     const socketSpecs: SocketSpec[] = socketNames.map((name) => {
       const s = sockets[name]!;
       return {
-        path: join(config.socketDir, `${c}:${name}`),
+        path: within(config.socketDir, `${c}:${name}`, `sockets.${name}`),
         type: s.type,
         mode: Number(s.mode),
         uid: s.uid === undefined || s.uid === null ? undefined : Number(s.uid),
@@ -226,6 +227,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       env: Object.keys(env).length > 0 ? env : null,
       cgroupProcs: cgroup.procs,
       selinux: state.deps.selinux ?? false,
+      seccompDefault: config.seccomp?.default ?? 'deny-dangerous',
       log: (msg) => state.log.warn(`${c}: ${msg}`),
     });
     const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };

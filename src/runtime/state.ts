@@ -10,10 +10,10 @@
  * re-checked after the await, or protected by holding the lock.
  */
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
+import { within } from '../common/paths.js';
 import type { Name } from '../common/name.js';
 import type { Manifest, Mount } from '../manifest/index.js';
 import type { ContainerProcess, ExitStatus } from '../launch/launcher.js';
@@ -261,7 +261,7 @@ export class State {
       if (wipe) {
         const other = [...this.entries.values()].find((x) => x.running && String(x.container.name) === String(c.name));
         if (other) {
-          this.log.warn(`uninstall ${c} with wipe refused: ${other.container} runs and uses ${join(this.deps.config.dataDir, String(c.name))}`);
+          this.log.warn(`uninstall ${c} with wipe refused: ${other.container} runs and uses ${within(this.deps.config.dataDir, String(c.name), 'name')}`);
           throw new OpError({ umount_busy: { container: other.container } });
         }
       }
@@ -273,7 +273,7 @@ export class State {
       }
       this.entries.delete(c.toString());
       if (wipe) {
-        const dir = join(this.deps.config.dataDir, String(c.name));
+        const dir = within(this.deps.config.dataDir, String(c.name), 'name');
         // The persist dir belongs to the container's uid, which may have planted symlinks in
         // it: remove it fd-relative without following anything (data_dir must be root's).
         await removeTree(dir, { anyOwner: true }).catch((err: unknown) => this.log.warn(`wipe of ${dir} failed: ${errorMessage(err)}`));

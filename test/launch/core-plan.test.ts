@@ -200,3 +200,23 @@ test('a core that cannot be spawned is a typed error, not a hang', { skip: skip 
   assert.equal(err.step, 'launch');
   assert.match(err.message, /^start hello:0\.0\.1: launch: the launch core exited \(code 127\) before the container started$/);
 });
+
+test('the C parser: a seccomp deny-list (mode 2) carries an errno per rule in 1..4095; mode 3 is refused', { skip: skip ?? false }, async () => {
+  const rule = (errno: number) => ({ syscall: 'keyctl', kind: 'any' as const, errno });
+  const deny = (errno: number) => encodePlan({ ...base, seccomp: { enabled: true, deny: true, rules: [rule(errno)] } });
+  const [one, two] = [deny(1), deny(2)];
+  const at = [...one.keys()].find((i) => one[i] !== two[i])!;
+  const patch = (b: Buffer, i: number, v: number[]) => {
+    const c = Buffer.from(b);
+    v.forEach((x, j) => (c[i + j] = x));
+    return c;
+  };
+  assert.match(await planError(patch(one, at, [0])), /seccomp\.rules\[0\]\.errno: 0 out of range 1\.\.4095/);
+  assert.match(await planError(patch(one, at, [0x00, 0x10])), /seccomp\.rules\[0\]\.errno: 4096 out of range 1\.\.4095/);
+  const [allow, denyEmpty] = [encodePlan({ ...base, seccomp: { enabled: true, rules: [] } }), encodePlan({ ...base, seccomp: { enabled: true, deny: true, rules: [] } })];
+  const mode = [...allow.keys()].find((i) => allow[i] !== denyEmpty[i])!;
+  assert.deepEqual([allow[mode], denyEmpty[mode]], [1, 2]);
+  assert.match(await planError(patch(allow, mode, [3])), /seccomp: mode must be 0, 1 or 2, got 3/);
+  assert.deepEqual(issues({ ...base, seccomp: { enabled: true, deny: true, rules: [rule(0)] } }), ['seccomp.rules[0].errno: must be in 1..4095']);
+  assert.deepEqual(issues({ ...base, seccomp: { enabled: true, rules: [{ syscall: 'clone', kind: 'bits', index: 6, bits: 1 }] } }), ['seccomp.rules[0].index: must be in 0..5']);
+});

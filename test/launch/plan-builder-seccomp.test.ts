@@ -9,6 +9,7 @@ import {
   compileAllowRules,
   defaultProfileRules,
   mergeRules,
+  DANGEROUS_SYSCALLS,
 } from '../../src/launch/seccomp-profile.js';
 import type { SeccompPlan, SeccompRule } from '../../src/launch/plan.js';
 import { ValidationError } from '../../src/common/errors.js';
@@ -16,11 +17,13 @@ import { ValidationError } from '../../src/common/errors.js';
 /** What the C core's filter does with a plan's rules: may `name(args)` run? */
 function allows(plan: SeccompPlan, name: string, args: readonly bigint[] = []): boolean {
   if (!plan.enabled) return true;
-  return plan.rules.some((r) => {
+  // A deny-list allows what no rule matches; an allow-list what some rule matches.
+  return plan.deny === true !== plan.rules.some((r) => {
     if (r.syscall !== name) return false;
     if (r.kind === 'any') return true;
     const a = args[r.index] ?? 0n;
     if (r.kind === 'values') return r.values.some((v) => BigInt(v) === a);
+    if (r.kind === 'bits') return (a & BigInt(r.bits)) === BigInt(r.bits);
     return (a & ~BigInt(r.mask) & ((1n << 64n) - 1n)) === 0n;
   });
 }
@@ -210,4 +213,30 @@ test('defaultProfileRules ignores unknown capability names without adding anythi
   const a = defaultProfileRules(['CAP_KILL'], 'x64');
   const b = defaultProfileRules(['CAP_KILL', 'CAP_WAKE_ALARM'], 'x64');
   assert.deepEqual(mergeRules(a), mergeRules(b));
+});
+
+test('no seccomp section: no filter with "none" (upstream), the deny-list with "deny-dangerous"', () => {
+  assert.deepEqual(buildSeccompPlan(undefined, [], 'x64'), { enabled: false, rules: [] });
+  assert.deepEqual(buildSeccompPlan(null, ['CAP_SYS_ADMIN'], 'x64', 'none'), { enabled: false, rules: [] });
+  const plan = buildSeccompPlan(undefined, [], 'x64', 'deny-dangerous');
+  assert.equal(plan.enabled, true);
+  assert.equal(plan.deny, true);
+  for (const name of ['add_key', 'keyctl', 'request_key', 'clone3', 'bpf', 'perf_event_open', 'userfaultfd', 'syslog', 'open_by_handle_at', 'kexec_load', 'kexec_file_load']) {
+    assert.ok(!allows(plan, name), name);
+  }
+  assert.ok(!allows(plan, 'unshare', [0x10000000n]) && !allows(plan, 'unshare', [0x10020000n]), 'unshare(CLONE_NEWUSER)');
+  assert.ok(!allows(plan, 'clone', [0x10000011n]), 'clone(CLONE_NEWUSER)');
+  // Everything else passes: fork, threads, other namespaces (the kernel checks capabilities), mount, ptrace.
+  for (const [name, args] of [['clone', [0x01200011n]], ['clone', [0x003d0f00n]], ['unshare', [0x20000n]], ['read', []], ['mount', []], ['ptrace', []], ['io_uring_setup', []]] as const) {
+    assert.ok(allows(plan, name, args), `${name} ${args.join(',')}`);
+  }
+  assert.equal(plan.rules.find((r) => r.syscall === 'clone3')?.errno, 38, 'clone3 fails with ENOSYS so libc falls back to clone');
+  assert.ok(plan.rules.filter((r) => r.syscall !== 'clone3').every((r) => r.errno === 1), 'the others fail with EPERM');
+  // A granted capability that is the point of a call lifts its entry; keyrings and user namespaces stay denied.
+  const admin = buildSeccompPlan(undefined, ['CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'], 'x64', 'deny-dangerous');
+  assert.ok(allows(admin, 'bpf') && allows(admin, 'perf_event_open') && allows(admin, 'userfaultfd') && allows(admin, 'syslog'));
+  assert.ok(!allows(admin, 'keyctl') && !allows(admin, 'unshare', [0x10000000n]) && !allows(admin, 'open_by_handle_at'));
+  for (const d of DANGEROUS_SYSCALLS) assert.ok(d.reason.length > 10, `${d.syscall} has a reason`);
+  // A manifest section is used as before, whatever the default.
+  assert.equal(buildSeccompPlan({ profile: 'default' }, [], 'x64', 'deny-dangerous').deny, undefined);
 });

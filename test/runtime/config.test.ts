@@ -142,7 +142,7 @@ test('console.global: "full" permissions, unix bind, tcp port', () => {
 });
 
 test('unknown keys are refused with their path (except inside console.global)', () => {
-  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`']);
+  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`, `seccomp`']);
   assert.match(rejected(`${BASE}[repositories.default]\ntype = "mem"\ncapacity = 3\n`)[0]!, /^repositories\.default\.capacity: unknown key/);
   assert.match(rejected(`${BASE}[console.options]\ntimeout = "1s"\n`)[0]!, /^console\.options\.timeout: unknown key/);
   assert.match(rejected(`${BASE}[console.global]\nbind = "tcp://a"\npermissions = "full"\n[console.global.options]\nx = 1\n`)[0]!, /^console\.global\.options\.x: unknown key/);
@@ -270,4 +270,13 @@ test('verity mode resolution', () => {
   assert.equal(resolveVerityMode('user', true), 'user');
   assert.equal(resolveVerityMode('kernel', true), 'kernel');
   assert.throws(() => resolveVerityMode('kernel', false), (e: unknown) => e instanceof NorthstarError && e.code === 'ENODM');
+});
+
+test('[seccomp] default: "deny-dangerous" unless set to "none"; other values refused', () => {
+  assert.deepEqual(parseConfig(BASE).seccomp, { default: 'deny-dangerous' });
+  assert.deepEqual(parseConfig(`${BASE}[seccomp]\ndefault = "none"\n`).seccomp, { default: 'none' });
+  assert.deepEqual(parseConfig(`${BASE}[seccomp]\ndefault = "deny-dangerous"\n`).seccomp, { default: 'deny-dangerous' });
+  assert.deepEqual(rejected(`${BASE}[seccomp]\ndefault = "allow"\n`), ['seccomp.default: expected "deny-dangerous" or "none", found "allow"']);
+  assert.deepEqual(rejected(`${BASE}[seccomp]\ndefault = 1\n`), ['seccomp.default: expected "deny-dangerous" or "none", found an integer']);
+  assert.deepEqual(rejected(`${BASE}[seccomp]\nprofile = "x"\n`), ['seccomp.profile: unknown key, expected one of `default`']);
 });

@@ -27,9 +27,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { within } from '../../common/paths.js';
 import type { Npk } from '../../npk/reader.js';
 import type { VerityMode } from '../config.js';
 import type { Log } from '../repository/types.js';
@@ -122,8 +122,8 @@ export class LoopMounter implements Mounter {
   }
 
   target(container: Container): string {
-    // `<name>:<version>` always has a ':', so it is never `.` or `..`.
-    return join(this.opts.runDir, container.toString());
+    // `<name>:<version>` always has a ':', so it is never `.` or `..`; checked again anyway.
+    return within(this.opts.runDir, container.toString(), 'name');
   }
 
   /** The squashfs mount options for a package: ro,nosuid,nodev (+ context= with host SELinux). */

@@ -16,6 +16,7 @@ import { open, readdir, rename, stat, unlink, mkdir, type FileHandle } from 'nod
 import { join } from 'node:path';
 import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { within } from '../../common/paths.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { Npk } from '../../npk/reader.js';
 import { consumeExactly, Serial } from './stream.js';
@@ -200,7 +201,7 @@ export class FsRepository implements Repository {
       if (this.entries.has(container.toString())) {
         throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
       }
-      const path = join(dir, `${container}.npk`);
+      const path = within(dir, `${container}.npk`, 'name');
       await rename(tmp, path);
       keep = true;
       // Re-open from the final path so the Npk (and its verifyImage) reads where it lives.
