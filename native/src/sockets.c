@@ -9,8 +9,9 @@
  *
  * type is stream | datagram | seq_packet; mode is octal; uid/gid are numbers or '-'
  * (unchanged); passcred is 0 or 1. For each socket: unlink a stale file, socket(),
- * SO_PASSCRED if asked, bind, listen(SOMAXCONN) for stream and seq_packet, chmod the
- * file, chown the FILE (spec README item 8: upstream chowned the fd), and place the fd
+ * SO_PASSCRED if asked, bind with a umask that gives the file its mode at creation,
+ * listen(SOMAXCONN) for stream and seq_packet, lchown the FILE (spec README item 8:
+ * upstream chowned the fd), and place the fd
  * at first-fd + i without close-on-exec. Then exec the launch core, which finds the
  * sockets where it expects passed fds. A failure is reported on the report socket
  * (fd 3) as an ERROR record {step "sockets", errno, path, message}, like every other
@@ -82,10 +83,18 @@ int main(int argc, char **argv) {
     }
     int on = 1;
     if (passcred && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0) fail(errno, path, "SO_PASSCRED failed");
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) fail(errno, path, "bind failed");
+    /* The socket dir is shared with containers that have a `sockets` mount: never change a
+     * file by path after bind() in a way that follows symlinks, or a container that swaps
+     * the socket file for a link could have a host file chmod'ed or chown'ed. The mode comes
+     * from the umask at creation; owner and the bits above 0777 change without following. */
+    mode_t old_umask = umask(~mode & 0777);
+    int bound = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    int bind_errno = errno;
+    umask(old_umask);
+    if (bound < 0) fail(bind_errno, path, "bind failed");
     if (type != SOCK_DGRAM && listen(fd, SOMAXCONN) < 0) fail(errno, path, "listen failed");
-    if (chmod(path, mode) < 0) fail(errno, path, "chmod of the socket file failed");
-    if ((uid >= 0 || gid >= 0) && chown(path, (uid_t)uid, (gid_t)gid) < 0) fail(errno, path, "chown of the socket file failed");
+    if ((mode & 07000) && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0) fail(errno, path, "chmod of the socket file failed");
+    if ((uid >= 0 || gid >= 0) && lchown(path, (uid_t)uid, (gid_t)gid) < 0) fail(errno, path, "chown of the socket file failed");
     fds[i] = fd;
   }
   for (int i = 0; i < count; i++) {
