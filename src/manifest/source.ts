@@ -25,8 +25,9 @@ export class SyntaxProblem extends Error {}
 const CORE_TAG = 'tag:yaml.org,2002:';
 
 /**
- * Nodes produced from one YAML text, aliases expanded: a manifest has a few hundred, a
- * 128 KiB one without aliases at most ~64k. The bound stops alias bombs ("billion laughs").
+ * Nodes produced from one YAML text, aliases expanded: a manifest has a few hundred, one
+ * of 64 KiB (the NPK bound) without aliases at most ~32k. The bound stops alias bombs
+ * ("billion laughs"), which expanded without limit before.
  */
 export const MAX_YAML_NODES = 100_000;
 
