@@ -40,7 +40,7 @@ export function signatureFile(document: Buffer, signature: Buffer): Buffer {
   return Buffer.concat([document, Buffer.from(`---\nsignature: ${signature.toString('base64')}`)]);
 }
 
-/** Upper bound of signature.yaml: four hashes and a signature are about 400 bytes. */
+/** Upper bound of signature.yaml: three hashes, an offset and a signature are about 380 bytes. */
 export const MAX_SIGNATURE_SIZE = 4096;
 /** Upper bound of the zip comment (meta document): `version: 0.9.3\n` is 15 bytes. */
 export const MAX_META_SIZE = 4096;
