@@ -3,7 +3,7 @@
  * whether it was plain, because serde_yaml decides what a plain scalar means from the
  * field it lands in (`THREADS: 4` is the string "4"); JSON and TOML scalars are typed.
  */
-import { parseDocument, isAlias, isMap, isScalar, isSeq, Scalar, type Node as YamlNode, type Document } from 'yaml';
+import { parseDocument, isAlias, isMap, isNode, isScalar, isSeq, visit, Scalar, type Alias, type Node as YamlNode, type Document } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
 
 export type Format = 'yaml' | 'json' | 'toml';
@@ -24,16 +24,61 @@ export class SyntaxProblem extends Error {}
 
 const CORE_TAG = 'tag:yaml.org,2002:';
 
+/**
+ * Nodes produced from one YAML text, aliases expanded: a manifest has a few hundred, one
+ * of 64 KiB (the NPK bound) without aliases at most ~32k. The bound stops alias bombs
+ * ("billion laughs"), which expanded without limit before.
+ */
+export const MAX_YAML_NODES = 100_000;
+
+interface YamlCtx {
+  doc: Document;
+  /** Each alias's target, resolved once in document order (Alias.resolve scans the document). */
+  targets: Map<Alias, YamlNode>;
+  nodes: number;
+}
+
 export function parseYamlNodes(text: string): Node {
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: true });
+  // prettyErrors formats every error with its context, which is quadratic in the number
+  // of errors; only the first error is reported, located here. Without stack traces the
+  // library's error objects (one per bad token) are cheap.
+  const stackTraceLimit = Error.stackTraceLimit;
+  let doc: Document;
+  try {
+    Error.stackTraceLimit = 0;
+    doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, prettyErrors: false });
+  } catch (e) {
+    // The library recurses per nesting level: deep nesting ends in a RangeError.
+    throw new SyntaxProblem(`invalid yaml: ${e instanceof RangeError ? 'nesting is too deep' : firstLine((e as Error).message)}`);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     if (e.code === 'MULTIPLE_DOCS') throw new SyntaxProblem('invalid yaml: more than one document');
-    const where = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
-    throw new SyntaxProblem(`invalid yaml${where}: ${firstLine(e.message)}`);
+    throw new SyntaxProblem(`invalid yaml${where(text, e.pos[0])}: ${firstLine(e.message)}`);
   }
   if (doc.contents === null) return { kind: 'null' };
-  return fromYaml(doc, doc.contents as YamlNode, 0);
+  const targets = new Map<Alias, YamlNode>();
+  const anchors = new Map<string, YamlNode>();
+  visit(doc, (_key, node) => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (target) targets.set(node, target);
+    } else if (isNode(node) && node.anchor) anchors.set(node.anchor, node);
+  });
+  return fromYaml({ doc, targets, nodes: 0 }, doc.contents as YamlNode, 0);
+}
+
+function where(text: string, pos: number | undefined): string {
+  if (pos === undefined || pos < 0) return '';
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < pos; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return ` at line ${line}, column ${pos - start + 1}`;
 }
 
 function firstLine(s: string): string {
@@ -41,24 +86,25 @@ function firstLine(s: string): string {
   return line.replace(/ at line \d+, column \d+:?$/, '').replace(/^./, (c) => c.toLowerCase());
 }
 
-function fromYaml(doc: Document, node: YamlNode | null, depth: number): Node {
+function fromYaml(ctx: YamlCtx, node: YamlNode | null, depth: number): Node {
   if (depth > 256) throw new SyntaxProblem('invalid yaml: nesting is too deep');
+  if (++ctx.nodes > MAX_YAML_NODES) throw new SyntaxProblem(`invalid yaml: more than ${MAX_YAML_NODES} nodes with aliases expanded`);
   if (node === null || node === undefined) return { kind: 'scalar', text: '', plain: true };
   if (isAlias(node)) {
-    const target = node.resolve(doc);
+    const target = ctx.targets.get(node);
     if (!target) throw new SyntaxProblem(`invalid yaml: unknown anchor ${node.source}`);
-    return fromYaml(doc, target as YamlNode, depth + 1);
+    return fromYaml(ctx, target, depth + 1);
   }
   const tag = userTag(node.tag);
   if (isMap(node)) {
     const entries: [Node, Node][] = node.items.map((p) => [
-      fromYaml(doc, p.key as YamlNode | null, depth + 1),
-      fromYaml(doc, p.value as YamlNode | null, depth + 1),
+      fromYaml(ctx, p.key as YamlNode | null, depth + 1),
+      fromYaml(ctx, p.value as YamlNode | null, depth + 1),
     ]);
     return tag === undefined ? { kind: 'map', entries } : { kind: 'map', entries, tag };
   }
   if (isSeq(node)) {
-    const items = node.items.map((i) => fromYaml(doc, i as YamlNode | null, depth + 1));
+    const items = node.items.map((i) => fromYaml(ctx, i as YamlNode | null, depth + 1));
     return tag === undefined ? { kind: 'seq', items } : { kind: 'seq', items, tag };
   }
   if (isScalar(node)) {

@@ -9,11 +9,10 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import yauzl from 'yauzl';
 import { NpkError, NorthstarError } from '../common/errors.js';
 import { parseManifest, type Manifest } from '../manifest/index.js';
-import { parseSignatureFile, sha256, type SignatureFile } from './signature.js';
+import { MAX_SIGNATURE_SIZE, parseMetaComment, parseSignatureFile, sha256, type SignatureFile } from './signature.js';
 import { decodeSuperblock, verifyVerity, VERITY_BLOCK, type VeritySuperblock } from './verity.js';
 import { crc32 } from './zip.js';
 import { NPK_FORMAT_VERSION, checkFormatVersion } from './format.js';
@@ -23,8 +22,14 @@ export const MANIFEST_NAME = 'manifest.yaml';
 export const SIGNATURE_NAME = 'signature.yaml';
 export const FS_IMG_NAME = 'fs.img';
 const KNOWN = new Set([MANIFEST_NAME, SIGNATURE_NAME, FS_IMG_NAME]);
-/** Upper bound for the small entries; a manifest is a few KiB. */
+/** Upper bound for signature.yaml in a trusted repository (not parsed there, only kept). */
 const MAX_META_ENTRY = 4 << 20;
+/**
+ * Upper bound for manifest.yaml. Upstream's manifests are a few KiB (its test-container
+ * 1.6 KiB); the bound keeps the YAML parse of an unsigned manifest, which runs on the
+ * event loop, short: the worst crafted 64 KiB took ~0.3 s here (one error per byte).
+ */
+export const MAX_MANIFEST_SIZE = 64 << 10;
 
 export interface NpkOpenOptions {
   /** Public key of the repository; absent = trusted, no signature checks. */
@@ -93,22 +98,28 @@ export class Npk {
     for (const required of [MANIFEST_NAME, FS_IMG_NAME]) {
       if (!found.has(required)) throw new NpkError('ENPKLAYOUT', `npk has no '${required}'`);
     }
+    // Nothing unsigned reaches a YAML parser: the comment and signature.yaml are read by a
+    // strict, bounded grammar (signature.ts) before anything else; manifest.yaml is parsed
+    // last, after the signature and its hash were checked (with a key).
     const metaBytes = Buffer.from(zip.comment as unknown as Buffer);
-    const metaVersion = parseMeta(metaBytes);
+    const metaVersion = parseMetaComment(metaBytes);
 
-    const manifestBytes = await readSmallEntry(zip, found.get(MANIFEST_NAME)!, MANIFEST_NAME);
     const sigEntry = found.get(SIGNATURE_NAME);
-    const signatureBytes = sigEntry ? await readSmallEntry(zip, sigEntry, SIGNATURE_NAME) : undefined;
+    if (opts.key && !sigEntry) throw new NpkError('ESIGNATURE', 'npk is not signed: signature.yaml not found');
+    if (opts.key && sigEntry!.uncompressedSize > MAX_SIGNATURE_SIZE) {
+      throw new NpkError('ESIGNATURE', `signature.yaml: ${sigEntry!.uncompressedSize} bytes, more than the limit of ${MAX_SIGNATURE_SIZE} (it holds three hashes, an offset and a signature)`);
+    }
+    // Without a key signature.yaml is only kept (for inspect and unpack), never parsed, like upstream.
+    const signatureBytes = sigEntry ? await readSmallEntry(zip, sigEntry, SIGNATURE_NAME, opts.key ? MAX_SIGNATURE_SIZE : MAX_META_ENTRY) : undefined;
+    const signature = opts.key ? parseSignatureFile(signatureBytes!) : undefined;
+    const manifestBytes = await readSmallEntry(zip, found.get(MANIFEST_NAME)!, MANIFEST_NAME, MAX_MANIFEST_SIZE);
     // Like upstream, fs.img may start at any byte (zip data_start): our packer aligns it to
     // 4096, other zip writers need not. Readers use pread at the offset and the loop driver
     // takes any byte offset (lo_offset) as long as direct I/O is off, which we never enable.
     const fsInfo = infos.find((i) => i.name === FS_IMG_NAME)!;
 
-    let signature: SignatureFile | undefined;
     let verity: NpkVerity | undefined;
-    if (opts.key) {
-      if (!signatureBytes) throw new NpkError('ESIGNATURE', 'npk is not signed: signature.yaml not found');
-      signature = parseSignatureFile(signatureBytes);
+    if (opts.key && signature) {
       if (!verifyEd25519Strict(opts.key, signature.document, signature.signature)) {
         throw new NpkError('ESIGNATURE', 'signature.yaml: signature does not verify with the repository key');
       }
@@ -151,18 +162,6 @@ export class Npk {
       throw e;
     }
   }
-}
-
-function parseMeta(comment: Buffer): string {
-  let meta: unknown;
-  try {
-    meta = parseYaml(comment.toString('utf8'));
-  } catch {
-    throw new NpkError('ENPKMETA', 'zip comment (meta) is malformed');
-  }
-  const version = (meta as { version?: unknown } | null)?.version;
-  if (typeof version !== 'string') throw new NpkError('ENPKMETA', 'zip comment (meta) is malformed: no version');
-  return version;
 }
 
 async function readVerity(path: string, fsImg: NpkEntryInfo, rootHash: Buffer, verityOffset: number): Promise<NpkVerity> {
@@ -219,8 +218,8 @@ function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
   });
 }
 
-async function readSmallEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string): Promise<Buffer> {
-  if (entry.uncompressedSize > MAX_META_ENTRY) throw new NpkError('ENPKLAYOUT', `${name} is ${entry.uncompressedSize} bytes, more than ${MAX_META_ENTRY}`);
+async function readSmallEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, max: number): Promise<Buffer> {
+  if (entry.uncompressedSize > max) throw new NpkError('ENPKLAYOUT', `${name} is ${entry.uncompressedSize} bytes, more than the limit of ${max}`);
   const stream = await zip.openReadStreamPromise(entry);
   const chunks: Buffer[] = [];
   try {
