@@ -31,6 +31,7 @@ import { removeTree } from '../fs-safe.js';
 import { capacityError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+import { failpoint } from '../../common/failpoint.js';
 
 const DIR_PREFIX = 'northstar-mem-';
 
@@ -237,11 +238,14 @@ export class MemRepository implements Repository {
       const { error } = await consumeExactly(source, size, async (chunk) => {
         let off = 0;
         while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        failpoint('install.mid-upload');
       });
       if (error) throw error;
       await writer.close();
       writer = undefined;
+      failpoint('install.after-write');
       reader = await sealedCopy(file, size, `northstar-${id}`);
+      failpoint('install.after-seal');
       await unlink(file);
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
