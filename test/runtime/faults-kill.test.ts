@@ -11,12 +11,13 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, packTestVariant, startRuntime, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { isExit, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const TR = 'test-resource:0.0.1';
@@ -99,6 +100,27 @@ function loopsOf(dir: string): string[] {
   return out;
 }
 
+/** Inode numbers of the sealed memfds a runtime holds (its mem repository's packages). */
+function memfdInodes(pid: number): Set<number> {
+  const out = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('/memfd:northstar-memory')) out.add(statSync(`/proc/${pid}/fd/${fd}`).ino);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** Loop devices backed by one of these memfds. */
+function loopsOnMemfds(inodes: Set<number>): string[] {
+  const { loopdevices } = JSON.parse(execFileSync('losetup', ['-l', '-J', '-O', 'NAME,BACK-INO,BACK-FILE'], { encoding: 'utf8' }) || '{"loopdevices":[]}') as {
+    loopdevices: { name: string; 'back-ino': number | string; 'back-file': string }[];
+  };
+  return loopdevices.filter((l) => l['back-file'].startsWith('/memfd:northstar-memory') && inodes.has(Number(l['back-ino']))).map((l) => l.name);
+}
+
 /** Host mounts under the scene's dir (the runtime mounts only in its private namespace). */
 function hostMountsOf(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
@@ -154,6 +176,10 @@ async function checkRestart(t: TestContext, s: Scene, expected: string[]): Promi
   await checkDead(s, mntNs);
   for (const d of cgroupDirs(s.cgroup)) assert.ok(!existsSync(d), `${d} left after a clean shutdown`);
   assert.deepEqual(readdirSync(rt.socketDir), []);
+  // Mount points, the cgroup record and the mem repository's dir of the crashed run are gone too.
+  const runDir = join(s.dir, 'run');
+  assert.deepEqual(readdirSync(runDir).filter((n) => n !== 'mem'), [], 'files left in run_dir after a clean shutdown');
+  if (existsSync(join(runDir, 'mem'))) assert.deepEqual(readdirSync(join(runDir, 'mem')), [], 'files left in run_dir/mem after a clean shutdown');
 }
 
 /** Start a runtime with fail points armed; returns it and its mount namespace. */
@@ -244,6 +270,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
         () => true,
         () => false,
       );
+      t.diagnostic(started ? 'the start succeeded, the container exited' : 'the start failed');
       if (started) await exited;
       else void exited.catch(() => undefined);
       for (const d of cgroupDirs(s.cgroup)) await until(`${d}/test-container removed`, () => !existsSync(join(d, 'test-container')));
@@ -256,6 +283,21 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
       await checkRestart(t, s, [TC, TR]);
     });
   }
+
+  test('kill: SIGKILL at kill.request, with a container of the mem repository running', async (t) => {
+    const s = await scene(t);
+    const { rt, client, mntNs } = await armed(t, s, ['kill.request']);
+    const npk = await packTestVariant('mem-tc', testContainerManifest().replace(/^name: test-container$/m, 'name: mem-tc'));
+    await client.install(npk, 'memory');
+    await client.start('mem-tc:0.0.1', { args: ['sleep'] });
+    await rt.waitLog(/Sleeping/);
+    const inodes = memfdInodes(rt.innerPid());
+    assert.ok(loopsOnMemfds(inodes).length > 0, 'the mem package is mounted from a loop device on its memfd');
+    await killedBy(rt, client.kill('mem-tc:0.0.1', 15));
+    await checkDead(s, mntNs);
+    await until('no loop device on the mem repository\'s memfds left', () => loopsOnMemfds(inodes).length === 0);
+    await checkRestart(t, s, [TC, TR]);
+  });
 
   test('SIGKILL of a running container\'s init: exit reported, cgroup and sockets removed', async (t) => {
     const s = await scene(t);
