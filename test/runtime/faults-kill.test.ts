@@ -284,10 +284,11 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     });
   }
 
-  test('kill: SIGKILL at kill.request, with a container of the mem repository running', async (t) => {
+  test('kill: SIGKILL at kill.request, with a container of the mem repository with a writable root running', async (t) => {
     const s = await scene(t);
     const { rt, client, mntNs } = await armed(t, s, ['kill.request']);
-    const npk = await packTestVariant('mem-tc', testContainerManifest().replace(/^name: test-container$/m, 'name: mem-tc'));
+    const manifest = testContainerManifest('root:\n  writable: true\n  size: 4 MiB\n').replace(/^name: test-container$/m, 'name: mem-tc');
+    const npk = await packTestVariant('mem-tc', manifest);
     await client.install(npk, 'memory');
     await client.start('mem-tc:0.0.1', { args: ['sleep'] });
     await rt.waitLog(/Sleeping/);
@@ -296,6 +297,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     await killedBy(rt, client.kill('mem-tc:0.0.1', 15));
     await checkDead(s, mntNs);
     await until('no loop device on the mem repository\'s memfds left', () => loopsOnMemfds(inodes).length === 0);
+    assert.ok(existsSync(join(s.dir, 'run', 'writable-roots')), 'the killed run left its writable roots dir (removed by the restart)');
     await checkRestart(t, s, [TC, TR]);
   });
 
