@@ -11,7 +11,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,6 +202,21 @@ async function killedBy(rt: TestRuntime, op: Promise<unknown>): Promise<void> {
 
 let extraNpk: Promise<string> | undefined;
 const extra = () => (extraNpk ??= packTestVariant('extra', 'name: extra\nversion: 0.0.1\ninit: /test-container\nuid: 1000\ngid: 1000\n'));
+
+test('failpoint(): SIGKILL of the own process only for a name listed in NORTHSTAR_FAILPOINTS', () => {
+  const mod = new URL('../../src/common/failpoint.js', import.meta.url).href;
+  const call = (env: string | undefined, name: string) =>
+    spawnSync(process.execPath, ['--input-type=module', '-e', `const { failpoint } = await import(${JSON.stringify(mod)}); failpoint(${JSON.stringify(name)}); console.log('alive');`], {
+      encoding: 'utf8',
+      env: { ...process.env, NORTHSTAR_FAILPOINTS: env },
+    });
+  const killed = call(' start.after-cgroup, kill.request', 'kill.request');
+  assert.deepEqual([killed.signal, killed.stdout], ['SIGKILL', '']);
+  for (const [env, name] of [[undefined, 'kill.request'], ['', 'kill.request'], ['kill.request', 'kill'], ['start.after-cgroup', 'kill.request']] as const) {
+    const r = call(env, name);
+    assert.deepEqual([r.signal, r.status, r.stdout], [null, 0, 'alive\n'], `${String(env)} / ${name}`);
+  }
+});
 
 describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   for (const [repo, point, installed] of [
