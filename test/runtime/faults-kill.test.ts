@@ -257,6 +257,18 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     await checkRestart(t, s, [TC, TR]);
   });
 
+  test('SIGKILL of the outer northstar process (the one waiting for the runtime), with the container running', async (t) => {
+    const s = await scene(t);
+    const { rt, client, mntNs } = await armed(t, s, []);
+    await client.start(TC, { args: ['sleep'] });
+    await rt.waitLog(/Sleeping/);
+    rt.child.kill('SIGKILL');
+    await rt.exited();
+    // The runtime dies by its parent-death signal (setpriv --pdeathsig), its containers by theirs.
+    await checkDead(s, mntNs);
+    await checkRestart(t, s, [TC, TR]);
+  });
+
   for (const point of ['shutdown.begin', 'shutdown.after-stop']) {
     test(`shutdown: SIGKILL at ${point}, with the container running`, async (t) => {
       const s = await scene(t);
