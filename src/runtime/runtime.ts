@@ -4,7 +4,7 @@
  * container's failure.
  */
 import { existsSync } from 'node:fs';
-import { readFile, realpath, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, NorthstarError } from '../common/errors.js';
 import type { Container } from '../common/container.js';
@@ -55,6 +55,8 @@ export class Runtime {
     await protectFromOomKiller(config.oomScoreAdj, log);
     await prepareConfigDirs(config);
     await removeWritableRootLeftovers(config.runDir, log);
+    await removeSocketLeftovers(config.socketDir, log);
+    await removeMountPointLeftovers(config.runDir, log);
     const repositories = await openRepositories(config.repositories.values(), { log, memDir: join(config.runDir, 'mem') });
     const mounter = new LoopMounter({ runDir: config.runDir, verity: config.verity, loopDeviceTimeout: config.loopDeviceTimeout, log });
     log.info(mounter.verityDescription);
@@ -157,6 +159,54 @@ async function removeWritableRootLeftovers(runDir: string, log: Logger): Promise
   }
   log.info(`removing ${dir} (writable roots of an earlier run)`);
   await removeTree(dir).catch((e: unknown) => log.error(`cannot remove ${dir}: ${errorMessage(e)}`));
+}
+
+/**
+ * Socket files of containers of an earlier run that did not end in order (a SIGKILL, a
+ * power cut): while the runtime runs, each container's manifest sockets are unlinked at its
+ * exit, but a killed runtime leaves them. No container runs yet, so every socket named like
+ * ours (`<name>:<version>:<socket>`, start.ts) in socket_dir is stale and is unlinked;
+ * unlink(2) follows no link, and other files (and sockets named otherwise) are left alone.
+ */
+async function removeSocketLeftovers(socketDir: string, log: Logger): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(socketDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^[^:]+:[^:]+:[^:]+$/.test(name)) continue;
+    const path = join(socketDir, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isSocket()) continue;
+    log.warn(`removing ${path}, a socket file left over by a container of an earlier run`);
+    await unlink(path).catch((e: unknown) => log.error(`cannot remove ${path}: ${errorMessage(e)}`));
+  }
+}
+
+/**
+ * Mount point directories (`<run_dir>/<name>:<version>`, mount/mounter.ts) of an earlier run
+ * that did not end in order: the mounts went with its namespace, the empty directories
+ * stayed, and one of a package that is no longer installed (a mem repository's, say) would
+ * stay for good. Nothing is mounted yet, so each such real directory is removed with
+ * rmdir(2): a non-empty or still mounted one is refused by the kernel and left, with a warning.
+ */
+async function removeMountPointLeftovers(runDir: string, log: Logger): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(runDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^[^:]+:[^:]+$/.test(name)) continue;
+    const path = join(runDir, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st?.isDirectory()) continue;
+    log.debug(`removing ${path}, a mount point left over by an earlier run`);
+    await rmdir(path).catch((e: unknown) => log.warn(`cannot remove ${path}: ${errorMessage(e)}`));
+  }
 }
 
 /**

@@ -22,6 +22,7 @@ import { OpError, unexpected, formatDuration, type Entry, type Running, type Sta
 import type { CgroupHandle } from './ports.js';
 import type { ModelError } from '../api/model.js';
 import { mountWritableRoot } from '../recipe/overlay.js';
+import { failpoint } from '../common/failpoint.js';
 
 export interface StartRequest {
   /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
@@ -150,6 +151,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
   // 3. Mount the container and its resources (rolled back on failure).
   const mountedHere = await state.mountForStart([e, ...resources]);
   phase('mount');
+  failpoint('start.after-mount');
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const rollback = async () => {
@@ -198,6 +200,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     // 6. cgroup.
     cgroup = await state.deps.cgroups.create(String(manifest.name), manifest, (ev) => state.memoryEvent(c, ev));
     phase('cgroup');
+    failpoint('start.after-cgroup');
     const cg = cgroup;
     cleanups.push(() => cg.destroy());
 
@@ -244,6 +247,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       phase('plan');
       proc = await state.deps.launcher.create(plan, fds);
       phase('create');
+      failpoint('start.after-create');
     } finally {
       closeSync(devNull);
     }
@@ -291,6 +295,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     cleanups.push(() => onRunning(undefined));
     await p.exec();
     phase('exec');
+    failpoint('start.after-exec');
     state.log.debug(`start phases of ${c} (ms): ${phases.join(', ')}`);
     state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
     return running;

@@ -24,6 +24,7 @@ import type { Mounter } from './mount/mounter.js';
 import type { Repository, RepositoryEntry } from './repository/types.js';
 import { startContainer, type StartRequest } from './start.js';
 import { removeTree } from './fs-safe.js';
+import { failpoint } from '../common/failpoint.js';
 
 /** A failed operation, carrying the console error variant. */
 export class OpError extends NorthstarError {
@@ -452,6 +453,7 @@ export class State {
     }
     const e = this.entry(c);
     if (!e.running) throw new OpError({ stop_container_not_started: { container: c } });
+    failpoint('kill.request');
     e.running.proc.kill(signal);
   }
 
@@ -527,6 +529,7 @@ export class State {
   private async shutdownOnce(grace: number): Promise<void> {
     // From here on starts and mounts are refused (also those already waiting for a lock).
     this.shuttingDown = true;
+    failpoint('shutdown.begin');
     // Every name's lock: operations under way finish first (a start in flight ends with a
     // running container, which is then stopped here like the others).
     const names = [...this.entries.values()].map((e) => State.lockOf(e.container));
@@ -547,6 +550,7 @@ export class State {
       }
       // The exit handlers (cgroups, sockets) finish before anything is unmounted.
       await Promise.all([...this.exiting]);
+      failpoint('shutdown.after-stop');
       for (const e of this.entries.values()) {
         if (e.root) await this.umountEntry(e).catch((err: unknown) => this.log.error(`unmounting ${e.container}: ${errorMessage(err)}`));
       }

@@ -152,6 +152,10 @@ export interface RuntimeOptions {
   /** --log-format (default json) and --log-level (default debug) of the runtime. */
   logFormat?: 'human' | 'json';
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /** Extra environment of the runtime process (e.g. NORTHSTAR_FAILPOINTS). */
+  env?: NodeJS.ProcessEnv;
+  /** The runtime's cgroup name (a restart with the same config); default: a new one. */
+  cgroup?: string;
 }
 
 export class TestRuntime {
@@ -239,7 +243,7 @@ export async function startRuntime(t: TestContext, opts: RuntimeOptions = {}): P
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ns-rt-'));
   for (const d of ['run', 'data', 'sockets', 'repo']) mkdirSync(join(dir, d), { recursive: true });
   for (const npk of opts.npks ?? []) copyFileSync(npk, join(dir, 'repo', `${createHash('sha1').update(npk).digest('hex').slice(0, 8)}.npk`));
-  const cgroup = `northstar-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const cgroup = opts.cgroup ?? `northstar-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const consoleSock = join(dir, 'console.sock');
   const key = opts.key === undefined ? PUB : opts.key;
   const config = `${opts.topConfig ?? ''}
@@ -267,6 +271,7 @@ ${opts.extraConfig ?? ''}
   writeFileSync(join(dir, 'northstar.toml'), config);
   const child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-format', opts.logFormat ?? 'json', '--log-level', opts.logLevel ?? 'debug'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
   });
   const rt = new TestRuntime(dir, child, `unix://${consoleSock}`, cgroup);
   t.after(async () => {

@@ -21,6 +21,7 @@ import { manifestContainer } from '../../manifest/index.js';
 import { Npk } from '../../npk/reader.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+import { failpoint } from '../../common/failpoint.js';
 
 export const TEMP_PREFIX = '.tmp-';
 const LOAD_PARALLELISM = 8;
@@ -180,6 +181,7 @@ export class FsRepository implements Repository {
       const { error } = await consumeExactly(source, size, async (chunk) => {
         let off = 0;
         while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        failpoint('install.mid-upload');
       });
       if (error) throw error;
       // The fsync (disk) runs while the package is checked (CPU, reading the page cache).
@@ -202,8 +204,10 @@ export class FsRepository implements Repository {
         throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
       }
       const path = within(dir, `${container}.npk`, 'name');
+      failpoint('install.after-write');
       await rename(tmp, path);
       keep = true;
+      failpoint('install.after-rename');
       // Re-open from the final path so the Npk (and its verifyImage) reads where it lives.
       let final: Npk;
       try {

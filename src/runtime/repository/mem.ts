@@ -20,7 +20,7 @@
  * with the no-follow helper (../fs-safe.ts).
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,7 @@ import { removeTree } from '../fs-safe.js';
 import { capacityError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+import { failpoint } from '../../common/failpoint.js';
 
 const DIR_PREFIX = 'northstar-mem-';
 
@@ -53,12 +54,7 @@ async function removeStaleDirs(base: string, log: Log): Promise<void> {
   for (const name of names) {
     const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
     if (!m || Number(m[1]) === process.pid) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-      continue; // alive: another runtime's
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-    }
+    if (await alive(Number(m[1]))) continue; // another runtime's
     const path = join(base, name);
     const st = await lstat(path).catch(() => undefined);
     if (!st) continue;
@@ -69,6 +65,23 @@ async function removeStaleDirs(base: string, log: Log): Promise<void> {
     log.warn(`removing ${path}, left over by a mem repository of a runtime that is gone`);
     await removeTree(path).catch((e: unknown) => log.error(`cannot remove ${path}: ${errorMessage(e)}`));
   }
+}
+
+/**
+ * Whether process `pid` runs. A zombie does not: a runtime killed after its parent (the
+ * process that waits for it, see mount/namespace.ts) is a zombie until its new parent reaps
+ * it (for good where no reaping init runs), and its directory must still be taken.
+ */
+async function alive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return false;
+  // pid (comm) STATE …: comm may hold spaces and parentheses, so the state follows the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 /**
@@ -237,11 +250,14 @@ export class MemRepository implements Repository {
       const { error } = await consumeExactly(source, size, async (chunk) => {
         let off = 0;
         while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        failpoint('install.mid-upload');
       });
       if (error) throw error;
       await writer.close();
       writer = undefined;
+      failpoint('install.after-write');
       reader = await sealedCopy(file, size, `northstar-${id}`);
+      failpoint('install.after-seal');
       await unlink(file);
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
