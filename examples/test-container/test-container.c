@@ -20,6 +20,7 @@
  *   stat <path>...           `stat <path>: mode=<octal> uid=<uid> gid=<gid>` (or the errno)
  *   statvfs <path>...        `statvfs <path>: <flags>` (ro nosuid nodev noexec, or -)
  *   fill <path> <bytes>      write up to <bytes>, `fill <path>: wrote <n> errno <E|0>`
+ *   ignore-term <n>          ignore SIGTERM, fork n children that ignore it too, sleep
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -1029,7 +1030,30 @@ int main(int argc, char **argv) {
         printf("fork: %lu of %lu errno %s\n", forked, want, err ? errname(err) : "0");
         sleep_forever();
     /* ------------------------------------------------------------------------------------ */
-    } else {
+    }
+    /* --- faults and exhaustion (test/runtime/faults-exhaust.test.ts) ------------------- */
+    else if (strcmp(cmd, "ignore-term") == 0) {
+        /* ignore-term <N>: ignore SIGTERM, fork N children that ignore it too (inherited
+         * disposition), print `ignore-term: <N> children`, then sleep: only SIGKILL ends it. */
+        need(n, 1, "<N>");
+        no_more(n, 1, args);
+        unsigned long want = parse_u64(args[0], "<N>");
+        executing("IgnoreTerm", 1, (const char *[]){"n"}, args, 0);
+        if (signal(SIGTERM, SIG_IGN) == SIG_ERR) fail_with(errno, "ignore-term: signal");
+        fflush(stdout);
+        fflush(stderr);
+        for (unsigned long i = 0; i < want; i++) {
+            pid_t pid = fork();
+            if (pid < 0) fail_with(errno, "ignore-term: fork");
+            if (pid == 0) {
+                for (;;) pause();
+            }
+        }
+        printf("ignore-term: %lu children\n", want);
+        sleep_forever();
+    }
+    /* ------------------------------------------------------------------------------------ */
+    else {
         usage_error("unrecognized subcommand '%s'", cmd);
     }
     sleep_forever();

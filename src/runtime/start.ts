@@ -172,7 +172,11 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     const mounts = Object.values(manifest.mounts as Record<string, Mount>);
     if (mounts.some((m) => m.type === 'persist')) {
       const dir = within(config.dataDir, String(manifest.name), 'name');
-      await mkdir(dir, { recursive: true });
+      // Not `recursive`: Node's recursive mkdir reports ENOSPC (a full data_dir) as ENOENT.
+      await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return;
+        throw new Error(`persist dir ${dir}: ${errorMessage(err)}`, { cause: err });
+      });
       await chmod(dir, 0o700);
       await chown(dir, manifest.uid, manifest.gid);
     }
