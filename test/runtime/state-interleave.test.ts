@@ -6,107 +6,28 @@
  * what it read before the await. The real runtime is exercised by state-race.test.ts.
  */
 import { test } from 'node:test';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Notification } from '../../src/api/model.js';
 import { Container } from '../../src/common/container.js';
-import { parseManifest } from '../../src/manifest/index.js';
 import type { ContainerProcess, ExitStatus } from '../../src/launch/launcher.js';
 import type { LaunchPlan } from '../../src/launch/plan.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { silentLogger } from '../../src/runtime/logger.js';
-import type { Mounter, MountRequest } from '../../src/runtime/mount/mounter.js';
 import type { CgroupPort } from '../../src/runtime/ports.js';
-import type { Repository, RepositoryEntry } from '../../src/runtime/repository/types.js';
+import { FakeMounter, FakeRepo, Gate, RESOURCE } from './fakes.js';
 import { State, OpError } from '../../src/runtime/state.js';
-import type { Npk } from '../../src/npk/reader.js';
 
-/** A door an awaiting port call waits behind; `reached` resolves once someone waits. */
-class Gate {
-  private opened = false;
-  private release!: () => void;
-  private readonly door = new Promise<void>((r) => (this.release = r));
-  private arrive!: () => void;
-  /** Resolves when the first caller is waiting at the gate. */
-  readonly reached = new Promise<void>((r) => (this.arrive = r));
-  async pass(): Promise<void> {
-    this.arrive();
-    if (!this.opened) await this.door;
-  }
-  open(): void {
-    this.opened = true;
-    this.release();
-  }
-}
 
 const APP = (name: string, version: string, resource?: string) =>
   `name: ${name}\nversion: ${version}\ninit: /bin/app\nuid: 1000\ngid: 1000\n` +
   (resource ? `mounts:\n  /res:\n    type: resource\n    name: ${resource}\n    version: '>=0.0.1'\n    dir: /\n` : '');
-const RESOURCE = (name: string, version: string) => `name: ${name}\nversion: ${version}\nuid: 1000\ngid: 1000\n`;
-
-class FakeRepo implements Repository {
-  readonly kind = 'fs' as const;
-  readonly verified = false;
-  readonly mountOnStart = false;
-  readonly entries: RepositoryEntry[] = [];
-  removeGate: Gate | undefined;
-  constructor(
-    readonly id: string,
-    manifests: string[],
-    private readonly log: string[],
-  ) {
-    for (const text of manifests) {
-      const m = parseManifest(text);
-      this.entries.push({ container: new Container(m.name, m.version), npk: { manifest: m } as unknown as Npk, path: `/fake/${m.name}`, size: 1, repository: id });
-    }
-  }
-  list() {
-    return this.entries;
-  }
-  get(c: Container) {
-    return this.entries.find((e) => e.container.toString() === c.toString());
-  }
-  async install(): Promise<RepositoryEntry> {
-    throw new Error('not used');
-  }
-  async remove(c: Container) {
-    await this.removeGate?.pass();
-    this.entries.splice(this.entries.findIndex((e) => e.container.toString() === c.toString()), 1);
-    this.log.push(`removed ${c}`);
-  }
-  capacity() {
-    return { count: this.entries.length, size: this.entries.length };
-  }
-  async close() {}
-}
 
 const RUN = mkdtempSync(join(tmpdir(), 'ns-interleave-'));
 process.on('exit', () => rmSync(RUN, { recursive: true, force: true }));
 
-/** Refuses a second mount of a mounted target, as the loop mounter does. */
-class FakeMounter implements Mounter {
-  readonly mounted = new Set<string>();
-  mountGate: Gate | undefined;
-  constructor(private readonly log: string[]) {}
-  target(c: Container) {
-    return join(RUN, c.toString());
-  }
-  async mount(req: MountRequest) {
-    const key = req.container.toString();
-    if (this.mounted.has(key)) throw new Error(`mount ${key}: ${this.target(req.container)} is already a mount point`);
-    this.mounted.add(key);
-    await this.mountGate?.pass();
-    mkdirSync(this.target(req.container), { recursive: true });
-    this.log.push(`mount ${key}`);
-    return { container: req.container, target: this.target(req.container), device: '/dev/loop9', verity: 'none' as const, durationMs: 0 };
-  }
-  async umount(c: Container) {
-    this.mounted.delete(c.toString());
-    this.log.push(`umount ${c}`);
-  }
-}
 
 class FakeCgroups {
   statisticsGate: Gate | undefined;
@@ -178,7 +99,7 @@ class FakeLauncher {
 async function setup(manifests: string[]) {
   const log: string[] = [];
   const repo = new FakeRepo('r', manifests, log);
-  const mounter = new FakeMounter(log);
+  const mounter = new FakeMounter(RUN, log);
   const cgroups = new FakeCgroups(log);
   const launcher = new FakeLauncher(log);
   const config = parseConfig('run_dir = "/run"\ndata_dir = "/data"\nsocket_dir = "/sock"\ncgroup = "northstar"\n');

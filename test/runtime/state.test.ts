@@ -3,80 +3,26 @@
  * the launcher (the real ones are exercised by lifecycle/daemon tests as root).
  */
 import { test } from 'node:test';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Container } from '../../src/common/container.js';
-import { parseManifest } from '../../src/manifest/index.js';
 import type { ContainerProcess, ExitStatus } from '../../src/launch/launcher.js';
 import type { LaunchPlan } from '../../src/launch/plan.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { silentLogger } from '../../src/runtime/logger.js';
-import type { Mounter, MountRequest } from '../../src/runtime/mount/mounter.js';
 import type { CgroupPort } from '../../src/runtime/ports.js';
-import type { Repository, RepositoryEntry } from '../../src/runtime/repository/types.js';
+import { FakeMounter, FakeRepo, RESOURCE } from './fakes.js';
 import { State, OpError } from '../../src/runtime/state.js';
-import type { Npk } from '../../src/npk/reader.js';
 
 function manifest(name: string, version: string, extra = ''): string {
   return `name: ${name}\nversion: ${version}\ninit: /bin/app\nuid: 1000\ngid: 1000\n${extra}`;
 }
-const RESOURCE = (name: string, version: string) => `name: ${name}\nversion: ${version}\nuid: 1000\ngid: 1000\n`;
 
-class FakeRepo implements Repository {
-  readonly kind = 'fs' as const;
-  readonly verified = false;
-  readonly mountOnStart = false;
-  readonly entries: RepositoryEntry[] = [];
-  constructor(readonly id: string, manifests: string[]) {
-    for (const text of manifests) {
-      const m = parseManifest(text);
-      this.entries.push({ container: new Container(m.name, m.version), npk: { manifest: m } as unknown as Npk, path: `/fake/${m.name}`, size: 1, repository: id });
-    }
-  }
-  list() {
-    return this.entries;
-  }
-  get(c: Container) {
-    return this.entries.find((e) => e.container.toString() === c.toString());
-  }
-  async install(): Promise<RepositoryEntry> {
-    throw new Error('not used');
-  }
-  async remove(c: Container) {
-    this.entries.splice(this.entries.findIndex((e) => e.container.toString() === c.toString()), 1);
-  }
-  capacity() {
-    return { count: this.entries.length, size: this.entries.length };
-  }
-  async close() {}
-}
-
-/** Mount points are real (empty) directories: the plan builder checks resource dirs exist. */
 const RUN = mkdtempSync(join(tmpdir(), 'ns-state-'));
 process.on('exit', () => rmSync(RUN, { recursive: true, force: true }));
 
-class FakeMounter implements Mounter {
-  readonly mounted = new Set<string>();
-  readonly log: string[] = [];
-  failFor = new Set<string>();
-  target(c: Container) {
-    return join(RUN, c.toString());
-  }
-  async mount(req: MountRequest) {
-    const key = req.container.toString();
-    if (this.failFor.has(key)) throw new Error(`mount of ${key} failed`);
-    mkdirSync(this.target(req.container), { recursive: true });
-    this.mounted.add(key);
-    this.log.push(`mount ${key}`);
-    return { container: req.container, target: this.target(req.container), device: '/dev/loop9', verity: 'none' as const, durationMs: 0 };
-  }
-  async umount(c: Container) {
-    this.mounted.delete(c.toString());
-    this.log.push(`umount ${c}`);
-  }
-}
 
 function fakeCgroups(log: string[]): CgroupPort {
   return {
@@ -135,7 +81,7 @@ class FakeLauncher {
 
 function state(repos: FakeRepo[]) {
   const config = parseConfig('run_dir = "/run"\ndata_dir = "/data"\nsocket_dir = "/sock"\ncgroup = "northstar"\n');
-  const mounter = new FakeMounter();
+  const mounter = new FakeMounter(RUN);
   const cglog: string[] = [];
   const launcher = new FakeLauncher();
   const s = new State({
