@@ -106,7 +106,7 @@ async function main(): Promise<void> {
         `[repositories.signed]\ntype = { fs = { dir = "${dir}/signed" } }\nkey = "${join(FIXTURES, 'northstar.pub')}"\n` +
         `[repositories.plain]\ntype = { fs = { dir = "${dir}/plain" } }\n`,
     );
-    child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-level', process.env['BENCH_LOG_LEVEL'] ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     await waitFor(() => {
       try {
         readFileSync(sock);

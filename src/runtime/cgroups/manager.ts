@@ -226,6 +226,8 @@ export class CgroupManager implements Cgroups {
   private readonly live = new Map<string, ContainerCgroupImpl>();
   /** Directories this manager created for the top level and parents, in creation order. */
   private readonly created: string[] = [];
+  /** Parent cgroups (per hierarchy) known to exist: not walked again at each create. */
+  private readonly parents = new Set<string>();
   readonly top: string;
   private readonly poller: OomPoller;
   private v2Controllers: string[] = [];
@@ -300,8 +302,9 @@ export class CgroupManager implements Cgroups {
    * mkdir `dir`, recorded as ours before and after; true when made, false when it existed
    * (then it is not ours unless the record says so, and is never removed or killed).
    */
-  private async makeDir(dir: string): Promise<boolean> {
-    if (await access(dir).then(() => true, () => false)) return false;
+  private async makeDir(dir: string, fresh = false): Promise<boolean> {
+    // `fresh`: expected not to exist (a container's directory), so no check before.
+    if (!fresh && (await access(dir).then(() => true, () => false))) return false;
     await this.owned.intend(dir);
     try {
       await mkdir(dir);
@@ -357,24 +360,38 @@ export class CgroupManager implements Cgroups {
     if (this.live.has(key)) throw new NorthstarError('ECGROUP', `cgroup of ${name} exists already (another version is running)`);
     const base = settings?.parent ?? this.opts.name;
     const what = settings?.parent !== undefined ? `${container}: cgroups.parent` : 'cgroup';
-    const dirs: { dir: string; controllers: Controller[] }[] = [];
-    let path = '';
-    for (const h of this.hierarchies()) {
-      const parent = this.pathIn(h, base, what);
-      path = posix.join(parent, name);
-      await this.mkdirs(h.mount, parent, this.created, this.layout.version === 2);
-      if (this.layout.version === 2) await this.enableControllers(cgroupDir(h.mount, parent));
-      const dir = cgroupDir(h.mount, path);
-      try {
-        await this.makeContainerDir(container, dir);
-      } catch (e) {
-        await this.undoDirs(dirs);
-        throw e;
-      }
-      dirs.push({ dir, controllers: h.controllers });
-      if (this.layout.version === 1 && h.controllers.includes('cpu') && wantsRealtime(manifest)) {
+    // The hierarchies are independent: their directories are made concurrently, and if
+    // one fails, the ones made are removed again.
+    const made = await Promise.allSettled(
+      this.hierarchies().map(async (h) => {
+        const parent = this.pathIn(h, base, what);
+        const path = posix.join(parent, name);
+        const parentDir = cgroupDir(h.mount, parent);
+        const dir = cgroupDir(h.mount, path);
+        if (!this.parents.has(parentDir)) await this.makeParent(h.mount, parent);
         try {
-          await this.ensureRtBudget(h.mount, path, realtimeRuntime(settings));
+          await this.makeContainerDir(container, dir);
+        } catch (e) {
+          // The parent was removed behind our back: make it again, once.
+          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code !== 'ENOENT') throw e;
+          this.parents.delete(parentDir);
+          await this.makeParent(h.mount, parent);
+          await this.makeContainerDir(container, dir);
+        }
+        return { dir, path, mount: h.mount, controllers: h.controllers };
+      }),
+    );
+    const dirs = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await this.undoDirs(dirs);
+      throw failed.reason;
+    }
+    const path = dirs[dirs.length - 1]?.path ?? '';
+    for (const d of dirs) {
+      if (this.layout.version === 1 && d.controllers.includes('cpu') && wantsRealtime(manifest)) {
+        try {
+          await this.ensureRtBudget(d.mount, d.path, realtimeRuntime(settings));
         } catch (e) {
           await this.undoDirs(dirs);
           throw e;
@@ -396,6 +413,14 @@ export class CgroupManager implements Cgroups {
     return cg;
   }
 
+  /** Make (or find) a parent cgroup of containers, and remember it exists. */
+  private async makeParent(mount: string, parent: string): Promise<void> {
+    await this.mkdirs(mount, parent, this.created, this.layout.version === 2);
+    const dir = cgroupDir(mount, parent);
+    if (this.layout.version === 2) await this.enableControllers(dir);
+    this.parents.add(dir);
+  }
+
   /**
    * A container's cgroup directory must be new: one that exists and is not ours (a foreign
    * cgroup with the container's name) is refused, never joined, killed or removed. One of
@@ -403,7 +428,7 @@ export class CgroupManager implements Cgroups {
    * directory (a test layout, not a cgroup filesystem) holds no tasks and is used as it is.
    */
   private async makeContainerDir(container: string, dir: string): Promise<void> {
-    if (await this.makeDir(dir)) return;
+    if (await this.makeDir(dir, true)) return;
     if (await this.owned.owns(dir)) {
       this.opts.log.warn(`${container}: removing the stale cgroup ${dir} this runtime made before`);
       if (!(await killCgroupTasks(dir, this.opts.killTimeout ?? 5000))) throw new NorthstarError('ECGROUP', `${container}: stale cgroup ${dir} still has tasks`);
@@ -491,6 +516,8 @@ export class CgroupManager implements Cgroups {
       }
     }
     this.created.length = 0;
+    this.parents.clear();
+    await this.owned.close();
   }
 }
 
@@ -571,11 +598,12 @@ class ContainerCgroupImpl implements ContainerCgroup {
   async limitPids(max: number | 'max'): Promise<void> {
     const dir = this.dirOf('pids');
     if (!dir) return; // no pids hierarchy: warned once at start
-    if (!(await access(`${dir}/pids.max`).then(() => true, () => false))) {
+    try {
+      await this.apply([{ controller: 'pids', file: 'pids.max', value: String(max), onError: 'verify' }]);
+    } catch (e) {
+      if ((e as { cause?: NodeJS.ErrnoException }).cause?.code !== 'ENOENT') throw e;
       this.log.warn(`${this.container}: no pids controller in cgroup ${this.path}: its number of processes is not limited`);
-      return;
     }
-    await this.apply([{ controller: 'pids', file: 'pids.max', value: String(max), onError: 'verify' }]);
   }
 
   async startMonitor(emit: (e: MemoryEvent) => void): Promise<void> {
@@ -597,8 +625,8 @@ class ContainerCgroupImpl implements ContainerCgroup {
 
   async pids(): Promise<number[]> {
     const all = new Set<number>();
-    for (const f of this.procs) {
-      for (const l of ((await readOpt(f)) ?? '').split('\n')) if (l.trim()) all.add(Number(l));
+    for (const text of await Promise.all(this.procs.map(readOpt))) {
+      for (const l of (text ?? '').split('\n')) if (l.trim()) all.add(Number(l));
     }
     return [...all];
   }
@@ -697,20 +725,23 @@ class ContainerCgroupImpl implements ContainerCgroup {
     }
     // Give a realtime budget back first: a removed cgroup's budget stays counted against
     // its parent until the kernel frees the group, which would refuse the next start's.
-    for (const { dir } of this.hier) {
+    for (const { dir, controllers } of this.hier) {
+      if (this.manager.version !== 1 || !controllers.includes('cpu')) continue;
       const rt = `${dir}/cpu.rt_runtime_us`;
       if (((await readOpt(rt)) ?? '0').trim() !== '0') await writeFile(rt, '0').catch(() => undefined);
     }
-    // Try every hierarchy even if one fails, so one busy directory does not leave the others.
+    // Every hierarchy is tried even if one fails, so one busy directory does not leave the others.
     let first: unknown;
-    for (const { dir } of this.hier) {
-      await removeCgroupDir(dir, this.log).then(
-        () => this.manager.ownership.forget(dir),
-        (e: unknown) => {
-          first ??= e;
-        },
-      );
-    }
+    await Promise.all(
+      this.hier.map(({ dir }) =>
+        removeCgroupDir(dir, this.log).then(
+          () => this.manager.ownership.forget(dir),
+          (e: unknown) => {
+            first ??= e;
+          },
+        ),
+      ),
+    );
     this.manager.forget(this);
     if (first) throw first;
   }

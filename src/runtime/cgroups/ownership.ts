@@ -2,9 +2,15 @@
  * Which cgroup directories this runtime made, so it never adopts, kills or removes one it
  * did not create, and so a crashed run's cgroups are removed at the next start.
  *
- * The record is `<run_dir>/cgroups.owned` (JSON): the boot id and, per directory made,
- * its path, device and inode number. An entry is written *before* the mkdir (pending: no
- * inode yet) and completed right after it. On a cgroup filesystem the inode number is the
+ * The record is `<run_dir>/cgroups.owned`: the boot id and, per directory made, its path,
+ * device and inode number. An entry is written *before* the mkdir (pending: no inode yet)
+ * and completed right after it. The file is a journal of JSON lines, appended to through
+ * one open file (a start of a container costs two small appends per hierarchy, no rename):
+ * a header line `{"version":2,"boot":…}`, then `{"intend":dir}`, `{"made":dir,"dev":…,
+ * "ino":…}` and `{"forget":dir}` lines. It is rewritten whole (tmp + rename) at start-up
+ * and after every JOURNAL_LIMIT appends, and removed when nothing is recorded. A torn last
+ * line (a crash in the middle of an append) is ignored; the entry it would have changed
+ * stays pending or complete, which the inode check below makes safe either way. On a cgroup filesystem the inode number is the
  * kernfs node id, which is never reused within a boot, so path + device + inode + boot id
  * prove that a directory found later is the one we made and not one someone else made
  * under the same name since. Extended attributes would be nicer, but v1 cgroupfs supports
@@ -19,7 +25,7 @@
  * - gone or replaced (another inode): left alone and forgotten.
  * A record from another boot is dropped whole (the cgroups died with that boot).
  */
-import { access, lstat, readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { access, lstat, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { errorMessage } from '../../common/errors.js';
 import type { Log } from '../repository/types.js';
 
@@ -33,10 +39,12 @@ interface Entry {
 }
 
 interface RecordFile {
-  version: 1;
   boot: string;
   entries: Entry[];
 }
+
+/** Appends after which the journal is rewritten whole. */
+const JOURNAL_LIMIT = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,19 +56,46 @@ async function bootId(): Promise<string> {
   }
 }
 
+const isEntry = (e: unknown): e is Entry =>
+  typeof e === 'object' && e !== null && typeof (e as Entry).dir === 'string' && (e as Entry).dir.startsWith('/') &&
+  ((e as Entry).ino === undefined || (typeof (e as Entry).ino === 'number' && typeof (e as Entry).dev === 'number'));
+
+/** The journal (or a version-1 record, one JSON object); undefined when it is neither. */
 function parseRecord(text: string): RecordFile | undefined {
+  const lines = text.split('\n');
+  let header: unknown;
   try {
-    const v = JSON.parse(text) as Partial<RecordFile>;
-    if (v.version !== 1 || typeof v.boot !== 'string' || !Array.isArray(v.entries)) return undefined;
-    const entries = v.entries.filter(
-      (e): e is Entry =>
-        typeof e === 'object' && e !== null && typeof e.dir === 'string' && e.dir.startsWith('/') &&
-        (e.ino === undefined || (typeof e.ino === 'number' && typeof e.dev === 'number')),
-    );
-    return { version: 1, boot: v.boot, entries };
+    header = JSON.parse(lines[0]!);
   } catch {
-    return undefined;
+    try {
+      header = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
   }
+  if (typeof header !== 'object' || header === null) return undefined;
+  const h = header as { version?: unknown; boot?: unknown; entries?: unknown };
+  if (typeof h.boot !== 'string') return undefined;
+  if (h.version === 1) return Array.isArray(h.entries) ? { boot: h.boot, entries: h.entries.filter(isEntry) } : undefined;
+  if (h.version !== 2) return undefined;
+  const entries = new Map<string, Entry>();
+  for (const line of lines.slice(1)) {
+    if (line === '') continue;
+    let op: Record<string, unknown>;
+    try {
+      op = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      break; // a torn append: only the last line can be one
+    }
+    if (typeof op['intend'] === 'string') {
+      if (!entries.has(op['intend'])) entries.set(op['intend'], { dir: op['intend'] });
+    } else if (typeof op['made'] === 'string') {
+      entries.set(op['made'], { dir: op['made'], dev: op['dev'] as number, ino: op['ino'] as number });
+    } else if (typeof op['forget'] === 'string') {
+      entries.delete(op['forget']);
+    }
+  }
+  return { boot: h.boot, entries: [...entries.values()].filter(isEntry) };
 }
 
 const depth = (dir: string) => dir.split('/').length;
@@ -119,6 +154,9 @@ async function rmdirRetry(dir: string): Promise<void> {
 export class CgroupOwnership {
   private readonly entries = new Map<string, Entry>();
   private saving: Promise<void> = Promise.resolve();
+  /** The journal, open for appends; undefined until the first snapshot and when empty. */
+  private journal: FileHandle | undefined;
+  private appended = 0;
 
   private constructor(private readonly file: string | undefined, private readonly boot: string, private readonly log: Log) {}
 
@@ -155,21 +193,22 @@ export class CgroupOwnership {
 
   /** Record the intent to create `dir` (before the mkdir). */
   async intend(dir: string): Promise<void> {
-    if (!this.entries.has(dir)) this.entries.set(dir, { dir });
-    await this.save();
+    if (this.entries.has(dir)) return;
+    this.entries.set(dir, { dir });
+    await this.save({ intend: dir });
   }
 
   /** The mkdir of `dir` succeeded: record its identity. */
   async made(dir: string): Promise<void> {
     const st = await lstat(dir);
     this.entries.set(dir, { dir, dev: st.dev, ino: st.ino });
-    await this.save();
+    await this.save({ made: dir, dev: st.dev, ino: st.ino });
   }
 
   /** `dir` is gone (or was never made): drop it. */
   async forget(dir: string): Promise<void> {
     if (!this.entries.delete(dir)) return;
-    await this.save();
+    await this.save({ forget: dir });
   }
 
   /**
@@ -212,27 +251,60 @@ export class CgroupOwnership {
     await this.save();
   }
 
-  /** Write the record (tmp + rename), one write at a time; the file is removed when empty. */
-  private save(): Promise<void> {
+  /**
+   * Record a change already made to `entries`: one append to the journal, or a rewrite of
+   * the whole record (the first time, every JOURNAL_LIMIT appends, when it becomes empty,
+   * and after a failed append). One write at a time, in order.
+   */
+  private save(change?: Record<string, unknown>): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
     const next = this.saving.then(async () => {
-      const entries = [...this.entries.values()];
       try {
-        if (entries.length === 0) {
-          await unlink(file).catch((e: NodeJS.ErrnoException) => {
-            if (e.code !== 'ENOENT') throw e;
-          });
-          return;
+        if (change && this.journal && this.entries.size > 0 && this.appended < JOURNAL_LIMIT) {
+          try {
+            await this.journal.write(JSON.stringify(change) + '\n');
+            this.appended++;
+            return;
+          } catch (e) {
+            this.log.warn(`cgroup: cannot append to ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}; rewriting it`);
+          }
         }
-        const body: RecordFile = { version: 1, boot: this.boot, entries };
-        await writeFile(`${file}.tmp`, JSON.stringify(body) + '\n', { mode: 0o600 });
-        await rename(`${file}.tmp`, file);
+        await this.rewrite(file);
       } catch (e) {
         this.log.warn(`cgroup: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
       }
     });
     this.saving = next;
     return next;
+  }
+
+  /** Close the journal (what is recorded stays on disk for the next start). */
+  async close(): Promise<void> {
+    await this.saving;
+    const j = this.journal;
+    this.journal = undefined;
+    await j?.close().catch(() => undefined);
+  }
+
+  /** The whole record as a fresh journal (tmp + rename), or no file when nothing is recorded. */
+  private async rewrite(file: string): Promise<void> {
+    const old = this.journal;
+    this.journal = undefined;
+    this.appended = 0;
+    await old?.close().catch(() => undefined);
+    if (this.entries.size === 0) {
+      await unlink(file).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+      return;
+    }
+    const lines = [JSON.stringify({ version: 2, boot: this.boot })];
+    for (const e of this.entries.values()) {
+      lines.push(JSON.stringify(e.ino === undefined ? { intend: e.dir } : { made: e.dir, dev: e.dev, ino: e.ino }));
+    }
+    await writeFile(`${file}.tmp`, lines.join('\n') + '\n', { mode: 0o600 });
+    await rename(`${file}.tmp`, file);
+    this.journal = await open(file, 'a');
   }
 }
