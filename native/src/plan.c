@@ -125,13 +125,18 @@ static int parse(struct ctx *c, struct plan *p) {
     if (ostr(c, &m->data, 0, 4096, "mount.data") < 0) return -1;
     if (u8(c, &m->options, "mount.options") < 0) return -1;
     NEED((m->options & ~MOUNT_OPTIONS_ALL) == 0, "mount[%u].options: reserved bits set", i);
-    const uint8_t create = m->options & (MOUNT_CREATE_FILE | MOUNT_CREATE_DIR | MOUNT_SYMLINK);
-    NEED((create & (create - 1)) == 0, "mount[%u].options: more than one of create file, create dir, symlink", i);
+    const uint8_t create = m->options & (MOUNT_CREATE_FILE | MOUNT_CREATE_DIR | MOUNT_SYMLINK | MOUNT_DEVICE);
+    NEED((create & (create - 1)) == 0, "mount[%u].options: more than one of create file, create dir, symlink, device", i);
     NEED(m->target[0] != '/' || create == 0, "mount[%u].options: only a target inside the root can be created", i);
     if (m->options & MOUNT_SYMLINK) {
       NEED(m->source && m->source[0] && !m->fstype && !m->data && m->flags == 0 &&
                !(m->options & (MOUNT_SKIP_IF_MISSING | MOUNT_SOURCE_IN_ROOT)),
            "mount[%u]: a symlink needs a source (its text) and no fstype, flags, data or other options", i);
+    }
+    if (m->options & MOUNT_DEVICE) {
+      NEED(m->source && m->source[0] == '/' && !m->fstype && !m->data && m->flags == 0 &&
+               !(m->options & MOUNT_SOURCE_IN_ROOT),
+           "mount[%u]: a device needs an absolute host source and no fstype, flags, data or source root", i);
     }
     if (m->options & MOUNT_SOURCE_IN_ROOT) {
       NEED(m->source && m->source[0] && m->source[0] != '/', "mount[%u].source: must be a relative path with a source root", i);

@@ -37,7 +37,10 @@ enum seccomp_mode { SECCOMP_OFF = 0, SECCOMP_ALLOW_LIST = 1, SECCOMP_DENY_LIST =
 #define MOUNT_CREATE_DIR 0x8u
 /* No mount at all: create a symlink at target whose text is source. */
 #define MOUNT_SYMLINK 0x10u
-#define MOUNT_OPTIONS_ALL 0x1fu
+/* No mount: a character device at target with the device number and permission bits of
+ * the host node source (with MOUNT_SKIP_IF_MISSING: nothing when source is missing). */
+#define MOUNT_DEVICE 0x20u
+#define MOUNT_OPTIONS_ALL 0x3fu
 
 struct plan_mount {
   char *source; /* NULL when absent */

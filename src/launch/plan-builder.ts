@@ -18,11 +18,12 @@
  * | tmpfs      | tmpfs NODEV|NOSUID|NOEXEC "size=<bytes>,mode=1777"                             |
  * | resource   | BIND|RDONLY|NODEV|NOSUID|opts of <dir> resolved inside the resource root (a    |
  * |            | symlink cannot leave it); then BIND|REMOUNT|RDONLY|NODEV|NOSUID|opts           |
- * | dev        | tmpfs NODEV|NOSUID|NOEXEC "size=65536,mode=0755"; in it the host's full, null, |
- * |            | random, tty, urandom, zero bound onto new empty files (BIND; then              |
- * |            | BIND|REMOUNT|RDONLY|NOSUID|NOEXEC), the fd/stdin/stdout/stderr links when     |
- * |            | /proc is mounted, the directories of mount points below it; the tmpfs is       |
- * |            | remounted BIND|REMOUNT|RDONLY|NODEV|NOSUID|NOEXEC after every other mount      |
+ * | dev        | tmpfs NOSUID|NOEXEC "size=65536,mode=0755"; in it the host's full, null,       |
+ * |            | random, tty, urandom, zero made as character devices with the host numbers     |
+ * |            | (mknod by the core; a read-only bind of the host node where mknod is refused), |
+ * |            | the fd/stdin/stdout/stderr links when /proc is mounted, the directories of     |
+ * |            | mount points below it; the tmpfs is remounted BIND|REMOUNT|RDONLY|NOSUID|NOEXEC|
+ * |            | after every other mount, so no node can be added                               |
  *
  * The kernel ignores every flag but MS_REC on the first call of a bind mount, so the flags
  * only take effect through the remount. Upstream remounts only read-only binds; we also
@@ -33,7 +34,8 @@
  * nosuid (the manifest has no option to ask otherwise), so device nodes and setuid files
  * inside a signed image are inert. Upstream mounts images without nodev because its `dev`
  * mount relies on the device nodes the packer bakes into the image; ours gives the container
- * a fresh /dev of bind-mounted host nodes instead (upstream: no runtime action).
+ * a fresh, read-only /dev holding exactly the six nodes above instead (upstream: no runtime
+ * action).
  */
 import { CAPABILITIES } from '../manifest/capabilities.js';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -181,8 +183,13 @@ const TMPFS_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
 const PERSIST_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
 /** Resources come from images: never devices or setuid, whatever the options say. */
 const RESOURCE_FLAGS = MS.RDONLY | MS.NODEV | MS.NOSUID;
-/** The /dev tmpfs of a `dev` mount: a few empty mount points and links. */
-const DEV_TMPFS_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
+/**
+ * The /dev tmpfs of a `dev` mount: the host's six harmless character devices (made by the
+ * core with mknod, not bound: two mount calls less per node) and a few links. It is not
+ * nodev, so those nodes work; it is made read-only once set up, so no other node can be
+ * added, and every image and other tmpfs stays nodev.
+ */
+const DEV_TMPFS_FLAGS = MS.NOSUID | MS.NOEXEC;
 const DEV_TMPFS_DATA = 'size=65536,mode=0755';
 /** Host device nodes a `dev` mount binds (the set upstream's packer bakes into images). */
 export const DEV_NODES = ['full', 'null', 'random', 'tty', 'urandom', 'zero'] as const;
@@ -374,12 +381,7 @@ export function resolveInRoot(root: string, rel: string): string {
 function devCalls(target: string, withLinks: boolean, below: readonly string[][]): MountCall[] {
   const calls: MountCall[] = [{ source: 'tmpfs', target, fstype: 'tmpfs', flags: DEV_TMPFS_FLAGS, data: DEV_TMPFS_DATA }];
   for (const name of DEV_NODES) {
-    const source = `/dev/${name}`;
-    const t = `${target}/${name}`;
-    calls.push(
-      { source, target: t, fstype: null, flags: MS.BIND, data: null, skipIfMissing: true, create: 'file' },
-      { source, target: t, fstype: null, flags: MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NOEXEC, data: null, skipIfMissing: true },
-    );
+    calls.push({ source: `/dev/${name}`, target: `${target}/${name}`, fstype: null, flags: 0, data: null, skipIfMissing: true, create: 'device' });
   }
   if (withLinks) {
     for (const [name, text] of DEV_LINKS) calls.push({ source: text, target: `${target}/${name}`, fstype: null, flags: 0, data: null, create: 'symlink' });

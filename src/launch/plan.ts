@@ -24,7 +24,9 @@
  *                            create an empty file, bit 3 a directory at the target first;
  *                            bit 4 no mount, a symlink at the target with text `source`
  *                            (a created entry without source, fstype and flags is not
- *                            mounted either)
+ *                            mounted either); bit 5 no mount, a character device at the
+ *                            target with the number and permission bits of the host node
+ *                            `source` (a read-only bind of it where mknod is refused)
  *   u8 network               0 = new empty netns, 1 = host, 2 = join: then str path
  *   u32 uid | u32 gid | list<u32> groups
  *   list<rlimit>             rlimit = u32 resource | u64 soft | u64 hard (2^64-1 = infinity)
@@ -119,13 +121,15 @@ export interface MountCall {
    * Create the (relative) target inside the root before mounting: an empty `file` or a
    * `dir` (an existing entry is fine), or a `symlink` whose text is `source`; a symlink
    * is not mounted (flags 0, no fstype or data), nor is a created file or directory
-   * without source, fstype and flags.
+   * without source, fstype and flags. A `device` is a character device with the number
+   * and permission bits of the host node `source` (absolute), not mounted either; where
+   * mknod is refused, the core binds the host node read-only, nosuid and noexec instead.
    */
-  create?: 'file' | 'dir' | 'symlink';
+  create?: 'file' | 'dir' | 'symlink' | 'device';
 }
 
 /** The options byte of a mount (native/src/plan.h MOUNT_*). */
-export const MOUNT_OPTION = { skipIfMissing: 0x1, sourceInRoot: 0x2, createFile: 0x4, createDir: 0x8, symlink: 0x10 } as const;
+export const MOUNT_OPTION = { skipIfMissing: 0x1, sourceInRoot: 0x2, createFile: 0x4, createDir: 0x8, symlink: 0x10, device: 0x20 } as const;
 
 export type NetworkPlan =
   | { mode: 'new' }
@@ -310,11 +314,14 @@ export function validatePlan(plan: LaunchPlan): void {
         if (typeof m.source !== 'string' || m.source === '' || m.source.startsWith('/')) bad(`${p}.source`, 'must be a relative path when sourceRoot is set');
       }
       if (m.create !== undefined) {
-        if (m.create !== 'file' && m.create !== 'dir' && m.create !== 'symlink') bad(`${p}.create`, "must be 'file', 'dir' or 'symlink'");
+        if (m.create !== 'file' && m.create !== 'dir' && m.create !== 'symlink' && m.create !== 'device') bad(`${p}.create`, "must be 'file', 'dir', 'symlink' or 'device'");
         if (typeof m.target === 'string' && m.target.startsWith('/')) bad(`${p}.create`, 'only a target inside the root can be created');
       }
       if (m.create === 'symlink' && (m.source === null || m.source === '' || m.fstype !== null || m.data !== null || m.flags !== 0 || m.skipIfMissing || m.sourceRoot !== undefined)) {
         bad(p, 'a symlink needs a source (its text) and no fstype, flags, data, skipIfMissing or sourceRoot');
+      }
+      if (m.create === 'device' && (typeof m.source !== 'string' || !m.source.startsWith('/') || m.fstype !== null || m.data !== null || m.flags !== 0 || m.sourceRoot !== undefined)) {
+        bad(p, 'a device needs an absolute host source and no fstype, flags, data or sourceRoot');
       }
     });
   }
@@ -488,6 +495,8 @@ class Writer {
 const NETWORK_CODE = { new: 0, host: 1, join: 2 } as const;
 const RULE_CODE = { any: 0, values: 1, mask: 2, bits: 3 } as const;
 
+const CREATE_OPTION = { file: MOUNT_OPTION.createFile, dir: MOUNT_OPTION.createDir, symlink: MOUNT_OPTION.symlink, device: MOUNT_OPTION.device } as const;
+
 /** Validate and encode a plan to the binary format of the C core. */
 export function encodePlan(plan: LaunchPlan): Buffer {
   validatePlan(plan);
@@ -505,7 +514,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
     w.ostr(m.fstype);
     w.u64(m.flags);
     w.ostr(m.data);
-    const create = m.create === 'file' ? MOUNT_OPTION.createFile : m.create === 'dir' ? MOUNT_OPTION.createDir : m.create === 'symlink' ? MOUNT_OPTION.symlink : 0;
+    const create = m.create === undefined ? 0 : CREATE_OPTION[m.create];
     w.u8((m.skipIfMissing ? MOUNT_OPTION.skipIfMissing : 0) | (m.sourceRoot !== undefined ? MOUNT_OPTION.sourceInRoot : 0) | create);
     if (m.sourceRoot !== undefined) w.str(m.sourceRoot);
   }

@@ -494,8 +494,8 @@ describe('filesystem', { timeout: 300_000 }, () => {
     if (!e) return;
     const rep = await reportOf(t, e, manifest(e));
     const targets = mounts(rep).map((x) => x.target).sort();
-    // the dev mount: a tmpfs at /dev with the host's device nodes bound in
-    const dev = ['/dev', ...['full', 'null', 'random', 'tty', 'urandom', 'zero'].map((n) => `/dev/${n}`).filter((p) => existsSync(p))];
+    // the dev mount: a tmpfs at /dev; its device nodes are made in it, not mounted
+    const dev = ['/dev'];
     const expected = ['/', '/data', ...dev, '/lib', '/lib64', '/proc', '/resource', '/tmpfs', '/unix-sockets'].filter((x) => x !== '/lib64' || existsSync('/lib64'));
     assert.deepEqual(targets, expected.sort());
     const r = await run(t, e, manifest(e), ['exists', e.work, '/work', '/proc/1/root' + e.work, '/etc/passwd', '/test-container']);

@@ -168,8 +168,10 @@ test('the C parser rejects malformed plans with a reason', { skip: skip ?? false
   assert.match(await planError(patch(mountCountAt, [0x00, 0x04, 0, 0])), /mounts: 1024 entries but only \d+ bytes left/);
   // options byte of the only mount: reserved bit
   const mountEnd = mountCountAt + 4 + (1 + 4 + 4) + (4 + 4) + (1 + 4 + 4) + 8 + 1;
-  assert.match(await planError(patch(mountEnd, [0x20])), /mount\[0\]\.options: reserved bits set/);
-  assert.match(await planError(patch(mountEnd, [0x0c])), /mount\[0\]\.options: more than one of create file, create dir, symlink/);
+  assert.match(await planError(patch(mountEnd, [0x40])), /mount\[0\]\.options: reserved bits set/);
+  assert.match(await planError(patch(mountEnd, [0x0c])), /mount\[0\]\.options: more than one of create file, create dir, symlink, device/);
+  assert.match(await planError(patch(mountEnd, [0x30])), /mount\[0\]\.options: more than one of create file, create dir, symlink, device/);
+  assert.match(await planError(patch(mountEnd, [0x20])), /mount\[0\]: a device needs an absolute host source and no fstype, flags, data or source root/);
   assert.match(await planError(patch(mountEnd, [0x10])), /mount\[0\]: a symlink needs a source \(its text\) and no fstype, flags, data or other options/);
   assert.match(await planError(patch(mountEnd + 1, [3])), /network: unknown mode 3/);
   // uid -1

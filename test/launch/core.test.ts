@@ -4,7 +4,7 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, openSync, closeSync, readlinkSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, openSync as open2 } from 'node:fs';
+import { existsSync, openSync, closeSync, readlinkSync, readFileSync, rmdirSync, symlinkSync, mkdirSync, writeFileSync, openSync as open2 } from 'node:fs';
 import { join } from 'node:path';
 import { Launcher, LaunchError } from '../../src/launch/launcher.js';
 import { ValidationError } from '../../src/common/errors.js';
@@ -218,6 +218,46 @@ test('bind mounts, read-only remounts and tmpfs land inside the root; /proc is r
   assert.match(lines[4]!, /^\S+ \/scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=64k/);
   assert.match(lines[5]!, /^\S+ \/ro \S+ ro,nosuid,nodev/);
   assert.equal(readFileSync(join(host, 'tmp/rw-ok'), 'utf8'), '');
+});
+
+/** A /dev like the `dev` mount's: a tmpfs, null and zero made from the host nodes, then read-only. */
+function devMounts() {
+  const MS_BIND = 0x1000, MS_REMOUNT = 0x20, MS_RDONLY = 0x1, MS_NOSUID = 0x2, MS_NOEXEC = 0x8;
+  return [
+    PROC_MOUNT,
+    { source: 'tmpfs', target: 'dev', fstype: 'tmpfs', flags: MS_NOSUID | MS_NOEXEC, data: 'size=65536,mode=0755' },
+    { source: '/dev/null', target: 'dev/null', fstype: null, flags: 0, data: null, skipIfMissing: true, create: 'device' as const },
+    { source: '/dev/zero', target: 'dev/zero', fstype: null, flags: 0, data: null, skipIfMissing: true, create: 'device' as const },
+    { source: '/dev/no-such-node', target: 'dev/none', fstype: null, flags: 0, data: null, skipIfMissing: true, create: 'device' as const },
+    { source: null, target: 'dev', fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, data: null },
+  ];
+}
+
+const DEV_SCRIPT = [
+  'echo x > /dev/null && echo null-ok',
+  'head -c 3 /dev/zero | wc -c',
+  'stat -c "%F %t:%T %a" /dev/null /dev/zero',
+  'test -e /dev/none || echo none-skipped',
+  'grep -c " /dev/null [^ ]* ro,nosuid,noexec" /proc/self/mounts || true',
+].join('; ');
+
+test('device entries are made with mknod from the host numbers: working nodes, not mounts', { skip: skip ?? false }, async (t) => {
+  const root = makeRoot(t);
+  const r = await run(launcher, shPlan(root, DEV_SCRIPT, { mounts: devMounts() }));
+  assert.deepEqual(r.status, { code: 0 }, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['null-ok', '3', 'character special file 1:3 666', 'character special file 1:5 666', 'none-skipped', '0']);
+});
+
+const DEVICES_V1 = '/sys/fs/cgroup/devices';
+test('where mknod is refused (a devices cgroup), device entries are the host nodes bound read-only', { skip: skip ?? (existsSync(`${DEVICES_V1}/devices.deny`) ? false : 'no cgroup v1 devices controller here') }, async (t) => {
+  const root = makeRoot(t);
+  const cg = join(DEVICES_V1, `ns-test-mknod-${process.pid}`);
+  mkdirSync(cg);
+  t.after(() => rmdirSync(cg));
+  writeFileSync(join(cg, 'devices.deny'), 'c *:* m');
+  const r = await run(launcher, shPlan(root, DEV_SCRIPT, { mounts: devMounts(), cgroupProcs: [join(cg, 'cgroup.procs')] }));
+  assert.deepEqual(r.status, { code: 0 }, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['null-ok', '3', 'character special file 1:3 666', 'character special file 1:5 666', 'none-skipped', '1']);
 });
 
 test('a symlink in the root cannot redirect a mount target to the host', { skip: skip ?? false }, async (t) => {

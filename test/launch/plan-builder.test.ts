@@ -76,12 +76,12 @@ const NOEXEC = MS.NOEXEC;
 /** The calls of a dev mount at /dev (without the final read-only remount of its tmpfs). */
 function devBlock(links: boolean): MountCall[] {
   const node = (name: string): MountCall[] => [
-    { source: `/dev/${name}`, target: `dev/${name}`, fstype: null, flags: BIND, data: null, skipIfMissing: true, create: 'file' },
-    { source: `/dev/${name}`, target: `dev/${name}`, fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NOEXEC, data: null, skipIfMissing: true },
+    { source: `/dev/${name}`, target: `dev/${name}`, fstype: null, flags: 0, data: null, skipIfMissing: true, create: 'device' },
   ];
   const link = (name: string, text: string): MountCall => ({ source: text, target: `dev/${name}`, fstype: null, flags: 0, data: null, create: 'symlink' });
   return [
-    { source: 'tmpfs', target: 'dev', fstype: 'tmpfs', flags: NODEV | NOSUID | NOEXEC, data: 'size=65536,mode=0755' },
+    // Not nodev (its nodes must work), read-only once set up (DEV_RO): no node can be added.
+    { source: 'tmpfs', target: 'dev', fstype: 'tmpfs', flags: NOSUID | NOEXEC, data: 'size=65536,mode=0755' },
     ...node('full'),
     ...node('null'),
     ...node('random'),
@@ -93,7 +93,7 @@ function devBlock(links: boolean): MountCall[] {
       : []),
   ];
 }
-const DEV_RO: MountCall = { source: null, target: 'dev', fstype: null, flags: BIND | REMOUNT | RO | NODEV | NOSUID | NOEXEC, data: null };
+const DEV_RO: MountCall = { source: null, target: 'dev', fstype: null, flags: BIND | REMOUNT | RO | NOSUID | NOEXEC, data: null };
 
 test('the test container gives the exact upstream mount list, parents first, with /system skipped and logged', () => {
   const s = settings();
@@ -270,7 +270,7 @@ test('the resource dir probe follows symlinks inside the resource root only', (t
   );
 });
 
-test('dev mounts: a read-only nodev tmpfs with the host nodes bound in, links with /proc, mount points below it created', () => {
+test('dev mounts: a read-only tmpfs with the host nodes made in it, links with /proc, mount points below it created', () => {
   const m: PlanManifest = {
     ...testContainer(),
     seccomp: null,
