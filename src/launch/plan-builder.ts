@@ -593,28 +593,42 @@ function buildGroups(groups: PlanManifest['suppl_groups'], settings: PlanSetting
   return out;
 }
 
-function buildCommand(manifest: PlanManifest, settings: PlanSettings): { path: string; argv: string[] } {
+/** What a start request may change: the command (`<INIT>` = the manifest init) and the env. */
+export interface StartOverrides {
+  /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
+  readonly init?: string | null;
+  /** When non-empty: replaces the manifest args. */
+  readonly args?: readonly string[] | null;
+  /** When non-empty: replaces the manifest env. */
+  readonly env?: MapLike<string> | null;
+}
+
+/**
+ * The command and environment of a start: the one place for `<INIT>`, the start request's
+ * overrides and the reserved-environment rule (RESERVED_ENV). Throws StartError
+ * `start_container_resource` (no init: a resource container) or `invalid_arguments` (a
+ * reserved variable in the request), and ValidationError for an env name or value the
+ * kernel cannot take. Cheap and without side effects: a start calls it before it creates
+ * anything.
+ */
+export function startCommand(manifest: PlanManifest, request: StartOverrides): { path: string; argv: string[]; envp: string[] } {
   const container = `${manifest.name}:${String(manifest.version)}`;
   let init = manifest.init ?? null;
-  if (settings.init != null) {
-    init = init === null ? settings.init : settings.init.split('<INIT>').join(init);
+  if (request.init != null) {
+    init = init === null ? request.init : request.init.split('<INIT>').join(init);
   }
   if (init === null || init === '') {
     throw new StartError('start_container_resource', `${container} has no init (a resource container) and the start request gives none`);
   }
-  const args = settings.args != null && settings.args.length > 0 ? settings.args : (manifest.args ?? []);
-  return { path: init, argv: [init, ...args] };
+  const args = request.args != null && request.args.length > 0 ? request.args : (manifest.args ?? []);
+  return { path: init, argv: [init, ...args], envp: startEnv(manifest, request) };
 }
 
-function buildEnv(manifest: PlanManifest, settings: PlanSettings): string[] {
-  const requested = entries(settings.env);
+function startEnv(manifest: PlanManifest, request: StartOverrides): string[] {
+  const requested = entries(request.env);
   for (const [key] of requested) {
     if ((RESERVED_ENV as readonly string[]).includes(key)) {
-      throw new StartError(
-        'invalid_arguments',
-        `env contains reserved key NORTHSTAR_NAME or NORTHSTAR_VERSION or NORTHSTAR_CONTAINER or NORTHSTAR_CONSOLE`,
-        { key },
-      );
+      throw new StartError('invalid_arguments', `env contains reserved key ${RESERVED_ENV.join(' or ')}`, { key });
     }
   }
   const env = requested.length > 0 ? requested : entries(manifest.env);
@@ -667,8 +681,7 @@ export function buildPlan(manifest: PlanManifest, settings: PlanSettings): Launc
   if (!Number.isInteger(manifest.uid) || manifest.uid < 1 || manifest.uid > 65535) invalid('uid', 'must be in 1..65535');
   if (!Number.isInteger(manifest.gid) || manifest.gid < 1 || manifest.gid > 65535) invalid('gid', 'must be in 1..65535');
 
-  const { path, argv } = buildCommand(manifest, settings);
-  const envp = buildEnv(manifest, settings);
+  const { path, argv, envp } = startCommand(manifest, settings);
   const mounts = buildMounts({ name, settings, exists, log: (m) => log(`${container}: ${m}`) }, manifest.mounts);
   const caps = buildCapabilities(manifest.capabilities);
   const console = settings.console === true;
