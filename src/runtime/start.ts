@@ -221,7 +221,7 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
     }
 
     // 7. Launch plan and fds.
-    const plan = buildPlan(manifest as never, {
+    const plan = buildPlan(manifest, {
       root,
       dataDir: config.dataDir,
       socketDir: config.socketDir,
