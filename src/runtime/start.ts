@@ -235,12 +235,12 @@ async function writableRoot(config: Config, job: StartJob, teardown: Teardown): 
 function launchPlan(deps: StartDeps, job: StartJob, at: { root: string; cgroupProcs: readonly string[]; sockets: string[] }): LaunchPlan {
   const { config } = deps;
   const req = job.request;
-  return buildPlan(job.manifest as never, {
+  return buildPlan(job.manifest, {
     root: at.root,
     dataDir: config.dataDir,
     socketDir: config.socketDir,
     runDir: config.runDir,
-    resources: new Map([...job.resources].map(([name, r]) => [name, r.root])),
+    resources: Object.fromEntries([...job.resources].map(([name, r]) => [name, r.root])),
     console: job.manifest.console !== undefined,
     sockets: at.sockets,
     init: req.init ?? null,
