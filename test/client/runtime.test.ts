@@ -19,7 +19,7 @@ async function runtime(t: Parameters<typeof startRuntime>[0]): ReturnType<typeof
   return startRuntime(t, { npks: [npks['test-container']!, npks['test-resource']!] });
 }
 
-describe('client and console against the runtime', { skip: !isRoot && 'needs root (the runtime mounts and starts containers)', timeout: 120_000 }, () => {
+describe('client and console against the runtime', { skip: !isRoot && 'needs root (the runtime mounts and starts containers)', timeout: 600_000 }, () => {
   test('area L: version match, low, higher; too long line; npk size limit', async (t) => {
     const rt = await runtime(t);
     // api_version_match

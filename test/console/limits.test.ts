@@ -16,7 +16,7 @@ const EMPTY_LIST = '{"response":{"list":[]}}';
 /** `[console.global.options]` with our keys (the harness appends it after its own tables). */
 const options = (lines: string) => `\n[console.global.options]\n${lines}\n`;
 
-describe('console limits (real runtime)', { skip: !isRoot && 'needs root', timeout: 120_000 }, () => {
+describe('console limits (real runtime)', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('max_connections: one connection more than the limit is closed at once, the others keep working', async (t) => {
     const rt = await startRuntime(t, { extraConfig: options('max_connections = 3') });
     const first = [await Raw.open(t, rt.consoleUrl), await Raw.open(t, rt.consoleUrl), await Raw.open(t, rt.consoleUrl)];

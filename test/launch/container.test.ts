@@ -543,7 +543,7 @@ describe('network', { timeout: 300_000 }, () => {
   });
 });
 
-describe('sockets', { timeout: 120_000 }, () => {
+describe('sockets', { timeout: 600_000 }, () => {
   test('the sockets mount shows the socket dir; a socket without permission cannot be connected', async (t) => {
     const e = need(t);
     if (!e) return;

@@ -138,18 +138,17 @@ test('signature.yaml: each malformed or hostile variant is refused naming the li
   for (const [what, text, re] of cases) refused(text, re, what);
 });
 
-test('signature.yaml: oversize input is refused by its size, crafted input is refused fast', () => {
+// The test's timeout guards against a parser that is not linear (no time is asserted: that
+// is the benchmarks' job).
+test('signature.yaml: oversize input is refused by its size, crafted input by the grammar', { timeout: 120_000 }, () => {
   refused(Buffer.alloc(MAX_SIGNATURE_SIZE + 1, 0x7d), /^signature\.yaml: 4097 bytes, more than the limit of 4096 \(it holds three hashes, an offset and a signature\)$/);
   const hostile = [billionLaughs(500 << 10), deepNesting(500 << 10), manyKeys(500 << 10), strayBraces(500 << 10)];
-  const started = performance.now();
   for (const h of hostile) {
     refused(h, /more than the limit of 4096/, 'oversize');
     // The same, cut to the limit: refused by the grammar, line by line.
     refused(`${h.slice(0, MAX_SIGNATURE_SIZE - 4)}\n---`, /line \d+: /, `cut: ${h.slice(0, 20)}`);
   }
   for (let i = 0; i < 200; i++) refused(`${'a:\n  b: c\n'.repeat(400)}---`, /duplicate key 'a'/);
-  const ms = performance.now() - started;
-  assert.ok(ms < 2000, `crafted signature files are refused in linear time (${ms.toFixed(0)} ms for 208 of them)`);
 });
 
 test('zip comment (meta): the forms serde_yaml writes are accepted, everything else is refused naming the problem', () => {
@@ -228,7 +227,9 @@ test('reader: hostile signature.yaml, comment and manifest are refused before an
   await assert.rejects(Npk.open(manifest), /^NpkError: manifest\.yaml is 655\d\d bytes, more than the limit of 65536/);
 });
 
-test('manifest yaml: alias bombs, deep nesting and error floods are refused quickly', () => {
+// No time is asserted (speed is the benchmarks' job): the unbounded parser took minutes or
+// never ended on these, so the test's timeout is the guard against a regression.
+test('manifest yaml: alias bombs, deep nesting and error floods are refused by the limits', { timeout: 120_000 }, () => {
   const base = 'name: a\nversion: 0.0.1\nuid: 1\ngid: 1\n';
   const cases: [string, string, RegExp][] = [
     ['billion laughs', billionLaughs(20_000, base), /invalid yaml: more than 100000 nodes with aliases expanded/],
@@ -236,21 +237,16 @@ test('manifest yaml: alias bombs, deep nesting and error floods are refused quic
     ['stray braces', strayBraces(MAX_MANIFEST_SIZE), /invalid yaml at line 1, column 1: /],
   ];
   for (const [what, text, re] of cases) {
-    const started = performance.now();
     let error = '';
     try {
       parseManifest(text, 'yaml');
     } catch (e) {
       error = (e as Error).message;
     }
-    const ms = performance.now() - started;
     assert.match(error, re, what);
-    // Generous for a loaded machine; the unbounded parser took minutes (laughs: forever).
-    assert.ok(ms < 5000, `${what}: ${ms.toFixed(0)} ms`);
   }
-  // Many aliases are resolved once each (the library's Alias.resolve scans the document per alias).
-  const started = performance.now();
+  // Many aliases are resolved once each (the library's Alias.resolve scans the document per
+  // alias, quadratic: minutes for this one).
   const m = parseManifest(`${base}init: /x\nargs: [&x y, ${Array(29_999).fill('*x').join(', ')}]\n`, 'yaml');
   assert.equal(m.args.length, 30_000);
-  assert.ok(performance.now() - started < 5000, `30000 aliases: ${(performance.now() - started).toFixed(0)} ms`);
 });

@@ -47,7 +47,7 @@ async function subscribers(rt: TestRuntime, count: number): Promise<void> {
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
 
-describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtime mounts and starts containers)', timeout: 120_000 }, () => {
+describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtime mounts and starts containers)', timeout: 600_000 }, () => {
   test('list, ps, repositories, ident: tables, JSON and the -j transcript', async (t) => {
     const { rt, u } = await runtime(t);
 

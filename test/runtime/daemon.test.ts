@@ -38,7 +38,7 @@ function resources(rt: TestRuntime): { fds: number; mounts: number; loops: numbe
   return { fds: readdirSync(`/proc/${pid}/fd`).length, mounts, loops, cgroups, sockets: readdirSync(rt.socketDir).length };
 }
 
-describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 300_000 }, () => {
+describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('autostart relaxed starts at boot; mount_on_start mounts at boot', async (t) => {
     const auto = await packTestVariant('auto', variant('auto', 'autostart: relaxed\n'));
     const npks = await testNpks();

@@ -101,7 +101,7 @@ test('config: cgroups.pids_max and oom_score_adj, their defaults and their error
   assert.deepEqual(issues(`${base}[cgroups]\npids_max = 4194305\n`), ['cgroups.pids_max: 4194305 is above the kernel\'s limit 4194304; use "max" for no limit']);
 });
 
-describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { skip: SKIP, timeout: 300_000 }, () => {
+describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { skip: SKIP, timeout: 600_000 }, () => {
   test('a container that forks until it fails stops at pids_max, and the runtime stays responsive', async (t) => {
     const npks = await testNpks();
     const rt = await startRuntime(t, { npks: [npks['test-container']!, npks['test-resource']!], extraConfig: '[cgroups]\npids_max = 32\n' });

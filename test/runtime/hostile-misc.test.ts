@@ -47,7 +47,7 @@ async function runtime(t: Parameters<typeof startRuntime>[0], extraConfig = ''):
   return { rt, client };
 }
 
-describe('hostile manifests: paths', { skip: !isRoot && 'needs root', timeout: 120_000 }, () => {
+describe('hostile manifests: paths', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('a socket name that climbs out of socket_dir is refused at install, naming the field', async (t) => {
     const npk = await pack(t, `name: evil-socket\n${BASE}init: /test-container\nsockets:\n  ok:\n    type: stream\n    mode: 0o600\n`, withInit, (m) => {
       // Past our parser (as a foreign packer would write it): the socket is named ../../evil.
@@ -64,7 +64,7 @@ describe('hostile manifests: paths', { skip: !isRoot && 'needs root', timeout: 1
   });
 });
 
-describe('hostile containers: kernel facilities without a seccomp section', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('hostile containers: kernel facilities without a seccomp section', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   const NOSEC = `name: no-seccomp\n${BASE}init: /test-container\nio:\n  stdout: pipe\n  stderr: pipe\nmounts:\n  /proc:\n    type: proc\n`;
   const C = 'no-seccomp:0.0.1';
 

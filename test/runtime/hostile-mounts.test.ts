@@ -103,7 +103,7 @@ async function run(rt: TestRuntime, client: Client, args: string[], expect: RegE
   for (const re of expect) await rt.waitLog(re);
 }
 
-describe('hostile containers: the launch core', { skip: skipReason() ?? false, timeout: 60_000 }, () => {
+describe('hostile containers: the launch core', { skip: skipReason() ?? false, timeout: 600_000 }, () => {
   const launcher = new Launcher();
   const BIND = MS.BIND;
   const RO_REMOUNT = MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NODEV | MS.NOSUID;
@@ -141,7 +141,7 @@ describe('hostile containers: the launch core', { skip: skipReason() ?? false, t
   });
 });
 
-describe('hostile containers: mounts', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('hostile containers: mounts', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('a symlink at a resource dir never makes a host path the bind source; links inside the resource still resolve', async (t) => {
     const dir = tempDir(t, 'ns-hostile-');
     // A host directory with a marker the container must never see.

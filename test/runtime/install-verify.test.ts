@@ -88,7 +88,7 @@ function exitOf(n: Notification): unknown {
   return typeof n === 'object' && 'exit' in n ? n.exit[1] : undefined;
 }
 
-describe('install-time verification and unaligned packages', { skip: !isRoot && 'needs root', timeout: 180_000 }, () => {
+describe('install-time verification and unaligned packages', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   for (const { repo, kind } of KINDS) {
     test(`${kind}: a flipped byte in fs.img data or in its hash tree is refused at install, leaving nothing behind`, async (t) => {
       const dir = tempDir(t);

@@ -29,7 +29,7 @@ function exitOf(n: Notification): unknown {
   return typeof n === 'object' && 'exit' in n ? n.exit[1] : undefined;
 }
 
-describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 120_000 }, () => {
+describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('start, Sleeping, SIGTERM: exit Signalled(15), ten times in a row', async (t) => {
     const { rt, client } = await setup(t);
     for (let i = 0; i < 10; i++) {
@@ -170,7 +170,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 120_000 
   });
 });
 
-describe('container console and notifications', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+describe('container console and notifications', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('a container talks to the runtime over NORTHSTAR_CONSOLE with its manifest permissions', async (t) => {
     const { rt, client } = await setup(t);
     const manifest = testContainerManifest()
@@ -205,7 +205,7 @@ describe('container console and notifications', { skip: !isRoot && 'needs root',
   });
 });
 
-describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('datagram, stream and seq-packet sockets reach the container; a mode-000 socket refuses; files are owned and removed', async (t) => {
     const { rt, client } = await setup(t);
     for (const name of ['datagram', 'stream', 'seq-packet', 'no_permission']) {
@@ -237,7 +237,7 @@ describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 60_000 },
   });
 });
 
-describe('isolation through the runtime (upstream areas D, E, F, K)', { skip: !isRoot && 'needs root', timeout: 60_000 }, () => {
+describe('isolation through the runtime (upstream areas D, E, F, K)', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('rlimits, fifo scheduling, read-only proc, resource and bind mount flags', async (t) => {
     const { rt, client } = await setup(t);
     await client.start(TC, { args: ['inspect'] });

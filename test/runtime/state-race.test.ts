@@ -71,7 +71,7 @@ class Tracker {
   }
 }
 
-describe('state races (issue 18)', { skip: !isRoot && 'needs root', timeout: 300_000 }, () => {
+describe('state races (issue 18)', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('containers start and exit while clients list, inspect, ps, mount, umount and kill: never unexpected, consistent at the end', async (t) => {
     const npks = await testNpks();
     const variants = await Promise.all(NAMES.map((n) => packTestVariant(n, variant(n))));
