@@ -20,7 +20,7 @@ import { openRepositories } from './repository/index.js';
 import { setStartHooks } from './start.js';
 import { State } from './state.js';
 import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
-import { umount } from '../recipe/overlay.js';
+import { umount } from './mount/overlay.js';
 
 export interface RuntimeOptions {
   config: Config;

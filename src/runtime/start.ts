@@ -21,7 +21,7 @@ import type { Manifest, Mount, Socket } from '../manifest/index.js';
 import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
 import type { CgroupHandle } from './ports.js';
 import type { ModelError } from '../api/model.js';
-import { mountWritableRoot } from '../recipe/overlay.js';
+import { mountWritableRoot } from './mount/overlay.js';
 import { failpoint } from '../common/failpoint.js';
 
 export interface StartRequest {
