@@ -1,5 +1,5 @@
 /* Steps of a container launch, one file per kernel concern. Every step returns 0, or -1
- * after filling the step error (see fail_step) that is then reported to the runtime. */
+ * after filling the step error (step_error.h) that is then reported to the runtime. */
 #ifndef NSL_CORE_H
 #define NSL_CORE_H
 
@@ -9,21 +9,7 @@
 #include <sys/types.h>
 
 #include "plan.h"
-
-/* The first failure of a step: reported as {step, errno, path, message}. */
-struct step_error {
-  const char *step;
-  int err;
-  char path[PLAN_MAX_PATH + 1];
-  char message[1024];
-};
-extern struct step_error g_error;
-
-/* Record a failure; returns -1 so callers can `return fail_step(...)`. */
-int fail_step(const char *step, int err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Send g_error on fd as an ERROR record. */
-void send_step_error(int fd);
+#include "step_error.h"
 
 /* memfd.c: make sure this process runs from a sealed memfd copy of its binary. */
 int ensure_sealed_exe(char **argv, char **envp);

@@ -16,12 +16,13 @@
  * 128 + signal when init was killed.
  *
  * Failures are never crashes: each is sent to the runtime as an ERROR record
- * {step, errno, path, message}.
+ * {step, errno, path, message} (step_error.c). This file holds main() and its helpers
+ * only; the steps live in their own files and link without it (the plan unit test in
+ * test/test_plan.c links them all).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,26 +32,6 @@
 
 #include "core.h"
 #include "proto.h"
-
-struct step_error g_error;
-
-int fail_step(const char *step, int err, const char *path, const char *fmt, ...) {
-  if (g_error.step) return -1; /* keep the first, most specific failure */
-  g_error.step = step;
-  g_error.err = err;
-  snprintf(g_error.path, sizeof g_error.path, "%s", path ? path : "");
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(g_error.message, sizeof g_error.message, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
-void send_step_error(int fd) {
-  if (!g_error.step) fail_step("internal", 0, NULL, "unknown failure");
-  /* The runtime appends the errno name; the message stays free of libc wording. */
-  report_error(fd, g_error.step, g_error.err, g_error.path, "%s", g_error.message);
-}
 
 __attribute__((noreturn)) static void fail_launcher(void) {
   send_step_error(CONTROL_FD);

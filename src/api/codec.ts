@@ -15,8 +15,9 @@ import { Container } from '../common/container.js';
 import { NorthstarError, ValidationError, assertNever } from '../common/errors.js';
 import { nameProblem, type Name } from '../common/name.js';
 import { parseVersion, type Version } from '../common/version.js';
-import { parseManifest, serializeManifest, type Manifest } from '../manifest/index.js';
-import { parseJson, JsonSyntaxError, type JNode } from './json.js';
+import { compactJson, jsonString, member, parseJson, setKey, toJsonValue, JsonSyntaxError, type JsonNode, type JsonObject } from '../common/json.js';
+import { serializeManifest, type Manifest } from '../manifest/index.js';
+import { manifestFromJson } from '../manifest/parse.js';
 import {
   TOKEN_LENGTH,
   VERIFICATION_RESULTS,
@@ -54,9 +55,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 // =======================================================================================
 // Decoding
 
-type Obj = Extract<JNode, { t: 'obj' }>;
+type Obj = JsonObject;
 
-function describe(n: JNode): string {
+function describe(n: JsonNode): string {
   switch (n.t) {
     case 'obj':
       return 'a map';
@@ -79,58 +80,58 @@ const bad = (path: string, rule: string): never => {
   throw new ProtocolError(path, rule);
 };
 
-function obj(n: JNode, path: string, what = 'a map'): Obj {
+function obj(n: JsonNode, path: string, what = 'a map'): Obj {
   if (n.t !== 'obj') bad(path, `expected ${what}, found ${describe(n)}`);
   return n as Obj;
 }
 
 /** A required struct field. */
-function field(o: Obj, key: string, path: string): JNode {
-  const v = o.entries.get(key);
+function field(o: Obj, key: string, path: string): JsonNode {
+  const v = member(o, key);
   if (v === undefined) bad(path, `missing field \`${key}\``);
   return v!;
 }
 
-function str(n: JNode, path: string): string {
+function str(n: JsonNode, path: string): string {
   if (n.t !== 'str') bad(path, `expected a string, found ${describe(n)}`);
   return (n as { v: string }).v;
 }
 
-function nonNul(n: JNode, path: string): string {
+function nonNul(n: JsonNode, path: string): string {
   const s = str(n, path);
   if (s.includes('\0')) bad(path, 'must not contain a nul byte');
   return s;
 }
 
-function bool(n: JNode, path: string): boolean {
+function bool(n: JsonNode, path: string): boolean {
   if (n.t !== 'bool') bad(path, `expected a boolean, found ${describe(n)}`);
   return (n as { v: boolean }).v;
 }
 
 const U64_MAX = (1n << 64n) - 1n;
 
-function integer(n: JNode, path: string, min: bigint, max: bigint, type: string): bigint {
+function integer(n: JsonNode, path: string, min: bigint, max: bigint, type: string): bigint {
   if (n.t !== 'int') bad(path, `expected ${type}, found ${describe(n)}`);
   const v = (n as { v: bigint }).v;
   if (v < min || v > max) bad(path, `${v} is out of range for ${type}`);
   return v;
 }
 
-const u64 = (n: JNode, path: string): bigint => integer(n, path, 0n, U64_MAX, 'u64');
-const u32 = (n: JNode, path: string): number => Number(integer(n, path, 0n, 0xffff_ffffn, 'u32'));
-const i32 = (n: JNode, path: string): number => Number(integer(n, path, -0x8000_0000n, 0x7fff_ffffn, 'i32'));
+const u64 = (n: JsonNode, path: string): bigint => integer(n, path, 0n, U64_MAX, 'u64');
+const u32 = (n: JsonNode, path: string): number => Number(integer(n, path, 0n, 0xffff_ffffn, 'u32'));
+const i32 = (n: JsonNode, path: string): number => Number(integer(n, path, -0x8000_0000n, 0x7fff_ffffn, 'i32'));
 
-function optional<T>(o: Obj, key: string, path: string, f: (n: JNode, path: string) => T): T | null {
-  const v = o.entries.get(key);
+function optional<T>(o: Obj, key: string, path: string, f: (n: JsonNode, path: string) => T): T | null {
+  const v = member(o, key);
   return v === undefined || v.t === 'null' ? null : f(v, path);
 }
 
-function arr(n: JNode, path: string): JNode[] {
+function arr(n: JsonNode, path: string): JsonNode[] {
   if (n.t !== 'arr') bad(path, `expected a sequence, found ${describe(n)}`);
-  return (n as { items: JNode[] }).items;
+  return (n as { items: JsonNode[] }).items;
 }
 
-function tuple2(n: JNode, path: string): [JNode, JNode] {
+function tuple2(n: JsonNode, path: string): [JsonNode, JsonNode] {
   const items = arr(n, path);
   if (items.length !== 2) bad(path, `expected a tuple of 2 elements, found ${items.length}`);
   return [items[0]!, items[1]!];
@@ -148,7 +149,7 @@ function validation(path: string, e: unknown): never {
 const containerCache = new Map<string, Container>();
 const CONTAINER_CACHE_SIZE = 4096;
 
-function container(n: JNode, path: string): Container {
+function container(n: JsonNode, path: string): Container {
   const s = str(n, path);
   const hit = containerCache.get(s);
   if (hit) return hit;
@@ -163,14 +164,14 @@ function container(n: JNode, path: string): Container {
   return c;
 }
 
-function name(n: JNode, path: string): Name {
+function name(n: JsonNode, path: string): Name {
   const s = str(n, path);
   const p = nameProblem(s);
   if (p !== undefined) bad(path, `invalid name ${JSON.stringify(s.length > 40 ? s.slice(0, 40) + '…' : s)}: ${p}`);
   return s as Name;
 }
 
-function version(n: JNode, path: string): Version {
+function version(n: JsonNode, path: string): Version {
   const s = str(n, path);
   try {
     return parseVersion(s, path);
@@ -182,7 +183,7 @@ function version(n: JNode, path: string): Version {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Standard, padded, canonical base64 (the base64 crate's STANDARD engine). */
-function base64(n: JNode, path: string): Buffer {
+function base64(n: JsonNode, path: string): Buffer {
   const s = str(n, path);
   if (!BASE64.test(s)) bad(path, 'invalid base64');
   const b = Buffer.from(s, 'base64');
@@ -190,7 +191,7 @@ function base64(n: JNode, path: string): Buffer {
   return b;
 }
 
-function token(n: JNode, path: string): Buffer {
+function token(n: JsonNode, path: string): Buffer {
   const b = base64(n, path);
   if (b.length !== TOKEN_LENGTH) bad(path, `invalid length: a token has ${TOKEN_LENGTH} bytes, found ${b.length}`);
   return b;
@@ -200,15 +201,14 @@ function token(n: JNode, path: string): Buffer {
  * An externally tagged enum: `"tag"` (unit) or `{"tag": value}` with exactly one key.
  * Returns the tag and its value (null for the string form).
  */
-function variant(n: JNode, path: string, what: string): [string, JNode] {
+function variant(n: JsonNode, path: string, what: string): [string, JsonNode] {
   if (n.t === 'str') return [n.v, { t: 'null' }];
   if (n.t !== 'obj') return bad(path, `expected ${what}, found ${describe(n)}`);
-  if (n.entries.size !== 1) return bad(path, `expected ${what} as a map with exactly one key, found ${n.entries.size} keys`);
-  const [tag, v] = n.entries.entries().next().value as [string, JNode];
-  return [tag, v];
+  if (n.entries.length !== 1) return bad(path, `expected ${what} as a map with exactly one key, found ${n.entries.length} keys`);
+  return n.entries[0]!;
 }
 
-function unit(v: JNode, path: string, tag: string): void {
+function unit(v: JsonNode, path: string, tag: string): void {
   if (v.t !== 'null') bad(`${path}.${tag}`, `expected unit variant \`${tag}\` (null), found ${describe(v)}`);
 }
 
@@ -217,7 +217,7 @@ function unknownVariant(path: string, tag: string, tags: readonly string[]): nev
 }
 
 /** A unit variant given as a string where a struct/newtype variant was expected, or vice versa. */
-function needsData(n: JNode, path: string, tag: string): void {
+function needsData(n: JsonNode, path: string, tag: string): void {
   if (n.t === 'null') bad(`${path}.${tag}`, `invalid type: unit variant, expected a variant with data`);
 }
 
@@ -228,7 +228,7 @@ const REQUEST_TAGS_TEXT = [
   'token_create', 'token_verify', 'umount', 'uninstall',
 ];
 
-export function decodeRequest(n: JNode, path = 'request'): Request {
+export function decodeRequest(n: JsonNode, path = 'request'): Request {
   const [tag, v] = variant(n, path, 'a request');
   const p = `${path}.${tag}`;
   switch (tag) {
@@ -302,11 +302,6 @@ export function decodeRequest(n: JNode, path = 'request'): Request {
   }
 }
 
-/** Own, enumerable, writable, even for keys like `__proto__`. */
-function setKey<T>(o: Record<string, T>, k: string, v: T): void {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
-}
-
 // --- errors and results ----------------------------------------------------------------
 
 const ERROR_TAGS_TEXT = [
@@ -316,7 +311,7 @@ const ERROR_TAGS_TEXT = [
   'invalid_repository', 'install_duplicate', 'critical_container', 'unexpected',
 ];
 
-export function decodeExitStatus(n: JNode, path: string): ExitStatus {
+export function decodeExitStatus(n: JsonNode, path: string): ExitStatus {
   const [tag, v] = variant(n, path, 'an exit status');
   const p = `${path}.${tag}`;
   switch (tag) {
@@ -331,7 +326,7 @@ export function decodeExitStatus(n: JNode, path: string): ExitStatus {
   }
 }
 
-export function decodeError(n: JNode, path: string): ModelError {
+export function decodeError(n: JsonNode, path: string): ModelError {
   const [tag, v] = variant(n, path, 'an error');
   const p = `${path}.${tag}`;
   if (!ERROR_TAGS_TEXT.includes(tag)) unknownVariant(path, tag, ERROR_TAGS_TEXT);
@@ -379,7 +374,7 @@ export function decodeError(n: JNode, path: string): ModelError {
   }
 }
 
-function containerResult(n: JNode, path: string): ContainerResult {
+function containerResult(n: JsonNode, path: string): ContainerResult {
   const [tag, v] = variant(n, path, 'a result');
   const p = `${path}.${tag}`;
   if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
@@ -390,7 +385,7 @@ function containerResult(n: JNode, path: string): ContainerResult {
   return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
 }
 
-function installResult(n: JNode, path: string): InstallResult {
+function installResult(n: JsonNode, path: string): InstallResult {
   const [tag, v] = variant(n, path, 'a result');
   const p = `${path}.${tag}`;
   if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
@@ -400,37 +395,19 @@ function installResult(n: JNode, path: string): InstallResult {
   return { error: { error: decodeError(field(o, 'error', p), `${p}.error`) } };
 }
 
-/** Free-form JSON: integers within 2^53 become numbers, larger ones stay bigint; key order kept. */
-export function jsonValue(n: JNode): JsonValue {
-  switch (n.t) {
-    case 'obj': {
-      const out: Record<string, JsonValue> = {};
-      for (const [k, v] of n.entries) setKey(out, k, jsonValue(v));
-      return out;
-    }
-    case 'arr':
-      return n.items.map(jsonValue);
-    case 'int':
-      return n.v >= BigInt(Number.MIN_SAFE_INTEGER) && n.v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n.v) : n.v;
-    case 'null':
-      return null;
-    default:
-      return n.v;
-  }
-}
-
-function manifest(n: JNode, text: string, path: string): Manifest {
+/** The manifest inside `inspect`, decoded from the nodes already parsed (never re-parsed from text). */
+function manifest(n: JsonNode, path: string): Manifest {
   const o = obj(n, path);
   try {
-    return parseManifest(text.slice(o.start, o.end), 'json');
+    return manifestFromJson(o);
   } catch (e) {
     return validation(path, e);
   }
 }
 
-function containerData(n: JNode, text: string, path: string): ContainerData {
+function containerData(n: JsonNode, path: string): ContainerData {
   const o = obj(n, path);
-  const m = manifest(field(o, 'manifest', path), text, `${path}.manifest`);
+  const m = manifest(field(o, 'manifest', path), `${path}.manifest`);
   const repository = str(field(o, 'repository', path), `${path}.repository`);
   const mounted = bool(field(o, 'mounted', path), `${path}.mounted`);
   const process = optional(o, 'process', `${path}.process`, (x, pp): Process => {
@@ -438,19 +415,19 @@ function containerData(n: JNode, text: string, path: string): ContainerData {
     const pid = u32(field(po, 'pid', pp), `${pp}.pid`);
     const uptime = u64(field(po, 'uptime', pp), `${pp}.uptime`);
     const st = obj(field(po, 'statistics', pp), `${pp}.statistics`);
-    return { pid, uptime, statistics: jsonValue(st) as Record<string, JsonValue> };
+    return { pid, uptime, statistics: toJsonValue(st) as Record<string, JsonValue> };
   });
   return { manifest: m, repository, mounted, process };
 }
 
-function inspectResult(n: JNode, text: string, path: string): InspectResult {
+function inspectResult(n: JsonNode, path: string): InspectResult {
   const [tag, v] = variant(n, path, 'a result');
   const p = `${path}.${tag}`;
   if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
   needsData(v, path, tag);
   const o = obj(v, p);
   const c = container(field(o, 'container', p), `${p}.container`);
-  if (tag === 'ok') return { ok: { container: c, data: containerData(field(o, 'data', p), text, `${p}.data`) } };
+  if (tag === 'ok') return { ok: { container: c, data: containerData(field(o, 'data', p), `${p}.data`) } };
   return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
 }
 
@@ -459,7 +436,7 @@ const RESPONSE_TAGS_TEXT = [
   'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall',
 ];
 
-export function decodeResponse(n: JNode, text: string, path = 'response'): Response {
+export function decodeResponse(n: JsonNode, path = 'response'): Response {
   const [tag, v] = variant(n, path, 'a response');
   const p = `${path}.${tag}`;
   if (tag === 'shutdown') {
@@ -472,7 +449,7 @@ export function decodeResponse(n: JNode, text: string, path = 'response'): Respo
     case 'ident':
       return { ident: container(v, p) };
     case 'inspect':
-      return { inspect: inspectResult(v, text, p) };
+      return { inspect: inspectResult(v, p) };
     case 'install':
       return { install: installResult(v, p) };
     case 'kill':
@@ -508,13 +485,13 @@ export function decodeResponse(n: JNode, text: string, path = 'response'): Respo
 
 // --- notifications ---------------------------------------------------------------------
 
-function memoryNotification(n: JNode, path: string): MemoryNotification {
+function memoryNotification(n: JsonNode, path: string): MemoryNotification {
   const o = obj(n, path);
   const c = (k: string): bigint | null => optional(o, k, `${path}.${k}`, u64);
   return { low: c('low'), high: c('high'), max: c('max'), oom: c('oom'), oom_kill: c('oom_kill') };
 }
 
-function cgroupNotification(n: JNode, path: string): CgroupNotification {
+function cgroupNotification(n: JsonNode, path: string): CgroupNotification {
   const [tag, v] = variant(n, path, 'a cgroup notification');
   if (tag !== 'memory') return unknownVariant(path, tag, ['memory']);
   needsData(v, path, tag);
@@ -523,7 +500,7 @@ function cgroupNotification(n: JNode, path: string): CgroupNotification {
 
 const NOTIFICATION_TAGS_TEXT = ['c_group', 'exit', 'install', 'shutdown', 'started', 'uninstall'];
 
-export function decodeNotification(n: JNode, path = 'notification'): Notification {
+export function decodeNotification(n: JsonNode, path = 'notification'): Notification {
   const [tag, v] = variant(n, path, 'a notification');
   const p = `${path}.${tag}`;
   switch (tag) {
@@ -556,7 +533,7 @@ export function decodeNotification(n: JNode, path = 'notification'): Notificatio
 
 // --- envelope --------------------------------------------------------------------------
 
-function connectNack(n: JNode, path: string): ConnectNack {
+function connectNack(n: JsonNode, path: string): ConnectNack {
   const [tag, v] = variant(n, path, 'a connect nack');
   if (tag === 'permission_denied') {
     unit(v, path, tag);
@@ -570,7 +547,7 @@ function connectNack(n: JNode, path: string): ConnectNack {
 
 const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification'] as const;
 
-function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JNode, text: string): Message {
+function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JsonNode): Message {
   switch (key) {
     case 'connect': {
       const o = obj(v, key);
@@ -585,7 +562,7 @@ function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JNode, text: string):
     case 'request':
       return { request: decodeRequest(v, key) };
     case 'response':
-      return { response: decodeResponse(v, text, key) };
+      return { response: decodeResponse(v, key) };
     case 'notification':
       return { notification: decodeNotification(v, key) };
     default:
@@ -595,21 +572,21 @@ function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JNode, text: string):
 
 /** Decode one JSON text (no framing). */
 export function decodeMessageText(text: string): Message {
-  let root: JNode;
+  let root: JsonNode;
   try {
     root = parseJson(text);
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new ProtocolError('', `invalid json: ${e.message}`);
+    if (e instanceof JsonSyntaxError) throw new ProtocolError('', e.message);
     throw e;
   }
   if (root.t !== 'obj') return bad('', `expected a map, found ${describe(root)}`);
   // Untagged: the first variant that decodes wins, other top-level keys are ignored.
   let first: ProtocolError | undefined;
   for (const key of ENVELOPE) {
-    const v = root.entries.get(key);
+    const v = member(root, key);
     if (v === undefined) continue;
     try {
-      return decodeEnvelope(key, v, text);
+      return decodeEnvelope(key, v);
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       first ??= e;
@@ -640,7 +617,7 @@ export function parseMessage(line: Buffer | Uint8Array | string): Message {
 // =======================================================================================
 // Encoding
 
-const q = (s: string): string => JSON.stringify(s);
+const q = jsonString;
 
 function encContainer(c: Container): string {
   return q(c.toString());
@@ -718,16 +695,6 @@ function encContainerResult(r: ContainerResult): string {
   return encStruct('error', [['container', encContainer(r.error.container)], ['error', encodeError(r.error.error)]]);
 }
 
-/** Free-form JSON; bigints are written exactly. */
-export function encodeJsonValue(v: JsonValue): string {
-  if (v === null) return 'null';
-  if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
-  if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(encodeJsonValue).join(',')}]`;
-  return `{${Object.keys(v).map((k) => `${q(k)}:${encodeJsonValue(v[k]!)}`).join(',')}}`;
-}
-
 /** The manifest as upstream's serde_json writes it inside `inspect` (compact, exact integers). */
 export function encodeManifest(m: Manifest): string {
   return serializeManifest(m, 'json', { pretty: false }).replace(/\n$/, '');
@@ -738,7 +705,7 @@ function encContainerData(d: ContainerData): string {
   const process =
     p === null
       ? 'null'
-      : `{"pid":${p.pid},"uptime":${p.uptime.toString()},"statistics":${encodeJsonValue(p.statistics)}}`;
+      : `{"pid":${p.pid},"uptime":${p.uptime.toString()},"statistics":${compactJson(p.statistics)}}`;
   return `{"manifest":${encodeManifest(d.manifest)},"repository":${q(d.repository)},"mounted":${d.mounted},"process":${process}}`;
 }
 

@@ -11,8 +11,7 @@ export {
   encodeNotification,
   encodeError,
   encodeExitStatus,
-  encodeJsonValue,
   encodeManifest,
 } from './codec.js';
 export { StreamReader, LineTooLongError, StreamTimeoutError } from './lines.js';
-export { parseJson, JsonSyntaxError, type JNode } from './json.js';
+export { parseJson, compactJson, prettyJson, JsonSyntaxError, type JsonNode, type JsonValue } from '../common/json.js';

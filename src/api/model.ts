@@ -11,6 +11,7 @@
  * in that order.
  */
 import type { Container } from '../common/container.js';
+import type { JsonValue } from '../common/json.js';
 import type { Name } from '../common/name.js';
 import type { Version } from '../common/version.js';
 import type { Manifest } from '../manifest/index.js';
@@ -19,7 +20,7 @@ import type { Manifest } from '../manifest/index.js';
 export const PROTOCOL_VERSION = '0.9.3' as Version;
 
 /** Free-form JSON (inspect statistics). Integers beyond 2^53 are bigint, others numbers. */
-export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
+export type { JsonValue };
 
 /** A token: exactly TOKEN_LENGTH bytes, base64 on the wire. */
 export const TOKEN_LENGTH = 40;

@@ -8,7 +8,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { errorMessage } from '../common/errors.js';
 import { PROTOCOL_VERSION } from '../api/model.js';
 import { Nstar, type GlobalOptions, type OutputFormat } from '../nstar/commands.js';
-import { defaultConsoleUrl } from '../nstar/connect.js';
+import { DEFAULT_CONSOLE_URL } from '../common/console-url.js';
+import { defaultConsoleUrl, DEVICE_SOCKET } from '../nstar/connect.js';
 import { parseDurationMs } from '../nstar/duration.js';
 import { completionScript, SHELLS, type Shell } from '../nstar/completion.js';
 import { programSpec } from '../nstar/program-spec.js';
@@ -20,7 +21,7 @@ function url(v: string): string {
   try {
     new URL(v);
   } catch {
-    throw new InvalidArgumentError('not a url, for example tcp://localhost:4200 or unix:///run/northstar/console');
+    throw new InvalidArgumentError(`not a url, for example ${DEFAULT_CONSOLE_URL} or unix://${DEVICE_SOCKET}`);
   }
   return v;
 }
@@ -49,7 +50,7 @@ const program = new Command('nstar')
   .showSuggestionAfterError()
   .addOption(
     new Option('-u, --url <url>', 'console url (tcp:// or unix://)')
-      .default(undefined, `$NORTHSTAR_URL, else the unix socket /run/northstar/console or the Quickstart's if there, else tcp://localhost:4200`)
+      .default(undefined, `$NORTHSTAR_URL, else the unix socket ${DEVICE_SOCKET} or the Quickstart's if there, else ${DEFAULT_CONSOLE_URL}`)
       .argParser(url),
   )
   .option('-j, --json', 'print the raw transcript: every byte read and written on the console connection')

@@ -13,6 +13,7 @@ import { stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import type { Duplex, Readable } from 'node:stream';
 import { Container } from '../common/container.js';
+import { connectOptions, parseConsoleUrl } from '../common/console-url.js';
 import { NorthstarError } from '../common/errors.js';
 import { parseName, type Name } from '../common/name.js';
 import type { Version } from '../common/version.js';
@@ -116,20 +117,7 @@ async function openStream(endpoint: Endpoint, timeout: number): Promise<Duplex> 
     if (!/^\d+$/.test(v)) throw new NorthstarError('ENOCONSOLE', `NORTHSTAR_CONSOLE is not a file descriptor: ${JSON.stringify(v)}`);
     return new net.Socket({ fd: Number(v), readable: true, writable: true });
   }
-  let u: URL;
-  try {
-    u = new URL(endpoint);
-  } catch {
-    throw new NorthstarError('EURL', `invalid url ${JSON.stringify(endpoint)}`);
-  }
-  let opts: net.NetConnectOpts;
-  if (u.protocol === 'tcp:') {
-    opts = { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 4200 : Number(u.port) };
-  } else if (u.protocol === 'unix:') {
-    opts = { path: decodeURIComponent(u.pathname) };
-  } else {
-    throw new NorthstarError('EURL', `invalid url ${JSON.stringify(endpoint)}: the scheme must be tcp or unix`);
-  }
+  const opts = connectOptions(parseConsoleUrl(endpoint, 'url'));
   return new Promise<Duplex>((resolve, reject) => {
     const socket = net.connect(opts);
     const timer = setTimeout(() => {

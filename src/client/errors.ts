@@ -2,7 +2,8 @@
 import { NorthstarError } from '../common/errors.js';
 import type { Version } from '../common/version.js';
 import { encodeRequest } from '../api/codec.js';
-import type { ExitStatus, ModelError, Request } from '../api/model.js';
+import { describeModelError } from '../api/describe.js';
+import type { ModelError, Request } from '../api/model.js';
 
 /** The runtime answered with an error variant; `error` is the wire error. */
 export class RuntimeError extends NorthstarError {
@@ -64,28 +65,4 @@ export class UnexpectedMessageError extends NorthstarError {
   }
 }
 
-function exitText(s: ExitStatus): string {
-  return 'exit' in s ? `exit code ${s.exit.code}` : `signal ${s.signalled.signal}`;
-}
-
-/** A one-line, lowercase description of a runtime error variant. */
-export function describeModelError(e: ModelError): string {
-  if ('configuration' in e) return `configuration error: ${e.configuration.context}`;
-  if ('duplicate_container' in e) return `duplicate container ${e.duplicate_container.container}`;
-  if ('invalid_container' in e) return `invalid container ${e.invalid_container.container}`;
-  if ('invalid_arguments' in e) return `invalid arguments: ${e.invalid_arguments.cause}`;
-  if ('mount_busy' in e) return `container ${e.mount_busy.container} is busy (mount)`;
-  if ('umount_busy' in e) return `container ${e.umount_busy.container} is busy (umount)`;
-  if ('start_container_started' in e) return `container ${e.start_container_started.container} is already started`;
-  if ('start_container_resource' in e) return `container ${e.start_container_resource.container} is a resource container and has no init`;
-  if ('start_container_missing_resource' in e) {
-    const m = e.start_container_missing_resource;
-    return `container ${m.container} misses resource ${m.resource} ${m.version}`;
-  }
-  if ('start_container_failed' in e) return `failed to start container ${e.start_container_failed.container}: ${e.start_container_failed.error}`;
-  if ('stop_container_not_started' in e) return `container ${e.stop_container_not_started.container} is not started`;
-  if ('invalid_repository' in e) return `invalid repository ${e.invalid_repository.repository}`;
-  if ('install_duplicate' in e) return `container ${e.install_duplicate.container} is already installed`;
-  if ('critical_container' in e) return `critical container ${e.critical_container.container} exited with ${exitText(e.critical_container.status)}`;
-  return `unexpected error: ${e.unexpected.error}`;
-}
+export { describeModelError };

@@ -9,13 +9,13 @@ import { chmod, unlink } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
+import { parseConsoleUrl } from '../common/console-url.js';
 import type { ConsolePermission } from '../manifest/console.js';
 import { TokenAuthority } from './tokens.js';
 import { DEFAULT_CONSOLE_OPTIONS, DEFAULT_MAX_CONNECTIONS, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
 import { Session, type ConsoleLog } from './session.js';
 import { permissionSet } from './permissions.js';
 
-export const DEFAULT_CONSOLE_PORT = 4200;
 /** The Connect deadline of the global console (hard-coded upstream). */
 export const CONNECT_TIMEOUT = 10_000;
 export const DEFAULT_NOTIFICATION_BUFFER_SIZE = 128;
@@ -34,29 +34,7 @@ export interface ConsoleServerConfig {
   tokens?: TokenAuthority;
 }
 
-/** A parsed console URL. */
-export type ConsoleUrl = { scheme: 'tcp'; host: string; port: number } | { scheme: 'unix'; path: string };
-
-/** Parse `tcp://host[:port]` (default port 4200) or `unix:///abs/path` (only the path is used). */
-export function parseConsoleUrl(url: string): ConsoleUrl {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new NorthstarError('EURL', `invalid console url ${JSON.stringify(url)}`);
-  }
-  if (u.protocol === 'tcp:') {
-    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (host === '') throw new NorthstarError('EURL', `invalid console url ${JSON.stringify(url)}: missing host`);
-    return { scheme: 'tcp', host, port: u.port === '' ? DEFAULT_CONSOLE_PORT : Number(u.port) };
-  }
-  if (u.protocol === 'unix:') {
-    const path = decodeURIComponent(u.pathname);
-    if (!path.startsWith('/') || path === '/') throw new NorthstarError('EURL', `invalid console url ${JSON.stringify(url)}: expected an absolute path`);
-    return { scheme: 'unix', path };
-  }
-  throw new NorthstarError('EURL', `invalid console url ${JSON.stringify(url)}: the scheme must be tcp or unix`);
-}
+export { parseConsoleUrl, DEFAULT_CONSOLE_PORT, type ConsoleUrl } from '../common/console-url.js';
 
 const noop = (): void => {};
 const NOOP_LOG: ConsoleLog = { debug: noop, info: noop, warn: noop };

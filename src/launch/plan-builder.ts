@@ -37,79 +37,27 @@
  * a fresh, read-only /dev holding exactly the six nodes above instead (upstream: no runtime
  * action).
  */
-import { CAPABILITIES } from '../manifest/capabilities.js';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { NorthstarError, ValidationError } from '../common/errors.js';
 import { within } from '../common/paths.js';
-import { MS, RLIMIT, validatePlan } from './plan.js';
-import type { LaunchPlan, MountCall, NetworkPlan, RlimitPlan, RlimitResource, SchedPlan, U64 } from './plan.js';
-import { buildSeccompPlan, type SeccompDefault, type SeccompSection } from './seccomp-profile.js';
+import {
+  CAPABILITY_NUMBERS,
+  RESERVED_ENV_VARIABLES,
+  RLIMIT_RESOURCES,
+  mountOptionFlags,
+  type Manifest,
+  type Mount,
+  type Network,
+  type ResourceMount,
+} from '../manifest/index.js';
+import { MS, RLIMIT } from './plan.js';
+import type { LaunchPlan, MountCall, NetworkPlan, RlimitPlan, SchedPlan, U64 } from './plan.js';
+import { buildSeccompPlan, type SeccompDefault } from './seccomp-profile.js';
 
 // ------------------------------------------------------------------------------------------
-// Input: the parts of a manifest the builder reads
+// Input: a manifest from the manifest parser (src/manifest), and the runtime's settings
 // ------------------------------------------------------------------------------------------
-
-/** Mount options: the manifest's comma-separated string, or its parsed tokens. */
-export type MountOptions = string | Iterable<string> | null | undefined;
-
-export type ManifestMount =
-  | { readonly type: 'bind'; readonly host: string; readonly options?: MountOptions }
-  | { readonly type: 'dev' }
-  | { readonly type: 'persist' }
-  | { readonly type: 'proc' }
-  | { readonly type: 'sysfs' }
-  | { readonly type: 'sockets' }
-  | { readonly type: 'tmpfs'; readonly size: U64 }
-  | {
-      readonly type: 'resource';
-      readonly name: string;
-      /** The version requirement (text or a parsed VersionReq; only shown in errors). */
-      readonly version: string | { toString(): string };
-      readonly dir: string;
-      readonly options?: MountOptions;
-    };
-
-/** `sched.policy`, one key per policy as in the manifest's tagged form. */
-export type SchedPolicyInput =
-  | { readonly other: { readonly nice: number } }
-  | { readonly batch: { readonly nice: number } }
-  | { readonly fifo: { readonly priority: number } }
-  | { readonly round_robin: { readonly priority: number } }
-  | 'idle'
-  | 'deadline'
-  | { readonly idle: unknown }
-  | { readonly deadline: unknown };
-
-export type NetworkInput = 'host' | { readonly namespace: string } | null | undefined;
-
-type MapLike<V> = Readonly<Record<string, V>> | ReadonlyMap<string, V>;
-
-export interface RlimitInput {
-  readonly soft?: U64 | null;
-  readonly hard?: U64 | null;
-}
-
-/** What the builder reads from a validated manifest (field names as in manifest.yaml). */
-export interface PlanManifest {
-  readonly name: string;
-  readonly version: string | { toString(): string };
-  readonly init?: string | null;
-  readonly args?: readonly string[] | null;
-  readonly env?: MapLike<string> | null;
-  readonly uid: number;
-  readonly gid: number;
-  readonly sched?: { readonly policy: SchedPolicyInput } | null;
-  readonly mounts?: MapLike<ManifestMount> | null;
-  readonly network?: NetworkInput;
-  readonly seccomp?: SeccompSection | null;
-  readonly selinux?: { readonly mount_context?: string | null; readonly exec?: string | null } | null;
-  readonly capabilities?: Iterable<string> | null;
-  readonly suppl_groups?: Iterable<string> | null;
-  readonly rlimits?: MapLike<RlimitInput> | null;
-  readonly sockets?: MapLike<unknown> | null;
-  readonly console?: unknown;
-}
 
 /** Runtime facts for one start. */
 export interface PlanSettings {
@@ -126,7 +74,7 @@ export interface PlanSettings {
    * relative to `runDir`, e.g. `message:0.0.2`). A resource mount whose name is missing
    * here fails with `start_container_missing_resource`.
    */
-  readonly resources?: MapLike<string>;
+  readonly resources?: Readonly<Record<string, string>>;
   /** A console fd is handed to the container (needs a `console` section). */
   readonly console?: boolean;
   /** Names of the socket fds handed over, in fd order; default: the manifest's, sorted. */
@@ -136,7 +84,7 @@ export interface PlanSettings {
   /** Start request arguments: when non-empty they replace the manifest args. */
   readonly args?: readonly string[] | null;
   /** Start request environment: when non-empty it replaces the manifest env. */
-  readonly env?: MapLike<string> | null;
+  readonly env?: Readonly<Record<string, string>> | null;
   /** cgroup.procs files init joins. */
   readonly cgroupProcs?: readonly string[];
   /** Whether the host has SELinux (then `selinux.exec` is applied). */
@@ -173,11 +121,6 @@ export class StartError extends NorthstarError {
 // Tables
 // ------------------------------------------------------------------------------------------
 
-/** Capability names in kernel order (CAP_CHOWN = 0 …): the manifest's table. */
-export { CAPABILITIES };
-
-const OPTION_FLAGS: Readonly<Record<string, number>> = { rw: 0, noexec: MS.NOEXEC, nosuid: MS.NOSUID, nodev: MS.NODEV, rec: MS.REC };
-
 const PSEUDO_FS = MS.RDONLY | MS.NOSUID | MS.NOEXEC | MS.NODEV;
 const TMPFS_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
 const PERSIST_FLAGS = MS.NODEV | MS.NOSUID | MS.NOEXEC;
@@ -201,30 +144,23 @@ export const DEV_LINKS: readonly (readonly [string, string])[] = [
   ['stderr', '/proc/self/fd/2'],
 ];
 
-/** Variables the runtime sets; a start request may not set them (upstream's list). */
-export const RESERVED_ENV = ['NORTHSTAR_NAME', 'NORTHSTAR_VERSION', 'NORTHSTAR_CONTAINER', 'NORTHSTAR_CONSOLE'] as const;
-
 // ------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------
-
-function entries<V>(m: MapLike<V> | null | undefined): [string, V][] {
-  if (m == null) return [];
-  if (m instanceof Map) return [...(m as ReadonlyMap<string, V>).entries()];
-  return Object.entries(m as Readonly<Record<string, V>>);
-}
 
 function invalid(path: string, rule: string): never {
   throw new ValidationError([{ path, rule }]);
 }
 
-/** Path components of an absolute mount point; rejects `..` and the root itself. */
+/**
+ * Path components of an absolute mount point; rejects a relative one and the root itself.
+ * The manifest parser refuses `..` and nul in every mount point and relative bind mount
+ * points, but not these for the other mount types.
+ */
 export function mountComponents(mountPoint: string): string[] {
   const path = `mounts.${mountPoint}`;
   if (!mountPoint.startsWith('/')) invalid(path, 'mount points must be absolute');
-  if (mountPoint.includes('\0')) invalid(path, 'must not contain a nul byte');
   const parts = mountPoint.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..')) invalid(path, 'mount points must not contain ..');
   if (parts.length === 0) invalid(path, 'cannot mount over the container root');
   return parts;
 }
@@ -238,34 +174,6 @@ export function compareComponents(a: readonly string[], b: readonly string[]): n
     if (x !== y) return x < y ? -1 : 1;
   }
   return a.length - b.length;
-}
-
-/** Option tokens → mount flags; `rw` is reported separately. */
-export function parseMountOptions(options: MountOptions, path: string): { flags: number; rw: boolean; rec: boolean } {
-  const tokens =
-    options == null ? [] : typeof options === 'string' ? options.split(',') : [...options];
-  let flags = 0;
-  let rw = false;
-  for (const raw of tokens) {
-    const t = raw.trim();
-    if (t === '') continue;
-    const f = OPTION_FLAGS[t];
-    if (f === undefined) invalid(`${path}.options`, `unknown mount option ${JSON.stringify(t)} (rw, noexec, nosuid, nodev, rec)`);
-    if (t === 'rw') rw = true;
-    flags |= f;
-  }
-  return { flags, rw, rec: (flags & MS.REC) !== 0 };
-}
-
-function u64(v: U64, path: string): bigint {
-  let b: bigint;
-  try {
-    b = BigInt(v);
-  } catch {
-    return invalid(path, 'must be an unsigned 64-bit integer');
-  }
-  if ((typeof v === 'number' && !Number.isSafeInteger(v)) || b < 0n || b >= 1n << 64n) invalid(path, 'must be an unsigned 64-bit integer');
-  return b;
 }
 
 function planU64(b: bigint): U64 {
@@ -315,8 +223,9 @@ interface MountContext {
 }
 
 /** Where a resource directory comes from: `dir` (relative, `.` for `/`) inside `root`. */
-function resourceSource(ctx: MountContext, mountPoint: string, m: Extract<ManifestMount, { type: 'resource' }>): { root: string; dir: string } {
-  const resolved = entries(ctx.settings.resources).find(([name]) => name === m.name)?.[1];
+function resourceSource(ctx: MountContext, mountPoint: string, m: ResourceMount): { root: string; dir: string } {
+  const resources = ctx.settings.resources ?? {};
+  const resolved = Object.hasOwn(resources, m.name) ? resources[m.name] : undefined;
   const missing = (): never => {
     throw new StartError(
       'start_container_missing_resource',
@@ -326,9 +235,6 @@ function resourceSource(ctx: MountContext, mountPoint: string, m: Extract<Manife
   };
   if (resolved === undefined) return missing();
   const base = isAbsolute(resolved) ? resolved : ctx.settings.runDir ? join(ctx.settings.runDir, resolved) : missing();
-  if (!m.dir.startsWith('/')) invalid(`mounts.${mountPoint}.dir`, 'must be an absolute path');
-  if (m.dir.split('/').includes('..')) invalid(`mounts.${mountPoint}.dir`, 'must not contain ..');
-  if (m.dir.includes('\0')) invalid(`mounts.${mountPoint}.dir`, 'must not contain a nul byte');
   const dir = m.dir.split('/').filter((p) => p !== '' && p !== '.').join('/');
   // A probe for the common error only, with symlinks followed inside `base` as the C core
   // does it (openat2 RESOLVE_IN_ROOT), which is what keeps a resource's symlinks from
@@ -401,12 +307,11 @@ function devCalls(target: string, withLinks: boolean, below: readonly string[][]
   return calls;
 }
 
-function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: ManifestMount): MountCall[] {
-  const path = `mounts.${mountPoint}`;
+function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: Mount): MountCall[] {
   switch (m.type) {
     case 'bind': {
-      if (typeof m.host !== 'string' || !m.host.startsWith('/')) invalid(`${path}.host`, 'must be an absolute path');
-      const { flags, rw } = parseMountOptions(m.options, path);
+      const flags = mountOptionFlags(m.options);
+      const rw = m.options.includes('rw');
       if (!ctx.exists(m.host)) {
         ctx.log(`mount ${mountPoint}: host path ${m.host} does not exist, skipped`);
         return [];
@@ -429,13 +334,11 @@ function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: Ma
       return [{ source: 'sysfs', target, fstype: 'sysfs', flags: PSEUDO_FS, data: null }];
     case 'sockets':
       return [{ source: ctx.settings.socketDir, target, fstype: null, flags: MS.BIND, data: null }];
-    case 'tmpfs': {
-      const size = u64(m.size, `${path}.size`);
-      return [{ source: 'tmpfs', target, fstype: 'tmpfs', flags: TMPFS_FLAGS, data: `size=${size},mode=1777` }];
-    }
+    case 'tmpfs':
+      return [{ source: 'tmpfs', target, fstype: 'tmpfs', flags: TMPFS_FLAGS, data: `size=${m.size},mode=1777` }];
     case 'resource': {
-      const { flags, rec } = parseMountOptions(m.options, path);
-      if (rec) invalid(`${path}.options`, 'rec is not allowed on resource mounts');
+      // The manifest parser refuses `rec` here; `rw` sets no flag.
+      const flags = mountOptionFlags(m.options);
       const src = resourceSource(ctx, mountPoint, m);
       // forced read-only, nodev and nosuid whatever the options say (rw is ignored)
       return [
@@ -445,10 +348,6 @@ function mountCalls(ctx: MountContext, mountPoint: string, target: string, m: Ma
     }
     case 'dev':
       return devCalls(target, ctx.procMounted, ctx.below(mountPoint));
-    default: {
-      const t = (m as { type?: unknown }).type;
-      return invalid(`${path}.type`, `unknown mount type ${JSON.stringify(t)}`);
-    }
   }
 }
 
@@ -456,8 +355,8 @@ function isBelow(parts: readonly string[], parent: readonly string[]): boolean {
   return parts.length > parent.length && parent.every((p, i) => parts[i] === p);
 }
 
-function buildMounts(base: Omit<MountContext, 'procMounted' | 'below'>, mounts: PlanManifest['mounts']): MountCall[] {
-  const sorted = entries(mounts)
+function buildMounts(base: Omit<MountContext, 'procMounted' | 'below'>, mounts: Manifest['mounts']): MountCall[] {
+  const sorted = Object.entries(mounts)
     .map(([mountPoint, m]) => ({ mountPoint, m, parts: mountComponents(mountPoint) }))
     .sort((a, b) => compareComponents(a.parts, b.parts));
   const ctx: MountContext = {
@@ -499,66 +398,36 @@ function isDirectory(path: string): boolean {
   }
 }
 
-function buildNetwork(network: NetworkInput, netnsDir: string): NetworkPlan {
-  if (network == null) return { mode: 'new' };
+function buildNetwork(network: Network | undefined, netnsDir: string): NetworkPlan {
+  if (network === undefined) return { mode: 'new' };
   if (network === 'host') return { mode: 'host' };
-  if (typeof network === 'object' && typeof network.namespace === 'string') {
-    const ns = network.namespace;
-    if (ns === '' || ns === '.' || ns === '..' || ns.includes('/') || ns.includes('\0') || Buffer.byteLength(ns) > 256) {
-      invalid('network.namespace', 'must be a file name of at most 256 bytes (no /, not . or ..)');
-    }
-    return { mode: 'join', path: within(netnsDir, ns, 'network.namespace') };
-  }
-  return invalid('network', "must be 'host' or !namespace <name>");
+  // The manifest parser keeps the name a file name; `within` keeps the path below netnsDir.
+  return { mode: 'join', path: within(netnsDir, network.namespace, 'network.namespace') };
 }
 
-function policyOf(policy: SchedPolicyInput): [string, unknown] {
-  if (typeof policy === 'string') return [policy, undefined];
-  const keys = policy && typeof policy === 'object' ? Object.keys(policy) : [];
-  if (keys.length !== 1) return invalid('sched.policy', 'must name exactly one policy');
-  return [keys[0]!, (policy as Record<string, unknown>)[keys[0]!]];
+function buildSched(sched: Manifest['sched']): SchedPlan | null {
+  if (sched === undefined) return null;
+  const policy = sched.policy;
+  // deadline is refused by the manifest parser (and so absent from the type).
+  if (policy === 'idle') return { policy: 'idle', priority: 0, nice: 0 };
+  if ('other' in policy) return { policy: 'other', priority: 0, nice: policy.other.nice };
+  if ('batch' in policy) return { policy: 'batch', priority: 0, nice: policy.batch.nice };
+  if ('fifo' in policy) return { policy: 'fifo', priority: policy.fifo.priority, nice: 0 };
+  return { policy: 'round_robin', priority: policy.round_robin.priority, nice: 0 };
 }
 
-function buildSched(sched: PlanManifest['sched']): SchedPlan | null {
-  if (sched == null) return null;
-  const [policy, params] = policyOf(sched.policy);
-  const field = (name: string): number => {
-    const v = params && typeof params === 'object' ? (params as Record<string, unknown>)[name] : undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v)) invalid(`sched.policy.${policy}.${name}`, 'must be an integer');
-    return v as number;
-  };
-  switch (policy) {
-    case 'other':
-    case 'batch': {
-      const nice = field('nice');
-      if (nice < -20 || nice > 19) invalid(`sched.policy.${policy}.nice`, 'must be in -20..19');
-      return { policy, priority: 0, nice };
-    }
-    case 'fifo':
-    case 'round_robin': {
-      const priority = field('priority');
-      if (priority < 1 || priority > 99) invalid(`sched.policy.${policy}.priority`, 'must be in 1..99');
-      return { policy, priority, nice: 0 };
-    }
-    case 'idle':
-      return { policy: 'idle', priority: 0, nice: 0 };
-    case 'deadline':
-      return invalid('sched.policy', 'deadline scheduling is not supported (it needs runtime, deadline and period parameters)');
-    default:
-      return invalid('sched.policy', `unknown policy ${JSON.stringify(policy)}`);
-  }
-}
-
-function buildRlimits(rlimits: PlanManifest['rlimits']): RlimitPlan[] {
+/** The manifest's rlimits in kernel order; a missing value is infinity. */
+function buildRlimits(rlimits: Manifest['rlimits']): RlimitPlan[] {
   const out: RlimitPlan[] = [];
-  for (const [resource, limit] of entries(rlimits)) {
-    const path = `rlimits.${resource}`;
-    if (!Object.hasOwn(RLIMIT, resource)) invalid(path, `unknown resource (${Object.keys(RLIMIT).sort().join(', ')})`);
-    const soft = limit?.soft == null ? null : u64(limit.soft, `${path}.soft`);
-    const hard = limit?.hard == null ? null : u64(limit.hard, `${path}.hard`);
-    if (hard !== null && (soft === null || soft > hard)) invalid(path, 'the soft limit must not exceed the hard limit');
+  for (const resource of RLIMIT_RESOURCES) {
+    const limit = rlimits[resource];
+    if (limit === undefined) continue;
+    const soft = limit.soft ?? null;
+    const hard = limit.hard ?? null;
+    // The manifest parser does not check this; setrlimit(2) would fail with EINVAL.
+    if (hard !== null && (soft === null || soft > hard)) invalid(`rlimits.${resource}`, 'the soft limit must not exceed the hard limit');
     out.push({
-      resource: resource as RlimitResource,
+      resource,
       soft: soft === null ? 'infinity' : planU64(soft),
       hard: hard === null ? 'infinity' : planU64(hard),
     });
@@ -566,20 +435,12 @@ function buildRlimits(rlimits: PlanManifest['rlimits']): RlimitPlan[] {
   return out.sort((a, b) => RLIMIT[a.resource] - RLIMIT[b.resource]);
 }
 
-function buildCapabilities(caps: PlanManifest['capabilities']): { names: string[]; numbers: number[] } {
-  const names = caps == null ? [] : [...caps];
-  const numbers: number[] = [];
-  names.forEach((name, i) => {
-    const n = (CAPABILITIES as readonly string[]).indexOf(name);
-    if (n < 0) invalid(`capabilities[${i}]`, `unknown capability ${JSON.stringify(name)}`);
-    if (numbers.includes(n)) invalid(`capabilities[${i}]`, `duplicate capability ${name}`);
-    numbers.push(n);
-  });
-  return { names, numbers: numbers.sort((a, b) => a - b) };
+/** Capability numbers, sorted (the manifest parser refuses unknown and repeated names). */
+function buildCapabilities(caps: Manifest['capabilities']): number[] {
+  return caps.map((name) => CAPABILITY_NUMBERS[name]).sort((a, b) => a - b);
 }
 
-function buildGroups(groups: PlanManifest['suppl_groups'], settings: PlanSettings, log: (m: string) => void): number[] {
-  if (groups == null) return [];
+function buildGroups(groups: Manifest['suppl_groups'], settings: PlanSettings, log: (m: string) => void): number[] {
   const resolve = settings.resolveGroup ?? hostGroupResolver();
   const out: number[] = [];
   for (const name of groups) {
@@ -593,44 +454,59 @@ function buildGroups(groups: PlanManifest['suppl_groups'], settings: PlanSetting
   return out;
 }
 
-function buildCommand(manifest: PlanManifest, settings: PlanSettings): { path: string; argv: string[] } {
+/** What a start request may change: the command (`<INIT>` = the manifest init) and the env. */
+export interface StartOverrides {
+  /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
+  readonly init?: string | null;
+  /** When non-empty: replaces the manifest args. */
+  readonly args?: readonly string[] | null;
+  /** When non-empty: replaces the manifest env. */
+  readonly env?: Readonly<Record<string, string>> | null;
+}
+
+/**
+ * The command and environment of a start: the one place for `<INIT>`, the start request's
+ * overrides and the reserved-environment rule (RESERVED_ENV_VARIABLES). Throws StartError
+ * `start_container_resource` (no init: a resource container) or `invalid_arguments` (a
+ * reserved variable in the request), and ValidationError for an env name or value the
+ * kernel cannot take. Cheap and without side effects: a start calls it before it creates
+ * anything.
+ */
+export function startCommand(manifest: Manifest, request: StartOverrides): { path: string; argv: string[]; envp: string[] } {
   const container = `${manifest.name}:${String(manifest.version)}`;
   let init = manifest.init ?? null;
-  if (settings.init != null) {
-    init = init === null ? settings.init : settings.init.split('<INIT>').join(init);
+  if (request.init != null) {
+    init = init === null ? request.init : request.init.split('<INIT>').join(init);
   }
   if (init === null || init === '') {
     throw new StartError('start_container_resource', `${container} has no init (a resource container) and the start request gives none`);
   }
-  const args = settings.args != null && settings.args.length > 0 ? settings.args : (manifest.args ?? []);
-  return { path: init, argv: [init, ...args] };
+  const args = request.args != null && request.args.length > 0 ? request.args : manifest.args;
+  return { path: init, argv: [init, ...args], envp: startEnv(manifest, request) };
 }
 
-function buildEnv(manifest: PlanManifest, settings: PlanSettings): string[] {
-  const requested = entries(settings.env);
+function startEnv(manifest: Manifest, request: StartOverrides): string[] {
+  const requested = Object.entries(request.env ?? {});
   for (const [key] of requested) {
-    if ((RESERVED_ENV as readonly string[]).includes(key)) {
-      throw new StartError(
-        'invalid_arguments',
-        `env contains reserved key NORTHSTAR_NAME or NORTHSTAR_VERSION or NORTHSTAR_CONTAINER or NORTHSTAR_CONSOLE`,
-        { key },
-      );
+    if ((RESERVED_ENV_VARIABLES as readonly string[]).includes(key)) {
+      throw new StartError('invalid_arguments', `env contains reserved key ${RESERVED_ENV_VARIABLES.join(' or ')}`, { key });
     }
   }
-  const env = requested.length > 0 ? requested : entries(manifest.env);
+  // The manifest parser refuses reserved names in the manifest env.
+  const env = requested.length > 0 ? requested : Object.entries(manifest.env);
   const out: string[] = [];
   for (const [key, value] of env) {
     if (key === '' || key.includes('=') || key.includes('\0')) invalid(`env.${key}`, 'names must be non-empty without = or nul');
-    if (typeof value !== 'string' || value.includes('\0')) invalid(`env.${key}`, 'values must be strings without nul');
-    if (!(RESERVED_ENV as readonly string[]).includes(key)) out.push(`${key}=${value}`);
+    if (value.includes('\0')) invalid(`env.${key}`, 'values must be strings without nul');
+    out.push(`${key}=${value}`);
   }
   const version = String(manifest.version);
   out.push(`NORTHSTAR_CONTAINER=${manifest.name}:${version}`, `NORTHSTAR_NAME=${manifest.name}`, `NORTHSTAR_VERSION=${version}`);
   return out;
 }
 
-function buildSockets(manifest: PlanManifest, settings: PlanSettings): string[] {
-  const declared = entries(manifest.sockets).map(([name]) => name);
+function buildSockets(manifest: Manifest, settings: PlanSettings): string[] {
+  const declared = Object.keys(manifest.sockets);
   if (settings.sockets === undefined) return [...declared].sort();
   for (const s of settings.sockets) {
     if (!declared.includes(s)) invalid(`sockets.${s}`, 'a socket fd is handed over that the manifest does not declare');
@@ -651,12 +527,13 @@ export function hostnameOf(name: string): string {
 // ------------------------------------------------------------------------------------------
 
 /**
- * Turn a validated manifest and the runtime's settings for this start into a launch plan.
- * Throws ValidationError (a manifest value the launch cannot honour, with its path) or
- * StartError (`start_container_resource`, `start_container_missing_resource`,
- * `invalid_arguments`).
+ * Turn a manifest (from the manifest parser, which has checked it) and the runtime's
+ * settings for this start into a launch plan. Throws ValidationError (a manifest value the
+ * launch cannot honour or a setting that does not fit, with its path) or StartError
+ * (`start_container_resource`, `start_container_missing_resource`, `invalid_arguments`).
+ * The plan itself is checked once, by encodePlan, at the boundary to the C core.
  */
-export function buildPlan(manifest: PlanManifest, settings: PlanSettings): LaunchPlan {
+export function buildPlan(manifest: Manifest, settings: PlanSettings): LaunchPlan {
   const name = manifest.name;
   const container = `${name}:${String(manifest.version)}`;
   const log = settings.log ?? (() => undefined);
@@ -664,15 +541,11 @@ export function buildPlan(manifest: PlanManifest, settings: PlanSettings): Launc
   for (const [key, value] of [['root', settings.root], ['dataDir', settings.dataDir], ['socketDir', settings.socketDir]] as const) {
     if (typeof value !== 'string' || !value.startsWith('/')) invalid(`settings.${key}`, 'must be an absolute path');
   }
-  if (!Number.isInteger(manifest.uid) || manifest.uid < 1 || manifest.uid > 65535) invalid('uid', 'must be in 1..65535');
-  if (!Number.isInteger(manifest.gid) || manifest.gid < 1 || manifest.gid > 65535) invalid('gid', 'must be in 1..65535');
 
-  const { path, argv } = buildCommand(manifest, settings);
-  const envp = buildEnv(manifest, settings);
+  const { path, argv, envp } = startCommand(manifest, settings);
   const mounts = buildMounts({ name, settings, exists, log: (m) => log(`${container}: ${m}`) }, manifest.mounts);
-  const caps = buildCapabilities(manifest.capabilities);
   const console = settings.console === true;
-  if (console && manifest.console == null) invalid('console', 'a console fd is handed over but the manifest has no console section');
+  if (console && manifest.console === undefined) invalid('console', 'a console fd is handed over but the manifest has no console section');
 
   const plan: LaunchPlan = {
     container,
@@ -685,9 +558,9 @@ export function buildPlan(manifest: PlanManifest, settings: PlanSettings): Launc
     groups: buildGroups(manifest.suppl_groups, settings, (m) => log(`${container}: ${m}`)),
     rlimits: buildRlimits(manifest.rlimits),
     sched: buildSched(manifest.sched),
-    capabilities: caps.numbers,
-    seccomp: buildSeccompPlan(manifest.seccomp, caps.names, settings.arch, settings.seccompDefault),
-    selinuxExec: settings.selinux === true && manifest.selinux?.exec ? manifest.selinux.exec : null,
+    capabilities: buildCapabilities(manifest.capabilities),
+    seccomp: buildSeccompPlan(manifest.seccomp, manifest.capabilities, settings.arch, settings.seccompDefault),
+    selinuxExec: settings.selinux === true ? (manifest.selinux?.exec ?? null) : null,
     path,
     argv,
     envp,
@@ -695,6 +568,5 @@ export function buildPlan(manifest: PlanManifest, settings: PlanSettings): Launc
     console,
     sockets: buildSockets(manifest, settings),
   };
-  validatePlan(plan);
   return plan;
 }

@@ -497,7 +497,10 @@ const RULE_CODE = { any: 0, values: 1, mask: 2, bits: 3 } as const;
 
 const CREATE_OPTION = { file: MOUNT_OPTION.createFile, dir: MOUNT_OPTION.createDir, symlink: MOUNT_OPTION.symlink, device: MOUNT_OPTION.device } as const;
 
-/** Validate and encode a plan to the binary format of the C core. */
+/**
+ * Validate and encode a plan to the binary format of the C core. This is the one check of
+ * a plan on the start path: the boundary to the core (buildPlan does not validate).
+ */
 export function encodePlan(plan: LaunchPlan): Buffer {
   validatePlan(plan);
   const w = new Writer();

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
 import { decodeRoot, type Issue } from './decode.js';
 import { manifestSchema, RESOURCE_RULE, type Manifest } from './schema.js';
-import { fromPlain, parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
+import type { JsonNode } from '../common/json.js';
+import { fromJson, fromPlain, parseNodes, SyntaxProblem, type Format, type Node } from './source.js';
 
 /** Dotted field path: `mounts./data.host`, `args[0]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -101,6 +102,10 @@ function attempt(text: string, format: Format): Attempt {
     if (e instanceof SyntaxProblem) return { format, syntax: e, issues: [] };
     throw e;
   }
+  return check(node, format);
+}
+
+function check(node: Node, format: Format): Attempt {
   const decoded = decodeRoot(manifestSchema, node, format);
   const { manifest, issues } = validate(decoded.value, decoded.issues);
   return manifest !== undefined ? { format, node, manifest, issues } : { format, node, issues };
@@ -138,6 +143,16 @@ export function parseManifest(text: string, format?: Format): Manifest {
     attempts.find((a) => !a.syntax && a.node?.kind === 'map') ??
     pickSyntax(text, attempts);
   throw toError(report);
+}
+
+/**
+ * A manifest already parsed as JSON (the one inside a console `inspect` response), validated
+ * as `parseManifest(text, 'json')` validates its text. Throws ValidationError.
+ */
+export function manifestFromJson(node: JsonNode): Manifest {
+  const a = check(fromJson(node), 'json');
+  if (a.manifest) return a.manifest;
+  throw toError(a);
 }
 
 function pickSyntax(text: string, attempts: Attempt[]): Attempt {

@@ -5,6 +5,7 @@
  */
 import { parseDocument, isAlias, isMap, isNode, isScalar, isSeq, visit, Scalar, type Alias, type Node as YamlNode, type Document } from 'yaml';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { parseJson, JsonSyntaxError, type JsonNode } from '../common/json.js';
 
 export type Format = 'yaml' | 'json' | 'toml';
 
@@ -123,131 +124,38 @@ function userTag(tag: string | undefined): string | undefined {
   return tag.startsWith('!') ? tag.slice(1) : tag;
 }
 
-/** A strict RFC 8259 parser that keeps integers exact and duplicate keys visible. */
+/**
+ * JSON text as nodes (common/json.ts: integers exact, serde_json's syntax rules). Repeated
+ * keys stay visible: the decoder tells a repeated struct field (an error) from a repeated
+ * map key (the later wins, as in serde's maps).
+ */
 export function parseJsonNodes(text: string): Node {
-  let i = 0;
-  const n = text.length;
-  const fail = (what: string): never => {
-    let line = 1;
-    let col = 1;
-    for (let k = 0; k < i && k < n; k++) {
-      if (text[k] === '\n') {
-        line++;
-        col = 1;
-      } else col++;
-    }
-    throw new SyntaxProblem(`invalid json at line ${line}, column ${col}: ${what}`);
-  };
-  const ws = (): void => {
-    while (i < n && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const value = (depth: number): Node => {
-    if (depth > 256) fail('nesting is too deep');
-    ws();
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      const entries: [Node, Node][] = [];
-      ws();
-      if (text[i] === '}') {
-        i++;
-        return { kind: 'map', entries };
-      }
-      for (;;) {
-        ws();
-        if (text[i] !== '"') fail('expected a string key');
-        const key = str();
-        ws();
-        if (text[i] !== ':') fail("expected ':'");
-        i++;
-        entries.push([{ kind: 'str', value: key }, value(depth + 1)]);
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return { kind: 'map', entries };
-        }
-        fail("expected ',' or '}'");
-      }
-    }
-    if (c === '[') {
-      i++;
-      const items: Node[] = [];
-      ws();
-      if (text[i] === ']') {
-        i++;
-        return { kind: 'seq', items };
-      }
-      for (;;) {
-        items.push(value(depth + 1));
-        ws();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return { kind: 'seq', items };
-        }
-        fail("expected ',' or ']'");
-      }
-    }
-    if (c === '"') return { kind: 'str', value: str() };
-    if (text.startsWith('true', i)) {
-      i += 4;
-      return { kind: 'bool', value: true };
-    }
-    if (text.startsWith('false', i)) {
-      i += 5;
-      return { kind: 'bool', value: false };
-    }
-    if (text.startsWith('null', i)) {
-      i += 4;
+  try {
+    return fromJson(parseJson(text, { duplicates: 'keep' }));
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new SyntaxProblem(e.message);
+    throw e;
+  }
+}
+
+/** A parsed JSON node as a manifest node. */
+export function fromJson(n: JsonNode): Node {
+  switch (n.t) {
+    case 'obj':
+      return { kind: 'map', entries: n.entries.map(([k, v]): [Node, Node] => [{ kind: 'str', value: k }, fromJson(v)]) };
+    case 'arr':
+      return { kind: 'seq', items: n.items.map(fromJson) };
+    case 'str':
+      return { kind: 'str', value: n.v };
+    case 'int':
+      return { kind: 'int', value: n.v };
+    case 'num':
+      return { kind: 'float', value: n.v };
+    case 'bool':
+      return { kind: 'bool', value: n.v };
+    case 'null':
       return { kind: 'null' };
-    }
-    const m = /^-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/.exec(text.slice(i, i + 400));
-    if (m === null) return fail(c === undefined ? 'unexpected end of input' : `unexpected character ${JSON.stringify(c)}`);
-    i += m[0].length;
-    if (m[1] === undefined && m[2] === undefined) return { kind: 'int', value: BigInt(m[0]) };
-    return { kind: 'float', value: Number(m[0]) };
-  };
-  const str = (): string => {
-    i++; // opening quote
-    let out = '';
-    for (;;) {
-      if (i >= n) fail('unterminated string');
-      const c = text[i]!;
-      if (c === '"') {
-        i++;
-        return out;
-      }
-      if (c === '\\') {
-        const e = text[i + 1];
-        const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-        if (e !== undefined && e in simple) {
-          out += simple[e];
-          i += 2;
-          continue;
-        }
-        if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
-          out += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
-          i += 6;
-          continue;
-        }
-        fail('invalid escape');
-      }
-      if (c.charCodeAt(0) < 0x20) fail('control character in string');
-      out += c;
-      i++;
-    }
-  };
-  const v = value(0);
-  ws();
-  if (i < n) fail('trailing characters');
-  return v;
+  }
 }
 
 export function parseTomlNodes(text: string): Node {

@@ -4,9 +4,10 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
+import { connectOptions, parseConsoleUrl as parseUrl, DEFAULT_CONSOLE_URL } from '../common/console-url.js';
 
 /** Upstream's default console address. */
-export const DEFAULT_URL = 'tcp://localhost:4200';
+export const DEFAULT_URL = DEFAULT_CONSOLE_URL;
 /** The console socket of a device installation (packaging/northstar.toml). */
 export const DEVICE_SOCKET = '/run/northstar/console';
 /** The console socket of the Quickstart's runtime in this checkout (scripts/quickstart.sh). */
@@ -23,7 +24,7 @@ function isSocket(path: string): boolean {
 /**
  * The console nstar uses when no `--url` is given: `$NORTHSTAR_URL`; else the device's unix
  * socket, else the Quickstart's (the consoles with full permissions are unix sockets only
- * root can open); else upstream's `tcp://localhost:4200`.
+ * root can open); else upstream's `tcp://localhost:4200` (DEFAULT_CONSOLE_URL).
  */
 export function defaultConsoleUrl(env: NodeJS.ProcessEnv = process.env, socketAt: (path: string) => boolean = isSocket): string {
   const fromEnv = env['NORTHSTAR_URL'];
@@ -34,26 +35,11 @@ export function defaultConsoleUrl(env: NodeJS.ProcessEnv = process.env, socketAt
 /** Upstream's fixed limit for the socket connect; `-t` limits the handshake only. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
-export type Target = { host: string; port: number } | { path: string };
+export type Target = ReturnType<typeof connectOptions>;
 
-/** Check a console URL: a parseable URL with the scheme tcp (default port 4200) or unix. */
+/** Check a console URL (common/console-url.ts): tcp (default port 4200) or unix; the connect options. */
 export function parseConsoleUrl(url: string): Target {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new NorthstarError('EURL', `invalid url ${JSON.stringify(url)}`);
-  }
-  if (u.protocol === 'tcp:') {
-    if (u.hostname === '') throw new NorthstarError('EURL', `invalid url ${JSON.stringify(url)}: no host`);
-    return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 4200 : Number(u.port) };
-  }
-  if (u.protocol === 'unix:') {
-    const path = decodeURIComponent(u.pathname);
-    if (path === '' || path === '/') throw new NorthstarError('EURL', `invalid url ${JSON.stringify(url)}: no socket path`);
-    return { path };
-  }
-  throw new NorthstarError('EURL', `invalid url ${JSON.stringify(url)}: the scheme must be tcp or unix`);
+  return connectOptions(parseUrl(url, 'url'));
 }
 
 /** Connect the socket (not the handshake). */

@@ -4,10 +4,9 @@ import { compareNames } from '../common/name.js';
 import { compareVersions } from '../common/version.js';
 import type { ContainerData, ContainerResult, ExitStatus, JsonValue, ModelError, Notification } from '../api/model.js';
 import { encodeError, encodeNotification } from '../api/codec.js';
-import { parseJson } from '../api/json.js';
 import { formatDuration } from './duration.js';
 import { renderTable, type Cell } from './table.js';
-import { fromNode } from './json.js';
+import { wireValue } from './json.js';
 
 function exitText(s: ExitStatus): string {
   return 'exit' in s ? `exit code ${s.exit.code}` : `signalled ${s.signalled.signal}`;
@@ -52,7 +51,7 @@ export function notificationLine(n: Notification): string {
 
 /** A notification in its wire encoding, as a value (for `--format json`). */
 export function notificationJson(n: Notification): JsonValue {
-  return fromNode(parseJson(encodeNotification(n)));
+  return wireValue(encodeNotification(n));
 }
 
 export type State = 'running' | 'mounted' | 'installed';
@@ -153,7 +152,7 @@ export function resultsJson(results: readonly ContainerResult[]): JsonValue {
       : {
           container: r.error.container.toString(),
           result: 'error',
-          error: fromNode(parseJson(encodeError(r.error.error))),
+          error: wireValue(encodeError(r.error.error)),
           message: modelErrorText(r.error.error),
         },
   );

@@ -20,14 +20,13 @@ import { access, mkdir, stat } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { NorthstarError, ValidationError } from '../common/errors.js';
+import { ConsoleUrlError, parseConsoleUrl, type ConsoleUrl } from '../common/console-url.js';
 import { CONSOLE_PERMISSIONS, normalizePermissions, type ConsolePermission } from '../manifest/index.js';
 import { SECCOMP_DEFAULTS, type SeccompDefault } from '../launch/seccomp-profile.js';
 
 export type VerityMode = 'kernel' | 'user' | 'auto';
 
-export type BindUrl =
-  | { scheme: 'tcp'; host: string; port: number; url: string }
-  | { scheme: 'unix'; path: string; url: string };
+export type BindUrl = ConsoleUrl & { url: string };
 
 /** The console limits (console.md §10): one definition, shared with the console server. */
 export type { ConsoleOptions } from '../console/handle.js';
@@ -93,7 +92,6 @@ export const DEFAULTS = Object.freeze({
   loopDeviceTimeout: 10_000,
   shutdownGracePeriod: 5_000,
   verity: 'auto' as VerityMode,
-  consolePort: 4200,
   pidsMax: 1024,
   oomScoreAdj: -900,
 });
@@ -323,26 +321,17 @@ function ours(r: Reader, t: Table, p: string): Partial<ConsoleOptions> {
   return out;
 }
 
-/** Parse a console bind URL: `tcp://host[:port]` (default port 4200) or `unix:///abs/path`. */
+/** Parse a console bind URL (common/console-url.ts): `tcp://host[:port]` (default port 4200) or `unix:///abs/path`. */
 export function parseBindUrl(text: string): BindUrl {
-  let url: URL;
   try {
-    url = new URL(text);
-  } catch {
-    throw new Error(`invalid url ${JSON.stringify(text)}`);
+    return { ...parseConsoleUrl(text, 'url'), url: text };
+  } catch (e) {
+    // The config's own wording names the scheme found.
+    if (e instanceof ConsoleUrlError && e.problem === 'scheme') {
+      throw new Error(`invalid url ${JSON.stringify(text)}: unsupported scheme ${JSON.stringify(e.scheme)}, expected tcp or unix`);
+    }
+    throw e;
   }
-  if (url.protocol === 'tcp:') {
-    if (!url.hostname) throw new Error(`invalid url ${JSON.stringify(text)}: missing host`);
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? DEFAULTS.consolePort : Number(url.port);
-    return { scheme: 'tcp', host, port, url: text };
-  }
-  if (url.protocol === 'unix:') {
-    const path = decodeURIComponent(url.pathname);
-    if (!path || !path.startsWith('/')) throw new Error(`invalid url ${JSON.stringify(text)}: missing socket path`);
-    return { scheme: 'unix', path, url: text };
-  }
-  throw new Error(`invalid url ${JSON.stringify(text)}: unsupported scheme ${JSON.stringify(url.protocol.replace(/:$/, ''))}, expected tcp or unix`);
 }
 
 function readGlobalConsole(r: Reader, t: Table, path: string): GlobalConsoleConfig | undefined {

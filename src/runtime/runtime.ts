@@ -7,7 +7,6 @@ import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile, realpath, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, NorthstarError } from '../common/errors.js';
-import type { Container } from '../common/container.js';
 import { ConsoleServer } from '../console/server.js';
 import { Launcher } from '../launch/launcher.js';
 import { prepareConfigDirs, type Config } from './config.js';
@@ -17,7 +16,6 @@ import { removeTree } from './fs-safe.js';
 import { LoopMounter } from './mount/mounter.js';
 import type { CgroupPort } from './ports.js';
 import { openRepositories } from './repository/index.js';
-import { setStartHooks } from './start.js';
 import { State } from './state.js';
 import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
 import { umount } from './mount/overlay.js';
@@ -68,6 +66,11 @@ export class Runtime {
       launcher: new Launcher(this.opts.launchBinary ? { binary: this.opts.launchBinary } : {}),
       log,
       selinux: existsSync('/sys/fs/selinux/enforce'),
+      // The console server is made below (it needs the state): used only once containers start.
+      serveConsole: (c, manifest, stream) => {
+        const cc = this.console.serveContainer(stream, c, manifest.console?.permissions ?? [], config.console.options);
+        return () => cc.close();
+      },
       onCritical: (c, status) => {
         log.error(`critical container ${c} failed (${JSON.stringify(status)})`);
         void this.shutdown(1);
@@ -75,13 +78,6 @@ export class Runtime {
     });
     const handle = new StateHandle(this.state, () => void this.shutdown(0));
     this.console = new ConsoleServer({ handle, logger: log, notificationBufferSize: config.notificationBufferSize });
-    setStartHooks({
-      serveConsole: (c: Container, manifest, stream) => {
-        const permissions = manifest.console?.permissions ?? [];
-        const cc = this.console.serveContainer(stream as never, c, permissions as never, config.console.options);
-        return () => cc.close();
-      },
-    });
     try {
       await this.state.load();
       const global = config.console.global;
@@ -97,10 +93,6 @@ export class Runtime {
       throw e;
     }
     log.info(`Runtime up and running in ${(Number(process.hrtime.bigint() - began) / 1e6).toFixed(1)} ms`);
-  }
-
-  get stateForTests(): State {
-    return this.state;
   }
 
   /** Orderly shutdown; idempotent. Resolves with the exit code. */

@@ -1,28 +1,46 @@
 /**
- * Starting one container (runtime.md §5.1, with our fixes): resolve init and resources,
- * mount what is not mounted, set up io, console, sockets, persist dir and cgroup, build the
- * launch plan, create the container with init parked, run the debug commands, start the
- * app. Every failure rolls back everything this start created: processes, cgroup, socket
- * files, console, pipes and the mounts it made (spec README item 6).
+ * Starting one container, top to bottom (runtime.md §5.1, with our fixes). `State` has
+ * already checked that the start may happen, resolved the resources and mounted the image
+ * and its resources, all under the locks of their names; this module creates everything
+ * else, one named step at a time:
+ *
+ *   command         the init, arguments and environment (plan-builder `startCommand`): a bad
+ *                   request fails here, before anything exists
+ *   persist dir     <data_dir>/<name>, owned by the container's uid/gid
+ *   sockets         the manifest's sockets: made by the launch core, unlinked on teardown
+ *   cgroup          made and configured
+ *   writable root   an overlay of the image on a tmpfs (manifest `root.writable`)
+ *   plan            the launch plan (`buildPlan`)
+ *   process         the launch core creates the container with init parked
+ *   io              stdout/stderr logged or copied, the container console served
+ *   debug commands  the config's commands, while init is parked
+ *   exec            the app runs; from here on the container counts as started
+ *
+ * Each step pushes its undo onto one teardown stack. A failed start runs the stack at once;
+ * a started container's exit runs it (State.onExit): both leave nothing behind (spec README
+ * item 6). This module does not know `State`: what it needs comes in as `StartDeps`.
  */
 import { spawn } from 'node:child_process';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import type { MemoryNotification, ModelError } from '../api/model.js';
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
-import { LineSplitter } from '../common/line-splitter.js';
-import { within } from '../common/paths.js';
-import { buildPlan, StartError } from '../launch/plan-builder.js';
-import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
-import { LaunchError } from '../launch/launcher.js';
-import type { Manifest, Mount, Socket } from '../manifest/index.js';
-import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
-import type { CgroupHandle } from './ports.js';
-import type { ModelError } from '../api/model.js';
-import { mountWritableRoot } from './mount/overlay.js';
 import { failpoint } from '../common/failpoint.js';
+import { LineSplitter } from '../common/line-splitter.js';
+import type { Name } from '../common/name.js';
+import { within } from '../common/paths.js';
+import { LaunchError, type ContainerProcess, type LaunchFds, type SocketSpec } from '../launch/launcher.js';
+import type { LaunchPlan } from '../launch/plan.js';
+import { buildPlan, startCommand, StartError } from '../launch/plan-builder.js';
+import type { Manifest, Socket } from '../manifest/index.js';
+import { mountWritableRoot } from './mount/overlay.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { OpError, formatDuration } from './op-error.js';
+import type { CgroupHandle, CgroupPort, LauncherPort } from './ports.js';
 
 export interface StartRequest {
   /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
@@ -33,26 +51,250 @@ export interface StartRequest {
   env?: Readonly<Record<string, string>>;
 }
 
-const RESERVED_ENV = ['NORTHSTAR_NAME', 'NORTHSTAR_VERSION', 'NORTHSTAR_CONTAINER', 'NORTHSTAR_CONSOLE'];
+/** Serves the runtime's end of a container's console; returns its closer. */
+export type ServeContainerConsole = (container: Container, manifest: Manifest, stream: Duplex) => () => void;
 
-/** Hooks the runtime provides for a start: the console end and io logging. */
-export interface StartHooks {
-  /** Serve the runtime's end of a container console. Returns a closer. */
-  serveConsole?: (container: Container, manifest: Manifest, stream: NodeJS.ReadWriteStream & { destroy(): void }) => () => void;
+/** What a start needs from the runtime (wired by runtime.ts; unit tests pass fakes). */
+export interface StartDeps {
+  readonly config: Config;
+  readonly cgroups: CgroupPort;
+  readonly launcher: LauncherPort;
+  readonly log: Logger;
+  /** SELinux on the host: `selinux.exec` is applied. */
+  readonly selinux: boolean;
+  readonly serveConsole: ServeContainerConsole;
+  readonly onMemoryEvent: (container: Container, event: MemoryNotification) => void;
 }
 
-let hooks: StartHooks = {};
-export function setStartHooks(h: StartHooks): void {
-  hooks = h;
+/** A resource resolved and mounted for this start. */
+export interface StartResource {
+  readonly container: Container;
+  /** Where it is mounted. */
+  readonly root: string;
 }
 
-function resourceMounts(m: Manifest): { name: string; req: { matches(v: unknown): boolean; toString(): string } }[] {
-  const out: { name: string; req: { matches(v: unknown): boolean; toString(): string } }[] = [];
-  for (const mount of Object.values(m.mounts as Record<string, Mount>)) {
-    if (mount.type === 'resource') out.push({ name: String(mount.name), req: mount.version as unknown as { matches(v: unknown): boolean; toString(): string } });
+/** One start, as State hands it over. */
+export interface StartJob {
+  readonly container: Container;
+  readonly manifest: Manifest;
+  /** Where the container's image is mounted. */
+  readonly root: string;
+  /** Resource name → the version chosen for this start, mounted. */
+  readonly resources: ReadonlyMap<string, StartResource>;
+  readonly request: StartRequest;
+  /** The container counts as started: its app may talk to the runtime before exec resolves. */
+  readonly onRunning: (running: Running) => void;
+}
+
+/** What is running for a started container. */
+export interface Running {
+  readonly proc: ContainerProcess;
+  /** process.hrtime.bigint() when the start began. */
+  readonly startedAt: bigint;
+  readonly cgroup: CgroupHandle;
+  /** Resources of this start: they cannot be unmounted or uninstalled while it runs. */
+  readonly resources: readonly Container[];
+  /** Everything this start created, undone in reverse order at exit. */
+  readonly teardown: Teardown;
+}
+
+/** Undo actions in reverse order of creation; each failure is logged, the rest still run. */
+export class Teardown {
+  private readonly steps: { what: string; undo: () => Promise<void> | void }[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly log: Logger, private readonly container: Container) {}
+
+  push(what: string, undo: () => Promise<void> | void): void {
+    this.steps.push({ what, undo });
   }
-  return out;
+
+  /** Run the stack once; later calls wait for the same run. */
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const { what, undo } of this.steps.reverse()) {
+        try {
+          await undo();
+        } catch (err) {
+          this.log.error(`${this.container}: undoing ${what} failed: ${errorMessage(err)}`);
+        }
+      }
+      this.steps.length = 0;
+    })();
+    return this.running;
+  }
 }
+
+/** Start a container (see the file comment). Throws OpError; a failure leaves nothing behind. */
+export async function startContainer(deps: StartDeps, job: StartJob): Promise<Running> {
+  const began = process.hrtime.bigint();
+  const c = job.container;
+  const phases = new Phases();
+  const teardown = new Teardown(deps.log, c);
+  try {
+    // A bad request fails before anything exists (buildPlan computes the same again).
+    startCommand(job.manifest, job.request);
+    await persistDir(deps.config, job.manifest);
+    const sockets = socketSpecs(deps.config, c, job.manifest);
+    teardown.push('socket files', () => removeFiles(sockets.map((s) => s.path)));
+    const cgroup = await deps.cgroups.create(String(job.manifest.name), job.manifest, (ev) => deps.onMemoryEvent(c, ev));
+    teardown.push('cgroup', () => cgroup.destroy());
+    phases.mark('cgroup');
+    failpoint('start.after-cgroup');
+    const root = await writableRoot(deps.config, job, teardown);
+    const plan = launchPlan(deps, job, { root, cgroupProcs: cgroup.procs, sockets: sockets.map((s) => s.name) });
+    phases.mark('plan');
+    const proc = await createProcess(deps.launcher, plan, job.manifest, sockets);
+    teardown.push('container process', async () => {
+      proc.destroy();
+      await proc.exited;
+    });
+    phases.mark('create');
+    failpoint('start.after-create');
+    serveIo(deps, job, proc, teardown);
+    for (const cmd of deps.config.debug.commands) await runDebugCommand(deps.log, cmd, proc.pid, c.toString());
+    const running: Running = { proc, startedAt: began, cgroup, resources: [...job.resources.values()].map((r) => r.container), teardown };
+    job.onRunning(running);
+    await proc.exec();
+    phases.mark('exec');
+    failpoint('start.after-exec');
+    deps.log.debug(`start phases of ${c} (ms): ${phases}`);
+    deps.log.info(`Started ${c} (${proc.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
+    return running;
+  } catch (err) {
+    await teardown.run();
+    if (err instanceof OpError) throw err;
+    throw new OpError(startError(c, err));
+  }
+}
+
+/** Durations of the steps, for the debug line of each start. */
+class Phases {
+  private readonly parts: string[] = [];
+  private last = process.hrtime.bigint();
+  mark(name: string): void {
+    const now = process.hrtime.bigint();
+    this.parts.push(`${name} ${(Number(now - this.last) / 1e6).toFixed(2)}`);
+    this.last = now;
+  }
+  toString(): string {
+    return this.parts.join(', ');
+  }
+}
+
+// --- steps ---------------------------------------------------------------------------
+
+/** Persist dir: <data_dir>/<name>, mode 0700, owned by the container's uid/gid. Kept at exit. */
+async function persistDir(config: Config, manifest: Manifest): Promise<void> {
+  if (!Object.values(manifest.mounts).some((m) => m.type === 'persist')) return;
+  const dir = within(config.dataDir, String(manifest.name), 'name');
+  // Not `recursive`: Node's recursive mkdir reports ENOSPC (a full data_dir) as ENOENT.
+  await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return;
+    throw new Error(`persist dir ${dir}: ${errorMessage(err)}`, { cause: err });
+  });
+  await chmod(dir, 0o700);
+  await chown(dir, manifest.uid, manifest.gid);
+}
+
+/**
+ * The manifest's sockets, in name order (their fd order), at
+ * <socket_dir>/<name>:<version>:<socket>; the launch core creates the files.
+ */
+function socketSpecs(config: Config, c: Container, manifest: Manifest): (SocketSpec & { name: string })[] {
+  const sockets: Readonly<Record<string, Socket>> = manifest.sockets;
+  return Object.keys(sockets)
+    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    .map((name) => {
+      const s = sockets[name]!;
+      return {
+        name,
+        path: within(config.socketDir, `${c}:${name}`, `sockets.${name}`),
+        type: s.type,
+        mode: Number(s.mode),
+        uid: s.uid == null ? undefined : Number(s.uid),
+        gid: s.gid == null ? undefined : Number(s.gid),
+        passcred: s.passcred === true,
+      };
+    });
+}
+
+async function removeFiles(paths: readonly string[]): Promise<void> {
+  for (const p of paths) await rm(p, { force: true });
+}
+
+/** The root the container gets: the image, or (`root.writable`) an overlay of it on a tmpfs. */
+async function writableRoot(config: Config, job: StartJob, teardown: Teardown): Promise<string> {
+  const writable = job.manifest.root;
+  if (!writable?.writable) return job.root;
+  const wr = await mountWritableRoot(job.root, join(config.runDir, 'writable-roots'), writable.size, String(job.manifest.name));
+  teardown.push('writable root', () => wr.teardown());
+  return wr.root;
+}
+
+function launchPlan(deps: StartDeps, job: StartJob, at: { root: string; cgroupProcs: readonly string[]; sockets: string[] }): LaunchPlan {
+  const { config } = deps;
+  const req = job.request;
+  return buildPlan(job.manifest, {
+    root: at.root,
+    dataDir: config.dataDir,
+    socketDir: config.socketDir,
+    runDir: config.runDir,
+    resources: Object.fromEntries([...job.resources].map(([name, r]) => [name, r.root])),
+    console: job.manifest.console !== undefined,
+    sockets: at.sockets,
+    init: req.init ?? null,
+    args: req.args && req.args.length > 0 ? req.args : null,
+    env: req.env && Object.keys(req.env).length > 0 ? req.env : null,
+    cgroupProcs: at.cgroupProcs,
+    selinux: deps.selinux,
+    seccompDefault: config.seccomp?.default ?? 'deny-dangerous',
+    log: (msg) => deps.log.warn(`${job.container}: ${msg}`),
+  });
+}
+
+/** The container with init parked. stdin is /dev/null; `discard` output too. */
+async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest: Manifest, sockets: SocketSpec[]): Promise<ContainerProcess> {
+  const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };
+  // The launcher duplicates these fds into the container at spawn; ours close right after.
+  const devNull = openSync('/dev/null', 'r+');
+  try {
+    const fds: LaunchFds = {
+      stdin: devNull,
+      stdout: io.stdout === 'discard' ? devNull : 'pipe',
+      stderr: io.stderr === 'discard' ? devNull : 'pipe',
+      ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
+      ...(sockets.length > 0 ? { createSockets: sockets } : {}),
+    };
+    return await launcher.create(plan, fds);
+  } finally {
+    closeSync(devNull);
+  }
+}
+
+/** stdout/stderr logged (`pipe`) or copied (`inherit`); the container console served. */
+function serveIo(deps: StartDeps, job: StartJob, proc: ContainerProcess, teardown: Teardown): void {
+  const io = job.manifest.io ?? { stdout: 'discard', stderr: 'discard' };
+  const log = deps.log.child({ target: job.container.toString() });
+  for (const [stream, mode, name] of [
+    [proc.stdout, io.stdout, 'stdout'],
+    [proc.stderr, io.stderr, 'stderr'],
+  ] as const) {
+    const onError = (err: Error) => log.debug(`${name}: ${errorMessage(err)}`);
+    if (mode === 'pipe') pipeLines(stream, (line) => log.debug(line), onError);
+    else if (mode === 'inherit' && stream) pipeInherit(stream, name === 'stdout' ? process.stdout : process.stderr, onError);
+  }
+  const console = proc.console;
+  if (console) {
+    const close = deps.serveConsole(job.container, job.manifest, console);
+    teardown.push('console', () => {
+      close();
+      console.destroy();
+    });
+  }
+}
+
+// --- io ------------------------------------------------------------------------------
 
 /**
  * Log the output of a container or debug command line by line, bounded: a line without a
@@ -109,230 +351,12 @@ function pipeInherit(stream: Readable, to: NodeJS.WriteStream, onError: (e: Erro
   stream.pipe(to, { end: false });
 }
 
-export async function startContainer(state: State, e: Entry, req: StartRequest, onRunning: (r: Running | undefined) => void): Promise<Running> {
-  const began = process.hrtime.bigint();
-  // Phase durations for the debug log line of each start.
-  const phases: string[] = [];
-  let mark = began;
-  const phase = (name: string) => {
-    const now = process.hrtime.bigint();
-    phases.push(`${name} ${(Number(now - mark) / 1e6).toFixed(2)}`);
-    mark = now;
-  };
-  const c = e.container;
-  const manifest = e.pkg.npk.manifest;
-  const { config } = state.deps;
-
-  // 1. Arguments.
-  const env = req.env ?? {};
-  if (Object.keys(env).some((k) => RESERVED_ENV.includes(k))) {
-    throw new OpError({
-      invalid_arguments: { cause: 'env contains reserved key NORTHSTAR_NAME or NORTHSTAR_VERSION or NORTHSTAR_CONTAINER or NORTHSTAR_CONSOLE' },
-    });
-  }
-  const manifestInit = manifest.init ?? null;
-  const init = req.init != null ? req.init.replace(/<INIT>/g, manifestInit ?? '') : manifestInit;
-  if (init === null || init === '') throw new OpError({ start_container_resource: { container: c } });
-
-  // 2. Resources: the highest installed version that matches.
-  const resources: Entry[] = [];
-  const resourcePaths: Record<string, string> = {};
-  for (const r of resourceMounts(manifest)) {
-    const found = state.resolveResource(r.name as never, (x) => String(x.name) === r.name && r.req.matches(x.version));
-    if (!found) {
-      throw new OpError({ start_container_missing_resource: { container: c, resource: r.name as never, version: r.req.toString() } });
-    }
-    const entry = state.entryOf(found)!;
-    // Two mounts of one resource (e.g. two of its dirs) mount it once.
-    if (!resources.includes(entry)) resources.push(entry);
-    resourcePaths[r.name] = state.mountPoint(found);
-  }
-
-  // 3. Mount the container and its resources (rolled back on failure).
-  const mountedHere = await state.mountForStart([e, ...resources]);
-  phase('mount');
-  failpoint('start.after-mount');
-
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const rollback = async () => {
-    for (const f of cleanups.reverse()) {
-      try {
-        await f();
-      } catch (err) {
-        state.log.error(`rollback of ${c}: ${errorMessage(err)}`);
-      }
-    }
-    await state.rollbackMounts(mountedHere);
-  };
-
-  let cgroup: CgroupHandle | undefined;
-  let proc: ContainerProcess | undefined;
-  try {
-    // 4. Persist dir, owned by the container's uid/gid.
-    const mounts = Object.values(manifest.mounts as Record<string, Mount>);
-    if (mounts.some((m) => m.type === 'persist')) {
-      const dir = within(config.dataDir, String(manifest.name), 'name');
-      // Not `recursive`: Node's recursive mkdir reports ENOSPC (a full data_dir) as ENOENT.
-      await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EEXIST') return;
-        throw new Error(`persist dir ${dir}: ${errorMessage(err)}`, { cause: err });
-      });
-      await chmod(dir, 0o700);
-      await chown(dir, manifest.uid, manifest.gid);
-    }
-
-    // 5. Sockets of the manifest: created host side by the launch helper, in name order,
-    //    at <socket_dir>/<name>:<version>:<socket>, unlinked again when the container exits.
-    const sockets = (manifest.sockets ?? {}) as Record<string, Socket>;
-    const socketNames = Object.keys(sockets).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    const socketSpecs: SocketSpec[] = socketNames.map((name) => {
-      const s = sockets[name]!;
-      return {
-        path: within(config.socketDir, `${c}:${name}`, `sockets.${name}`),
-        type: s.type,
-        mode: Number(s.mode),
-        uid: s.uid === undefined || s.uid === null ? undefined : Number(s.uid),
-        gid: s.gid === undefined || s.gid === null ? undefined : Number(s.gid),
-        passcred: s.passcred === true,
-      };
-    });
-    const socketPaths = socketSpecs.map((s) => s.path);
-    cleanups.push(async () => {
-      for (const p of socketPaths) await rm(p, { force: true });
-    });
-
-    // 6. cgroup.
-    cgroup = await state.deps.cgroups.create(String(manifest.name), manifest, (ev) => state.memoryEvent(c, ev));
-    phase('cgroup');
-    failpoint('start.after-cgroup');
-    const cg = cgroup;
-    cleanups.push(() => cg.destroy());
-
-    // 6b. Writable root (our extension, manifest `root.writable`): an overlay of the image
-    //     with a tmpfs upper layer, removed at exit (before the exit is reported) or on failure.
-    let root = state.mountPoint(c);
-    if (manifest.root?.writable) {
-      const wr = await mountWritableRoot(root, join(config.runDir, 'writable-roots'), manifest.root.size, String(manifest.name));
-      cleanups.push(() => wr.teardown());
-      root = wr.root;
-      const inner = cg;
-      const teardown = () => wr.teardown().catch((err: unknown) => state.log.error(`removing the writable root of ${c}: ${errorMessage(err)}`));
-      cgroup = Object.assign(Object.create(inner) as CgroupHandle, { destroy: async () => { await teardown(); await inner.destroy(); } });
-    }
-
-    // 7. Launch plan and fds.
-    const plan = buildPlan(manifest as never, {
-      root,
-      dataDir: config.dataDir,
-      socketDir: config.socketDir,
-      runDir: config.runDir,
-      resources: resourcePaths,
-      console: manifest.console !== undefined,
-      sockets: socketNames,
-      init,
-      args: req.args && req.args.length > 0 ? req.args : null,
-      env: Object.keys(env).length > 0 ? env : null,
-      cgroupProcs: cgroup.procs,
-      selinux: state.deps.selinux ?? false,
-      seccompDefault: config.seccomp?.default ?? 'deny-dangerous',
-      log: (msg) => state.log.warn(`${c}: ${msg}`),
-    });
-    const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };
-    // The launcher duplicates these fds into the container at spawn; ours close right after.
-    const devNull = openSync('/dev/null', 'r+');
-    const fds: LaunchFds = {
-      stdin: devNull,
-      stdout: io.stdout === 'discard' ? devNull : 'pipe',
-      stderr: io.stderr === 'discard' ? devNull : 'pipe',
-      ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
-      ...(socketSpecs.length > 0 ? { createSockets: socketSpecs } : {}),
-    };
-    try {
-      phase('plan');
-      proc = await state.deps.launcher.create(plan, fds);
-      phase('create');
-      failpoint('start.after-create');
-    } finally {
-      closeSync(devNull);
-    }
-    const p = proc;
-    cleanups.push(async () => {
-      p.destroy();
-      await p.exited;
-    });
-
-    // 8. io and console.
-    const target = c.toString();
-    const child = state.log.child({ target });
-    for (const [stream, mode, name] of [
-      [p.stdout, io.stdout, 'stdout'],
-      [p.stderr, io.stderr, 'stderr'],
-    ] as const) {
-      const onError = (err: Error) => child.debug(`${name}: ${errorMessage(err)}`);
-      if (mode === 'pipe') pipeLines(stream, (line) => child.debug(line), onError);
-      else if (mode === 'inherit' && stream) pipeInherit(stream, name === 'stdout' ? process.stdout : process.stderr, onError);
-    }
-    let closeConsole: (() => void) | undefined;
-    if (p.console && hooks.serveConsole) {
-      closeConsole = hooks.serveConsole(c, manifest, p.console as never);
-    }
-
-    // 9. Debug commands, while init is parked.
-    for (const cmd of config.debug.commands) {
-      await runDebugCommand(state, cmd, p.pid, target);
-    }
-
-    // 10. The app. The container counts as started from here on: the app may talk to
-    //     the runtime (console) before exec() resolves.
-    const running: Running = {
-      proc: p,
-      startedAt: began,
-      cgroup,
-      socketPaths,
-      resources: resources.map((r) => r.container),
-      release: () => {
-        closeConsole?.();
-        p.console?.destroy();
-      },
-    };
-    onRunning(running);
-    cleanups.push(() => onRunning(undefined));
-    await p.exec();
-    phase('exec');
-    failpoint('start.after-exec');
-    state.log.debug(`start phases of ${c} (ms): ${phases.join(', ')}`);
-    state.log.info(`Started ${c} (${p.pid}) in ${formatDuration(process.hrtime.bigint() - began)}`);
-    return running;
-  } catch (err) {
-    await rollback();
-    if (err instanceof OpError) throw err;
-    throw new OpError(startError(c, err));
-  }
-}
-
-function startError(c: Container, err: unknown): ModelError {
-  if (err instanceof StartError) {
-    if (err.code === 'start_container_missing_resource') {
-      return { start_container_missing_resource: { container: c, resource: (err.details['resource'] ?? '') as never, version: err.details['version'] ?? '' } };
-    }
-    if (err.code === 'start_container_resource') return { start_container_resource: { container: c } };
-    if (err.code === 'invalid_arguments') return { invalid_arguments: { cause: err.message } };
-  }
-  if (err instanceof LaunchError) {
-    return {
-      start_container_failed: {
-        container: c,
-        error: `${err.step}${err.path ? ` ${err.path}` : ''}: ${err.detail}${err.errnoName ? ` (${err.errnoName})` : ''}`,
-      },
-    };
-  }
-  return { start_container_failed: { container: c, error: errorMessage(err) } };
-}
+// --- debug commands ------------------------------------------------------------------
 
 /** A debug command: `<PID>` and `<CONTAINER>` substituted, split on whitespace, no shell. */
-function runDebugCommand(state: State, command: string, pid: number, container: string): Promise<void> {
+function runDebugCommand(logger: Logger, command: string, pid: number, container: string): Promise<void> {
   const argv = command.replace(/<PID>/g, String(pid)).replace(/<CONTAINER>/g, container).split(/\s+/).filter(Boolean);
-  const log = state.log.child({ target: container });
+  const log = logger.child({ target: container });
   return new Promise((resolve, reject) => {
     if (argv.length === 0) return resolve();
     const [cmd, ...args] = argv as [string, ...string[]];
@@ -357,4 +381,24 @@ function existsSyncInPath(cmd: string): boolean {
   return (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(join(d, cmd)));
 }
 
-export { unexpected };
+// --- errors --------------------------------------------------------------------------
+
+/** The console error variant of a failed start. */
+function startError(c: Container, err: unknown): ModelError {
+  if (err instanceof StartError) {
+    if (err.code === 'start_container_missing_resource') {
+      return { start_container_missing_resource: { container: c, resource: (err.details['resource'] ?? '') as Name, version: err.details['version'] ?? '' } };
+    }
+    if (err.code === 'start_container_resource') return { start_container_resource: { container: c } };
+    if (err.code === 'invalid_arguments') return { invalid_arguments: { cause: err.message } };
+  }
+  if (err instanceof LaunchError) {
+    return {
+      start_container_failed: {
+        container: c,
+        error: `${err.step}${err.path ? ` ${err.path}` : ''}: ${err.detail}${err.errnoName ? ` (${err.errnoName})` : ''}`,
+      },
+    };
+  }
+  return { start_container_failed: { container: c, error: errorMessage(err) } };
+}

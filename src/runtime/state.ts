@@ -9,51 +9,25 @@
  * and used after it is either taken into a local first (a snapshot), or re-read and
  * re-checked after the await, or protected by holding the lock.
  */
-import { rm } from 'node:fs/promises';
 import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
+import { describeModelError } from '../api/describe.js';
 import { within } from '../common/paths.js';
-import type { Name } from '../common/name.js';
-import type { Manifest, Mount } from '../manifest/index.js';
-import type { ContainerProcess, ExitStatus } from '../launch/launcher.js';
+import type { Manifest } from '../manifest/index.js';
+import type { ExitStatus } from '../launch/launcher.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import type { CgroupHandle, CgroupPort, LauncherPort } from './ports.js';
+import type { CgroupPort, LauncherPort } from './ports.js';
 import type { Mounter } from './mount/mounter.js';
 import type { Repository, RepositoryEntry } from './repository/types.js';
-import { startContainer, type StartRequest } from './start.js';
+import { startContainer, type Running, type ServeContainerConsole, type StartDeps, type StartRequest, type StartResource } from './start.js';
+import { OpError, formatDuration, toModelError, unexpected } from './op-error.js';
 import { removeTree } from './fs-safe.js';
 import { failpoint } from '../common/failpoint.js';
 
-/** A failed operation, carrying the console error variant. */
-export class OpError extends NorthstarError {
-  constructor(readonly error: ModelError) {
-    super('EOP', describeModelError(error));
-    this.name = 'OpError';
-  }
-}
-
-export function describeModelError(e: ModelError): string {
-  const [tag, body] = Object.entries(e)[0] as [string, Record<string, unknown>];
-  return `${tag.replace(/_/g, ' ')}${body ? `: ${Object.values(body).map((v) => String(v)).join(', ')}` : ''}`;
-}
-
-export const unexpected = (e: unknown): OpError => new OpError({ unexpected: { error: errorMessage(e) } });
-
-/** What is running for a started container. */
-export interface Running {
-  proc: ContainerProcess;
-  /** process.hrtime.bigint() at start. */
-  startedAt: bigint;
-  cgroup: CgroupHandle | undefined;
-  /** Socket files to unlink at exit. */
-  socketPaths: string[];
-  /** Resources resolved at start: cannot be unmounted or uninstalled while this runs. */
-  resources: Container[];
-  /** Closes the console, io pipes and fds the runtime holds for this start. */
-  release(): void;
-}
+export { OpError, toModelError, unexpected, formatDuration };
+export type { Running };
 
 interface Entry {
   container: Container;
@@ -73,6 +47,8 @@ export interface StateDeps {
   log: Logger;
   /** SELinux on the host (`/sys/fs/selinux/enforce` exists). */
   selinux?: boolean;
+  /** Serves the runtime's end of a container console (the console server, from runtime.ts). */
+  serveConsole: ServeContainerConsole;
   /** A critical container failed: the runtime shuts down with a non-zero exit. */
   onCritical?: (container: Container, status: ExitStatus) => void;
 }
@@ -183,10 +159,6 @@ export class State {
 
   isRunning(c: Container): boolean {
     return this.entries.get(c.toString())?.running !== undefined;
-  }
-
-  runningContainers(): Container[] {
-    return [...this.entries.values()].filter((e) => e.running).map((e) => e.container);
   }
 
   /** The lock key of a container: its name (all versions share it). */
@@ -360,16 +332,6 @@ export class State {
 
   // --- start / kill / exit -------------------------------------------------------------
 
-  /** Highest installed version of `name` that satisfies `req` (spec README item 3). */
-  resolveResource(name: Name, matches: (v: Container) => boolean): Container | undefined {
-    let best: Container | undefined;
-    for (const e of this.entries.values()) {
-      if (e.container.name !== name || !matches(e.container)) continue;
-      if (!best || compareContainers(e.container, best) > 0) best = e.container;
-    }
-    return best;
-  }
-
   async start(c: Container, req: StartRequest = {}): Promise<void> {
     if (this.shuttingDown) throw unexpected('the runtime is shutting down');
     let keys = State.startLocks(this.entry(c));
@@ -383,25 +345,10 @@ export class State {
         // installed again from another package, and the runtime may be shutting down.
         const e = this.entries.get(c.toString());
         if (!e) throw new OpError({ invalid_container: { container: c } });
-        if (this.shuttingDown) throw unexpected('the runtime is shutting down');
         const need = State.startLocks(e);
         if (need.some((k) => !held.includes(k))) return need; // another manifest: lock again
-        if (e.running) throw new OpError({ start_container_started: { container: c } });
-        for (const other of this.entries.values()) {
-          if (other !== e && other.running && other.container.name === c.name) {
-            throw new OpError({ start_container_started: { container: other.container } });
-          }
-        }
-        const running = await startContainer(this, e, req, (r) => {
-          e.running = r;
-        });
-        this.notify({ started: c });
-        const exit = running.proc.exited
-          .then((status) => this.onExit(e, running, status))
-          .catch((err: unknown) => this.log.error(`exit of ${c}: ${errorMessage(err)}`));
-        this.exiting.add(exit);
-        void exit.finally(() => this.exiting.delete(exit));
-        this.idleCollect();
+        this.canStart(e);
+        await this.startLocked(e, req);
         return undefined;
       });
       if (outcome === undefined) return;
@@ -409,22 +356,100 @@ export class State {
     }
   }
 
+  /** Whether `e` may start now: not shutting down, and no version of its name running. */
+  private canStart(e: Entry): void {
+    const c = e.container;
+    if (this.shuttingDown) throw unexpected('the runtime is shutting down');
+    if (e.running) throw new OpError({ start_container_started: { container: c } });
+    for (const other of this.entries.values()) {
+      if (other !== e && other.running && other.container.name === c.name) {
+        throw new OpError({ start_container_started: { container: other.container } });
+      }
+    }
+  }
+
+  /** The start of `e` under the locks of its name and its resources' names. */
+  private async startLocked(e: Entry, req: StartRequest): Promise<void> {
+    const c = e.container;
+    const resources = this.resolveResources(e);
+    // Mount the container and its resources; what this start mounted is unmounted again
+    // if it fails.
+    const mounted = await this.mountForStart([e, ...new Set([...resources.values()].map((r) => r.entry))]);
+    failpoint('start.after-mount');
+    let running: Running | undefined;
+    try {
+      running = await startContainer(this.startDeps, {
+        container: c,
+        manifest: e.pkg.npk.manifest,
+        root: this.mountPoint(c),
+        resources: new Map([...resources].map(([name, r]) => [name, { container: r.entry.container, root: this.mountPoint(r.entry.container) } satisfies StartResource])),
+        request: req,
+        onRunning: (r) => {
+          running = r;
+          e.running = r;
+        },
+      });
+    } catch (err) {
+      if (running && e.running === running) e.running = undefined;
+      await this.rollbackMounts(mounted);
+      throw err;
+    }
+    this.notify({ started: c });
+    const started = running;
+    const exit = started.proc.exited
+      .then((status) => this.onExit(e, started, status))
+      .catch((err: unknown) => this.log.error(`exit of ${c}: ${errorMessage(err)}`));
+    this.exiting.add(exit);
+    void exit.finally(() => this.exiting.delete(exit));
+    this.idleCollect();
+  }
+
+  /** What a start needs from the runtime. */
+  private get startDeps(): StartDeps {
+    const d = this.deps;
+    return {
+      config: d.config,
+      cgroups: d.cgroups,
+      launcher: d.launcher,
+      log: d.log,
+      selinux: d.selinux ?? false,
+      serveConsole: d.serveConsole,
+      onMemoryEvent: (c, ev) => this.memoryEvent(c, ev),
+    };
+  }
+
+  /**
+   * The resources of `e`'s manifest: per resource name, the highest installed version that
+   * satisfies the requirement (spec README item 3). The caller holds their names' locks.
+   */
+  private resolveResources(e: Entry): Map<string, { entry: Entry }> {
+    const out = new Map<string, { entry: Entry }>();
+    for (const m of Object.values(e.pkg.npk.manifest.mounts)) {
+      if (m.type !== 'resource') continue;
+      let best: Entry | undefined;
+      for (const x of this.entries.values()) {
+        if (x.container.name !== m.name || !m.version.matches(x.container.version)) continue;
+        if (!best || compareContainers(x.container, best.container) > 0) best = x;
+      }
+      if (!best) {
+        throw new OpError({ start_container_missing_resource: { container: e.container, resource: m.name, version: m.version.toString() } });
+      }
+      out.set(String(m.name), { entry: best });
+    }
+    return out;
+  }
+
   /** The locks a start of `e` takes: its name and the names of its resources. */
   private static startLocks(e: Entry): string[] {
     const keys = [State.lockOf(e.container)];
-    for (const m of Object.values(e.pkg.npk.manifest.mounts as Record<string, Mount>)) {
+    for (const m of Object.values(e.pkg.npk.manifest.mounts)) {
       if (m.type === 'resource') keys.push(String(m.name));
     }
     return [...new Set(keys)];
   }
 
-  /** Entry access for the start sequence (start.ts). */
-  entryOf(c: Container): Entry | undefined {
-    return this.entries.get(c.toString());
-  }
-
   /** Mount several entries in parallel for a start; returns what this call mounted. */
-  async mountForStart(list: Entry[]): Promise<Entry[]> {
+  private async mountForStart(list: Entry[]): Promise<Entry[]> {
     const todo = list.filter((x) => !x.root);
     const results = await Promise.allSettled(todo.map((x) => this.mountEntry(x)));
     const mounted = todo.filter((_, i) => results[i]!.status === 'fulfilled');
@@ -436,7 +461,7 @@ export class State {
     return mounted;
   }
 
-  async rollbackMounts(list: Entry[]): Promise<void> {
+  private async rollbackMounts(list: Entry[]): Promise<void> {
     for (const x of list) {
       await this.umountEntry(x).catch((err: unknown) => this.log.error(`rollback: unmounting ${x.container} failed: ${errorMessage(err)}`));
     }
@@ -459,11 +484,8 @@ export class State {
 
   private async onExit(e: Entry, running: Running, status: ExitStatus | null): Promise<void> {
     const st: ExitStatus = status ?? { signal: 9 };
-    running.release();
-    await running.cgroup?.destroy().catch((err: unknown) => this.log.error(`removing the cgroup of ${e.container} failed: ${errorMessage(err)}`));
-    for (const p of running.socketPaths) {
-      await rm(p, { force: true }).catch((err: unknown) => this.log.error(`unlinking ${p} failed: ${errorMessage(err)}`));
-    }
+    // The console, the writable root, the cgroup, the socket files: what the start made.
+    await running.teardown.run();
     if (e.running === running) e.running = undefined;
     const took = formatDuration(process.hrtime.bigint() - running.startedAt);
     this.log.info(`Process ${e.container} exited after ${took} with status ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
@@ -559,31 +581,16 @@ export class State {
     for (const repo of this.deps.repositories.values()) await repo.close().catch(() => undefined);
   }
 
-  get isShuttingDown(): boolean {
-    return this.shuttingDown;
-  }
-
-  /** Used by the start sequence for a critical failure of a container that never ran. */
-  async destroyCgroup(cg: CgroupHandle | undefined): Promise<void> {
-    await cg?.destroy().catch((err: unknown) => this.log.error(`removing a cgroup: ${errorMessage(err)}`));
-  }
 }
 
 export type { Entry };
 
-export function toModelError(e: unknown): ModelError {
-  if (e instanceof OpError) return e.error;
-  return { unexpected: { error: errorMessage(e) } };
-}
 
 
 function process_uptime(startedAt: bigint): bigint {
   return process.hrtime.bigint() - startedAt;
 }
 
-export function formatDuration(ns: bigint): string {
-  return `${(Number(ns) / 1e9).toFixed(3)}s`;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

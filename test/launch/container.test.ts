@@ -28,9 +28,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Launcher, LaunchError, type ContainerProcess, type ExitStatus, type LaunchFds } from '../../src/launch/launcher.js';
-import { buildPlan, type PlanManifest, type PlanSettings } from '../../src/launch/plan-builder.js';
+import { parseName } from '../../src/common/name.js';
+import { buildPlan, type PlanSettings } from '../../src/launch/plan-builder.js';
 import type { LaunchPlan } from '../../src/launch/plan.js';
-import { parseManifest } from '../../src/manifest/index.js';
+import { parseManifest, type Capability, type Manifest } from '../../src/manifest/index.js';
 import { packNpk } from '../../src/npk/builder.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -53,7 +54,7 @@ interface Env {
   socketDir: string;
   runDir: string;
   hostDir: string;
-  base: PlanManifest;
+  base: Manifest;
   launcher: Launcher;
 }
 
@@ -120,7 +121,7 @@ before(async () => {
   writeFileSync(join(hostDir, 'file'), 'a host file');
   chmodSync(hostDir, 0o777);
 
-  const base = parseManifest(manifestYaml) as PlanManifest;
+  const base = parseManifest(manifestYaml);
   env = { work, root, resource, dataDir, socketDir, runDir, hostDir, base, launcher: new Launcher() };
 });
 
@@ -155,8 +156,13 @@ function uniqueName(): string {
 }
 
 /** The test container manifest with the given changes; by default without sockets. */
-function manifest(e: Env, over: Partial<PlanManifest> = {}): PlanManifest {
-  return { ...e.base, name: uniqueName(), sockets: {}, ...over };
+function manifest(e: Env, over: Partial<Manifest> = {}): Manifest {
+  return { ...e.base, name: parseName(uniqueName()), sockets: {}, ...over };
+}
+
+/** The named sockets of the test container manifest. */
+function sockets(e: Env, ...names: string[]): Manifest['sockets'] {
+  return Object.fromEntries(Object.entries(e.base.sockets).filter(([name]) => names.includes(name)));
 }
 
 function settings(e: Env, over: Partial<PlanSettings> = {}): PlanSettings {
@@ -172,7 +178,7 @@ function settings(e: Env, over: Partial<PlanSettings> = {}): PlanSettings {
 }
 
 /** What the runtime does before a start with a persist mount: <data_dir>/<name>, 0700, uid:gid. */
-function preparePersist(e: Env, m: PlanManifest): void {
+function preparePersist(e: Env, m: Manifest): void {
   const dir = join(e.dataDir, m.name);
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o700);
@@ -205,11 +211,11 @@ function collect(stream: NodeJS.ReadableStream | null): { text: () => string; do
 async function run(
   t: TestContext,
   e: Env,
-  m: PlanManifest,
+  m: Manifest,
   args: string[],
   opts: { settings?: Partial<PlanSettings>; fds?: LaunchFds; untilSleeping?: boolean; signal?: NodeJS.Signals } = {},
 ): Promise<Run> {
-  if (Object.values(m.mounts ?? {}).some((x) => (x as { type: string }).type === 'persist')) preparePersist(e, m);
+  if (Object.values(m.mounts).some((x) => x.type === 'persist')) preparePersist(e, m);
   const plan = buildPlan(m, settings(e, { args, ...opts.settings }));
   const proc = await e.launcher.start(plan, { stdout: 'pipe', stderr: 'pipe', ...opts.fds });
   t.after(async () => {
@@ -262,7 +268,7 @@ function mounts(r: Map<string, string[]>): { source: string; target: string; fst
   });
 }
 
-async function reportOf(t: TestContext, e: Env, m: PlanManifest, opts: Parameters<typeof run>[4] = {}): Promise<Map<string, string[]>> {
+async function reportOf(t: TestContext, e: Env, m: Manifest, opts: Parameters<typeof run>[4] = {}): Promise<Map<string, string[]>> {
   const r = await run(t, e, m, ['report'], opts);
   assert.deepEqual(r.status, { code: 0 }, `report exits 0; stderr: ${r.stderr}`);
   return report(r.stdout);
@@ -345,7 +351,7 @@ describe('identity and isolation', { timeout: 300_000 }, () => {
     for (const set of ['ambient', 'bounding', 'effective', 'inheritable', 'permitted']) {
       assert.match(none.stdout, new RegExp(`^caps ${set}: \\{\\}$`, 'm'), set);
     }
-    const caps = ['CAP_SYS_NICE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+    const caps: Capability[] = ['CAP_SYS_NICE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
     const rep = await reportOf(t, e, manifest(e, { capabilities: caps }));
     for (const set of ['ambient', 'bounding', 'effective', 'inheritable', 'permitted']) {
       assert.equal(one(rep, `cap_${set}`), 'CAP_KILL,CAP_NET_BIND_SERVICE,CAP_SYS_NICE', set);
@@ -368,7 +374,7 @@ describe('identity and isolation', { timeout: 300_000 }, () => {
   test('scheduling policy fifo, round_robin, idle, other and batch as set', async (t) => {
     const e = need(t);
     if (!e) return;
-    const cases: [PlanManifest['sched'], number, number, number][] = [
+    const cases: [Manifest['sched'], number, number, number][] = [
       [{ policy: { fifo: { priority: 11 } } }, 1, 11, 0],
       [{ policy: { round_robin: { priority: 42 } } }, 2, 42, 0],
       [{ policy: 'idle' }, 5, 0, 0],
@@ -408,8 +414,8 @@ describe('filesystem', { timeout: 300_000 }, () => {
     if (!e) return;
     const m = manifest(e, {
       mounts: {
-        ...(e.base.mounts as Record<string, never>),
-        '/bind-ro': { type: 'bind', host: e.hostDir },
+        ...e.base.mounts,
+        '/bind-ro': { type: 'bind', host: e.hostDir, options: [] },
         '/bind-rw': { type: 'bind', host: e.hostDir, options: ['rw', 'nosuid', 'noexec'] },
       },
     });
@@ -433,7 +439,7 @@ describe('filesystem', { timeout: 300_000 }, () => {
     const m = manifest(e, {
       mounts: {
         '/nest/inner': { type: 'tmpfs', size: 65536n },
-        '/nest': { type: 'bind', host: e.hostDir },
+        '/nest': { type: 'bind', host: e.hostDir, options: [] },
         '/proc': { type: 'proc' },
       },
     });
@@ -541,7 +547,7 @@ describe('sockets', { timeout: 120_000 }, () => {
   test('the sockets mount shows the socket dir; a socket without permission cannot be connected', async (t) => {
     const e = need(t);
     if (!e) return;
-    const m = { ...manifest(e), sockets: { no_permission: e.base.sockets!['no_permission' as never] } } as PlanManifest;
+    const m = manifest(e, { sockets: sockets(e, 'no_permission') });
     const path = join(e.socketDir, `${m.name}:0.0.1:no_permission`);
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(path, resolve));
@@ -567,7 +573,7 @@ describe('file descriptors', { timeout: 300_000 }, () => {
       const fd = fds[s];
       t.after(() => closeSync(fd));
     }
-    const m = { ...manifest(e), sockets: e.base.sockets };
+    const m = manifest(e, { sockets: e.base.sockets });
     const r = await run(t, e, m, ['inspect'], { untilSleeping: true, fds: { sockets: fds } });
     assert.match(r.stdout, /^ {4}\/proc\/self\/fd\/0: \/dev\/null$/m);
     assert.match(r.stdout, /^ {4}\/proc\/self\/fd\/1: /m);
@@ -580,7 +586,7 @@ describe('file descriptors', { timeout: 300_000 }, () => {
     if (!e) return;
     const fd = openSync('/dev/null', 'r');
     t.after(() => closeSync(fd));
-    const m = { ...manifest(e), sockets: { stream: e.base.sockets!['stream' as never] }, console: { permissions: ['ident'] } } as PlanManifest;
+    const m = manifest(e, { sockets: sockets(e, 'stream'), console: { permissions: ['ident'] } });
     const rep = await reportOf(t, e, m, { settings: { console: true }, fds: { console: 'pipe', sockets: { stream: fd } } });
     const open = (rep.get('fd') ?? []).map((l) => Number(l.split(' ')[0]));
     const envs = rep.get('env') ?? [];
@@ -640,7 +646,7 @@ describe('seccomp', { timeout: 300_000 }, () => {
   test('no seccomp section: no filter', async (t) => {
     const e = need(t);
     if (!e) return;
-    const rep = await reportOf(t, e, manifest(e, { seccomp: null }));
+    const rep = await reportOf(t, e, manifest(e, { seccomp: undefined }));
     assert.equal(one(rep, 'seccomp'), '0');
     const filtered = await reportOf(t, e, manifest(e));
     assert.equal(one(filtered, 'seccomp'), '2');
@@ -696,7 +702,7 @@ describe('failures', { timeout: 300_000 }, () => {
     const e = need(t);
     if (!e) return;
     // a regular file onto a directory: mount(2) fails with ENOTDIR
-    const m = manifest(e, { mounts: { '/bind-ro': { type: 'bind', host: join(e.hostDir, 'file') } } });
+    const m = manifest(e, { mounts: { '/bind-ro': { type: 'bind', host: join(e.hostDir, 'file'), options: [] } } });
     const plan = buildPlan(m, settings(e, { args: ['sleep'] }));
     await assert.rejects(e.launcher.start(plan, {}), (err: unknown) => {
       assert.ok(err instanceof LaunchError, String(err));

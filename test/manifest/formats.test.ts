@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { UPSTREAM_EXAMPLES } from '../helpers/fixtures.js';
 import { parseManifest, serializeManifest, manifestJsonSchema, manifestToJson, validateManifest } from '../../src/manifest/index.js';
 import { ValidationError } from '../../src/common/errors.js';
+import { parseJson } from '../../src/common/json.js';
+import { manifestFromJson } from '../../src/manifest/parse.js';
 import { BASE, accepts, issues, rejects } from './helpers.js';
 
 const YAML_KITCHEN = `${BASE}args: [one, two]
@@ -229,4 +231,25 @@ test('validateManifest takes the JSON form as a JS value', () => {
     (e: unknown) => e instanceof ValidationError && e.message === 'uid: expected an integer, found the number 1.5',
   );
   rejects('name = "a"\nversion = "1.0.0"\nuid = 1.0\ngid = 1\n', ['uid: expected an integer, found the number 1'], 'toml');
+});
+
+test('a manifest already parsed as JSON (inside inspect) validates as its text does, without a second parse', () => {
+  const text = serializeManifest(parseManifest(YAML_KITCHEN), 'json', { pretty: false });
+  assert.deepEqual(manifestFromJson(parseJson(text)), parseManifest(text, 'json'));
+  const bad = '{"name":"a","version":"1.0.0","uid":"1","gid":1,"init":"/a","rlimits":{"nofile":{"soft":18446744073709551616}}}';
+  const errorOf = (f: () => unknown): string[] => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof ValidationError);
+      return e.issues.map((i) => `${i.path}: ${i.rule}`);
+    }
+    return assert.fail('accepted');
+  };
+  const expected = errorOf(() => parseManifest(bad, 'json'));
+  assert.ok(expected.length >= 2, expected.join('\n'));
+  assert.deepEqual(errorOf(() => manifestFromJson(parseJson(bad))), expected);
+  // Repeated keys: a repeated struct field is an error, a repeated map key keeps the later value.
+  const dup = '{"name":"a","version":"1.0.0","uid":1,"gid":1,"uid":2,"init":"/a","env":{"A":"1","A":"2"}}';
+  assert.deepEqual(errorOf(() => manifestFromJson(parseJson(dup, { duplicates: 'keep' }))), ['uid: duplicate field']);
 });

@@ -98,3 +98,9 @@ export class FakeMounter implements Mounter {
     this.log.push(`umount ${c}`);
   }
 }
+
+/** A runtime without a console server: a container console stream is closed at once. */
+export const noConsole = (_c: unknown, _m: unknown, stream: { destroy(): void }): (() => void) => {
+  stream.destroy();
+  return () => undefined;
+};

@@ -17,7 +17,7 @@ import type { LaunchPlan } from '../../src/launch/plan.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import type { CgroupPort } from '../../src/runtime/ports.js';
-import { FakeMounter, FakeRepo, Gate, RESOURCE } from './fakes.js';
+import { FakeMounter, FakeRepo, Gate, RESOURCE, noConsole } from './fakes.js';
 import { State, OpError } from '../../src/runtime/state.js';
 
 
@@ -103,7 +103,7 @@ async function setup(manifests: string[]) {
   const cgroups = new FakeCgroups(log);
   const launcher = new FakeLauncher(log);
   const config = parseConfig('run_dir = "/run"\ndata_dir = "/data"\nsocket_dir = "/sock"\ncgroup = "northstar"\n');
-  const s = new State({ config, repositories: new Map([[repo.id, repo]]), mounter, cgroups: cgroups.port(), launcher, log: silentLogger() });
+  const s = new State({ config, repositories: new Map([[repo.id, repo]]), mounter, cgroups: cgroups.port(), launcher, log: silentLogger(), serveConsole: noConsole });
   await s.load();
   return { s, log, repo, mounter, cgroups, launcher };
 }

@@ -13,7 +13,7 @@ import type { LaunchPlan } from '../../src/launch/plan.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import type { CgroupPort } from '../../src/runtime/ports.js';
-import { FakeMounter, FakeRepo, RESOURCE } from './fakes.js';
+import { FakeMounter, FakeRepo, RESOURCE, noConsole } from './fakes.js';
 import { State, OpError } from '../../src/runtime/state.js';
 
 function manifest(name: string, version: string, extra = ''): string {
@@ -91,6 +91,7 @@ function state(repos: FakeRepo[]) {
     cgroups: fakeCgroups(cglog),
     launcher,
     log: silentLogger(),
+    serveConsole: noConsole,
   });
   return { s, mounter, cglog, launcher };
 }

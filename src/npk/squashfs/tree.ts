@@ -154,101 +154,121 @@ export async function buildTree(opts: TreeOptions): Promise<BuiltTree> {
   const defUid = forceUid ?? 0;
   const defGid = forceGid ?? 0;
   const defTime = clampTime(opts.defaultTime, mtime);
-  let root: Node;
-
-  if (opts.root !== undefined) {
-    // The root itself may be a symlink to the tree (like mksquashfs); nothing below it is followed.
-    let rootPath = path.resolve(opts.root);
-    let st: Stats;
-    try {
-      rootPath = realpathSync(rootPath);
-      st = lstatSync(rootPath);
-    } catch (e) {
-      throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${rootPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
-        cause: e,
-      });
-    }
-    if (!st.isDirectory()) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${rootPath} is not a directory`);
-    let xattrs = new Map<string, XattrList>();
-    if (opts.sourceXattrs !== false) {
-      const r = await readTreeXattrs(rootPath);
-      xattrs = r.files;
-      warnings.push(...r.warnings);
-    }
-    const hardlinks = new Map<string, Node>();
-    const exclude = new Set((opts.exclude ?? []).map((p) => path.resolve(p)));
-    const fromStat = (st: Stats, rel: string): Node => ({
-      type: 'file',
-      mode: st.mode & 0o7777,
-      uid: forceUid ?? st.uid,
-      gid: forceGid ?? st.gid,
-      mtime: clampTime(st.mtimeMs / 1000, mtime),
-      xattrs: sortXattrs(xattrs.get(rel) ?? []),
-      nlink: 0,
-      number: 0,
-      size: 0,
-      rdev: 0,
-    });
-    const scan = (dirPath: Buffer, rel: string, node: Node, depth: number): void => {
-      if (depth > 4096) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${dirPath.toString()}: nesting too deep`);
-      const names = readdirSync(dirPath, { encoding: 'buffer' });
-      for (const name of names) {
-        const bad = nameProblem(name);
-        if (bad) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source name ${name.toString()} in ${dirPath.toString()} ${bad}`);
-        const p = Buffer.concat([dirPath, Buffer.from('/'), name]);
-        if (exclude.size && exclude.has(p.toString())) continue;
-        const childRel = rel === '' ? name.toString('latin1') : `${rel}/${name.toString('latin1')}`;
-        const cst = lstatSync(p);
-        let child: Node;
-        if (cst.isDirectory()) {
-          child = fromStat(cst, childRel);
-          child.type = 'dir';
-          child.children = new Map();
-          scan(p, childRel, child, depth + 1);
-        } else {
-          const key = cst.nlink > 1 ? `${cst.dev}:${cst.ino}` : undefined;
-          const linked = key ? hardlinks.get(key) : undefined;
-          if (linked) {
-            child = linked;
-          } else {
-            child = fromStat(cst, childRel);
-            if (cst.isFile()) {
-              child.size = cst.size;
-              child.sourcePath = p;
-            } else if (cst.isSymbolicLink()) {
-              child.type = 'symlink';
-              child.target = readlinkSync(p, { encoding: 'buffer' });
-            } else if (cst.isCharacterDevice() || cst.isBlockDevice()) {
-              child.type = cst.isCharacterDevice() ? 'char' : 'block';
-              const d = splitDev(cst.rdev);
-              child.rdev = checkDevice(p.toString(), d.major, d.minor);
-            } else if (cst.isFIFO()) child.type = 'fifo';
-            else if (cst.isSocket()) child.type = 'socket';
-            else throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${p.toString()}: unsupported file type`);
-            if (key) hardlinks.set(key, child);
-          }
-        }
-        node.children!.set(name.toString('latin1'), { name, node: child });
-      }
-    };
-    root = fromStat(st, '');
-    root.type = 'dir';
-    root.children = new Map();
-    try {
-      scan(Buffer.from(rootPath), '', root, 0);
-    } catch (e) {
-      throw sourceError(e);
-    }
-  } else {
-    root = newDir(0o755, defUid, defGid, defTime);
-  }
-
+  const root = opts.root !== undefined ? await scanSource(opts.root, opts, warnings) : newDir(0o755, defUid, defGid, defTime);
   for (const [i, p] of (opts.pseudo ?? []).entries()) applyPseudo(root, p, `pseudo[${i}]`, defUid, defGid, defTime);
   finalize(root);
   return { root, warnings };
 }
 
-function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, defGid: number, time: number): void {
+/** The tree of the source directory `rootOption`; source xattrs come from one getfattr run. */
+async function scanSource(rootOption: string, opts: TreeOptions, warnings: string[]): Promise<Node> {
+  // The root itself may be a symlink to the tree (like mksquashfs); nothing below it is followed.
+  let rootPath = path.resolve(rootOption);
+  let st: Stats;
+  try {
+    rootPath = realpathSync(rootPath);
+    st = lstatSync(rootPath);
+  } catch (e) {
+    throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${rootPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, {
+      cause: e,
+    });
+  }
+  if (!st.isDirectory()) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${rootPath} is not a directory`);
+  let xattrs = new Map<string, XattrList>();
+  if (opts.sourceXattrs !== false) {
+    const r = await readTreeXattrs(rootPath);
+    xattrs = r.files;
+    warnings.push(...r.warnings);
+  }
+  const scanner = new SourceScanner(opts, xattrs);
+  const root = scanner.fromStat(st, '');
+  root.type = 'dir';
+  root.children = new Map();
+  try {
+    scanner.scan(Buffer.from(rootPath), '', root, 0);
+  } catch (e) {
+    throw sourceError(e);
+  }
+  return root;
+}
+
+/** One scan of a source directory: nodes from lstat, hard links found by dev:ino. */
+class SourceScanner {
+  private readonly hardlinks = new Map<string, Node>();
+  private readonly exclude: Set<string>;
+
+  constructor(
+    private readonly opts: TreeOptions,
+    private readonly xattrs: Map<string, XattrList>,
+  ) {
+    this.exclude = new Set((opts.exclude ?? []).map((p) => path.resolve(p)));
+  }
+
+  fromStat(st: Stats, rel: string): Node {
+    const { forceUid, forceGid, mtime } = this.opts;
+    return {
+      type: 'file',
+      mode: st.mode & 0o7777,
+      uid: forceUid ?? st.uid,
+      gid: forceGid ?? st.gid,
+      mtime: clampTime(st.mtimeMs / 1000, mtime),
+      xattrs: sortXattrs(this.xattrs.get(rel) ?? []),
+      nlink: 0,
+      number: 0,
+      size: 0,
+      rdev: 0,
+    };
+  }
+
+  scan(dirPath: Buffer, rel: string, node: Node, depth: number): void {
+    if (depth > 4096) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${dirPath.toString()}: nesting too deep`);
+    const names = readdirSync(dirPath, { encoding: 'buffer' });
+    for (const name of names) {
+      const bad = nameProblem(name);
+      if (bad) throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source name ${name.toString()} in ${dirPath.toString()} ${bad}`);
+      const p = Buffer.concat([dirPath, Buffer.from('/'), name]);
+      if (this.exclude.size && this.exclude.has(p.toString())) continue;
+      const childRel = rel === '' ? name.toString('latin1') : `${rel}/${name.toString('latin1')}`;
+      const cst = lstatSync(p);
+      let child: Node;
+      if (cst.isDirectory()) {
+        child = this.fromStat(cst, childRel);
+        child.type = 'dir';
+        child.children = new Map();
+        this.scan(p, childRel, child, depth + 1);
+      } else {
+        child = this.leaf(cst, p, childRel);
+      }
+      node.children!.set(name.toString('latin1'), { name, node: child });
+    }
+  }
+
+  /** A non-directory; a second name of a hard-linked inode gets the node of the first. */
+  private leaf(cst: Stats, p: Buffer, rel: string): Node {
+    const key = cst.nlink > 1 ? `${cst.dev}:${cst.ino}` : undefined;
+    const linked = key ? this.hardlinks.get(key) : undefined;
+    if (linked) return linked;
+    const child = this.fromStat(cst, rel);
+    if (cst.isFile()) {
+      child.size = cst.size;
+      child.sourcePath = p;
+    } else if (cst.isSymbolicLink()) {
+      child.type = 'symlink';
+      child.target = readlinkSync(p, { encoding: 'buffer' });
+    } else if (cst.isCharacterDevice() || cst.isBlockDevice()) {
+      child.type = cst.isCharacterDevice() ? 'char' : 'block';
+      const d = splitDev(cst.rdev);
+      child.rdev = checkDevice(p.toString(), d.major, d.minor);
+    } else if (cst.isFIFO()) child.type = 'fifo';
+    else if (cst.isSocket()) child.type = 'socket';
+    else throw new NorthstarError('ESQUASHFS_SOURCE', `squashfs source ${p.toString()}: unsupported file type`);
+    if (key) this.hardlinks.set(key, child);
+    return child;
+  }
+}
+
+/** Check a pseudo entry; returns its path components and xattrs. */
+function checkPseudo(p: PseudoEntry, where: string): { components: string[]; xattrs: XattrList } {
   const issues: { path: string; rule: string }[] = [];
   if (typeof p.path !== 'string' || !p.path.startsWith('/')) issues.push({ path: `${where}.path`, rule: 'must be an absolute path' });
   if (!Number.isInteger(p.mode) || p.mode < 0 || p.mode > 0o7777) {
@@ -281,7 +301,11 @@ function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, 
     xattrs.push([name, Buffer.isBuffer(value) ? value : Buffer.from(String(value))]);
   }
   if (issues.length) throw new ValidationError(issues, `invalid squashfs pseudo entry ${String(p.path)}`);
+  return { components, xattrs };
+}
 
+function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, defGid: number, time: number): void {
+  const { components, xattrs } = checkPseudo(p, where);
   let rdev = 0;
   if (p.type === 'char' || p.type === 'block') rdev = checkDevice(`${where}.major/minor`, p.major ?? -1, p.minor ?? -1);
   const node: Node = {
@@ -307,12 +331,17 @@ function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, 
     if (node.xattrs) root.xattrs = node.xattrs;
     return;
   }
+  placePseudo(root, components, node, () => newDir(0o755, defUid, defGid, time));
+}
+
+/** Put `node` at `components` below `root`, creating missing (or replacing non-directory) parents. */
+function placePseudo(root: Node, components: string[], node: Node, implied: () => Node): void {
   let dir = root;
   for (const c of components.slice(0, -1)) {
     const key = Buffer.from(c).toString('latin1');
     let e = dir.children!.get(key);
     if (!e || e.node.type !== 'dir') {
-      e = { name: Buffer.from(c), node: newDir(0o755, defUid, defGid, time) };
+      e = { name: Buffer.from(c), node: implied() };
       dir.children!.set(key, e);
     }
     dir = e.node;
@@ -320,7 +349,7 @@ function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, 
   const last = components[components.length - 1]!;
   const key = Buffer.from(last).toString('latin1');
   const existing = dir.children!.get(key);
-  if (p.type === 'dir' && existing && existing.node.type === 'dir') {
+  if (node.type === 'dir' && existing && existing.node.type === 'dir') {
     // A pseudo directory over an existing one sets its attributes and keeps its contents.
     existing.node.mode = node.mode;
     existing.node.uid = node.uid;
@@ -328,7 +357,7 @@ function applyPseudo(root: Node, p: PseudoEntry, where: string, defUid: number, 
     if (node.xattrs) existing.node.xattrs = node.xattrs;
     return;
   }
-  if (p.type === 'dir') node.children = new Map();
+  if (node.type === 'dir') node.children = new Map();
   dir.children!.set(key, { name: Buffer.from(last), node });
 }
 
