@@ -12,13 +12,12 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
 import { readPublicKey, readSigningKey } from '../src/npk/keys.js';
 import { FsRepository, MemRepository, nullLog, type ByteSource, type Repository } from '../src/runtime/repository/index.js';
+import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/upstream-examples/', import.meta.url));
 const runs = Number(process.env['BENCH_RUNS'] ?? 30);
 const megabytes = Number(process.env['BENCH_MB'] ?? 10);
 

@@ -20,9 +20,8 @@ import { readPublicKey, readSigningKey } from '../src/npk/keys.js';
 import { Npk } from '../src/npk/reader.js';
 import { LoopMounter, type MountRequest } from '../src/runtime/mount/index.js';
 import { nullLog } from '../src/runtime/repository/index.js';
-import { fileURLToPath } from 'node:url';
+import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/upstream-examples/', import.meta.url));
 const runs = Number(process.env['BENCH_RUNS'] ?? 30);
 const megabytes = Number(process.env['BENCH_MB'] ?? 10);
 

@@ -2,6 +2,8 @@
  * `sextant build` of a recipe with 5 COPY and 5 RUN steps (FROM scratch, busybox), cold
  * (empty layer cache) and cached (a rebuild with no changes), against a reference measured
  * in the same run: packNpk of the same final root (what a cached build must still do).
+ * FROM scratch on purpose: no Debian base, so neither debootstrap nor its cache takes part
+ * (`FROM debian:<suite>` is covered by test/recipe/build.test.ts with the real cache).
  * Run (as root, needs native/build/northstar-launch and /bin/busybox): npm run bench -- recipe
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

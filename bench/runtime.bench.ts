@@ -18,9 +18,9 @@ import { Client, type Notification } from '../src/client/index.js';
 import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
 import { readSigningKey } from '../src/npk/keys.js';
+import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'upstream-examples');
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
 const NORTHSTAR = join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);

@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { hint } from './decode.js';
 import { nonNul, u64, usize } from './fields.js';
 
+/** Highest syscall argument index (seccomp_data.args has six entries). */
 export const MAX_ARG_INDEX = 5;
+/** Maximum number of `values` in one manifest `!args` rule (upstream validation). */
 export const MAX_ARG_VALUES = 50;
 
 export const argsRuleSchema = z

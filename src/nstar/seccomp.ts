@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { NorthstarError } from '../common/errors.js';
-import { ARCH_SYSCALLS, BASE_SYSCALLS } from '../launch/seccomp-profile.js';
+import { ARCH_SYSCALLS, BASE_SYSCALLS } from '../manifest/seccomp-profile.js';
 
 // `[pid 12] name(`, `12 name(` or `name(`: the syscall name before its argument list.
 const LINE = /^\s*(?:\[[^\]]*\]|\d+)?\s*([a-zA-Z0-9_]+)\(([^)<]*)/;

@@ -13,7 +13,7 @@ import { errorMessage } from '../common/errors.js';
 import { Npk } from '../npk/reader.js';
 import { SquashfsImage } from '../npk/squashfs/reader.js';
 import { RecipeError, type FromSource } from './parse.js';
-import { checkOverlayPath } from './overlay.js';
+import { checkOverlayPath } from '../runtime/mount/overlay.js';
 
 export interface Base {
   /** Absolute directory: the lowest layer. */
@@ -24,9 +24,6 @@ export interface Base {
 }
 
 export const DEFAULT_DEBOOTSTRAP_CACHE = '/var/cache/northstar/debootstrap';
-
-/** A seed for bookworm left by the squashfs benchmark (a minbase root plus one generated dir). */
-const BENCH_SEED = { root: '/var/tmp/northstar-bench/squashfs-tree', log: '/var/tmp/northstar-bench/debootstrap.log', extra: 'northstar-bench-topup', suite: 'bookworm' };
 
 async function fileHash(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -166,20 +163,10 @@ export async function debianBase(suite: string, o: BaseOptions): Promise<Base> {
     await mkdir(o.debootstrapCache, { recursive: true });
     const tmp = await mkdtemp(join(o.debootstrapCache, `.${suite}-${arch}-`));
     try {
-      const seedOk =
-        suite === BENCH_SEED.suite && arch === 'amd64' && existsSync(BENCH_SEED.root) &&
-        /Base system installed successfully/.test(await readFile(BENCH_SEED.log, 'utf8').catch(() => ''));
-      if (seedOk) {
-        o.log(`debian:${suite}: seeding the cache from the minbase root in ${BENCH_SEED.root}`);
-        const code = await runLogged('cp', ['-a', `${BENCH_SEED.root}/.`, tmp], o.log);
-        if (code !== 0) throw new RecipeError(`debian:${suite}: copying ${BENCH_SEED.root} failed (exit code ${code})`);
-        await rm(join(tmp, BENCH_SEED.extra), { recursive: true, force: true });
-      } else {
-        const mirror = o.mirror ?? (await aptMirror());
-        o.log(`debian:${suite}: debootstrap --variant=minbase ${suite} (${arch}) from ${mirror}; this runs once, the result is cached in ${dir}`);
-        const code = await runLogged('debootstrap', ['--variant=minbase', `--arch=${arch}`, suite, tmp, mirror], o.log);
-        if (code !== 0) throw new RecipeError(`debian:${suite}: debootstrap failed with exit code ${code}`);
-      }
+      const mirror = o.mirror ?? (await aptMirror());
+      o.log(`debian:${suite}: debootstrap --variant=minbase ${suite} (${arch}) from ${mirror}; this runs once, the result is cached in ${dir}`);
+      const code = await runLogged('debootstrap', ['--variant=minbase', `--arch=${arch}`, suite, tmp, mirror], o.log);
+      if (code !== 0) throw new RecipeError(`debian:${suite}: debootstrap failed with exit code ${code}`);
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
       await writeFile(marker, `${new Date().toISOString()} ${suite} ${arch}\n`);

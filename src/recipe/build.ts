@@ -24,7 +24,7 @@ import { CAPABILITY_NUMBERS, type Manifest } from '../manifest/index.js';
 import { packNpk, packTarget, type Compression, type PackResult } from '../npk/builder.js';
 import { resolveBase, DEFAULT_DEBOOTSTRAP_CACHE, type Base } from './base.js';
 import { formatOf, mergeManifest } from './manifest.js';
-import { mountOverlay, umount } from './overlay.js';
+import { mountOverlay, umount } from '../runtime/mount/overlay.js';
 import { impliedManifest, parseRecipe, RecipeError, type CommandForm, type Instruction } from './parse.js';
 
 export const DEFAULT_CACHE_DIR = '/var/cache/northstar/recipe';

@@ -18,7 +18,7 @@ import type { CgroupPort } from './ports.js';
 import { openRepositories } from './repository/index.js';
 import { State } from './state.js';
 import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
-import { umount } from '../recipe/overlay.js';
+import { umount } from './mount/overlay.js';
 
 export interface RuntimeOptions {
   config: Config;

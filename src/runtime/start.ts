@@ -36,7 +36,7 @@ import { LaunchError, type ContainerProcess, type LaunchFds, type SocketSpec } f
 import type { LaunchPlan } from '../launch/plan.js';
 import { buildPlan, startCommand, StartError } from '../launch/plan-builder.js';
 import type { Manifest, Socket } from '../manifest/index.js';
-import { mountWritableRoot } from '../recipe/overlay.js';
+import { mountWritableRoot } from './mount/overlay.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { OpError, formatDuration } from './op-error.js';

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { UPSTREAM_EXAMPLES } from '../helpers/fixtures.js';
 import { parseManifest, serializeManifest, manifestJsonSchema, manifestToJson, validateManifest } from '../../src/manifest/index.js';
 import { ValidationError } from '../../src/common/errors.js';
 import { parseJson } from '../../src/common/json.js';
@@ -181,8 +182,7 @@ test('the JSON Schema accepts every upstream example in JSON form and refuses br
   // Structure check against ajv's built-in draft-07 meta-schema (same keyword semantics as used here).
   assert.ok(ajv.validateSchema(schema), JSON.stringify(ajv.errors));
   const validate = new Ajv({ allErrors: true }).compile(schema);
-  const dir = '/work/shared/fixtures/upstream-examples';
-  if (!existsSync(dir)) return t.skip(`no fixtures in ${dir}`);
+  const dir = UPSTREAM_EXAMPLES;
   let n = 0;
   for (const d of readdirSync(dir)) {
     const f = join(dir, d, 'manifest.yaml');
@@ -205,8 +205,7 @@ test('the YAML flavour of the JSON Schema accepts the examples as a generic YAML
   } catch {
     return t.skip('no JSON Schema validator (ajv) installed');
   }
-  const dir = '/work/shared/fixtures/upstream-examples';
-  if (!existsSync(dir)) return t.skip(`no fixtures in ${dir}`);
+  const dir = UPSTREAM_EXAMPLES;
   const { $schema: _s, $id: _i, ...schema } = manifestJsonSchema({ yaml: true });
   const validate = new Ajv({ allErrors: true }).compile(schema);
   for (const d of readdirSync(dir)) {

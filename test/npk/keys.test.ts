@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   generateKeyPair, privateKeyFromSeed, publicKeyBytes, publicKeyFromBytes, readPublicKey, readSigningKey,
   signEd25519, verifyEd25519Strict,
 } from '../../src/npk/keys.js';
 import { tempDir } from '../helpers/tmp.js';
+import { UPSTREAM_EXAMPLES } from '../helpers/fixtures.js';
 
-const FIXTURES = new URL('../../../../shared/fixtures/upstream-examples/', import.meta.url);
+const FIXTURES = pathToFileURL(UPSTREAM_EXAMPLES);
 
 test('upstream example key: the public key derives from the seed', async () => {
   const seed = readFileSync(new URL('northstar.key', FIXTURES));

@@ -13,7 +13,7 @@ import { unpackNpk, verifyNpk } from '../../src/npk/tools.js';
 import { crc32 } from '../../src/npk/zip.js';
 import { tempDir, hasCommand, isRoot } from '../helpers/tmp.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/upstream-examples/', import.meta.url));
+import { UPSTREAM_EXAMPLES as FIXTURES } from '../helpers/fixtures.js';
 const SEXTANT = fileURLToPath(new URL('../../src/cli/sextant.js', import.meta.url));
 const KEY = join(FIXTURES, 'northstar.key');
 const PUB = join(FIXTURES, 'northstar.pub');

@@ -9,7 +9,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { NpkError } from '../../src/common/errors.js';
 import { parseManifest, serializeManifest } from '../../src/manifest/index.js';
 import { packNpk } from '../../src/npk/builder.js';
@@ -20,7 +19,7 @@ import { metaDocument } from '../../src/npk/format.js';
 import { billionLaughs, craftNpk, deepNesting, manyKeys, strayBraces } from '../helpers/craft-npk.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/upstream-examples/', import.meta.url));
+import { UPSTREAM_EXAMPLES as FIXTURES } from '../helpers/fixtures.js';
 const KEY = join(FIXTURES, 'northstar.key');
 const PUB = join(FIXTURES, 'northstar.pub');
 

@@ -16,9 +16,9 @@ import { packNpk } from '../../src/npk/builder.js';
 import { readSigningKey } from '../../src/npk/keys.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'upstream-examples');
-export const KEY = join(FIXTURES, 'northstar.key');
-export const PUB = join(FIXTURES, 'northstar.pub');
+import { UPSTREAM_KEY as KEY, UPSTREAM_PUB as PUB } from '../helpers/fixtures.js';
+export { UPSTREAM_EXAMPLES as FIXTURES } from '../helpers/fixtures.js';
+export { KEY, PUB };
 const NORTHSTAR = join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
 export const TEST_CONTAINER_BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
 

@@ -5,15 +5,14 @@
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseManifest } from '../../src/manifest/index.js';
 import { packNpk } from '../../src/npk/builder.js';
 import { privateKeyFromSeed, publicKeyBytes, readPublicKey, readSigningKey } from '../../src/npk/keys.js';
 import type { ByteSource, Log } from '../../src/runtime/repository/index.js';
 
-export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/upstream-examples/', import.meta.url));
-export const KEY = join(FIXTURES, 'northstar.key');
-export const PUB = join(FIXTURES, 'northstar.pub');
+import { UPSTREAM_KEY as KEY, UPSTREAM_PUB as PUB } from '../helpers/fixtures.js';
+export { UPSTREAM_EXAMPLES as FIXTURES } from '../helpers/fixtures.js';
+export { KEY, PUB };
 
 export function upstreamPublicKey(): Promise<KeyObject> {
   return readPublicKey(PUB);

@@ -1,6 +1,6 @@
 /**
  * squashfs 4.0 on-disk constants and small codecs shared by the writer and the reader.
- * See /work/shared/spec/squashfs.md for the format; section numbers below refer to it.
+ * See shared/spec/squashfs.md for the format; section numbers below refer to it.
  */
 
 export const SQUASHFS_MAGIC = 0x73717368;

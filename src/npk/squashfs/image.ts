@@ -1,5 +1,5 @@
 /**
- * squashfs 4.0 reader (spec: /work/shared/spec/squashfs.md §13). Reads images made by
+ * squashfs 4.0 reader (spec: shared/spec/squashfs.md §13). Reads images made by
  * mksquashfs and by our writer, from a path or an fd at a byte offset (fs.img inside an NPK).
  * Every ref, size, count and name is bounds-checked; directory cycles are refused.
  */

@@ -1,5 +1,5 @@
 /**
- * squashfs 4.0 writer (spec: /work/shared/spec/squashfs.md §12).
+ * squashfs 4.0 writer (spec: shared/spec/squashfs.md §12).
  *
  * Layout: superblock, data area (file blocks and fragment blocks in traversal order), inode
  * table, directory table, fragment table, export table, id table, xattr tables, zero padding

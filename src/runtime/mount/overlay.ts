@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, rm, mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NorthstarError } from '../common/errors.js';
+import { NorthstarError } from '../../common/errors.js';
 
 function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   return new Promise((resolve, reject) => {
