@@ -302,10 +302,11 @@ export class CgroupManager implements Cgroups {
    * mkdir `dir`, recorded as ours before and after; true when made, false when it existed
    * (then it is not ours unless the record says so, and is never removed or killed).
    */
-  private async makeDir(dir: string, fresh = false): Promise<boolean> {
+  private async makeDir(dir: string, fresh = false, recorded = false): Promise<boolean> {
     // `fresh`: expected not to exist (a container's directory), so no check before.
+    // `recorded`: the intent is recorded and the caller records the result (a batch).
     if (!fresh && (await access(dir).then(() => true, () => false))) return false;
-    await this.owned.intend(dir);
+    if (!recorded) await this.owned.intend(dir);
     try {
       await mkdir(dir);
     } catch (e) {
@@ -313,7 +314,7 @@ export class CgroupManager implements Cgroups {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw new NorthstarError('ECGROUP', `cannot create cgroup ${dir}: ${errorMessage(e)}`, { cause: e });
     }
-    await this.owned.made(dir);
+    if (!recorded) await this.owned.made(dir);
     return true;
   }
 
@@ -360,30 +361,38 @@ export class CgroupManager implements Cgroups {
     if (this.live.has(key)) throw new NorthstarError('ECGROUP', `cgroup of ${name} exists already (another version is running)`);
     const base = settings?.parent ?? this.opts.name;
     const what = settings?.parent !== undefined ? `${container}: cgroups.parent` : 'cgroup';
-    // The hierarchies are independent: their directories are made concurrently, and if
-    // one fails, the ones made are removed again.
+    // The hierarchies are independent: their directories are made concurrently, recorded as
+    // ours in one write before and one after; if one fails, the ones made are removed again.
+    const targets = this.hierarchies().map((h) => {
+      const parent = this.pathIn(h, base, what);
+      const path = posix.join(parent, name);
+      return { h, parent, path, parentDir: cgroupDir(h.mount, parent), dir: cgroupDir(h.mount, path) };
+    });
+    await this.owned.intend(...targets.map((t) => t.dir));
     const made = await Promise.allSettled(
-      this.hierarchies().map(async (h) => {
-        const parent = this.pathIn(h, base, what);
-        const path = posix.join(parent, name);
-        const parentDir = cgroupDir(h.mount, parent);
-        const dir = cgroupDir(h.mount, path);
+      targets.map(async ({ h, parent, path, parentDir, dir }) => {
         if (!this.parents.has(parentDir)) await this.makeParent(h.mount, parent);
+        let fresh: boolean;
         try {
-          await this.makeContainerDir(container, dir);
+          fresh = await this.makeContainerDir(container, dir);
         } catch (e) {
           // The parent was removed behind our back: make it again, once.
           if ((e as { cause?: NodeJS.ErrnoException }).cause?.code !== 'ENOENT') throw e;
           this.parents.delete(parentDir);
           await this.makeParent(h.mount, parent);
-          await this.makeContainerDir(container, dir);
+          fresh = await this.makeContainerDir(container, dir);
         }
-        return { dir, path, mount: h.mount, controllers: h.controllers };
+        return { dir, path, mount: h.mount, controllers: h.controllers, fresh };
       }),
     );
+    await this.owned.made(...made.flatMap((r) => (r.status === 'fulfilled' && r.value.fresh ? [r.value.dir] : [])));
     const dirs = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
+      // Intents of directories never made (a parent failed first) go; ours stay recorded.
+      for (const t of targets) {
+        if (!dirs.some((d) => d.dir === t.dir) && !(await this.owned.owns(t.dir))) await this.owned.forget(t.dir);
+      }
       await this.undoDirs(dirs);
       throw failed.reason;
     }
@@ -427,16 +436,17 @@ export class CgroupManager implements Cgroups {
    * ours that an earlier removal failed to delete is emptied and made again. A plain
    * directory (a test layout, not a cgroup filesystem) holds no tasks and is used as it is.
    */
-  private async makeContainerDir(container: string, dir: string): Promise<void> {
-    if (await this.makeDir(dir, true)) return;
+  private async makeContainerDir(container: string, dir: string): Promise<boolean> {
+    // Its intent is recorded (create); the caller records what was made fresh.
+    if (await this.makeDir(dir, true, true)) return true;
     if (await this.owned.owns(dir)) {
       this.opts.log.warn(`${container}: removing the stale cgroup ${dir} this runtime made before`);
       if (!(await killCgroupTasks(dir, this.opts.killTimeout ?? 5000))) throw new NorthstarError('ECGROUP', `${container}: stale cgroup ${dir} still has tasks`);
       await removeCgroupDir(dir, this.opts.log);
       await this.owned.forget(dir);
-      if (await this.makeDir(dir)) return;
+      if (await this.makeDir(dir)) return false; // recorded by makeDir itself
     }
-    if (!(await isCgroupFs(dir))) return;
+    if (!(await isCgroupFs(dir))) return false;
     throw new NorthstarError(
       'ECGROUP',
       `${container}: cgroup ${dir} exists and was not made by this runtime; it is left alone: remove it or choose another cgroup or cgroups.parent`,
@@ -445,9 +455,9 @@ export class CgroupManager implements Cgroups {
 
   /** Remove container directories made so far by a create that failed. */
   private async undoDirs(dirs: { dir: string }[]): Promise<void> {
-    for (const d of dirs) {
-      await rmdir(d.dir).then(() => this.owned.forget(d.dir), () => undefined);
-    }
+    const removed: string[] = [];
+    for (const d of dirs) await rmdir(d.dir).then(() => removed.push(d.dir), () => undefined);
+    await this.owned.forget(...removed);
   }
 
   /**
@@ -732,16 +742,18 @@ class ContainerCgroupImpl implements ContainerCgroup {
     }
     // Every hierarchy is tried even if one fails, so one busy directory does not leave the others.
     let first: unknown;
+    const removed: string[] = [];
     await Promise.all(
       this.hier.map(({ dir }) =>
         removeCgroupDir(dir, this.log).then(
-          () => this.manager.ownership.forget(dir),
+          () => removed.push(dir),
           (e: unknown) => {
             first ??= e;
           },
         ),
       ),
     );
+    await this.manager.ownership.forget(...removed);
     this.manager.forget(this);
     if (first) throw first;
   }

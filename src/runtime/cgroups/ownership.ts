@@ -191,24 +191,28 @@ export class CgroupOwnership {
     return st !== undefined && st.isDirectory() && st.ino === e.ino && st.dev === e.dev;
   }
 
-  /** Record the intent to create `dir` (before the mkdir). */
-  async intend(dir: string): Promise<void> {
-    if (this.entries.has(dir)) return;
-    this.entries.set(dir, { dir });
-    await this.save({ intend: dir });
+  /** Record the intent to create these directories (before their mkdir): one write. */
+  async intend(...dirs: string[]): Promise<void> {
+    const fresh = dirs.filter((d) => !this.entries.has(d));
+    for (const dir of fresh) this.entries.set(dir, { dir });
+    if (fresh.length > 0) await this.save(fresh.map((dir) => ({ intend: dir })));
   }
 
-  /** The mkdir of `dir` succeeded: record its identity. */
-  async made(dir: string): Promise<void> {
-    const st = await lstat(dir);
-    this.entries.set(dir, { dir, dev: st.dev, ino: st.ino });
-    await this.save({ made: dir, dev: st.dev, ino: st.ino });
+  /** The mkdir of these directories succeeded: record their identity (one write). */
+  async made(...dirs: string[]): Promise<void> {
+    const changes: Record<string, unknown>[] = [];
+    for (const dir of dirs) {
+      const st = await lstat(dir);
+      this.entries.set(dir, { dir, dev: st.dev, ino: st.ino });
+      changes.push({ made: dir, dev: st.dev, ino: st.ino });
+    }
+    if (changes.length > 0) await this.save(changes);
   }
 
-  /** `dir` is gone (or was never made): drop it. */
-  async forget(dir: string): Promise<void> {
-    if (!this.entries.delete(dir)) return;
-    await this.save({ forget: dir });
+  /** These directories are gone (or were never made): drop them (one write). */
+  async forget(...dirs: string[]): Promise<void> {
+    const gone = dirs.filter((d) => this.entries.delete(d));
+    if (gone.length > 0) await this.save(gone.map((dir) => ({ forget: dir })));
   }
 
   /**
@@ -256,15 +260,16 @@ export class CgroupOwnership {
    * the whole record (the first time, every JOURNAL_LIMIT appends, when it becomes empty,
    * and after a failed append). One write at a time, in order.
    */
-  private save(change?: Record<string, unknown>): Promise<void> {
+  private save(changes?: Record<string, unknown>[]): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
     const next = this.saving.then(async () => {
       try {
-        if (change && this.journal && this.entries.size > 0 && this.appended < JOURNAL_LIMIT) {
+        if (changes && this.journal && this.entries.size > 0 && this.appended < JOURNAL_LIMIT) {
           try {
-            await this.journal.write(JSON.stringify(change) + '\n');
-            this.appended++;
+            // One write of whole lines: a crash can only tear the last one.
+            await this.journal.write(changes.map((c) => JSON.stringify(c) + '\n').join(''));
+            this.appended += changes.length;
             return;
           } catch (e) {
             this.log.warn(`cgroup: cannot append to ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}; rewriting it`);
