@@ -18,6 +18,7 @@ import { buildPlan, StartError } from '../launch/plan-builder.js';
 import type { ContainerProcess, LaunchFds, SocketSpec } from '../launch/launcher.js';
 import { LaunchError } from '../launch/launcher.js';
 import type { Manifest, Mount, Socket } from '../manifest/index.js';
+import { fsErrorText } from './repository/storage-error.js';
 import { OpError, unexpected, formatDuration, type Entry, type Running, type State } from './state.js';
 import type { CgroupHandle } from './ports.js';
 import type { ModelError } from '../api/model.js';
@@ -175,7 +176,8 @@ export async function startContainer(state: State, e: Entry, req: StartRequest, 
       // Not `recursive`: Node's recursive mkdir reports ENOSPC (a full data_dir) as ENOENT.
       await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EEXIST') return;
-        throw new Error(`persist dir ${dir}: ${errorMessage(err)}`, { cause: err });
+        const hint = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? `: free space (blocks and inodes) in data_dir ${config.dataDir}` : '';
+        throw new Error(`persist dir ${dir}: ${fsErrorText(err)}${hint}`, { cause: err });
       });
       await chmod(dir, 0o700);
       await chown(dir, manifest.uid, manifest.gid);
