@@ -41,6 +41,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { OpError, formatDuration } from './op-error.js';
 import type { CgroupHandle, CgroupPort, LauncherPort } from './ports.js';
+import { fsErrorText } from './repository/storage-error.js';
 
 export interface StartRequest {
   /** Replaces the manifest init; `<INIT>` inside it is the manifest init. */
@@ -191,7 +192,8 @@ async function persistDir(config: Config, manifest: Manifest): Promise<void> {
   // Not `recursive`: Node's recursive mkdir reports ENOSPC (a full data_dir) as ENOENT.
   await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EEXIST') return;
-    throw new Error(`persist dir ${dir}: ${errorMessage(err)}`, { cause: err });
+    const hint = err.code === 'ENOSPC' || err.code === 'EDQUOT' ? `: free space (blocks and inodes) in data_dir ${config.dataDir}` : '';
+    throw new Error(`persist dir ${dir}: ${fsErrorText(err)}${hint}`, { cause: err });
   });
   await chmod(dir, 0o700);
   await chown(dir, manifest.uid, manifest.gid);

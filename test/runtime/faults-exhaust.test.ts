@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, packTestVariant, PUB, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { isExit, nextNotification, packOne, packTestVariant, PUB, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const RES = 'test-resource:0.0.1';
@@ -205,24 +205,28 @@ function prlimitNofile(pid: number, n: number | string): void {
 }
 
 describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
-  test('ENOSPC while installing: a clear error naming the repository, no temp file, the packages installed before stay; a restart lists the same', { skip: "not finished: installs test-resource, already installed in the default repository (needs a renamed variant); the repository's ENOSPC error wording is not implemented yet" }, async (t) => {
-    const npks = await testNpks();
-    const size = statSync(npks['test-container']!).size;
-    assert.ok(statSync(npks['test-resource']!).size < 64 * 1024);
-    // Room for the resource, not for the container.
+  test('ENOSPC while installing: a clear error naming the repository, no temp file, the packages installed before stay; a restart lists the same', async (t) => {
+    // Renamed variants: a name installed in another repository is refused as a duplicate.
+    const smallRes = await packOne('exhaust-res', 'name: exhaust-res\nversion: 0.0.1\nuid: 1000\ngid: 1000\n', { hello: { text: 'hello\n' } });
+    const big = await packTestVariant('exhaust-big', testContainerManifest().replace('name: test-container', 'name: exhaust-big'));
+    const size = statSync(big).size;
+    assert.ok(statSync(smallRes).size < 64 * 1024);
+    assert.ok(size > 256 * 1024, `the big package has ${size} bytes`);
+    // Room for the small resource, not for the big package.
     const small = smallTmpfs(t, `size=${Math.max(128 * 1024, Math.floor(size / 2))},mode=0755`);
     const dir = mkdtempSync(join(tmpdir(), 'ns-exhaust-rt-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const smallRepo = `[repositories.small]\ntype = { fs = { dir = "${small}" } }\nkey = "${PUB}"\n`;
     const { rt, client } = await setup(t, { dir, extraConfig: smallRepo });
-    await client.install(npks['test-resource']!, 'small');
-    const installed = [TC, RES, RES];
+    await client.install(smallRes, 'small');
+    const installed = [TC, RES, 'exhaust-res:0.0.1'];
     const before = snapshot(rt, [small]);
-    const msg = await errorOf(client.install(npks['test-container']!, 'small'));
-    assert.match(msg, /repository small: no space left on device \(ENOSPC\) while writing /, msg);
-    assert.deepEqual(readdirSync(small), [`${RES}.npk`], 'no temp file left in the full repository');
+    const msg = await errorOf(client.install(big, 'small'));
+    const esc = small.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(msg, new RegExp(`repository small: no space left on device \\(ENOSPC\\) while writing ${esc}/\\.tmp-[0-9a-f]+\\.npk: free space .* on the file system of ${esc}`), msg);
+    assert.deepEqual(readdirSync(small), ['exhaust-res:0.0.1.npk'], 'no temp file left in the full repository');
     await assertServesAndClean(rt, client, before, installed, [small]);
-    // The runtime still installs where there is room and starts containers.
+    // The runtime still starts containers, the one of the full repository included.
     await startKill(client);
 
     // A restart lists exactly the same packages.
@@ -232,27 +236,38 @@ describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_00
     const client2 = await rt2.client({ subscribe: true });
     t.after(() => client2.close());
     assert.deepEqual((await client2.list()).map(String).sort(), installed.sort());
+    assert.deepEqual(readdirSync(small), ['exhaust-res:0.0.1.npk']);
     await startKill(client2);
   });
 
-  test('ENOSPC at start: a full data_dir (persist dir) and a full run_dir fail the start cleanly; freed, the start works', { skip: 'not finished: run once before the persist-dir mkdir fix; not yet re-run' }, async (t) => {
+  test('ENOSPC at start: a full data_dir (persist dir) and a full run_dir fail the start cleanly; freed, the start works', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ns-exhaust-rt-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
     // data_dir and run_dir on small tmpfs mounts, with few inodes so they fill up quickly.
-    for (const d of ['data', 'run']) {
-      mkdirSync(join(dir, d));
-      run('mount', ['-t', 'tmpfs', '-o', 'size=2m,nr_inodes=64,mode=0755', 'tmpfs', join(dir, d)]);
-      t.after(() => run('umount', ['-l', join(dir, d)]));
+    const cleanup = () => {
+      for (const d of ['data', 'run']) if (existsSync(join(dir, d))) run('sh', ['-c', `! mountpoint -q "$1" || umount -l "$1"`, 'sh', join(dir, d)]);
+      rmSync(dir, { recursive: true, force: true });
+    };
+    let rt: TestRuntime;
+    let client: Client;
+    try {
+      for (const d of ['data', 'run']) {
+        mkdirSync(join(dir, d));
+        run('mount', ['-t', 'tmpfs', '-o', 'size=2m,nr_inodes=64,mode=0755', 'tmpfs', join(dir, d)]);
+      }
+      ({ rt, client } = await setup(t, { dir }));
+    } catch (e) {
+      cleanup();
+      throw e;
     }
-    const { rt, client } = await setup(t, { dir });
+    // After hooks run in the order they were added: this one after the runtime stopped.
+    t.after(cleanup);
     const installed = [TC, RES];
 
     // Full data_dir: the persist dir cannot be created.
     let before = snapshot(rt);
     let fillers = fillInodes(rt.dataDir);
     let msg = await errorOf(client.start(TC, { args: ['sleep'] }));
-    assert.match(msg, /no space left on device/i, msg);
-    assert.match(msg, new RegExp(`${rt.dataDir}/test-container`), msg);
+    assert.match(msg, new RegExp(`persist dir ${rt.dataDir}/test-container: mkdir ${rt.dataDir}/test-container: no space left on device \\(ENOSPC\\): free space .* in data_dir ${rt.dataDir}`), msg);
     await assertServesAndClean(rt, client, before, installed);
     for (const f of fillers) rmSync(f);
 
@@ -263,18 +278,18 @@ describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_00
     await nextNotification(client, isExit(TC));
     rmSync(join(rt.dataDir, 'test-container', 'big'));
 
-    // Full run_dir: the mount point (and a writable root) cannot be created.
+    // Full run_dir: the mount point cannot be created (unmounted first: mounts stay after a run).
+    for (const r of await client.umount([TC, RES])) assert.ok('ok' in r, JSON.stringify(r));
     before = snapshot(rt);
     fillers = fillInodes(join(dir, 'run'));
     msg = await errorOf(client.start(TC, { args: ['sleep'] }));
-    assert.match(msg, /no space left on device/i, msg);
-    assert.match(msg, new RegExp(`${dir}/run`), msg);
+    assert.match(msg, new RegExp(`cannot create the mount point ${dir}/run/(test-container|test-resource):0.0.1: mkdir .*: no space left on device \\(ENOSPC\\): free space .* in run_dir ${dir}/run`), msg);
     await assertServesAndClean(rt, client, before, installed);
     for (const f of fillers) rmSync(f);
     await startKill(client);
   });
 
-  test('a container filling its tmpfs gets ENOSPC; the runtime is not disturbed', { skip: 'not finished: the before-record needs a warm-up start (added, not yet re-run)' }, async (t) => {
+  test('a container filling its tmpfs gets ENOSPC; the runtime is not disturbed', async (t) => {
     const { rt, client } = await setup(t);
     // Mounts and the persist dir stay after a run (by design): compare with a run that ended.
     await startKill(client);
@@ -288,28 +303,43 @@ describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_00
     await assertServesAndClean(rt, client, before, [TC, RES]);
   });
 
-  test('EMFILE (RLIMIT_NOFILE lowered) during install and start: errors, nothing left behind, serves when restored', { skip: 'not finished: unclear whether the runtime survived the lowest limits (the restore prlimit found no process)' }, async (t) => {
+  test('EMFILE (RLIMIT_NOFILE lowered) during install and start: errors, nothing left behind, serves when restored', { skip: 'not finished: the runtime no longer dies on EMFILE (the memfd helper spawn crash is fixed), but with a lowered limit some request or the follow-up check hangs (more than 5 min); the hanging step is not located yet' }, async (t) => {
     const { rt, client } = await setup(t);
     const variant = await packTestVariant('emfile', testContainerManifest().replace('name: test-container', 'name: emfile'));
     const pid = rt.innerPid();
     const installed = [TC, RES];
     const before = snapshot(rt);
     const open = () => readdirSync(`/proc/${pid}/fd`).length;
-    const restore = () => prlimitNofile(pid, 65536);
-    t.after(restore);
+    /** Raise the limit again; the runtime must still be there. */
+    const restore = async () => {
+      try {
+        prlimitNofile(pid, 65536);
+      } catch (e) {
+        assert.fail(`the runtime is gone (${String(e)}), exit ${await rt.exited()}; logs:\n${rt.logs.slice(-30).join('\n')}`);
+      }
+    };
+    t.after(() => existsSync(`/proc/${pid}`) && prlimitNofile(pid, 65536));
     const failures: string[] = [];
     // A few fds of room: the fault hits at different steps of the install and the start.
+    /** A request under the fault must answer (an error is fine), not hang: bounded generously. */
+    const answers = <T>(p: Promise<T>, what: string): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const hang = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within 60 s; logs:\n${rt.logs.slice(-30).join('\n')}`)), 60_000);
+      });
+      return Promise.race([p, hang]).finally(() => clearTimeout(timer));
+    };
     for (const room of [0, 2, 4, 8, 12, 16, 24]) {
       prlimitNofile(pid, open() + room);
-      const installed2 = await client.install(variant, 'memory').then(
+      const installed2 = await answers(client.install(variant, 'memory'), `install +${room}`).then(
         () => true,
         (e: unknown) => (failures.push(`install +${room}: ${(e as Error).message}`), false),
       );
-      const started = await client.start(TC, { args: ['sleep'] }).then(
+      const started = await answers(client.start(TC, { args: ['sleep'] }), `start +${room}`).then(
         () => true,
         (e: unknown) => (failures.push(`start +${room}: ${(e as Error).message}`), false),
       );
-      restore();
+      await restore();
       if (started) {
         await client.kill(TC, 9);
         await nextNotification(client, isExit(TC));
@@ -322,7 +352,7 @@ describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_00
     await startKill(client);
   });
 
-  test('no loop device to be had (loop-control and loop devices hidden in the runtime mount namespace): the start fails cleanly', { skip: 'not finished: the start fails, but as unexpected "mount failed: Operation not permitted"; mounter.ts should name the missing loop device' }, async (t) => {
+  test('no loop device to be had (loop-control and loop devices hidden in the runtime mount namespace): the start fails cleanly', async (t) => {
     const { rt, client } = await setup(t);
     const pid = rt.innerPid();
     const devs = readdirSync('/dev').filter((d) => /^loop(-control|\d+)$/.test(d));
@@ -338,18 +368,20 @@ describe('resource exhaustion', { skip: !isRoot && 'needs root', timeout: 600_00
       hidden.push(`/dev/${d}`);
     }
     const msg = await errorOf(client.start(TC, { args: ['sleep'] }));
-    assert.match(msg, /loop/i, msg);
+    assert.match(msg, /mount test-(container|resource):0\.0\.1: no free loop device to be had: \/dev\/loop-control is not the loop control device \(character device 1:3, expected character device 10:237\), and there is no loop block device in \/dev/, msg);
     await assertServesAndClean(rt, client, before, [TC, RES]);
     unhide();
     await startKill(client);
   });
 
-  test('the runtime pids cgroup full: the start fails cleanly; freed, it works', { skip: 'not finished: the before-record needs a warm-up start' }, async (t) => {
+  test('the runtime pids cgroup full: the start fails cleanly; freed, it works', async (t) => {
     const { rt, client } = await setup(t);
     const top = pidsTop(rt);
     const max = join(top, 'pids.max');
     const old = readFileSync(max, 'utf8').trim();
-    t.after(() => writeFileSync(max, old));
+    t.after(() => existsSync(max) && writeFileSync(max, old));
+    // Mounts and the persist dir stay after a run (by design): compare with a run that ended.
+    await startKill(client);
     const before = snapshot(rt);
     writeFileSync(max, readFileSync(join(top, 'pids.current'), 'utf8').trim());
     const msg = await errorOf(client.start(TC, { args: ['sleep'] }));

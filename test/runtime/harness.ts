@@ -102,7 +102,8 @@ sockets:
 ${overrides}`;
 }
 
-async function packOne(name: string, manifestText: string, files: Record<string, { src?: string; text?: string; mode?: number }>): Promise<string> {
+/** Pack a signed NPK from a manifest and files (e.g. a renamed variant of the test resource). */
+export async function packOne(name: string, manifestText: string, files: Record<string, { src?: string; text?: string; mode?: number }>): Promise<string> {
   const root = join(PACK_DIR, `root-${name}`);
   mkdirSync(root, { recursive: true });
   for (const [path, f] of Object.entries(files)) {

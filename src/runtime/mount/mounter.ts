@@ -26,13 +26,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import type { Container } from '../../common/container.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import { within } from '../../common/paths.js';
 import type { Npk } from '../../npk/reader.js';
 import type { VerityMode } from '../config.js';
 import type { Log } from '../repository/types.js';
+import { fsErrorText } from '../repository/storage-error.js';
 import { mountAt, run } from './exec.js';
 
 export interface MountRequest {
@@ -90,6 +91,51 @@ export function hasDeviceMapper(procMisc = '/proc/misc'): boolean {
   } catch {
     return existsSync('/dev/mapper/control');
   }
+}
+
+/** Major and minor number of a device (Linux dev_t encoding). */
+function majorMinor(rdev: number): [number, number] {
+  const r = BigInt(rdev);
+  const major = Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn));
+  const minor = Number((r & 0xffn) | ((r >> 12n) & ~0xffn));
+  return [major, minor];
+}
+
+/**
+ * Why no loop device can be had, or undefined when one could be: /dev/loop-control
+ * (char 10:237) is missing or not the loop control device, and no /dev/loopN (block,
+ * major 7) is free (no backing file in /sys/block/loopN/loop). Called after a failed loop
+ * setup, to turn util-linux's "mount failed: Operation not permitted" into the cause.
+ */
+export async function loopUnavailable(dev = '/dev', sysBlock = '/sys/block'): Promise<string | undefined> {
+  const control = `${dev}/loop-control`;
+  let why: string;
+  try {
+    const st = await stat(control);
+    const [major, minor] = majorMinor(st.rdev);
+    if (st.isCharacterDevice() && major === 10 && minor === 237) return undefined;
+    why = `${control} is not the loop control device (${st.isCharacterDevice() ? `character device ${major}:${minor}` : 'not a character device'}, expected character device 10:237)`;
+  } catch (e) {
+    why = `${control} cannot be used: ${fsErrorText(e)}`;
+  }
+  let names: string[] = [];
+  try {
+    names = (await readdir(dev)).filter((n) => /^loop\d+$/.test(n));
+  } catch {
+    // no /dev listing: no loop device either
+  }
+  let devices = 0;
+  for (const n of names) {
+    try {
+      const st = await stat(`${dev}/${n}`);
+      if (!st.isBlockDevice() || majorMinor(st.rdev)[0] !== 7) continue;
+    } catch {
+      continue;
+    }
+    devices++;
+    if (!existsSync(`${sysBlock}/${n}/loop/backing_file`)) return undefined;
+  }
+  return `${why}, and ${devices === 0 ? `there is no loop block device in ${dev}` : `all ${devices} loop block devices in ${dev} are in use`}`;
 }
 
 function mountError(code: string, what: string, detail: string, cause?: unknown): NorthstarError {
@@ -150,7 +196,11 @@ export class LoopMounter implements Mounter {
     try {
       await mkdir(target, { mode: 0o755 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw mountError('EMOUNT', what, `cannot create ${target}: ${errorMessage(e)}`, e);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') {
+        const hint = code === 'ENOSPC' || code === 'EDQUOT' ? `: free space (blocks and inodes) in run_dir ${this.opts.runDir}` : '';
+        throw mountError('EMOUNT', what, `cannot create the mount point ${target}: ${fsErrorText(e)}${hint}`, e);
+      }
     }
     try {
       let device: string;
@@ -185,6 +235,7 @@ export class LoopMounter implements Mounter {
       if (r.code === 0) break;
       const loopTrouble = /loop device|resource busy|try again/i.test(r.stderr);
       if (!loopTrouble || performance.now() >= deadline) {
+        await this.throwIfNoLoop(req.container);
         throw mountError(loopTrouble ? 'ELOOP' : 'EMOUNT', `mount ${req.container}`, r.stderr || `mount exited with ${r.code}`);
       }
       await new Promise((res) => setTimeout(res, 5));
@@ -194,11 +245,24 @@ export class LoopMounter implements Mounter {
     return m.source;
   }
 
+  /** A clear error when the mount failed because no loop device can be had. */
+  private async throwIfNoLoop(container: Container): Promise<void> {
+    const why = await loopUnavailable();
+    if (why === undefined) return;
+    throw new NorthstarError(
+      'ELOOP',
+      `mount ${container}: no free loop device to be had: ${why}; the runtime needs /dev/loop-control (module loop) or a free /dev/loopN in its mount namespace`,
+    );
+  }
+
   private async mountKernelVerity(req: MountRequest, target: string): Promise<string> {
     const v = req.npk.verity!;
     const what = `mount ${req.container}`;
     const lo = await run('losetup', ['--find', '--show', '--read-only', '--offset', String(req.npk.fsImg.offset), '--sizelimit', String(req.npk.fsImg.size), req.path]);
-    if (lo.code !== 0) throw mountError('ELOOP', what, lo.stderr || 'losetup failed');
+    if (lo.code !== 0) {
+      await this.throwIfNoLoop(req.container);
+      throw mountError('ELOOP', what, lo.stderr || 'losetup failed');
+    }
     const loop = lo.stdout.trim();
     const name = `northstar-${randomBytes(10).toString('hex')}`;
     let dmOpen = false;

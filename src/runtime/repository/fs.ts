@@ -20,6 +20,7 @@ import { within } from '../../common/paths.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { Npk } from '../../npk/reader.js';
 import { consumeExactly, Serial } from './stream.js';
+import { storageError } from './storage-error.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 import { failpoint } from '../../common/failpoint.js';
 
@@ -174,13 +175,17 @@ export class FsRepository implements Repository {
       try {
         fh = await open(tmp, 'wx', 0o644);
       } catch (e) {
-        const { error } = await consumeExactly(source, size, undefined, new NorthstarError('EIO', `repository ${id}: cannot create ${tmp}: ${errorMessage(e)}`, { cause: e }));
+        const { error } = await consumeExactly(source, size, undefined, storageError(id, dir, 'creating', tmp, e));
         throw error;
       }
       const out = fh;
       const { error } = await consumeExactly(source, size, async (chunk) => {
         let off = 0;
-        while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        try {
+          while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        } catch (e) {
+          throw storageError(id, dir, 'writing', tmp, e);
+        }
         failpoint('install.mid-upload');
       });
       if (error) throw error;
@@ -194,8 +199,8 @@ export class FsRepository implements Repository {
         (e: unknown) => ({ error: e }),
       );
       const syncError = await synced;
-      if ('error' in opened) throw opened.error;
-      if (syncError !== undefined) throw new NorthstarError('EIO', `repository ${id}: fsync of ${tmp}: ${errorMessage(syncError)}`, { cause: syncError });
+      if ('error' in opened) throw storageError(id, dir, 'reading', tmp, opened.error);
+      if (syncError !== undefined) throw storageError(id, dir, 'syncing', tmp, syncError);
       const npk = opened.npk;
       await fh.close();
       fh = undefined;
@@ -205,7 +210,9 @@ export class FsRepository implements Repository {
       }
       const path = within(dir, `${container}.npk`, 'name');
       failpoint('install.after-write');
-      await rename(tmp, path);
+      await rename(tmp, path).catch((e: unknown) => {
+        throw storageError(id, dir, 'renaming', tmp, e);
+      });
       keep = true;
       failpoint('install.after-rename');
       // Re-open from the final path so the Npk (and its verifyImage) reads where it lives.
@@ -214,7 +221,7 @@ export class FsRepository implements Repository {
         final = await Npk.open(path, { key: this.opts.key });
       } catch (e) {
         await unlink(path).catch(() => undefined);
-        throw e;
+        throw storageError(id, dir, 'reading', path, e);
       }
       await syncDir(dir);
       const entry: RepositoryEntry = { container, npk: final, path, size, repository: id };

@@ -30,6 +30,7 @@ import { manifestContainer } from '../../manifest/index.js';
 import { removeTree } from '../fs-safe.js';
 import { capacityError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
+import { storageError } from './storage-error.js';
 import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 import { failpoint } from '../../common/failpoint.js';
 
@@ -104,6 +105,12 @@ async function checkBase(base: string, id: string): Promise<void> {
   }
 }
 
+/** EMFILE/ENFILE/ENOSPC… of a system error, EIO for any other. */
+function errnoCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : 'EIO';
+}
+
 /** native/build/northstar-memfd of this checkout. */
 const MEMFD_HELPER = fileURLToPath(new URL('../../../../native/build/northstar-memfd', import.meta.url));
 
@@ -116,14 +123,23 @@ async function sealedCopy(file: string, size: number, name: string): Promise<Fil
   const input = await open(file, 'r');
   try {
     const child = spawn(MEMFD_HELPER, [name, String(size)], { stdio: [input.fd, 'pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    // The error handler first: a spawn that fails for want of fds (EMFILE) has no stdio
+    // streams and emits 'error' on the next tick, which unhandled would end the runtime.
     const exited = new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => resolve(code));
     });
+    if (!child.stdout || !child.stderr) {
+      const e = await exited.then(
+        () => new Error('no stdio'),
+        (e: unknown) => e,
+      );
+      throw new NorthstarError(errnoCode(e), `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`, { cause: e });
+    }
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     try {
       const fdNumber = await new Promise<number>((resolve, reject) => {
         child.stdout!.on('data', () => {
@@ -132,7 +148,7 @@ async function sealedCopy(file: string, size: number, name: string): Promise<Fil
         });
         void exited.then(
           (code) => reject(new NorthstarError('EIO', `storing the package in a sealed memfd failed (${code}): ${err.trim() || 'no output'}`)),
-          (e: unknown) => reject(new NorthstarError('EIO', `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`)),
+          (e: unknown) => reject(new NorthstarError(errnoCode(e), `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`, { cause: e })),
         );
       });
       return await open(`/proc/${child.pid}/fd/${fdNumber}`, 'r');
@@ -244,25 +260,33 @@ export class MemRepository implements Repository {
         writer = await open(file, 'wx', 0o600);
         linked = true;
       } catch (e) {
-        throw (await consumeExactly(source, size, undefined, new NorthstarError('EIO', `repository ${id}: cannot create ${file}: ${errorMessage(e)}`, { cause: e }))).error;
+        throw (await consumeExactly(source, size, undefined, storageError(id, this.dir, 'creating', file, e))).error;
       }
       const out = writer;
       const { error } = await consumeExactly(source, size, async (chunk) => {
         let off = 0;
-        while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        try {
+          while (off < chunk.length) off += (await out.write(chunk, off, chunk.length - off)).bytesWritten;
+        } catch (e) {
+          throw storageError(id, this.dir, 'writing', file, e);
+        }
         failpoint('install.mid-upload');
       });
       if (error) throw error;
       await writer.close();
       writer = undefined;
       failpoint('install.after-write');
-      reader = await sealedCopy(file, size, `northstar-${id}`);
+      reader = await sealedCopy(file, size, `northstar-${id}`).catch((e: unknown) => {
+        throw storageError(id, this.dir, 'sealing a copy of', file, e);
+      });
       failpoint('install.after-seal');
       await unlink(file);
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
       // With a key: signature, hashes and the whole verity hash tree of the sealed copy.
-      const npk = await verifiedOpen(path, this.opts.key, id);
+      const npk = await verifiedOpen(path, this.opts.key, id).catch((e: unknown) => {
+        throw storageError(id, this.dir, 'reading', file, e);
+      });
       const container = manifestContainer(npk.manifest);
       if (this.entries.has(container.toString())) {
         throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
