@@ -24,12 +24,11 @@ async function main(): Promise<number> {
   program.parse();
   const o = program.opts<{ config: string; logFormat: LogFormat; logLevel: 'info'; disableMountNamespace?: boolean }>();
   if (!o.disableMountNamespace) {
-    // Memory (bench/runtime.bench.ts, 100 sleeping containers): a small young generation,
-    // V8's size-optimised heuristics, no optimising compiler (--lite-mode: the daemon's hot
-    // paths are syscalls, crypto and I/O, not JS) and a full collection after each burst of
-    // starts (--expose-gc, see State.idleCollect) take the settled RSS from ~124 MiB to
-    // ~66 MiB with no measurable cost in start latency. Only the re-executed runtime gets
-    // them; flags given explicitly to node win.
+    // Memory: a small young generation, V8's size-optimised heuristics, no optimising
+    // compiler (--lite-mode: the daemon's hot paths are syscalls, crypto and I/O, not JS)
+    // and a full collection after each burst of starts (--expose-gc, see State.idleCollect)
+    // roughly halve the settled RSS (figures: docs/design/measurements.md). Only the
+    // re-executed runtime gets them; flags given explicitly to node win.
     const ours = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode'];
     const v8Flags = process.execArgv.some((a) => ours.some((f) => a.startsWith(f.split('=')[0]!))) ? [] : ours;
     const code = await ensurePrivateMountNamespace({ argv: [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)] });

@@ -25,9 +25,9 @@ const KNOWN = new Set([MANIFEST_NAME, SIGNATURE_NAME, FS_IMG_NAME]);
 /** Upper bound for signature.yaml in a trusted repository (not parsed there, only kept). */
 const MAX_META_ENTRY = 4 << 20;
 /**
- * Upper bound for manifest.yaml. Upstream's manifests are a few KiB (its test-container
- * 1.6 KiB); the bound keeps the YAML parse of an unsigned manifest, which runs on the
- * event loop, short: the worst crafted 64 KiB took ~0.3 s here (one error per byte).
+ * Upper bound for manifest.yaml. Upstream's manifests are a few KiB; the bound keeps the
+ * YAML parse of an unsigned manifest, which runs on the event loop, short (what it costs:
+ * docs/design/measurements.md).
  */
 export const MAX_MANIFEST_SIZE = 64 << 10;
 
