@@ -335,11 +335,13 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     assert.equal(rj.code, 0, rj.stderr);
     assert.equal(rj.stdout, '{"started":"test-container:0.0.1"}\n{"exit":["test-container:0.0.1",{"exit":{"code":3}}]}\n');
 
-    // -j: the subscribing connect and its ack, then the notification lines as they came.
+    // -j: the subscribing connect and its ack, then the notification lines as they came
+    // (every byte read: a sleeping container, so that no exit notification can arrive
+    // before nstar has closed; the shutdown below stops it).
     const raw = spawnNstar([...u, '-j', 'notifications', '-n', '1']);
     t.after(() => raw.child.kill());
     await subscribers(rt, 3);
-    await c.start(TC, { args: ['exit', '0'] });
+    await c.start(TC, { args: ['sleep'] });
     const rr = await raw.done;
     assert.equal(rr.stdout, '{"connect":{"version":"0.9.3","subscribe_notifications":true}}\n{"connect_ack":null}\n{"notification":{"started":"test-container:0.0.1"}}\n');
 
