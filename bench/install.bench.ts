@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
 import { readPublicKey, readSigningKey } from '../src/npk/keys.js';
-import { FsRepository, MemRepository, nullLog, type ByteSource, type Repository } from '../src/runtime/repository/index.js';
+import { FsRepository, MemRepository, type ByteSource, type Repository } from '../src/runtime/repository/index.js';
+import { nullLog } from '../src/runtime/logger.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 30);

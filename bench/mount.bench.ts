@@ -19,7 +19,7 @@ import { packNpk } from '../src/npk/builder.js';
 import { readPublicKey, readSigningKey } from '../src/npk/keys.js';
 import { Npk } from '../src/npk/reader.js';
 import { LoopMounter, type MountRequest } from '../src/runtime/mount/index.js';
-import { nullLog } from '../src/runtime/repository/index.js';
+import { nullLog } from '../src/runtime/logger.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 30);

@@ -20,7 +20,7 @@ export class LineTooLongError extends NorthstarError {
 
 export class StreamTimeoutError extends NorthstarError {
   constructor(readonly ms: number) {
-    super('ETIMEDOUT', `no data within ${ms} ms`);
+    super('ETIMEOUT', `no data within ${ms} ms`);
     this.name = 'StreamTimeoutError';
   }
 }

@@ -193,14 +193,3 @@ export type Message =
   | { request: Request }
   | { response: Response }
   | { notification: Notification };
-
-export type MessageKind = 'connect' | 'connect_ack' | 'connect_nack' | 'request' | 'response' | 'notification';
-
-export function messageKind(m: Message): MessageKind {
-  if ('connect' in m) return 'connect';
-  if ('connect_ack' in m) return 'connect_ack';
-  if ('connect_nack' in m) return 'connect_nack';
-  if ('request' in m) return 'request';
-  if ('response' in m) return 'response';
-  return 'notification';
-}

@@ -44,7 +44,7 @@ export class ConnectionClosedError extends NorthstarError {
 /** Connecting, the handshake or a request took longer than its limit. */
 export class TimeoutError extends NorthstarError {
   constructor(what: string, ms: number) {
-    super('ETIMEDOUT', `${what} timed out after ${ms} ms`);
+    super('ETIMEOUT', `${what} timed out after ${ms} ms`);
     this.name = 'TimeoutError';
   }
 }

@@ -252,7 +252,7 @@ export class ContainerProcess {
   kill(signal: NodeJS.Signals | number = 'SIGKILL'): boolean {
     const signo = typeof signal === 'number' ? signal : osConstants.signals[signal];
     if (!Number.isInteger(signo) || signo < 1 || signo > 64) {
-      throw new NorthstarError('EINVAL', `kill ${this.container}: invalid signal ${String(signal)}`);
+      throw new NorthstarError('EARGUMENT', `kill ${this.container}: invalid signal ${String(signal)}`);
     }
     if (this.phase === 'exited' || this.childExit) return false;
     this.send(Buffer.from([CMD_SIGNAL, signo]));
@@ -497,7 +497,7 @@ export class Launcher {
   private stdio(plan: LaunchPlan, fds: LaunchFds): (number | 'pipe' | 'ignore')[] {
     const fd = (what: string, v: unknown): number => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-        throw new NorthstarError('EINVAL', `start ${plan.container}: ${what} must be an open fd number, got ${String(v)}`);
+        throw new NorthstarError('EARGUMENT', `start ${plan.container}: ${what} must be an open fd number, got ${String(v)}`);
       }
       return v;
     };
@@ -511,22 +511,22 @@ export class Launcher {
       'pipe', // 4: commands
     ];
     if (plan.console) {
-      if (fds.console === undefined) throw new NorthstarError('EINVAL', `start ${plan.container}: the plan has a console but no console fd was given`);
+      if (fds.console === undefined) throw new NorthstarError('EARGUMENT', `start ${plan.container}: the plan has a console but no console fd was given`);
       stdio.push(fds.console === 'pipe' ? 'pipe' : fd('console', fds.console));
     } else if (fds.console !== undefined) {
-      throw new NorthstarError('EINVAL', `start ${plan.container}: a console fd was given but the plan has no console`);
+      throw new NorthstarError('EARGUMENT', `start ${plan.container}: a console fd was given but the plan has no console`);
     }
     if (fds.createSockets) {
       const names = fds.createSockets.length;
       if (names !== plan.sockets.length || fds.sockets) {
-        throw new NorthstarError('EINVAL', `start ${plan.container}: ${names} socket specs for the plan's ${plan.sockets.length} sockets`);
+        throw new NorthstarError('EARGUMENT', `start ${plan.container}: ${names} socket specs for the plan's ${plan.sockets.length} sockets`);
       }
       return stdio;
     }
     const given = Object.keys(fds.sockets ?? {}).sort();
     const wanted = [...plan.sockets].sort();
     if (given.join('\0') !== wanted.join('\0')) {
-      throw new NorthstarError('EINVAL', `start ${plan.container}: socket fds [${given.join(', ')}] do not match the plan's sockets [${wanted.join(', ')}]`);
+      throw new NorthstarError('EARGUMENT', `start ${plan.container}: socket fds [${given.join(', ')}] do not match the plan's sockets [${wanted.join(', ')}]`);
     }
     for (const name of plan.sockets) stdio.push(fd(`socket ${name}`, fds.sockets?.[name]));
     return stdio;

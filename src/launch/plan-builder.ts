@@ -107,12 +107,17 @@ export interface PlanSettings {
   readonly arch?: string;
 }
 
-/** A start that cannot proceed; `code` is the console error variant. */
+/** The console error variant (api/model.ts `ModelError`) a refused start is reported as. */
+export type StartErrorVariant = 'start_container_missing_resource' | 'start_container_resource' | 'invalid_arguments';
+
+/** A start that cannot proceed (code EPLAN); `variant` is the console error variant it becomes. */
 export class StartError extends NorthstarError {
+  readonly variant: StartErrorVariant;
   readonly details: Readonly<Record<string, string>>;
-  constructor(code: string, message: string, details: Record<string, string> = {}) {
-    super(code, message);
+  constructor(variant: StartErrorVariant, message: string, details: Record<string, string> = {}) {
+    super('EPLAN', message);
     this.name = 'StartError';
+    this.variant = variant;
     this.details = details;
   }
 }

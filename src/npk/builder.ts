@@ -128,7 +128,7 @@ export async function packTarget(out: string, name: string, version: string): Pr
  */
 export async function packClones(opts: PackOptions, clones: number): Promise<PackResult[]> {
   const s = await stat(opts.out).catch(() => undefined);
-  if (!s?.isDirectory()) throw new NorthstarError('EINVAL', `--clones needs --out to be an existing directory: ${opts.out}`);
+  if (!s?.isDirectory()) throw new NorthstarError('EARGS', `--clones needs --out to be an existing directory: ${opts.out}`);
   const m = opts.manifest;
   if (isResourceContainer(m)) {
     return [await packNpk({ ...opts, out: join(opts.out, `${m.name}-${m.version}.npk`) })];

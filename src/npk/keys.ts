@@ -113,7 +113,7 @@ export async function generateKeyPair(name: string, outDir: string): Promise<{ k
       },
       () => false,
     );
-    if (exists) throw new NorthstarError('EEXIST', `${p} already exists`);
+    if (exists) throw new NorthstarError('EKEY', `${p} already exists`);
   }
   const seed = randomBytes(32);
   const pub = publicKeyBytes(createPublicKey(privateKeyFromSeed(seed)));

@@ -4,7 +4,7 @@
  * shares the strict grammar below.
  */
 import { createHash } from 'node:crypto';
-import { NpkError } from '../common/errors.js';
+import { NpkError, type ErrorCode } from '../common/errors.js';
 
 export interface Hashes {
   metaHash: Buffer;
@@ -84,12 +84,12 @@ function show(text: string): string {
   return JSON.stringify(cut);
 }
 
-function fail(code: string, file: string, message: string, line?: number): never {
+function fail(code: ErrorCode, file: string, message: string, line?: number): never {
   throw new NpkError(code, `${file}: ${line !== undefined ? `line ${line}: ` : ''}${message}`);
 }
 
 /** Lines of `text` (1-based numbers), checked to be printable ascii without tabs. */
-function lines(text: string, code: string, file: string, firstLine = 1): { text: string; n: number }[] {
+function lines(text: string, code: ErrorCode, file: string, firstLine = 1): { text: string; n: number }[] {
   const out: { text: string; n: number }[] = [];
   let n = firstLine;
   for (const raw of text.split('\n')) {
@@ -106,7 +106,7 @@ function lines(text: string, code: string, file: string, firstLine = 1): { text:
 }
 
 /** Parse the lines of one document with the grammar above. */
-function parseMap(ls: { text: string; n: number }[], code: string, file: string): Map<string, TopValue> {
+function parseMap(ls: { text: string; n: number }[], code: ErrorCode, file: string): Map<string, TopValue> {
   const top = new Map<string, TopValue>();
   let section: { name: string; value: Section; indent: number | undefined } | undefined;
   for (const { text, n } of ls) {

@@ -49,7 +49,7 @@ export function openConsole(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promis
     const socket = net.connect(target);
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new NorthstarError('ETIMEDOUT', `failed to connect to ${url}: timed out after ${timeoutMs} ms`));
+      reject(new NorthstarError('ETIMEOUT', `failed to connect to ${url}: timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     const onError = (e: NodeJS.ErrnoException): void => {
       clearTimeout(timer);

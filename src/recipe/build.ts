@@ -331,13 +331,13 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
   });
   const recipe = parseRecipe(text, opts.recipe);
   const manifestText = await readFile(opts.manifest, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new NorthstarError('EINVAL', `manifest ${opts.manifest}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
+    throw new NorthstarError('EMANIFEST', `manifest ${opts.manifest}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
   });
   // Fails before anything runs if the result cannot be a valid manifest.
   const manifest = mergeManifest(manifestText, formatOf(opts.manifest), impliedManifest(recipe), `manifest ${opts.manifest} merged with ${opts.recipe}`);
 
   if (process.getuid?.() !== 0 && recipe.instructions.some((i) => i.op === 'COPY' || i.op === 'RUN')) {
-    throw new NorthstarError('EPERM', 'sextant build needs root for COPY and RUN steps (overlay mounts and the launch core)');
+    throw new NorthstarError('EPRIVILEGE', 'sextant build needs root for COPY and RUN steps (overlay mounts and the launch core)');
   }
   await mkdir(layersDir, { recursive: true });
   const empty = join(cacheDir, 'empty');

@@ -9,7 +9,7 @@
  * symlink, never crosses a mount point, and refuses a tree whose parent (or any directory
  * above it, unless sticky) is not owned by root or is writable by others.
  */
-import { execFile } from 'node:child_process';
+import { run } from '../common/exec.js';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NorthstarError } from '../common/errors.js';
@@ -28,17 +28,15 @@ export interface RemoveTreeOptions {
 /**
  * Remove the directory `path` and everything in it; a missing `path` is not an error.
  * Rejects with EUNSAFE when the helper refuses (the message names the path and why) and
- * with EIO when it fails.
+ * with ERMTREE when it fails.
  */
 export function removeTree(path: string, opts: RemoveTreeOptions = {}): Promise<void> {
   const abs = isAbsolute(path) ? path : resolve(path);
   const args = [...(opts.anyOwner ? ['--any-owner'] : []), abs];
-  return new Promise((done, fail) => {
-    execFile(RMTREE_HELPER, args, { encoding: 'utf8' }, (err, _stdout, stderr) => {
-      if (!err) return done();
-      const why = (stderr || err.message).trim().replace(/^northstar-rmtree: /, '');
-      const refused = /not removed|refusing|not crossed/.test(why);
-      fail(new NorthstarError(refused ? 'EUNSAFE' : 'EIO', `removing ${abs}: ${why}`, { cause: err }));
-    });
+  return run(RMTREE_HELPER, args, { timeout: 0 }).then((r) => {
+    if (r.code === 0) return;
+    const why = (r.stderr || `exit code ${r.code}`).trim().replace(/^northstar-rmtree: /, '');
+    const refused = /not removed|refusing|not crossed/.test(why);
+    throw new NorthstarError(refused ? 'EUNSAFE' : 'ERMTREE', `removing ${abs}: ${why}`, r.spawnError ? { cause: r.spawnError } : undefined);
   });
 }

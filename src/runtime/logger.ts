@@ -13,6 +13,16 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 export type LogFormat = 'human' | 'json';
 export type { Logger };
 
+/** The small part of a pino logger the repositories, mounts and cgroups use (a Logger is one). */
+export interface Log {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export const nullLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
 function pad(n: number, w = 2): string {

@@ -388,11 +388,11 @@ function existsSyncInPath(cmd: string): boolean {
 /** The console error variant of a failed start. */
 function startError(c: Container, err: unknown): ModelError {
   if (err instanceof StartError) {
-    if (err.code === 'start_container_missing_resource') {
+    if (err.variant === 'start_container_missing_resource') {
       return { start_container_missing_resource: { container: c, resource: (err.details['resource'] ?? '') as Name, version: err.details['version'] ?? '' } };
     }
-    if (err.code === 'start_container_resource') return { start_container_resource: { container: c } };
-    if (err.code === 'invalid_arguments') return { invalid_arguments: { cause: err.message } };
+    if (err.variant === 'start_container_resource') return { start_container_resource: { container: c } };
+    if (err.variant === 'invalid_arguments') return { invalid_arguments: { cause: err.message } };
   }
   if (err instanceof LaunchError) {
     return {

@@ -243,7 +243,7 @@ test('resource mounts: forced read-only, nodev and nosuid even with rw, missing 
 
   const missing = (e: unknown): boolean =>
     e instanceof StartError &&
-    e.code === 'start_container_missing_resource' &&
+    e.variant === 'start_container_missing_resource' &&
     e.details.resource === 'test-resource' &&
     e.details.version === '>=0.0.1';
   assert.throws(() => buildPlan(m('/'), settings({ resources: {} })), missing);
@@ -269,7 +269,7 @@ test('the resource dir probe follows symlinks inside the resource root only', (t
   const m = manifest({ sockets: {}, mounts: { '/r': { type: 'resource', name: 'test-resource', version: '*', dir: '/host' } } });
   assert.throws(
     () => buildPlan(m, settings({ resources: { 'test-resource': res }, exists: existsSync })),
-    (e: unknown) => e instanceof StartError && e.code === 'start_container_missing_resource' && /directory \/host of resource test-resource does not exist/.test(e.message),
+    (e: unknown) => e instanceof StartError && e.variant === 'start_container_missing_resource' && /directory \/host of resource test-resource does not exist/.test(e.message),
   );
 });
 
@@ -384,7 +384,7 @@ test('argv and env: request args and env replace the manifest ones, init overrid
 
   assert.throws(
     () => buildPlan(m, settings({ env: { NORTHSTAR_NAME: 'x' } })),
-    (e: unknown) => e instanceof StartError && e.code === 'invalid_arguments' && /reserved key/.test(e.message),
+    (e: unknown) => e instanceof StartError && e.variant === 'invalid_arguments' && /reserved key/.test(e.message),
   );
   // In the manifest, a reserved name is the manifest parser's to refuse.
   refused({ sockets: {}, env: { NORTHSTAR_NAME: 'x' } }, /env\.NORTHSTAR_NAME: reserved environment variable/);
@@ -397,7 +397,7 @@ test('a resource container starts only with an init from the request', () => {
   const resource = validateManifest({ name: 'ferris', version: '0.0.1', uid: 1000, gid: 1000 });
   assert.throws(
     () => buildPlan(resource, settings()),
-    (e: unknown) => e instanceof StartError && e.code === 'start_container_resource' && /ferris:0\.0\.1 has no init/.test(e.message),
+    (e: unknown) => e instanceof StartError && e.variant === 'start_container_resource' && /ferris:0\.0\.1 has no init/.test(e.message),
   );
   const plan = buildPlan(resource, settings({ init: '/bin/ferris', args: ['/message/hello'] }));
   assert.equal(plan.path, '/bin/ferris');

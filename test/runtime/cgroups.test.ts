@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { MemoryNotification } from '../../src/api/model.js';
 import { NorthstarError } from '../../src/common/errors.js';
 import { parseManifest } from '../../src/manifest/index.js';
 import {
   CgroupManager, cgroupWrites, createCgroups, detectCgroupLayout, resolveCgroupPath, CGROUP2_SUPER_MAGIC,
-  type MemoryEvent,
 } from '../../src/runtime/cgroups/index.js';
 import { tempDir, isRoot } from '../helpers/tmp.js';
 import { recordingLog } from './npk-fixture.js';
@@ -226,7 +226,7 @@ test('v1: the OOM monitor reports an OOM kill of a real allocation in a memory-l
   const name = `ns-test-${randomBytes(4).toString('hex')}`;
   const cg = await createCgroups({ cgroup: name }, recordingLog(), { oomPollInterval: 20 });
   t.after(() => cg.shutdown());
-  const events: MemoryEvent[] = [];
+  const events: MemoryNotification[] = [];
   let resolve!: () => void;
   const got = new Promise<void>((r) => (resolve = r));
   const c = await cg.create('eater', manifestWith('  memory:\n    memory_hard_limit: 33554432\n    oom_monitor: true\n'), (e) => {
@@ -260,6 +260,15 @@ function fakeV2(dir: string): string {
   return root;
 }
 
+/**
+ * What the kernel does on rmdir of a cgroup: its interface files go with it. In the
+ * directory layout they are plain files, so the test removes them before the manager's
+ * rmdir (the manager itself only ever rmdirs, as on a real hierarchy).
+ */
+function dropInterfaceFiles(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile()) rmSync(join(dir, e.name));
+}
+
 test('v2 (directory layout): controllers enabled on the way down, v2 files written, cpu.max merged, memory.events watched', async (t) => {
   const tmp = tempDir(t);
   const root = fakeV2(tmp);
@@ -272,7 +281,7 @@ test('v2 (directory layout): controllers enabled on the way down, v2 files writt
   mkdirSync(dir);
   writeFileSync(join(dir, 'cpu.max'), 'max 100000\n');
   writeFileSync(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n');
-  const events: MemoryEvent[] = [];
+  const events: MemoryNotification[] = [];
   let resolve!: () => void;
   const got = new Promise<void>((r) => (resolve = r));
   const c = await cg.create('hello', manifestWith('  memory:\n    memory_hard_limit: -1\n    memory_soft_limit: 1000\n    oom_monitor: true\n  cpu:\n    shares: 100\n    quota: 20000\n    period: 50000\n'), (e) => {
@@ -296,8 +305,10 @@ test('v2 (directory layout): controllers enabled on the way down, v2 files writt
   assert.deepEqual(stats.memory.kmem, { usage: 20 });
   assert.deepEqual(stats.memory.kmem_tcp, { usage: 3 });
   assert.deepEqual(stats.cpu['stat'], { usage_usec: 77 });
+  dropInterfaceFiles(dir);
   await c.destroy();
   assert.ok(!existsSync(dir));
+  dropInterfaceFiles(join(root, 'svc', 'northstar'));
   await cg.shutdown();
   assert.ok(!existsSync(join(root, 'svc', 'northstar')));
   assert.ok(existsSync(join(root, 'svc')), 'the runtime\'s own cgroup is never removed');

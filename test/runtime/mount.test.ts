@@ -148,7 +148,7 @@ test('already mounted and busy are reported; a busy mount stays intact', { skip:
   const m = mounter(run);
   const img = await m.mount(req);
   t.after(() => spawnSyncQuiet('umount', ['-l', img.target]));
-  await assert.rejects(m.mount(req), code('EBUSY', /is already a mount point/));
+  await assert.rejects(m.mount(req), code('EMOUNTBUSY', /is already a mount point/));
   // Two mounts of one package at the same time: the second is refused, never stacked.
   await m.umount(req.container);
   const both = await Promise.allSettled([m.mount(req), m.mount(req)]);
@@ -158,7 +158,7 @@ test('already mounted and busy are reported; a busy mount stays intact', { skip:
   const sleeper = spawn('sleep', ['60'], { cwd: img.target, stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
   await once(sleeper, 'spawn');
-  await assert.rejects(m.umount(req.container), code('EBUSY', /umount hello:0\.0\.1: .* is busy/));
+  await assert.rejects(m.umount(req.container), code('EMOUNTBUSY', /umount hello:0\.0\.1: .* is busy/));
   assert.ok(await mountAt(img.target), 'still mounted');
   sleeper.kill('SIGKILL');
   await once(sleeper, 'exit');

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parseManifest } from '../../src/manifest/index.js';
 import { packNpk } from '../../src/npk/builder.js';
 import { privateKeyFromSeed, publicKeyBytes, readPublicKey, readSigningKey } from '../../src/npk/keys.js';
-import type { ByteSource, Log } from '../../src/runtime/repository/index.js';
+import type { ByteSource } from '../../src/runtime/repository/index.js';
+import type { Log } from '../../src/runtime/logger.js';
 
 import { UPSTREAM_KEY as KEY, UPSTREAM_PUB as PUB } from '../helpers/fixtures.js';
 export { UPSTREAM_EXAMPLES as FIXTURES } from '../helpers/fixtures.js';

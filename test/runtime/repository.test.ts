@@ -288,6 +288,7 @@ test('fs: an NPK with a corrupted fs.img is refused at install; one corrupted on
 });
 
 const FS_REPO_MODULE = new URL('../../src/runtime/repository/index.js', import.meta.url).href;
+const LOGGER_MODULE = new URL('../../src/runtime/logger.js', import.meta.url).href;
 
 test('fs: a runtime killed in the middle of an install leaves only a temp file, which the next start removes', async (t) => {
   const tmp = tempDir(t);
@@ -296,7 +297,8 @@ test('fs: a runtime killed in the middle of an install leaves only a temp file, 
   const script = join(tmp, 'installer.mjs');
   // The child installs from a stream that delivers half of the package and then stalls.
   writeFileSync(script, `
-import { FsRepository, nullLog } from ${JSON.stringify(FS_REPO_MODULE)};
+import { FsRepository } from ${JSON.stringify(FS_REPO_MODULE)};
+import { nullLog } from ${JSON.stringify(LOGGER_MODULE)};
 import { readFileSync } from 'node:fs';
 const bytes = readFileSync(${JSON.stringify(npk)});
 const repo = await FsRepository.open({ id: 'fs', dir: ${JSON.stringify(dir)}, log: nullLog });

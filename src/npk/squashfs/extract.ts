@@ -18,9 +18,9 @@ import {
   utimesSync,
 } from 'node:fs';
 import { mkdir, link, stat as fsStat } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { NpkError } from '../../common/errors.js';
+import { run as runTool } from '../../common/exec.js';
 import type { FileBlock } from './blocks.js';
 import type { Inode, SquashfsEntry } from './inode.js';
 
@@ -203,19 +203,13 @@ function groupAttrDump(lines: string[]): string {
 }
 
 async function run(cmd: string, args: string[], input?: string, tolerate = false): Promise<{ stderr: string; missing: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 64 << 20 }, (err, _stdout, stderr) => {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      if (code === 'ENOENT') {
-        if (tolerate) resolve({ stderr: '', missing: true });
-        else reject(new NpkError('ESQUASHFS_EXTRACT', `extract: ${cmd} is not installed`));
-        return;
-      }
-      if (err && !tolerate) reject(new NpkError('ESQUASHFS_EXTRACT', `extract: ${cmd} failed: ${String(stderr).trim() || err.message}`));
-      else resolve({ stderr: String(stderr), missing: false });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
+  const r = await runTool(cmd, args, { timeout: 0, ...(input !== undefined ? { input } : {}) });
+  if (r.spawnError?.code === 'ENOENT') {
+    if (tolerate) return { stderr: '', missing: true };
+    throw new NpkError('ESQUASHFS_EXTRACT', `extract: ${cmd} is not installed`);
+  }
+  if (r.code !== 0 && !tolerate) throw new NpkError('ESQUASHFS_EXTRACT', `extract: ${cmd} failed: ${r.stderr.trim() || `exit code ${r.code}`}`);
+  return { stderr: r.stderr, missing: false };
 }
 
 /** Create a socket file at `p`: bind a temporary socket beside it and hard-link it into place. */

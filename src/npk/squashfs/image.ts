@@ -111,10 +111,10 @@ export class SquashfsImage {
     let ino = await readRoot(img);
     const parts = path.split('/').filter((p) => p !== '');
     for (const [i, part] of parts.entries()) {
-      if (ino.type !== 'dir') throw new NpkError('ENOENT', `squashfs image: /${parts.slice(0, i).join('/')} is not a directory`);
+      if (ino.type !== 'dir') throw new NpkError('ESQUASHFS_PATH', `squashfs image: /${parts.slice(0, i).join('/')} is not a directory`);
       const name = Buffer.from(part);
       const hit = (await readListing(img, ino)).find((e) => e.name.equals(name));
-      if (!hit) throw new NpkError('ENOENT', `squashfs image: /${parts.slice(0, i + 1).join('/')} does not exist`);
+      if (!hit) throw new NpkError('ESQUASHFS_PATH', `squashfs image: /${parts.slice(0, i + 1).join('/')} does not exist`);
       ino = await readChild(img, hit);
     }
     return ino;
@@ -129,7 +129,7 @@ export class SquashfsImage {
   /** The content of a regular file. */
   async readFile(path: string): Promise<Buffer> {
     const ino = await this.lookup(path);
-    if (ino.type !== 'file') throw new NpkError('EISDIR', `squashfs image: ${path} is not a regular file`);
+    if (ino.type !== 'file') throw new NpkError('ESQUASHFS_PATH', `squashfs image: ${path} is not a regular file`);
     if (ino.size > 0x7fffffff) throw new NpkError('ETOOBIG', `squashfs image: ${path} is too large to read into memory (${ino.size} bytes)`);
     const parts: Buffer[] = [];
     for await (const b of this.blocks.fileBlocks(ino)) parts.push(b.data ?? Buffer.alloc(b.length));

@@ -4,7 +4,7 @@
  * Its output names each file (C-escaped: `\ooo` octal and `\\`) followed by `name=0xHEX` lines.
  * Without getfattr, source xattrs are skipped and the writer reports a warning.
  */
-import { execFile } from 'node:child_process';
+import { runBytes } from '../../common/exec.js';
 import { splitXattrName } from './format.js';
 
 export type XattrList = [name: string, value: Buffer][];
@@ -57,19 +57,12 @@ export function parseGetfattr(out: string): { files: Map<string, XattrList>; dro
 export async function readTreeXattrs(root: string): Promise<{ files: Map<string, XattrList>; warnings: string[] }> {
   const warnings: string[] = [];
   const rootBytes = Buffer.from(root, 'utf8').toString('latin1');
-  const res = await new Promise<{ stdout: Buffer; stderr: Buffer; error?: { code?: string | number | null } }>((resolve) => {
-    execFile(
-      'getfattr',
-      ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', root],
-      { encoding: 'buffer', maxBuffer: 1 << 30 },
-      (error, stdout, stderr) => resolve({ stdout, stderr, ...(error ? { error } : {}) }),
-    );
-  });
-  if (res.error && res.error.code === 'ENOENT') {
+  const res = await runBytes('getfattr', ['-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', root], { timeout: 0, maxBuffer: 1 << 30 });
+  if (res.spawnError?.code === 'ENOENT') {
     warnings.push('source xattrs not read: getfattr (package attr) is not installed');
     return { files: new Map(), warnings };
   }
-  const stderr = res.stderr.toString('utf8').trim();
+  const stderr = res.stderr.trim();
   if (stderr) for (const l of stderr.split('\n')) warnings.push(`getfattr: ${l}`);
   const parsed = parseGetfattr(res.stdout.toString('latin1'));
   for (const d of parsed.dropped) warnings.push(`xattr not storable in squashfs, skipped: ${d}`);

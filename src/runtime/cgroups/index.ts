@@ -1,9 +1,9 @@
-export { CgroupManager, type Cgroups, type ContainerCgroup, type CgroupManagerOptions, type CgroupStatistics, type MemoryEvent, type StatTable, type Count } from './manager.js';
+export { CgroupManager, type Cgroups, type ContainerCgroup, type CgroupManagerOptions, type CgroupStatistics, type StatTable, type Count } from './manager.js';
 export { detectCgroupLayout, resolveCgroupPath, cgroupComponents, CGROUP2_SUPER_MAGIC, type CgroupLayout, type DetectOptions } from './layout.js';
 export { cgroupWrites, safeAttrName, type CgroupWrite, type CgroupWritePlan, type Controller } from './settings.js';
 
 import type { Config } from '../config.js';
-import type { Log } from '../repository/types.js';
+import type { Log } from '../logger.js';
 import { CgroupManager as Manager } from './manager.js';
 
 /**

@@ -14,7 +14,7 @@
 import { statfs, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { NorthstarError } from '../../common/errors.js';
-import { parseMountInfo } from '../mount/exec.js';
+import { parseMountInfo } from '../mount/mountinfo.js';
 import type { Controller } from './settings.js';
 
 export const CGROUP2_SUPER_MAGIC = 0x63677270;

@@ -17,22 +17,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { access, mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
+import type { MemoryNotification } from '../../api/model.js';
 import { NorthstarError, errorMessage } from '../../common/errors.js';
 import type { CGroups } from '../../manifest/index.js';
-import type { Log } from '../repository/types.js';
-import { removeTree } from '../fs-safe.js';
+import type { Log } from '../logger.js';
 import { CGROUP2_SUPER_MAGIC, cgroupComponents, cgroupDir, detectCgroupLayout, resolveCgroupPath, V2_CONTROLLERS, type CgroupLayout } from './layout.js';
 import { CgroupOwnership, killCgroupTasks } from './ownership.js';
 import { cgroupWrites, type CgroupWrite, type Controller } from './settings.js';
-
-/** The memory payload of a `c_group` notification (u64 counters or null). */
-export interface MemoryEvent {
-  low: bigint | null;
-  high: bigint | null;
-  max: bigint | null;
-  oom: bigint | null;
-  oom_kill: bigint | null;
-}
 
 /** A counter: a number when exact in JS, a bigint above 2^53, or a word such as "max". */
 export type Count = number | bigint | string;
@@ -76,7 +67,7 @@ export interface Cgroups {
    * Create `<top or manifest cgroups.parent>/<name>` and write the manifest's settings.
    * With `cgroups.memory.oom_monitor` and a callback, memory events are reported.
    */
-  create(name: string, manifest: CgroupSource, onMemoryEvent?: (e: MemoryEvent) => void): Promise<ContainerCgroup>;
+  create(name: string, manifest: CgroupSource, onMemoryNotification?: (e: MemoryNotification) => void): Promise<ContainerCgroup>;
   /** Destroy remaining container cgroups and remove the top level (and parents we made). */
   shutdown(): Promise<void>;
 }
@@ -135,14 +126,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One timer for all v1 OOM monitors. */
 class OomPoller {
-  private readonly watched = new Map<string, { last: number; under: boolean; emit: (e: MemoryEvent) => void }>();
+  private readonly watched = new Map<string, { last: number; under: boolean; emit: (e: MemoryNotification) => void }>();
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<void> | undefined;
   private polling = false;
 
   constructor(private readonly interval: number) {}
 
-  async add(file: string, emit: (e: MemoryEvent) => void): Promise<void> {
+  async add(file: string, emit: (e: MemoryNotification) => void): Promise<void> {
     const t = parseKeyed((await readOpt(file)) ?? '');
     this.watched.set(file, { last: Number(t['oom_kill'] ?? 0), under: t['under_oom'] === 1, emit });
     if (!this.timer) {
@@ -193,7 +184,7 @@ class EventsWatcher {
   private last = '';
   private reading = Promise.resolve();
 
-  constructor(private readonly file: string, private readonly emit: (e: MemoryEvent) => void, private readonly log: Log) {}
+  constructor(private readonly file: string, private readonly emit: (e: MemoryNotification) => void, private readonly log: Log) {}
 
   async start(): Promise<void> {
     this.last = (await readOpt(this.file)) ?? '';
@@ -352,7 +343,7 @@ export class CgroupManager implements Cgroups {
     this.opts.log.info(`cgroup: v${L.version} top level ${this.top}${L.version === 2 ? ` (controllers: ${this.v2Controllers.join(' ') || 'none'})` : ''}`);
   }
 
-  async create(name: string, manifest: CgroupSource, onMemoryEvent?: (e: MemoryEvent) => void): Promise<ContainerCgroup> {
+  async create(name: string, manifest: CgroupSource, onMemoryNotification?: (e: MemoryNotification) => void): Promise<ContainerCgroup> {
     const container = name;
     const settings = manifest.cgroups;
     cgroupComponents(name, 'container name');
@@ -413,7 +404,7 @@ export class CgroupManager implements Cgroups {
       await cg.apply(cgroupWrites(settings, this.layout.version).writes);
       const plan = cgroupWrites(settings, this.layout.version);
       if (plan.skipped.length) this.opts.log.debug(`${container}: cgroup settings without a file on v${this.layout.version}: ${plan.skipped.join(', ')}`);
-      if (settings?.memory?.oom_monitor && onMemoryEvent) await cg.startMonitor(onMemoryEvent);
+      if (settings?.memory?.oom_monitor && onMemoryNotification) await cg.startMonitor(onMemoryNotification);
     } catch (e) {
       await cg.destroy().catch(() => undefined);
       throw e;
@@ -616,7 +607,7 @@ class ContainerCgroupImpl implements ContainerCgroup {
     }
   }
 
-  async startMonitor(emit: (e: MemoryEvent) => void): Promise<void> {
+  async startMonitor(emit: (e: MemoryNotification) => void): Promise<void> {
     const dir = this.dirOf('memory');
     if (!dir) {
       this.log.warn(`${this.container}: oom_monitor requested but there is no memory cgroup`);
@@ -768,11 +759,6 @@ async function removeCgroupDir(dir: string, log: Log): Promise<void> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
-      if (code === 'ENOTEMPTY' && !(await isCgroupFs(dir))) {
-        // A plain directory (a test layout): remove it with the files we wrote (no-follow).
-        await removeTree(dir);
-        continue;
-      }
       if (code === 'EBUSY' && i < 100) {
         await sleep(10);
         continue;

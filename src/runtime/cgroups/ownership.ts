@@ -27,7 +27,7 @@
  */
 import { access, lstat, open, readdir, readFile, rename, rmdir, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { errorMessage } from '../../common/errors.js';
-import type { Log } from '../repository/types.js';
+import type { Log } from '../logger.js';
 
 export const OWNERSHIP_FILE = 'cgroups.owned';
 

@@ -28,13 +28,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import type { Container } from '../../common/container.js';
-import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { NorthstarError, errorMessage, type ErrorCode } from '../../common/errors.js';
 import { within } from '../../common/paths.js';
 import type { Npk } from '../../npk/reader.js';
 import type { VerityMode } from '../config.js';
-import type { Log } from '../repository/types.js';
+import type { Log } from '../logger.js';
 import { fsErrorText } from '../repository/storage-error.js';
-import { mountAt, run } from './exec.js';
+import { run } from '../../common/exec.js';
+import { mountAt } from './mountinfo.js';
 
 export interface MountRequest {
   container: Container;
@@ -138,7 +139,7 @@ export async function loopUnavailable(dev = '/dev', sysBlock = '/sys/block'): Pr
   return `${why}, and ${devices === 0 ? `there is no loop block device in ${dev}` : `all ${devices} loop block devices in ${dev} are in use`}`;
 }
 
-function mountError(code: string, what: string, detail: string, cause?: unknown): NorthstarError {
+function mountError(code: ErrorCode, what: string, detail: string, cause?: unknown): NorthstarError {
   return new NorthstarError(code, `${what}: ${detail.trim().replace(/\s+/g, ' ')}`, cause ? { cause } : undefined);
 }
 
@@ -180,7 +181,7 @@ export class LoopMounter implements Mounter {
 
   async mount(req: MountRequest): Promise<MountedImage> {
     const target = this.target(req.container);
-    if (this.busy.has(target)) throw new NorthstarError('EBUSY', `mount ${req.container}: a mount or umount of ${target} is under way`);
+    if (this.busy.has(target)) throw new NorthstarError('EMOUNTBUSY', `mount ${req.container}: a mount or umount of ${target} is under way`);
     this.busy.add(target);
     try {
       return await this.mountExclusive(req, target);
@@ -192,7 +193,7 @@ export class LoopMounter implements Mounter {
   private async mountExclusive(req: MountRequest, target: string): Promise<MountedImage> {
     const started = performance.now();
     const what = `mount ${req.container}`;
-    if (await mountAt(target)) throw new NorthstarError('EBUSY', `${what}: ${target} is already a mount point`);
+    if (await mountAt(target)) throw new NorthstarError('EMOUNTBUSY', `${what}: ${target} is already a mount point`);
     try {
       await mkdir(target, { mode: 0o755 });
     } catch (e) {
@@ -236,7 +237,7 @@ export class LoopMounter implements Mounter {
       const loopTrouble = /loop device|resource busy|try again/i.test(r.stderr);
       if (!loopTrouble || performance.now() >= deadline) {
         await this.throwIfNoLoop(req.container);
-        throw mountError(loopTrouble ? 'ELOOP' : 'EMOUNT', `mount ${req.container}`, r.stderr || `mount exited with ${r.code}`);
+        throw mountError(loopTrouble ? 'ENOLOOP' : 'EMOUNT', `mount ${req.container}`, r.stderr || `mount exited with ${r.code}`);
       }
       await new Promise((res) => setTimeout(res, 5));
     }
@@ -250,7 +251,7 @@ export class LoopMounter implements Mounter {
     const why = await loopUnavailable();
     if (why === undefined) return;
     throw new NorthstarError(
-      'ELOOP',
+      'ENOLOOP',
       `mount ${container}: no free loop device to be had: ${why}; the runtime needs /dev/loop-control (module loop) or a free /dev/loopN in its mount namespace`,
     );
   }
@@ -261,7 +262,7 @@ export class LoopMounter implements Mounter {
     const lo = await run('losetup', ['--find', '--show', '--read-only', '--offset', String(req.npk.fsImg.offset), '--sizelimit', String(req.npk.fsImg.size), req.path]);
     if (lo.code !== 0) {
       await this.throwIfNoLoop(req.container);
-      throw mountError('ELOOP', what, lo.stderr || 'losetup failed');
+      throw mountError('ENOLOOP', what, lo.stderr || 'losetup failed');
     }
     const loop = lo.stdout.trim();
     const name = `northstar-${randomBytes(10).toString('hex')}`;
@@ -289,7 +290,7 @@ export class LoopMounter implements Mounter {
 
   async umount(container: Container): Promise<void> {
     const target = this.target(container);
-    if (this.busy.has(target)) throw new NorthstarError('EBUSY', `umount ${container}: a mount or umount of ${target} is under way`);
+    if (this.busy.has(target)) throw new NorthstarError('EMOUNTBUSY', `umount ${container}: a mount or umount of ${target} is under way`);
     this.busy.add(target);
     try {
       await this.umountExclusive(container, target);
@@ -306,7 +307,7 @@ export class LoopMounter implements Mounter {
     }
     const r = await run('umount', [target]);
     if (r.code !== 0) {
-      if (/busy/i.test(r.stderr)) throw new NorthstarError('EBUSY', `${what}: ${target} is busy`);
+      if (/busy/i.test(r.stderr)) throw new NorthstarError('EMOUNTBUSY', `${what}: ${target} is busy`);
       throw mountError('EUMOUNT', what, r.stderr || `umount exited with ${r.code}`);
     }
     try {

@@ -3,25 +3,21 @@
  * mount(8)/umount(8) (Node has no mount(2)). Callers always pair a mount with `umount`
  * in a finally block; nothing here leaves a mount behind on failure.
  */
-import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, rm, mkdtemp, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NorthstarError } from '../../common/errors.js';
+import { run as runTool } from '../../common/exec.js';
 
-function run(cmd: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, encoding: 'utf8' }, (err, _stdout, stderr) => {
-      if (err) {
-        const why = (stderr || err.message).trim().replace(/\s+/g, ' ');
-        reject(new NorthstarError('EMOUNT', `${cmd} ${args.join(' ')}: ${why}`, { cause: err }));
-      } else resolve();
-    });
-  });
+async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
+  const r = await runTool(cmd, args, cwd === undefined ? {} : { cwd });
+  if (r.code === 0) return;
+  const why = (r.stderr || `exit code ${r.code}`).trim().replace(/\s+/g, ' ');
+  throw new NorthstarError('EMOUNT', `${cmd} ${args.join(' ')}: ${why}`, r.spawnError ? { cause: r.spawnError } : undefined);
 }
 
 /** Paths overlayfs cannot take in a mount option at all (',' separates options). */
 export function checkOverlayPath(p: string, what: string): void {
-  if (/[,\n]/.test(p)) throw new NorthstarError('EINVAL', `${what} ${JSON.stringify(p)}: an overlay layer path must not contain ',' or a newline`);
+  if (/[,\n]/.test(p)) throw new NorthstarError('EOVERLAY', `${what} ${JSON.stringify(p)}: an overlay layer path must not contain ',' or a newline`);
 }
 
 /** ':' separates lower layers: escape it (and '\\') as overlayfs expects. */
@@ -41,17 +37,17 @@ export interface OverlayLayers {
 
 /** Mount an overlay at `target`; without `upper` it is read-only. */
 export async function mountOverlay(target: string, layers: OverlayLayers): Promise<void> {
-  if (layers.lowers.length === 0) throw new NorthstarError('EINVAL', 'an overlay needs at least one lower layer');
+  if (layers.lowers.length === 0) throw new NorthstarError('EOVERLAY', 'an overlay needs at least one lower layer');
   for (const l of layers.lowers) checkOverlayPath(l, 'layer');
   const opts = [...(layers.options ?? []), `lowerdir=${layers.lowers.map(esc).join(':')}`];
   if (layers.upper !== undefined) {
-    if (layers.work === undefined) throw new NorthstarError('EINVAL', 'an overlay with an upper layer needs a work dir');
+    if (layers.work === undefined) throw new NorthstarError('EOVERLAY', 'an overlay with an upper layer needs a work dir');
     checkOverlayPath(layers.upper, 'upper layer');
     checkOverlayPath(layers.work, 'work dir');
     opts.push(`upperdir=${esc(layers.upper)}`, `workdir=${esc(layers.work)}`);
   }
   const data = opts.join(',');
-  if (data.length > 4000) throw new NorthstarError('EINVAL', `too many layers for one overlay mount (${layers.lowers.length})`);
+  if (data.length > 4000) throw new NorthstarError('EOVERLAY', `too many layers for one overlay mount (${layers.lowers.length})`);
   await run('mount', ['-t', 'overlay', 'overlay', '-o', layers.upper === undefined ? `ro,${data}` : data, target], layers.cwd);
 }
 

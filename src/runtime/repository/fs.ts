@@ -15,13 +15,14 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { open, readdir, rename, stat, unlink, mkdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareContainers, type Container } from '../../common/container.js';
-import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { NorthstarError, NpkError, SystemError, errorMessage, isSystemError } from '../../common/errors.js';
 import { within } from '../../common/paths.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { Npk } from '../../npk/reader.js';
 import { consumeExactly, Serial } from './stream.js';
 import { storageError } from './storage-error.js';
-import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+import type { Log } from '../logger.js';
+import type { ByteSource, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 import { failpoint } from '../../common/failpoint.js';
 
 export const TEMP_PREFIX = '.tmp-';
@@ -162,7 +163,7 @@ export class FsRepository implements Repository {
 
   private async installSerial(source: ByteSource, size: number): Promise<RepositoryEntry> {
     const { dir, id } = this.opts;
-    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINVAL', `install: invalid size ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINSTALL', `install: invalid size ${size}`);
     const refusal = this.capacityRefusal(size);
     if (refusal) {
       const { error } = await consumeExactly(source, size, undefined, refusal);
@@ -241,7 +242,8 @@ export class FsRepository implements Repository {
         await unlink(entry.path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-          throw new NorthstarError('EIO', `repository ${this.id}: cannot remove ${entry.path}: ${errorMessage(e)}`, { cause: e });
+          const message = `repository ${this.id}: cannot remove ${entry.path}: ${errorMessage(e)}`;
+          throw isSystemError(e) ? new SystemError(message, e) : new NorthstarError('EREPOSITORY', message, { cause: e });
         }
       }
       this.entries.delete(container.toString());
@@ -269,7 +271,7 @@ export async function verifiedOpen(path: string, key: KeyObject | undefined, rep
     try {
       await npk.verifyImage();
     } catch (e) {
-      if (e instanceof NorthstarError) throw new NorthstarError(e.code, `repository ${repository}: package ${manifestContainer(npk.manifest)} refused: ${e.message}`, { cause: e });
+      if (e instanceof NpkError) throw new NpkError(e.code, `repository ${repository}: package ${manifestContainer(npk.manifest)} refused: ${e.message}`, { cause: e });
       throw e;
     }
   }

@@ -9,10 +9,10 @@ import { readPublicKey } from '../../npk/keys.js';
 import type { RepositoryConfig } from '../config.js';
 import { FsRepository } from './fs.js';
 import { MemRepository } from './mem.js';
-import type { Log, Repository, RepositoryEntry } from './types.js';
+import type { Log } from '../logger.js';
+import type { Repository, RepositoryEntry } from './types.js';
 
-export type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
-export { nullLog } from './types.js';
+export type { ByteSource, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 export { FsRepository, TEMP_PREFIX } from './fs.js';
 export { MemRepository } from './mem.js';
 export { consumeExactly } from './stream.js';

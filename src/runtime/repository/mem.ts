@@ -25,13 +25,14 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { compareContainers, type Container } from '../../common/container.js';
-import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { NorthstarError, SystemError, errorMessage, isSystemError } from '../../common/errors.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { removeTree } from '../fs-safe.js';
 import { capacityError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import { storageError } from './storage-error.js';
-import type { ByteSource, Log, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
+import type { Log } from '../logger.js';
+import type { ByteSource, Repository, RepositoryCapacity, RepositoryEntry } from './types.js';
 import { failpoint } from '../../common/failpoint.js';
 
 const DIR_PREFIX = 'northstar-mem-';
@@ -105,10 +106,10 @@ async function checkBase(base: string, id: string): Promise<void> {
   }
 }
 
-/** EMFILE/ENFILE/ENOSPC… of a system error, EIO for any other. */
-function errnoCode(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? code : 'EIO';
+/** The memfd helper could not be run: the system error (EMFILE, ENOENT, …) as it is, or EMEMFD. */
+function helperError(e: unknown): NorthstarError {
+  const message = `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`;
+  return isSystemError(e) ? new SystemError(message, e) : new NorthstarError('EMEMFD', message, { cause: e });
 }
 
 /** native/build/northstar-memfd of this checkout. */
@@ -134,7 +135,7 @@ async function sealedCopy(file: string, size: number, name: string): Promise<Fil
         () => new Error('no stdio'),
         (e: unknown) => e,
       );
-      throw new NorthstarError(errnoCode(e), `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`, { cause: e });
+      throw helperError(e);
     }
     let out = '';
     let err = '';
@@ -147,8 +148,8 @@ async function sealedCopy(file: string, size: number, name: string): Promise<Fil
           if (m) resolve(Number(m[1]));
         });
         void exited.then(
-          (code) => reject(new NorthstarError('EIO', `storing the package in a sealed memfd failed (${code}): ${err.trim() || 'no output'}`)),
-          (e: unknown) => reject(new NorthstarError(errnoCode(e), `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`, { cause: e })),
+          (code) => reject(new NorthstarError('EMEMFD', `storing the package in a sealed memfd failed (${code}): ${err.trim() || 'no output'}`)),
+          (e: unknown) => reject(helperError(e)),
         );
       });
       return await open(`/proc/${child.pid}/fd/${fdNumber}`, 'r');
@@ -243,7 +244,7 @@ export class MemRepository implements Repository {
   private async installSerial(source: ByteSource, size: number): Promise<RepositoryEntry> {
     const id = this.opts.id;
     if (this.closed) throw new NorthstarError('EREPOSITORY', `repository ${id} is closed`);
-    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINVAL', `install: invalid size ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0) throw new NorthstarError('EINSTALL', `install: invalid size ${size}`);
     const cap = this.capacity();
     let refusal: NorthstarError | undefined;
     if (cap.capacityNum !== undefined && cap.count >= cap.capacityNum) refusal = capacityError('max number of container reached');

@@ -1,5 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
-import { NorthstarError, errorMessage } from '../../common/errors.js';
+import { NorthstarError, SystemError, errorMessage, isSystemError } from '../../common/errors.js';
 
 /** `no space left on device (ENOSPC)` for a system error, or undefined for any other error. */
 export function errnoText(e: unknown): string | undefined {
@@ -39,13 +39,13 @@ function advice(code: string | undefined, dir: string): string {
  * directory, and what to do, e.g. `repository small: no space left on device (ENOSPC)
  * while writing /repo/.tmp-….npk: free space (blocks and inodes) on the file system of
  * /repo, or install into another repository`. Errors that are not system errors (a
- * refused package, a truncated upload) pass unchanged.
+ * refused package, a truncated upload) pass unchanged; a system error keeps Node's shape
+ * (SystemError: its errno name as `code`, `errno`, `syscall`, `path`).
  */
 export function storageError(id: string, dir: string, action: string, path: string, e: unknown): unknown {
   if (e instanceof NorthstarError) return e;
   const text = errnoText(e);
   if (text === undefined) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  const nsCode = code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : code === 'EMFILE' || code === 'ENFILE' ? 'EMFILE' : 'EIO';
-  return new NorthstarError(nsCode, `repository ${id}: ${text} while ${action} ${path}${advice(code, dir)}`, { cause: e });
+  if (!isSystemError(e)) return e;
+  return new SystemError(`repository ${id}: ${text} while ${action} ${path}${advice(e.code, dir)}`, e);
 }

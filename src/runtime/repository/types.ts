@@ -5,16 +5,6 @@
 import type { Container } from '../../common/container.js';
 import type { Npk } from '../../npk/reader.js';
 
-/** The small part of a pino logger the repositories, mounts and cgroups use. */
-export interface Log {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
-
-export const nullLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
-
 /** One installed package. */
 export interface RepositoryEntry {
   container: Container;

@@ -1,26 +1,4 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run a tool without a shell; never throws for a non-zero exit (the caller decides). */
-export function run(cmd: string, args: readonly string[], opts: { timeout?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: opts.timeout ?? 60_000, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
-        // Spawn failure (ENOENT, EACCES): no such tool.
-        resolve({ code: 127, stdout: '', stderr: `${cmd}: ${(err as NodeJS.ErrnoException).code}` });
-        return;
-      }
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
 
 /** One line of /proc/self/mountinfo. */
 export interface MountInfoEntry {
