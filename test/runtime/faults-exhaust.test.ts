@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, packOne, packTestVariant, PUB, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { isExit, nextNotification, packOne, packTestVariant, PUB, startRuntime, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const RES = 'test-resource:0.0.1';
@@ -192,13 +192,7 @@ async function startKill(client: Client, args = ['sleep']): Promise<void> {
   await nextNotification(client, isExit(TC));
 }
 
-async function setup(t: TestContext, opts: RuntimeOptions = {}): Promise<{ rt: TestRuntime; client: Client }> {
-  const npks = await testNpks();
-  const rt = await startRuntime(t, { npks: [npks['test-container']!, npks['test-resource']!], ...opts });
-  const client = await rt.client({ subscribe: true });
-  t.after(() => client.close());
-  return { rt, client };
-}
+const setup = startWithTestContainers;
 
 function prlimitNofile(pid: number, n: number | string): void {
   run('prlimit', ['--pid', String(pid), `--nofile=${n}:${n}`]);

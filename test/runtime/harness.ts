@@ -290,6 +290,18 @@ ${opts.extraConfig ?? ''}
 }
 
 /** The next notification matching `pred` (fails after `timeoutMs`). */
+/**
+ * A runtime with the test container and the test resource installed, and a subscribed
+ * client closed after the test.
+ */
+export async function startWithTestContainers(t: TestContext, opts: RuntimeOptions = {}): Promise<{ rt: TestRuntime; client: Client }> {
+  const npks = await testNpks();
+  const rt = await startRuntime(t, { npks: [npks['test-container']!, npks['test-resource']!], ...opts });
+  const client = await rt.client({ subscribe: true });
+  t.after(() => client.close());
+  return { rt, client };
+}
+
 export async function nextNotification(client: Client, pred: (n: Notification) => boolean, timeoutMs = 60_000): Promise<Notification> {
   const it = client[Symbol.asyncIterator]();
   const timer = setTimeout(() => void it.return?.(), timeoutMs);

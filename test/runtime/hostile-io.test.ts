@@ -3,13 +3,13 @@
  * able to crash the runtime (and every other container with it) by writing a line that
  * never ends, nor forge or hide lines of the daemon's log with control characters.
  */
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client, Notification } from '../../src/client/index.js';
+import type { Notification } from '../../src/client/index.js';
 import { isRoot, tempDir } from '../helpers/tmp.js';
-import { isExit, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { isExit, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const BYSTANDER = 'bystander:0.0.1';
@@ -19,13 +19,7 @@ const MAX_PIECE = 8192;
 // eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
 
-async function setup(t: TestContext, opts: RuntimeOptions = {}): Promise<{ rt: TestRuntime; client: Client }> {
-  const npks = await testNpks();
-  const rt = await startRuntime(t, { npks: [npks['test-container']!, npks['test-resource']!], ...opts });
-  const client = await rt.client({ subscribe: true });
-  t.after(() => client.close());
-  return { rt, client };
-}
+const setup = startWithTestContainers;
 
 function exitOf(n: Notification): unknown {
   return typeof n === 'object' && 'exit' in n ? n.exit[1] : undefined;
