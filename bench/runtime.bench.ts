@@ -2,11 +2,13 @@
  * Runtime benchmark (issue "The runtime daemon and its console"): with a real runtime
  * running, measure
  *  - the latency from a console `start` request to the `started` and to the `exit`
- *    notification for the test container's `exit 0` (median of N),
+ *    notification for the test container's `exit 0` (median of N), back to back and after
+ *    a pause of 100 ms (what a start on a device mostly is: the launch pool is full then),
  *  - the time to start 100 different containers at once until all are `started`,
  *  - mount time per package (user-space verity with a key, and without a key),
  *  - the runtime's RSS idle and with 100 sleeping containers.
- * Run: `npm run bench -- runtime` (as root).
+ * Run: `npm run bench -- runtime` (as root). BENCH_NORTHSTAR=<path of dist/src/cli/northstar.js>
+ * runs the same rounds against another build, for a before/after figure in one run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
@@ -22,7 +24,7 @@ import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
-const NORTHSTAR = join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
+const NORTHSTAR = process.env['BENCH_NORTHSTAR'] ?? join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const MANY = 100;
 
@@ -145,6 +147,17 @@ async function main(): Promise<void> {
       toStarted.push(Number((await started) - t0) / 1e6);
       toExit.push(Number((await exited) - t0) / 1e6);
     }
+    const idleStarted: number[] = [];
+    const idleExit: number[] = [];
+    for (let i = 0; i < Math.max(10, Math.floor(ROUNDS / 4)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const started = events.wait(tagged('started', 'exit0:0.0.1'));
+      const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
+      const t0 = process.hrtime.bigint();
+      await client.start('exit0:0.0.1', { args: ['exit', '0'] });
+      idleStarted.push(Number((await started) - t0) / 1e6);
+      idleExit.push(Number((await exited) - t0) / 1e6);
+    }
 
     // 100 different containers at once.
     await client.mount(names.map((n) => `${n}:0.0.1`));
@@ -162,6 +175,8 @@ async function main(): Promise<void> {
     console.log(`  mount, no key:                     median ${median(mountTimes['plain']!).toFixed(1)} ms  (ratio ${(median(mountTimes['signed']!) / median(mountTimes['plain']!)).toFixed(2)})`);
     console.log(`  start request -> started:          median ${median(toStarted).toFixed(2)} ms`);
     console.log(`  start request -> exit (exit 0):    median ${median(toExit).toFixed(2)} ms   (target <= 10 ms)`);
+    console.log(`  after 100 ms idle -> started:      median ${median(idleStarted).toFixed(2)} ms`);
+    console.log(`  after 100 ms idle -> exit (exit 0): median ${median(idleExit).toFixed(2)} ms`);
     console.log(`  ${MANY} containers at once, all started: ${hundred.toFixed(0)} ms   (target <= 1500 ms)`);
     console.log(`  runtime RSS idle:                  ${(idleRss / 1024).toFixed(1)} MiB`);
     console.log(`  runtime RSS, ${MANY} sleeping:      ${(busyRss / 1024).toFixed(1)} MiB   (target <= 80 MiB)`);

@@ -5,6 +5,9 @@
  *   fd 3        the report socket (records out, see proto.h),
  *   fd 4        the command socket (the plan, then commands in),
  *   fd 5..      the console fd (if the plan has one), then the socket fds in plan order.
+ * A core spawned ahead of time (the runtime's pool, src/launch/launcher.ts) gets pipes at
+ * 1, 2 and 5 whatever the container turns out to need: the plan's `discard` bits put
+ * /dev/null at 1 and 2, and every fd the plan does not list is closed.
  *
  * This process (the "launcher") re-executes itself from a sealed memfd (memfd.c),
  * reads and strictly parses the plan, joins a named network namespace and the cgroups
@@ -38,6 +41,42 @@ __attribute__((noreturn)) static void fail_launcher(void) {
   _exit(1);
 }
 
+/* ps and /proc/<pid>/cmdline name the container: a pooled core was spawned before its
+ * container was known, with a padded placeholder argument. Its argument area is rewritten
+ * in place to "northstar-launch <container>" (the area's last byte made non-NUL, so the
+ * kernel reads the title up to its first NUL, as for setproctitle(3)). */
+static void name_process(int argc, char **argv, const char *container) {
+  char comm[16];
+  snprintf(comm, sizeof comm, "nsl-%s", container);
+  prctl(PR_SET_NAME, comm, 0, 0, 0);
+  if (argc < 2 || strcmp(argv[1], container) == 0) return;
+  char *area = argv[0];
+  char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+  size_t room = (size_t)(end - area);
+  if (room < 2) return;
+  int n = snprintf(area, room - 1, "northstar-launch %s", container);
+  if (n < 0) return;
+  memset(area + strlen(area), 0, room - strlen(area));
+  end[-1] = ' ';
+}
+
+/* Put the host's /dev/null where the plan discards output, and close every fd the plan
+ * does not list (a pooled core's unused console pipe). */
+static int settle_fds(const struct plan *p, unsigned passed) {
+  if (p->discard) {
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) return fail_step("fds", errno, "/dev/null", "opening /dev/null for discarded output failed");
+    if (((p->discard & DISCARD_STDOUT) && dup2(devnull, 1) < 0) || ((p->discard & DISCARD_STDERR) && dup2(devnull, 2) < 0)) {
+      int e = errno;
+      close(devnull);
+      return fail_step("fds", e, NULL, "replacing discarded output with /dev/null failed");
+    }
+    close(devnull);
+  }
+  if (close_range(FIRST_PASSED_FD + passed, ~0U, 0) < 0) return fail_step("fds", errno, NULL, "closing the fds the plan does not list failed");
+  return 0;
+}
+
 static int check_fd(int fd, const char *what) {
   if (fcntl(fd, F_GETFD) < 0) return fail_step("fds", errno, NULL, "%s (fd %d) was not passed", what, fd);
   return 0;
@@ -60,7 +99,9 @@ int main(int argc, char **argv, char **envp) {
   if (ensure_sealed_exe(argv, envp) < 0) fail_launcher();
   /* Executed as /proc/self/fd/<n>, the process would be called "<n>" in ps. */
   char comm[16];
-  snprintf(comm, sizeof comm, "nsl-%s", argc > 1 ? argv[1] : "launch");
+  /* A pooled core's placeholder is padded with spaces (see name_process): cut them off. */
+  const char *name = argc > 1 ? argv[1] : "launch";
+  snprintf(comm, sizeof comm, "nsl-%.*s", (int)strcspn(name, " "), name);
   prctl(PR_SET_NAME, comm, 0, 0, 0);
 
   uint8_t *buf = NULL;
@@ -78,11 +119,13 @@ int main(int argc, char **argv, char **envp) {
     fail_launcher();
   }
   free(buf);
+  name_process(argc, argv, plan.container);
 
+  unsigned passed = (plan.console ? 1u : 0u) + plan.nsockets;
+  if (settle_fds(&plan, passed) < 0) fail_launcher();
   for (int fd = 0; fd < 3; fd++) {
     if (check_fd(fd, fd == 0 ? "stdin" : fd == 1 ? "stdout" : "stderr") < 0) fail_launcher();
   }
-  unsigned passed = (plan.console ? 1u : 0u) + plan.nsockets;
   for (unsigned i = 0; i < passed; i++) {
     if (check_fd(FIRST_PASSED_FD + (int)i, plan.console && i == 0 ? "console" : "socket") < 0) fail_launcher();
   }

@@ -253,6 +253,8 @@ static int parse(struct ctx *c, struct plan *p) {
   for (uint32_t i = 0; i < p->nsockets; i++) {
     NEED(strchr(p->sockets[i], '=') == NULL, "sockets[%u]: must not contain =", i);
   }
+  if (u8(c, &p->discard, "discard") < 0) return -1;
+  NEED((p->discard & ~(DISCARD_STDOUT | DISCARD_STDERR)) == 0, "discard: unknown bits 0x%x", p->discard & ~(DISCARD_STDOUT | DISCARD_STDERR));
   NEED(c->r.left == 0, "plan: %zu trailing bytes", c->r.left);
   return 0;
 }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2
 #define PLAN_MAX_BYTES (16u * 1024u * 1024u)
 #define PLAN_MAX_STRING 65536u
 #define PLAN_MAX_PATH 4095u
@@ -24,6 +24,9 @@
 #define PLAN_MAX_SOCKETS 128u
 #define PLAN_MAX_SYSCALL_NAME 64u
 
+/* plan.discard: a launch core spawned ahead of time gets pipes for stdout and stderr;
+ * these bits make it put /dev/null there instead when the container discards them. */
+enum discard_bits { DISCARD_STDOUT = 0x1, DISCARD_STDERR = 0x2 };
 enum net_mode { NET_NEW = 0, NET_HOST = 1, NET_JOIN = 2 };
 enum rule_kind { RULE_ANY = 0, RULE_VALUES = 1, RULE_MASK = 2, RULE_BITS = 3 };
 /* plan.seccomp: no filter, an allow-list (default: kill), or a deny-list (default: allow). */
@@ -100,6 +103,7 @@ struct plan {
   uint8_t console;
   uint32_t nsockets;
   char **sockets;
+  uint8_t discard; /* DISCARD_* bits: stdio the core replaces with the host's /dev/null */
 };
 
 /* Parse `len` bytes strictly. Returns 0, or -1 with a message in err (size errlen)

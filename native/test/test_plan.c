@@ -256,6 +256,7 @@ static void test_minimal(const struct fixture *f) {
   CHECK_U(p.ncgroups, 0);
   CHECK_U(p.console, 0);
   CHECK_U(p.nsockets, 0);
+  CHECK_U(p.discard, 0);
   plan_free(&p);
   CHECK(p.container == NULL && p.argv == NULL);
 
@@ -267,8 +268,8 @@ static void test_minimal(const struct fixture *f) {
   refused("one trailing byte", b, f->len + 1, "plan: 1 trailing bytes");
   free(b);
   patch(f, "magic", 0, 1, 'N', 'X', "header: bad magic");
-  patch(f, "version 2", 4, 2, 1, 2, "header: unsupported version");
-  patch(f, "version 0", 4, 2, 1, 0, "header: unsupported version");
+  patch(f, "version 1", 4, 2, 2, 1, "header: unsupported version");
+  patch(f, "version 3", 4, 2, 2, 3, "header: unsupported version");
   patch(f, "reserved header bits", 6, 2, 0, 0x100, "header: reserved bits set");
   patch(f, "empty container name", 8, 4, 9, 0, "container: must be at least 1 bytes");
   size_t host = after_str(f, "min:0.0.1");
@@ -555,18 +556,22 @@ static void test_full(const struct fixture *f) {
   patch(f, "console flag 2", con, 1, 1, 2, "console: must be 0 or 1, got 2");
   size_t lg = after_str(f, "log");
   patch(f, "= in a socket name", lg == SIZE_MAX ? SIZE_MAX : lg - 2, 1, 'o', '=', "sockets[0]: must not contain =");
-  /* The last socket name emptied: its length 0 and its bytes cut off. */
+  /* The last socket name emptied: its length 0 and its bytes cut off (the discard byte,
+   * the last of the plan, kept). */
   size_t ctl = after_str(f, "ctl");
-  if (ctl == f->len) {
+  if (ctl == f->len - 1) {
     uint8_t *b = malloc(f->len);
     if (!b) abort();
     memcpy(b, f->buf, f->len);
     put_le(b + ctl - 7, 4, 0);
+    b[ctl - 3] = b[ctl];
     refused("empty socket name", b, f->len - 3, "sockets[1]: must be at least 1 bytes");
     free(b);
   } else {
-    CHECK(ctl == f->len);
+    CHECK(ctl == f->len - 1);
   }
+  patch(f, "discard bit 2", f->len - 1, 1, 0, 4, "discard: unknown bits 0x4");
+  patch(f, "discard 0xff", f->len - 1, 1, 0, 0xff, "discard: unknown bits 0xfc");
 }
 
 static void test_deny(const struct fixture *f) {

@@ -46,8 +46,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { closeSync, existsSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { NorthstarError } from '../common/errors.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
 
@@ -139,7 +140,31 @@ function socketArgs(first: number, specs: readonly SocketSpec[]): string[] {
 export interface LauncherOptions {
   /** Path of northstar-launch; default: native/build/northstar-launch of this checkout. */
   binary?: string;
+  /**
+   * Launch cores spawned ahead of time, each waiting for its plan (default 0). A start
+   * whose fds allow it (see `Launcher.create`) takes one instead of spawning; the pool
+   * refills once starts pause.
+   */
+  pool?: number;
 }
+
+/** A core spawned ahead of time: no plan, no namespace, no cgroup yet; used once. */
+interface Spare {
+  readonly child: ChildProcess;
+  gone: boolean;
+}
+
+/** How long starts must pause before the pool refills (see Launcher.queueRefill). */
+const REFILL_QUIET_MS = 25;
+
+/** The pooled core's fds: /dev/null, stdout, stderr, reports, commands, console. */
+const SPARE_STDIO = ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] as const;
+/**
+ * argv[1] of a pooled core until its plan names the container: main.c rewrites the
+ * argument area in place to "northstar-launch <container>", so it is padded to hold the
+ * longest container name (255 bytes).
+ */
+const SPARE_NAME = '(pooled)'.padEnd(272, ' ');
 
 type Phase = 'creating' | 'created' | 'starting' | 'running' | 'exited';
 
@@ -403,6 +428,17 @@ export class ContainerProcess {
   }
 }
 
+/** Whether a pooled core is still alive: one killed a moment ago is a zombie Node has not reaped yet. */
+function waiting(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
 function describeExit(e: { code: number | null; signal: NodeJS.Signals | null } | null): string {
   if (!e) return 'unknown status';
   return e.signal ? `signal ${e.signal}` : `code ${e.code}`;
@@ -418,9 +454,21 @@ export class Launcher {
    */
   private sealedFd: number | null = null;
   private closed = false;
+  private readonly poolSize: number;
+  private readonly spares: Spare[] = [];
+  private refillTimer: NodeJS.Timeout | null = null;
 
   constructor(options: LauncherOptions = {}) {
     this.binary = options.binary ?? DEFAULT_LAUNCH_BINARY;
+    const pool = options.pool ?? 0;
+    if (!Number.isInteger(pool) || pool < 0) throw new NorthstarError('EARGUMENT', `launcher pool: expected an integer >= 0, got ${String(pool)}`);
+    this.poolSize = pool;
+    this.queueRefill(0);
+  }
+
+  /** Pooled cores waiting for a plan (for tests and the runtime's inspection). */
+  get pooled(): number[] {
+    return this.spares.filter((s) => !s.gone && s.child.pid !== undefined).map((s) => s.child.pid!);
   }
 
   /**
@@ -444,6 +492,12 @@ export class Launcher {
   /** Release the launcher's own fd (running containers are not affected). */
   close(): void {
     this.closed = true;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    // A pooled core holds nothing yet (no namespace, cgroup or mount): SIGKILL is all.
+    for (const s of this.spares.splice(0)) {
+      for (const fd of s.child.stdio) (fd as Duplex | null)?.destroy();
+      if (!s.gone) s.child.kill('SIGKILL');
+    }
     if (this.sealedFd !== null) {
       closeSync(this.sealedFd);
       this.sealedFd = null;
@@ -463,14 +517,14 @@ export class Launcher {
 
   private spawnCore(plan: LaunchPlan, fds: LaunchFds, exec: boolean): ContainerProcess {
     if (this.closed) throw new NorthstarError('ESTATE', `start ${plan.container}: the launcher is closed`);
-    const encoded = encodePlan(plan);
     const stdio = this.stdio(plan, fds);
+    const spare = this.takeSpare(fds);
+    if (spare) return this.useSpare(spare, plan, fds, exec);
+    const encoded = encodePlan(plan);
     if (!existsSync(this.binary)) {
       throw new NorthstarError('ELAUNCH', `launch core ${this.binary} does not exist (build it with make -C native)`);
     }
-    // The sealed copy is executed through the fd as the spawned child sees it, before
-    // close-on-exec; an fd number among the child's stdio slots would be overwritten.
-    let command = this.sealedFd !== null && this.sealedFd >= stdio.length ? `/proc/self/fd/${this.sealedFd}` : this.binary;
+    let command = this.command(stdio.length);
     // argv[1] is informational: it names the container in ps and /proc/<pid>/cmdline.
     let args = [plan.container];
     if (fds.createSockets && fds.createSockets.length > 0) {
@@ -491,7 +545,94 @@ export class Launcher {
     });
     if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
     proc.sendPlan(encoded, exec);
+    // A pool that could not be filled (or was emptied by a burst of starts) tries again.
+    this.queueRefill();
     return proc;
+  }
+
+  /** The sealed copy is executed through the fd as the spawned child sees it, before
+   * close-on-exec; an fd number among the child's stdio slots would be overwritten. */
+  private command(slots: number): string {
+    return this.sealedFd !== null && this.sealedFd >= slots ? `/proc/self/fd/${this.sealedFd}` : this.binary;
+  }
+
+  /**
+   * A pooled core fits fds that are /dev/null or pipes only (stdin /dev/null; stdout,
+   * stderr and console absent or 'pipe'; no sockets): it was spawned with pipes at 1, 2
+   * and 5, and the plan's `discard` bits and the core put /dev/null where none is wanted.
+   */
+  private takeSpare(fds: LaunchFds): Spare | null {
+    const pipeOrNone = (v: unknown): boolean => v === undefined || v === 'pipe';
+    if (this.poolSize === 0 || fds.stdin !== undefined || fds.sockets !== undefined || fds.createSockets !== undefined) return null;
+    if (!pipeOrNone(fds.stdout) || !pipeOrNone(fds.stderr) || !pipeOrNone(fds.console)) return null;
+    let spare: Spare | undefined;
+    while ((spare = this.spares.shift())) {
+      if (!spare.gone && spare.child.pid !== undefined && spare.child.exitCode === null && spare.child.signalCode === null && waiting(spare.child.pid)) break;
+    }
+    return spare ?? null;
+  }
+
+  private useSpare(spare: Spare, plan: LaunchPlan, fds: LaunchFds, exec: boolean): ContainerProcess {
+    const { child } = spare;
+    const encoded = encodePlan(plan, { discardStdout: fds.stdout !== 'pipe', discardStderr: fds.stderr !== 'pipe' });
+    child.ref();
+    for (const s of child.stdio) (s as Socket | null)?.ref();
+    // Our ends of the pipes the container does not get: the core closes or replaces its own.
+    if (fds.stdout !== 'pipe') child.stdio[1]?.destroy();
+    if (fds.stderr !== 'pipe') child.stdio[2]?.destroy();
+    if (fds.console !== 'pipe') (child.stdio as unknown as (Duplex | null | undefined)[])[5]?.destroy();
+    const proc = new ContainerProcess(plan.container, child, {
+      stdout: fds.stdout === 'pipe',
+      stderr: fds.stderr === 'pipe',
+      console: fds.console === 'pipe' ? 5 : null,
+    });
+    if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
+    proc.sendPlan(encoded, exec);
+    this.queueRefill();
+    return proc;
+  }
+
+  /**
+   * Refill the pool once starts pause. A spawn blocks this thread for milliseconds (Node
+   * forks the whole runtime process and waits for the exec), so a refill between starts that
+   * follow each other closely would only move that cost into one of them; after a quiet
+   * REFILL_QUIET_MS it is off every start's path. Each start pushes the refill back.
+   */
+  private queueRefill(delay = REFILL_QUIET_MS): void {
+    if (this.poolSize === 0 || this.closed) return;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      this.refill();
+    }, delay);
+    this.refillTimer.unref();
+  }
+
+  private refill(): void {
+    this.spares.splice(0, this.spares.length, ...this.spares.filter((s) => !s.gone));
+    while (!this.closed && this.spares.length < this.poolSize && existsSync(this.binary)) {
+      let child: ChildProcess;
+      try {
+        child = spawn(this.command(SPARE_STDIO.length), [SPARE_NAME], { stdio: [...SPARE_STDIO], env: {}, argv0: 'northstar-launch', windowsHide: true });
+      } catch {
+        return; // the next start spawns its own core and reports why that fails
+      }
+      const spare: Spare = { child, gone: false };
+      const gone = (): void => {
+        spare.gone = true;
+      };
+      child.once('exit', gone);
+      child.once('error', gone);
+      // Until taken, nothing of a pooled core keeps the runtime's event loop alive, and a
+      // reset of its sockets (it died) is only noted.
+      child.unref();
+      for (const s of child.stdio) {
+        (s as Socket | null)?.unref();
+        s?.on('error', gone);
+      }
+      if (child.pid === undefined) return;
+      this.spares.push(spare);
+    }
   }
 
   private stdio(plan: LaunchPlan, fds: LaunchFds): (number | 'pipe' | 'ignore')[] {

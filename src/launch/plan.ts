@@ -7,13 +7,13 @@
  * capabilities and seccomp rules, and execs `path` with `argv`/`envp`. Nothing here knows
  * about manifests; `plan-builder.ts` turns a manifest into a plan.
  *
- * Binary format (version 1). Integers are little-endian; `str` is a u32 byte length then
+ * Binary format (version 2). Integers are little-endian; `str` is a u32 byte length then
  * the bytes (no NUL allowed, UTF-8); `ostr` is a u8 presence flag (0|1) then a `str` if 1;
  * `list<T>` is a u32 count then the items. The C parser rejects anything else: wrong magic
  * or version, lengths or counts over the limits below, NUL bytes, enum values out of range,
  * non-zero reserved bits and trailing bytes.
  *
- *   magic "NSPL" | u16 version = 1 | u16 reserved = 0
+ *   magic "NSPL" | u16 version = 2 | u16 reserved = 0
  *   str container            "name:version" (1..255 bytes)
  *   str hostname             1..64 bytes
  *   str root                 absolute host path of the already mounted root
@@ -43,11 +43,14 @@
  *   list<str> cgroup procs   absolute host paths of cgroup.procs files to join
  *   u8 console               1 if a console fd is handed over
  *   list<str> sockets        names of the socket fds handed over, in fd order
+ *   u8 discard               bit 0: put /dev/null at stdout, bit 1: at stderr (written by
+ *                            the launcher from its fds: a core spawned ahead of time has
+ *                            pipes there)
  */
 import { ValidationError } from '../common/errors.js';
 
 /** Format version written into every plan; the C side accepts exactly this one. */
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 export const PLAN_MAGIC = 'NSPL';
 
 /** Limits enforced identically by the encoder and the C parser (native/plan.c). */
@@ -501,7 +504,14 @@ const CREATE_OPTION = { file: MOUNT_OPTION.createFile, dir: MOUNT_OPTION.createD
  * Validate and encode a plan to the binary format of the C core. This is the one check of
  * a plan on the start path: the boundary to the core (buildPlan does not validate).
  */
-export function encodePlan(plan: LaunchPlan): Buffer {
+/** How the launcher hands stdio over; not part of LaunchPlan because the fds decide it. */
+export interface EncodeStdio {
+  /** The core puts the host's /dev/null at stdout / stderr (it was given a pipe there). */
+  discardStdout?: boolean;
+  discardStderr?: boolean;
+}
+
+export function encodePlan(plan: LaunchPlan, stdio: EncodeStdio = {}): Buffer {
   validatePlan(plan);
   const w = new Writer();
   w.raw(PLAN_MAGIC);
@@ -569,6 +579,7 @@ export function encodePlan(plan: LaunchPlan): Buffer {
   w.strs(plan.cgroupProcs);
   w.u8(plan.console ? 1 : 0);
   w.strs(plan.sockets);
+  w.u8((stdio.discardStdout ? 1 : 0) | (stdio.discardStderr ? 2 : 0));
   const out = w.finish();
   if (out.length > PLAN_LIMITS.maxPlanBytes) {
     throw new ValidationError([{ path: '', rule: `encoded plan is ${out.length} bytes, more than ${PLAN_LIMITS.maxPlanBytes}` }]);

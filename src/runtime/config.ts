@@ -82,6 +82,8 @@ export interface Config {
   debug: { commands: string[] };
   /** Ours: `[seccomp]`; absent = the defaults (`default = "deny-dangerous"`). */
   seccomp?: { default: SeccompDefault };
+  /** Ours: `[launch]`: launch cores spawned ahead of time. */
+  launch: { pool: number };
 }
 
 export { DEFAULT_CONSOLE_OPTIONS };
@@ -94,7 +96,11 @@ export const DEFAULTS = Object.freeze({
   verity: 'auto' as VerityMode,
   pidsMax: 1024,
   oomScoreAdj: -900,
+  launchPool: 2,
 });
+
+/** The largest `launch.pool`: each pooled core is a process waiting on the host. */
+export const LAUNCH_POOL_MAX = 64;
 
 /** The kernel's PID_MAX_LIMIT: the largest value `pids.max` takes besides "max". */
 export const PIDS_MAX_LIMIT = 4_194_304;
@@ -283,7 +289,7 @@ const U32_MAX = 0xffff_ffff;
 const TOP_KEYS = [
   'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
-  'cgroups', 'oom_score_adj', 'seccomp',
+  'cgroups', 'oom_score_adj', 'seccomp', 'launch',
 ] as const;
 const CONSOLE_OPTION_KEYS = [
   'token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout',
@@ -549,6 +555,20 @@ export function parseConfig(tomlText: string): Config {
     }
   }
 
+  // Ours: launch cores spawned ahead of time (docs/configuration.md, [launch]).
+  let launchPool: number = DEFAULTS.launchPool;
+  const launchT = r.table(doc, 'launch', '');
+  if (launchT) {
+    r.unknownKeys(launchT, 'launch', ['pool']);
+    const pv = launchT['pool'];
+    if (pv !== undefined) {
+      const n = typeof pv === 'bigint' ? Number(pv) : pv;
+      if (typeof n !== 'number' || !Number.isInteger(n)) r.fail('launch.pool', `expected an integer 0..=${LAUNCH_POOL_MAX}, found ${tomlType(pv)}`);
+      else if (n < 0 || n > LAUNCH_POOL_MAX) r.fail('launch.pool', `${String(pv)} is out of range 0..=${LAUNCH_POOL_MAX} (0 spawns every launch core at its start)`);
+      else launchPool = n;
+    }
+  }
+
   if (r.issues.length > 0) throw new ValidationError(r.issues, 'invalid configuration');
   return {
     runDir: runDir!,
@@ -566,6 +586,7 @@ export function parseConfig(tomlText: string): Config {
     repositories,
     debug: { commands },
     seccomp: { default: seccompDefault },
+    launch: { pool: launchPool },
   };
 }
 

@@ -11,4 +11,6 @@ export type { Cgroups as CgroupPort, ContainerCgroup as CgroupHandle } from './c
 export interface LauncherPort {
   /** Create the container with init parked (pid known); `exec()` on the result starts the app. */
   create(plan: LaunchPlan, fds: LaunchFds): Promise<ContainerProcess>;
+  /** Release what the launcher holds (its pooled cores); running containers are not affected. */
+  close?(): void;
 }

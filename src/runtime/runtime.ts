@@ -63,7 +63,7 @@ export class Runtime {
       repositories,
       mounter,
       cgroups: this.opts.cgroups,
-      launcher: new Launcher(this.opts.launchBinary ? { binary: this.opts.launchBinary } : {}),
+      launcher: new Launcher({ ...(this.opts.launchBinary ? { binary: this.opts.launchBinary } : {}), pool: config.launch.pool }),
       log,
       selinux: existsSync('/sys/fs/selinux/enforce'),
       // The console server is made below (it needs the state): used only once containers start.

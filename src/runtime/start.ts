@@ -22,7 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import type { MemoryNotification, ModelError } from '../api/model.js';
@@ -258,20 +258,14 @@ function launchPlan(deps: StartDeps, job: StartJob, at: { root: string; cgroupPr
 /** The container with init parked. stdin is /dev/null; `discard` output too. */
 async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest: Manifest, sockets: SocketSpec[]): Promise<ContainerProcess> {
   const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };
-  // The launcher duplicates these fds into the container at spawn; ours close right after.
-  const devNull = openSync('/dev/null', 'r+');
-  try {
-    const fds: LaunchFds = {
-      stdin: devNull,
-      stdout: io.stdout === 'discard' ? devNull : 'pipe',
-      stderr: io.stderr === 'discard' ? devNull : 'pipe',
-      ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
-      ...(sockets.length > 0 ? { createSockets: sockets } : {}),
-    };
-    return await launcher.create(plan, fds);
-  } finally {
-    closeSync(devNull);
-  }
+  // Absent fds are /dev/null; with only /dev/null and pipes a pooled core can serve the start.
+  const fds: LaunchFds = {
+    ...(io.stdout === 'discard' ? {} : { stdout: 'pipe' as const }),
+    ...(io.stderr === 'discard' ? {} : { stderr: 'pipe' as const }),
+    ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
+    ...(sockets.length > 0 ? { createSockets: sockets } : {}),
+  };
+  return launcher.create(plan, fds);
 }
 
 /** stdout/stderr logged (`pipe`) or copied (`inherit`); the container console served. */

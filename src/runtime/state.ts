@@ -552,6 +552,8 @@ export class State {
     // From here on starts and mounts are refused (also those already waiting for a lock).
     this.shuttingDown = true;
     failpoint('shutdown.begin');
+    // Starts are refused from here on: the pooled launch cores are not needed any more.
+    this.deps.launcher.close?.();
     // Every name's lock: operations under way finish first (a start in flight ends with a
     // running container, which is then stopped here like the others).
     const names = [...this.entries.values()].map((e) => State.lockOf(e.container));

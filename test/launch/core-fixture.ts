@@ -103,14 +103,17 @@ export async function run(launcher: Launcher, plan: LaunchPlan, fds: LaunchFds =
   return { status, stdout, stderr, proc };
 }
 
-/** Host pids of every process of a container (launcher, init and app share its cmdline). */
+/**
+ * Host pids of every process of a container (launcher, init and app share its cmdline;
+ * a pooled core's is rewritten to one string, "northstar-launch <container>").
+ */
 export function containerPids(container: string): number[] {
-  const want = `northstar-launch\0${container}\0`;
+  const want = [`northstar-launch\0${container}\0`, `northstar-launch ${container}\0`];
   const pids: number[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'latin1') === want) pids.push(Number(e));
+      if (want.includes(readFileSync(`/proc/${e}/cmdline`, 'latin1'))) pids.push(Number(e));
     } catch {
       // the process went away meanwhile
     }

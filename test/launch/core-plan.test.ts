@@ -58,7 +58,10 @@ test('the encoder accepts a complete plan and writes the documented header', () 
     sockets: ['a'],
   });
   assert.equal(buf.toString('latin1', 0, 4), 'NSPL');
-  assert.equal(buf.readUInt16LE(4), 1);
+  assert.equal(buf.readUInt16LE(4), 2);
+  assert.equal(buf[buf.length - 1], 0, 'discard: nothing unless the launcher asks');
+  const pooled = encodePlan({ ...base, console: true, sockets: ['a'] }, { discardStdout: true, discardStderr: true });
+  assert.equal(pooled[pooled.length - 1], 3, 'discard: stdout and stderr bits');
   assert.equal(buf.readUInt16LE(6), 0);
   assert.equal(buf.readUInt32LE(8), 'hello:0.0.1'.length);
 });
@@ -154,7 +157,8 @@ test('the C parser rejects malformed plans with a reason', { skip: skip ?? false
     return b;
   };
   assert.match(await planError(patch(0, [0x58])), /invalid plan: header: bad magic/);
-  assert.match(await planError(patch(4, [2])), /header: unsupported version/);
+  assert.match(await planError(patch(4, [1])), /header: unsupported version/);
+  assert.match(await planError(patch(good.length - 1, [0x4])), /discard: unknown bits 0x4/);
   assert.match(await planError(patch(6, [1])), /header: reserved bits set/);
   assert.match(await planError(Buffer.concat([good, Buffer.from([0])])), /plan: 1 trailing bytes/);
   assert.match(await planError(good.subarray(0, good.length - 3)), /truncated/);

@@ -142,7 +142,7 @@ test('console.global: "full" permissions, unix bind, tcp port', () => {
 });
 
 test('unknown keys are refused with their path (except inside console.global)', () => {
-  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`, `seccomp`']);
+  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`, `seccomp`, `launch`']);
   assert.match(rejected(`${BASE}[repositories.default]\ntype = "mem"\ncapacity = 3\n`)[0]!, /^repositories\.default\.capacity: unknown key/);
   assert.match(rejected(`${BASE}[console.options]\ntimeout = "1s"\n`)[0]!, /^console\.options\.timeout: unknown key/);
   assert.match(rejected(`${BASE}[console.global]\nbind = "tcp://a"\npermissions = "full"\n[console.global.options]\nx = 1\n`)[0]!, /^console\.global\.options\.x: unknown key/);
@@ -279,4 +279,14 @@ test('[seccomp] default: "deny-dangerous" unless set to "none"; other values ref
   assert.deepEqual(rejected(`${BASE}[seccomp]\ndefault = "allow"\n`), ['seccomp.default: expected "deny-dangerous" or "none", found "allow"']);
   assert.deepEqual(rejected(`${BASE}[seccomp]\ndefault = 1\n`), ['seccomp.default: expected "deny-dangerous" or "none", found an integer']);
   assert.deepEqual(rejected(`${BASE}[seccomp]\nprofile = "x"\n`), ['seccomp.profile: unknown key, expected one of `default`']);
+});
+
+test('[launch] pool: 2 launch cores ahead of time unless set; 0..=64; other values refused', () => {
+  assert.deepEqual(parseConfig(BASE).launch, { pool: 2 });
+  assert.deepEqual(parseConfig(`${BASE}[launch]\npool = 0\n`).launch, { pool: 0 });
+  assert.deepEqual(parseConfig(`${BASE}[launch]\npool = 64\n`).launch, { pool: 64 });
+  assert.deepEqual(rejected(`${BASE}[launch]\npool = 65\n`), ['launch.pool: 65 is out of range 0..=64 (0 spawns every launch core at its start)']);
+  assert.deepEqual(rejected(`${BASE}[launch]\npool = -1\n`), ['launch.pool: -1 is out of range 0..=64 (0 spawns every launch core at its start)']);
+  assert.deepEqual(rejected(`${BASE}[launch]\npool = "2"\n`), ['launch.pool: expected an integer 0..=64, found a string']);
+  assert.deepEqual(rejected(`${BASE}[launch]\nsize = 2\n`), ['launch.size: unknown key, expected one of `pool`']);
 });

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { isExit, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { until } from '../helpers/until.js';
 
 const TC = 'test-container:0.0.1';
 const TR = 'test-resource:0.0.1';
@@ -126,14 +127,6 @@ function hostMountsOf(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.split(' ')[4]?.startsWith(`${dir}/`));
-}
-
-async function until(what: string, ok: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The killed runtime is gone with all it made that the kernel takes down: processes, mounts, loop devices. */

@@ -23,6 +23,7 @@ import { parseManifest } from '../../src/manifest/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { isExit, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
 import { recordingLog } from './npk-fixture.js';
+import { until } from '../helpers/until.js';
 
 const TC = 'test-container:0.0.1';
 const layout = await detectCgroupLayout().catch(() => undefined);
@@ -62,15 +63,6 @@ async function sleeper(t: { after(fn: () => unknown): void }): Promise<ChildProc
   t.after(() => p.kill('SIGKILL'));
   await once(p, 'spawn');
   return p;
-}
-
-/** Wait (on the cgroup, not on time) until a condition holds. */
-async function until(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('config: cgroups.pids_max and oom_score_adj, their defaults and their errors', () => {
