@@ -2,7 +2,8 @@
  * The import graph of src/ (every `import`/`export … from`, type-only ones included, and
  * dynamic `import('…')`), read from the .ts sources: no cycle between files, none between the
  * top-level folders, and the folder rules of issue 11 (runtime/ does not import recipe/,
- * nstar/ does not import launch/). Pure: reads files only.
+ * nstar/ does not import launch/); and the `#include "…"` graph of the C core (native/src,
+ * native/test): no cycle, headers only. Pure: reads files only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -173,4 +174,32 @@ test('folder rules: runtime/ does not import recipe/, nstar/ does not import lau
     }
   }
   assert.deepEqual(broken, []);
+});
+
+/** `#include "…"` edges of the C core (native/src and native/test), each resolved to a file. */
+function cGraph(): Map<string, Set<string>> {
+  const g = new Map<string, Set<string>>();
+  for (const dir of ['native/src', 'native/test']) {
+    for (const name of readdirSync(join(ROOT, dir))) {
+      if (!/\.[ch]$/.test(name)) continue;
+      const file = join(ROOT, dir, name);
+      const deps = new Set<string>();
+      // Block and line comments blanked first: an include inside a comment is no edge.
+      const code = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      for (const m of code.matchAll(/^\s*#\s*include\s+"([^"]+)"/gm)) {
+        const target = [join(dirname(file), m[1]!), join(ROOT, 'native/src', m[1]!)].find((p) => existsSync(p));
+        assert.ok(target, `${dir}/${name}: #include "${m[1]}" resolves to no file in its directory or native/src`);
+        assert.ok(target.endsWith('.h'), `${dir}/${name}: includes ${m[1]}, which is not a header`);
+        deps.add(relative(ROOT, target));
+      }
+      g.set(relative(ROOT, file), deps);
+    }
+  }
+  return g;
+}
+
+test('the C core has no #include cycle, and includes headers only', () => {
+  const g = cGraph();
+  assert.ok(g.get('native/src/core.h')?.has('native/src/plan.h'), 'the parser sees core.h -> plan.h');
+  assert.deepEqual(cycles(g), []);
 });

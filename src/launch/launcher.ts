@@ -8,24 +8,18 @@
  *                                 └─ clone(NEWPID|NEWNS|NEWIPC|NEWUTS[|NEWNET]) ─> init (PID 1)
  *                                                                                   └─ app
  *
- * Why one spawn per container and not one long-lived forker (decided by measurement on
- * the CI machine, 2 cores, kernel 6.18, other jobs running; `npm run bench -- launch`):
+ * Why one spawn per container and not one long-lived forker (decided by measurement with
+ * `npm run bench -- launch`; figures in docs/design/measurements.md):
  *  - Node cannot pass arbitrary fds to a process that is already running (no SCM_RIGHTS in
  *    `net`), but `child_process.spawn` can hand any fd at any number. The container's
  *    stdio, console and socket fds are therefore passed at spawn time; a forker would
  *    need a second process per container anyway just to carry them.
- *  - Latency: the spawn of the static core costs what the spawn of `unshare` costs. After
- *    the first start the launcher executes the sealed memfd copy of the core directly
- *    (/proc/self/fd/<n>), so there is one exec and no copy per start. Measured medians of
- *    200 interleaved start-to-exit rounds on a quiet machine: ours 4.0 ms, `unshare --pid
- *    --mount --ipc --uts --net --fork --mount-proc` 3.7 ms (1.08x), `runc run` 30.0 ms
- *    (7.5x slower than ours); with other jobs loading both cores 1.6x to 1.9x of unshare.
- *    The gap under load is one more process level (launcher -> init -> app) and init's
- *    setsid(), which the spec requires (the app's session is 1): with scheduler
- *    autogroups a new session is a new task group, and the move reschedules.
+ *  - Latency: the core is static and, after the first start, executed from the runtime's fd
+ *    of its sealed memfd copy (/proc/self/fd/<n>): one exec, no copy per start. Node's spawn
+ *    itself blocks this thread for milliseconds (it forks the runtime), which the pool
+ *    (LauncherOptions.pool) takes off the start when starts pause.
  *  - Memory: the core is linked statically (no ld.so, no shared-library pages) and both
- *    waiting processes drop the mappings of their setup code (native/src/rss.c): launcher
- *    + init of a sleeping container measured 728 KiB VmRSS in total (target 1 MiB). The
+ *    waiting processes drop the mappings of their setup code (native/src/rss.c). The
  *    sealed memfd is one copy shared by all containers started from the launcher's fd.
  *  - Isolation of failures: a crash or a hung setup of one container's core touches no
  *    other container and not the runtime.
