@@ -260,96 +260,120 @@ export interface LaunchPlan {
 const U64_MAX = (1n << 64n) - 1n;
 const U32_MAX = 0xffffffff;
 
-/** Check a plan; throws a ValidationError listing every problem (paths like `mounts[2].target`). */
-export function validatePlan(plan: LaunchPlan): void {
-  const issues: { path: string; rule: string }[] = [];
-  const bad = (path: string, rule: string): void => {
-    issues.push({ path, rule });
-  };
-  const str = (path: string, v: unknown, opts: { min?: number; max?: number } = {}): v is string => {
+/** Collects the problems of a plan, each with its path (`mounts[2].target`). */
+class PlanChecker {
+  readonly issues: { path: string; rule: string }[] = [];
+
+  bad(path: string, rule: string): void {
+    this.issues.push({ path, rule });
+  }
+
+  str(path: string, v: unknown, opts: { min?: number; max?: number } = {}): v is string {
     if (typeof v !== 'string') {
-      bad(path, 'must be a string');
+      this.bad(path, 'must be a string');
       return false;
     }
     const len = Buffer.byteLength(v);
-    if (v.includes('\0')) bad(path, 'must not contain NUL');
-    if (len < (opts.min ?? 0)) bad(path, opts.min === 1 ? 'must not be empty' : `must be at least ${opts.min} bytes`);
-    if (len > (opts.max ?? PLAN_LIMITS.maxString)) bad(path, `must be at most ${opts.max ?? PLAN_LIMITS.maxString} bytes`);
+    if (v.includes('\0')) this.bad(path, 'must not contain NUL');
+    if (len < (opts.min ?? 0)) this.bad(path, opts.min === 1 ? 'must not be empty' : `must be at least ${opts.min} bytes`);
+    if (len > (opts.max ?? PLAN_LIMITS.maxString)) this.bad(path, `must be at most ${opts.max ?? PLAN_LIMITS.maxString} bytes`);
     return true;
-  };
-  const absPath = (path: string, v: unknown): void => {
-    if (str(path, v, { min: 1, max: PLAN_LIMITS.maxPath }) && !v.startsWith('/')) bad(path, 'must be an absolute path');
-  };
-  const u32 = (path: string, v: unknown): void => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) bad(path, 'must be an integer in 0..4294967295');
-  };
-  const u64 = (path: string, v: unknown): void => {
-    const ok =
-      (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) ||
-      (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
-    if (!ok) bad(path, 'must be an unsigned 64-bit integer');
-  };
-  const list = (path: string, v: unknown, max: number): v is readonly unknown[] => {
+  }
+
+  absPath(path: string, v: unknown): void {
+    if (this.str(path, v, { min: 1, max: PLAN_LIMITS.maxPath }) && !v.startsWith('/')) this.bad(path, 'must be an absolute path');
+  }
+
+  u32(path: string, v: unknown): void {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > U32_MAX) this.bad(path, 'must be an integer in 0..4294967295');
+  }
+
+  u64(path: string, v: unknown): void {
+    const ok = (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
+    if (!ok) this.bad(path, 'must be an unsigned 64-bit integer');
+  }
+
+  list(path: string, v: unknown, max: number): v is readonly unknown[] {
     if (!Array.isArray(v)) {
-      bad(path, 'must be a list');
+      this.bad(path, 'must be a list');
       return false;
     }
-    if (v.length > max) bad(path, `must have at most ${max} entries`);
+    if (v.length > max) this.bad(path, `must have at most ${max} entries`);
     return true;
-  };
+  }
+}
 
-  str('container', plan.container, { min: 1, max: PLAN_LIMITS.maxContainer });
-  str('hostname', plan.hostname, { min: 1, max: PLAN_LIMITS.maxHostname });
-  absPath('root', plan.root);
-  if (list('mounts', plan.mounts, PLAN_LIMITS.maxMounts)) {
+/** Check a plan; throws a ValidationError listing every problem (paths like `mounts[2].target`). */
+export function validatePlan(plan: LaunchPlan): void {
+  const c = new PlanChecker();
+  c.str('container', plan.container, { min: 1, max: PLAN_LIMITS.maxContainer });
+  c.str('hostname', plan.hostname, { min: 1, max: PLAN_LIMITS.maxHostname });
+  c.absPath('root', plan.root);
+  checkMounts(c, plan);
+  checkNetworkAndIds(c, plan);
+  checkRlimits(c, plan);
+  checkSchedAndCapabilities(c, plan);
+  checkSeccomp(c, plan);
+  checkExecAndHandover(c, plan);
+  if (c.issues.length > 0) throw new ValidationError(c.issues, `invalid launch plan for ${String(plan.container)}`);
+}
+
+function checkMounts(c: PlanChecker, plan: LaunchPlan): void {
+  if (c.list('mounts', plan.mounts, PLAN_LIMITS.maxMounts)) {
     plan.mounts.forEach((m, i) => {
       const p = `mounts[${i}]`;
-      if (m.source !== null) str(`${p}.source`, m.source, { max: PLAN_LIMITS.maxPath });
-      if (str(`${p}.target`, m.target, { min: 1, max: PLAN_LIMITS.maxPath })) {
-        if (m.target.split('/').includes('..')) bad(`${p}.target`, 'must not contain a .. component');
+      if (m.source !== null) c.str(`${p}.source`, m.source, { max: PLAN_LIMITS.maxPath });
+      if (c.str(`${p}.target`, m.target, { min: 1, max: PLAN_LIMITS.maxPath })) {
+        if (m.target.split('/').includes('..')) c.bad(`${p}.target`, 'must not contain a .. component');
       }
-      if (m.fstype !== null) str(`${p}.fstype`, m.fstype, { min: 1, max: 255 });
-      if (typeof m.flags !== 'number' || !Number.isSafeInteger(m.flags) || m.flags < 0) bad(`${p}.flags`, 'must be a non-negative integer');
-      if (m.data !== null) str(`${p}.data`, m.data, { max: 4096 });
-      if (m.skipIfMissing !== undefined && typeof m.skipIfMissing !== 'boolean') bad(`${p}.skipIfMissing`, 'must be a boolean');
+      if (m.fstype !== null) c.str(`${p}.fstype`, m.fstype, { min: 1, max: 255 });
+      if (typeof m.flags !== 'number' || !Number.isSafeInteger(m.flags) || m.flags < 0) c.bad(`${p}.flags`, 'must be a non-negative integer');
+      if (m.data !== null) c.str(`${p}.data`, m.data, { max: 4096 });
+      if (m.skipIfMissing !== undefined && typeof m.skipIfMissing !== 'boolean') c.bad(`${p}.skipIfMissing`, 'must be a boolean');
       if (m.sourceRoot !== undefined) {
-        absPath(`${p}.sourceRoot`, m.sourceRoot);
-        if (typeof m.source !== 'string' || m.source === '' || m.source.startsWith('/')) bad(`${p}.source`, 'must be a relative path when sourceRoot is set');
+        c.absPath(`${p}.sourceRoot`, m.sourceRoot);
+        if (typeof m.source !== 'string' || m.source === '' || m.source.startsWith('/')) c.bad(`${p}.source`, 'must be a relative path when sourceRoot is set');
       }
       if (m.create !== undefined) {
-        if (m.create !== 'file' && m.create !== 'dir' && m.create !== 'symlink' && m.create !== 'device') bad(`${p}.create`, "must be 'file', 'dir', 'symlink' or 'device'");
-        if (typeof m.target === 'string' && m.target.startsWith('/')) bad(`${p}.create`, 'only a target inside the root can be created');
+        if (m.create !== 'file' && m.create !== 'dir' && m.create !== 'symlink' && m.create !== 'device') c.bad(`${p}.create`, "must be 'file', 'dir', 'symlink' or 'device'");
+        if (typeof m.target === 'string' && m.target.startsWith('/')) c.bad(`${p}.create`, 'only a target inside the root can be created');
       }
       if (m.create === 'symlink' && (m.source === null || m.source === '' || m.fstype !== null || m.data !== null || m.flags !== 0 || m.skipIfMissing || m.sourceRoot !== undefined)) {
-        bad(p, 'a symlink needs a source (its text) and no fstype, flags, data, skipIfMissing or sourceRoot');
+        c.bad(p, 'a symlink needs a source (its text) and no fstype, flags, data, skipIfMissing or sourceRoot');
       }
       if (m.create === 'device' && (typeof m.source !== 'string' || !m.source.startsWith('/') || m.fstype !== null || m.data !== null || m.flags !== 0 || m.sourceRoot !== undefined)) {
-        bad(p, 'a device needs an absolute host source and no fstype, flags, data or sourceRoot');
+        c.bad(p, 'a device needs an absolute host source and no fstype, flags, data or sourceRoot');
       }
     });
   }
+}
+
+function checkNetworkAndIds(c: PlanChecker, plan: LaunchPlan): void {
   switch (plan.network?.mode) {
     case 'new':
     case 'host':
       break;
     case 'join':
-      absPath('network.path', plan.network.path);
+      c.absPath('network.path', plan.network.path);
       break;
     default:
-      bad('network.mode', "must be 'new', 'host' or 'join'");
+      c.bad('network.mode', "must be 'new', 'host' or 'join'");
   }
-  u32('uid', plan.uid);
-  u32('gid', plan.gid);
-  if (list('groups', plan.groups, PLAN_LIMITS.maxGroups)) plan.groups.forEach((g, i) => u32(`groups[${i}]`, g));
-  if (list('rlimits', plan.rlimits, PLAN_LIMITS.maxRlimits)) {
+  c.u32('uid', plan.uid);
+  c.u32('gid', plan.gid);
+  if (c.list('groups', plan.groups, PLAN_LIMITS.maxGroups)) plan.groups.forEach((g, i) => c.u32(`groups[${i}]`, g));
+}
+
+function checkRlimits(c: PlanChecker, plan: LaunchPlan): void {
+  if (c.list('rlimits', plan.rlimits, PLAN_LIMITS.maxRlimits)) {
     const seen = new Set<string>();
     plan.rlimits.forEach((r, i) => {
       const p = `rlimits[${i}]`;
-      if (!Object.hasOwn(RLIMIT, r.resource)) bad(`${p}.resource`, `unknown resource ${JSON.stringify(r.resource)}`);
-      else if (seen.has(r.resource)) bad(`${p}.resource`, `duplicate resource ${r.resource}`);
+      if (!Object.hasOwn(RLIMIT, r.resource)) c.bad(`${p}.resource`, `unknown resource ${JSON.stringify(r.resource)}`);
+      else if (seen.has(r.resource)) c.bad(`${p}.resource`, `duplicate resource ${r.resource}`);
       seen.add(r.resource);
-      if (r.soft !== 'infinity') u64(`${p}.soft`, r.soft);
-      if (r.hard !== 'infinity') u64(`${p}.hard`, r.hard);
+      if (r.soft !== 'infinity') c.u64(`${p}.soft`, r.soft);
+      if (r.hard !== 'infinity') c.u64(`${p}.hard`, r.hard);
       const lim = (v: U64 | 'infinity'): bigint | null => {
         if (v === 'infinity') return U64_MAX;
         if (typeof v === 'bigint') return v;
@@ -357,85 +381,94 @@ export function validatePlan(plan: LaunchPlan): void {
       };
       const soft = lim(r.soft);
       const hard = lim(r.hard);
-      if (soft !== null && hard !== null && soft > hard) bad(p, 'soft limit must not exceed the hard limit');
+      if (soft !== null && hard !== null && soft > hard) c.bad(p, 'soft limit must not exceed the hard limit');
     });
   }
+}
+
+function checkSchedAndCapabilities(c: PlanChecker, plan: LaunchPlan): void {
   if (plan.sched != null) {
     const s = plan.sched;
-    if (!Object.hasOwn(SCHED, s.policy)) bad('sched.policy', `unknown policy ${JSON.stringify(s.policy)}`);
+    if (!Object.hasOwn(SCHED, s.policy)) c.bad('sched.policy', `unknown policy ${JSON.stringify(s.policy)}`);
     const rt = s.policy === 'fifo' || s.policy === 'round_robin';
     if (!Number.isInteger(s.priority) || (rt ? s.priority < 1 || s.priority > 99 : s.priority !== 0)) {
-      bad('sched.priority', rt ? 'must be in 1..99' : 'must be 0 for a non-realtime policy');
+      c.bad('sched.priority', rt ? 'must be in 1..99' : 'must be 0 for a non-realtime policy');
     }
     const niceOk = s.policy === 'other' || s.policy === 'batch';
     if (!Number.isInteger(s.nice) || s.nice < -20 || s.nice > 19 || (!niceOk && s.nice !== 0)) {
-      bad('sched.nice', niceOk ? 'must be in -20..19' : 'must be 0 for this policy');
+      c.bad('sched.nice', niceOk ? 'must be in -20..19' : 'must be 0 for this policy');
     }
   }
-  if (list('capabilities', plan.capabilities, PLAN_LIMITS.maxCapabilities)) {
+  if (c.list('capabilities', plan.capabilities, PLAN_LIMITS.maxCapabilities)) {
     const seen = new Set<number>();
-    plan.capabilities.forEach((c, i) => {
-      if (!Number.isInteger(c) || c < 0 || c > 63) bad(`capabilities[${i}]`, 'must be a capability number in 0..63');
-      else if (seen.has(c)) bad(`capabilities[${i}]`, `duplicate capability ${c}`);
-      seen.add(c);
+    plan.capabilities.forEach((cap, i) => {
+      if (!Number.isInteger(cap) || cap < 0 || cap > 63) c.bad(`capabilities[${i}]`, 'must be a capability number in 0..63');
+      else if (seen.has(cap)) c.bad(`capabilities[${i}]`, `duplicate capability ${cap}`);
+      seen.add(cap);
     });
   }
-  if (typeof plan.seccomp?.enabled !== 'boolean') bad('seccomp.enabled', 'must be a boolean');
-  if (plan.seccomp?.deny !== undefined && typeof plan.seccomp.deny !== 'boolean') bad('seccomp.deny', 'must be a boolean');
-  if (list('seccomp.rules', plan.seccomp?.rules, PLAN_LIMITS.maxSeccompRules)) {
+}
+
+function checkSeccomp(c: PlanChecker, plan: LaunchPlan): void {
+  if (typeof plan.seccomp?.enabled !== 'boolean') c.bad('seccomp.enabled', 'must be a boolean');
+  if (plan.seccomp?.deny !== undefined && typeof plan.seccomp.deny !== 'boolean') c.bad('seccomp.deny', 'must be a boolean');
+  if (c.list('seccomp.rules', plan.seccomp?.rules, PLAN_LIMITS.maxSeccompRules)) {
     plan.seccomp.rules.forEach((r, i) => {
       const p = `seccomp.rules[${i}]`;
-      if (str(`${p}.syscall`, r.syscall, { min: 1, max: PLAN_LIMITS.maxSyscallName }) && !/^[a-z0-9_]+$/.test(r.syscall)) {
-        bad(`${p}.syscall`, 'must consist of a-z, 0-9 and _');
+      if (c.str(`${p}.syscall`, r.syscall, { min: 1, max: PLAN_LIMITS.maxSyscallName }) && !/^[a-z0-9_]+$/.test(r.syscall)) {
+        c.bad(`${p}.syscall`, 'must consist of a-z, 0-9 and _');
       }
       switch (r.kind) {
         case 'any':
           break;
         case 'values':
-          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
-          if (list(`${p}.values`, r.values, PLAN_LIMITS.maxSeccompValues)) {
-            if (r.values.length === 0) bad(`${p}.values`, 'must not be empty');
-            r.values.forEach((v, j) => u64(`${p}.values[${j}]`, v));
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) c.bad(`${p}.index`, 'must be in 0..5');
+          if (c.list(`${p}.values`, r.values, PLAN_LIMITS.maxSeccompValues)) {
+            if (r.values.length === 0) c.bad(`${p}.values`, 'must not be empty');
+            r.values.forEach((v, j) => c.u64(`${p}.values[${j}]`, v));
           }
           break;
         case 'mask':
-          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
-          u64(`${p}.mask`, r.mask);
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) c.bad(`${p}.index`, 'must be in 0..5');
+          c.u64(`${p}.mask`, r.mask);
           break;
         case 'bits':
-          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) bad(`${p}.index`, 'must be in 0..5');
-          u64(`${p}.bits`, r.bits);
+          if (!Number.isInteger(r.index) || r.index < 0 || r.index > 5) c.bad(`${p}.index`, 'must be in 0..5');
+          c.u64(`${p}.bits`, r.bits);
           break;
         default:
-          bad(`${p}.kind`, "must be 'any', 'values', 'mask' or 'bits'");
+          c.bad(`${p}.kind`, "must be 'any', 'values', 'mask' or 'bits'");
       }
-      if (r.errno !== undefined && (!Number.isInteger(r.errno) || r.errno < 1 || r.errno > 4095)) bad(`${p}.errno`, 'must be in 1..4095');
+      if (r.errno !== undefined && (!Number.isInteger(r.errno) || r.errno < 1 || r.errno > 4095)) c.bad(`${p}.errno`, 'must be in 1..4095');
     });
   }
-  if (plan.selinuxExec != null) str('selinuxExec', plan.selinuxExec, { min: 1, max: 4096 });
-  str('path', plan.path, { min: 1, max: PLAN_LIMITS.maxPath });
-  if (list('argv', plan.argv, PLAN_LIMITS.maxArgs)) {
-    if (plan.argv.length === 0) bad('argv', 'must not be empty');
-    plan.argv.forEach((a, i) => str(`argv[${i}]`, a));
+}
+
+/** The executable, its arguments and environment, and what is handed over: cgroups, console, sockets. */
+function checkExecAndHandover(c: PlanChecker, plan: LaunchPlan): void {
+  if (plan.selinuxExec != null) c.str('selinuxExec', plan.selinuxExec, { min: 1, max: 4096 });
+  c.str('path', plan.path, { min: 1, max: PLAN_LIMITS.maxPath });
+  if (c.list('argv', plan.argv, PLAN_LIMITS.maxArgs)) {
+    if (plan.argv.length === 0) c.bad('argv', 'must not be empty');
+    plan.argv.forEach((a, i) => c.str(`argv[${i}]`, a));
   }
-  if (list('envp', plan.envp, PLAN_LIMITS.maxEnv)) {
+  if (c.list('envp', plan.envp, PLAN_LIMITS.maxEnv)) {
     plan.envp.forEach((e, i) => {
-      if (str(`envp[${i}]`, e) && !(e.indexOf('=') > 0)) bad(`envp[${i}]`, 'must have the form K=V with a non-empty K');
+      if (c.str(`envp[${i}]`, e) && !(e.indexOf('=') > 0)) c.bad(`envp[${i}]`, 'must have the form K=V with a non-empty K');
     });
   }
-  if (list('cgroupProcs', plan.cgroupProcs, PLAN_LIMITS.maxCgroups)) plan.cgroupProcs.forEach((c, i) => absPath(`cgroupProcs[${i}]`, c));
-  if (typeof plan.console !== 'boolean') bad('console', 'must be a boolean');
-  if (list('sockets', plan.sockets, PLAN_LIMITS.maxSockets)) {
+  if (c.list('cgroupProcs', plan.cgroupProcs, PLAN_LIMITS.maxCgroups)) plan.cgroupProcs.forEach((procs, i) => c.absPath(`cgroupProcs[${i}]`, procs));
+  if (typeof plan.console !== 'boolean') c.bad('console', 'must be a boolean');
+  if (c.list('sockets', plan.sockets, PLAN_LIMITS.maxSockets)) {
     const seen = new Set<string>();
     plan.sockets.forEach((s, i) => {
-      if (str(`sockets[${i}]`, s, { min: 1, max: 255 })) {
-        if (s.includes('=')) bad(`sockets[${i}]`, 'must not contain =');
-        if (seen.has(s)) bad(`sockets[${i}]`, `duplicate socket ${s}`);
+      if (c.str(`sockets[${i}]`, s, { min: 1, max: 255 })) {
+        if (s.includes('=')) c.bad(`sockets[${i}]`, 'must not contain =');
+        if (seen.has(s)) c.bad(`sockets[${i}]`, `duplicate socket ${s}`);
         seen.add(s);
       }
     });
   }
-  if (issues.length > 0) throw new ValidationError(issues, `invalid launch plan for ${String(plan.container)}`);
 }
 
 class Writer {
