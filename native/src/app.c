@@ -4,7 +4,8 @@
  *   parent-death signal (after the id change, which clears it), capability sets,
  *   no_new_privs, the passed fds renumbered to 3.. with every other fd close-on-exec,
  *   NORTHSTAR_CONSOLE / NORTHSTAR_SOCKET_<name> appended to the environment, a check
- *   that the executable can be run, then seccomp, then execve.
+ *   that the executable and its #! interpreter or ELF loader can be run (exec_check.c),
+ *   then seccomp, then execve.
  * Any failure is written as an ERROR record to err_fd (close-on-exec, read by init); a
  * successful execve closes err_fd, which init sees as EOF. */
 #include <errno.h>
@@ -88,6 +89,7 @@ void app_main(const struct plan *p, int err_fd) {
               errno == ENOENT ? "does not exist in the container" : "is not executable");
     die(err_fd);
   }
+  if (check_interpreter(p->path) < 0) die(err_fd);
   if (load_seccomp(p) < 0) die(err_fd);
   execve(p->path, p->argv, env);
   /* Only reached if execve failed after the filter was installed: reporting needs write

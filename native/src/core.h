@@ -35,6 +35,8 @@ int drop_init_caps(void);
 
 /* seccomp.c: build and load the filter; the last step before execve. */
 int load_seccomp(const struct plan *p);
+/* exec_check.c: -1 (step error set) when the #! interpreter or ELF loader of path is missing. */
+int check_interpreter(const char *path);
 
 /* init.c: PID 1 of the container. Never returns. */
 __attribute__((noreturn)) void init_main(const struct plan *p);

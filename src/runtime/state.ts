@@ -348,7 +348,13 @@ export class State {
         const need = State.startLocks(e);
         if (need.some((k) => !held.includes(k))) return need; // another manifest: lock again
         this.canStart(e);
-        await this.startLocked(e, req);
+        try {
+          await this.startLocked(e, req);
+        } catch (err) {
+          // Every client, and whoever reads the log, learns why: not only the one that asked.
+          this.log.warn(`start of ${c} failed: ${errorMessage(err)}`);
+          throw err;
+        }
         return undefined;
       });
       if (outcome === undefined) return;

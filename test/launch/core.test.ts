@@ -315,6 +315,33 @@ test('a missing executable is an exec step error', { skip: skip ?? false }, asyn
   assert.deepEqual(containerPids(plan.container), []);
 });
 
+test('a script whose #! interpreter is missing, and a binary whose ELF loader is missing, name that file, not the executable', { skip: skip ?? false }, async (t) => {
+  const root = makeRoot(t);
+  writeFileSync(join(root, 'bin/app.py'), '#!/usr/bin/python3 -u\nprint("hi")\n', { mode: 0o755 });
+  const script = shPlan(root, '', { path: '/bin/app.py', argv: ['app.py'] });
+  const err = await launcher.start(script).then(() => assert.fail('start succeeded'), (e: unknown) => e);
+  assert.ok(err instanceof LaunchError, String(err));
+  assert.equal(err.step, 'exec');
+  assert.equal(err.path, '/bin/app.py');
+  assert.equal(err.errnoName, 'ENOENT');
+  assert.equal(err.detail, '/bin/app.py: its #! interpreter /usr/bin/python3 does not exist in the container');
+  // A dynamically linked host binary in a root without its C library.
+  const dynamic = ['/bin/true', '/usr/bin/true'].find((b) => existsSync(b) && readFileSync(b).subarray(0, 4).toString('latin1') === '\x7fELF')!;
+  const interp = /\/lib[^\0]*ld-[^\0]+\.so[.\d]*/.exec(readFileSync(dynamic).toString('latin1'))?.[0];
+  assert.ok(interp, `${dynamic} is dynamically linked`);
+  writeFileSync(join(root, 'bin/dyn'), readFileSync(dynamic), { mode: 0o755 });
+  const elf = shPlan(root, '', { path: '/bin/dyn', argv: ['dyn'] });
+  const err2 = await launcher.start(elf).then(() => assert.fail('start succeeded'), (e: unknown) => e);
+  assert.ok(err2 instanceof LaunchError, String(err2));
+  assert.equal(err2.step, 'exec');
+  assert.equal(err2.detail, `/bin/dyn: its ELF interpreter (dynamic loader, PT_INTERP) ${interp} does not exist in the container`);
+  // A script whose interpreter exists still runs.
+  writeFileSync(join(root, 'bin/ok.sh'), '#!/bin/sh\necho fine\n', { mode: 0o755 });
+  const r = await run(launcher, shPlan(root, '', { path: '/bin/ok.sh', argv: ['ok.sh'] }));
+  assert.equal(r.stdout, 'fine\n');
+  assert.deepEqual([...containerPids(script.container), ...containerPids(elf.container)], []);
+});
+
 test('fds: only 0, 1, 2, the console and the sockets, numbered from 3 and announced in the env', { skip: skip ?? false }, async (t) => {
   const root = makeRoot(t);
   const a = openSync('/dev/null', 'r');
