@@ -23,6 +23,7 @@ import { NorthstarError, ValidationError } from '../common/errors.js';
 import { ConsoleUrlError, parseConsoleUrl, type ConsoleUrl } from '../common/console-url.js';
 import { CONSOLE_PERMISSIONS, normalizePermissions, type ConsolePermission } from '../manifest/index.js';
 import { SECCOMP_DEFAULTS, type SeccompDefault } from '../launch/seccomp-profile.js';
+import { parseDurationMsExact } from '../common/humantime.js';
 
 export type VerityMode = 'kernel' | 'user' | 'auto';
 
@@ -108,53 +109,13 @@ export const PIDS_MAX_LIMIT = 4_194_304;
 // ---------------------------------------------------------------------------------------
 // humantime and bytesize
 
-const HUMANTIME_UNITS: Record<string, number> = (() => {
-  const table: [string[], number][] = [
-    [['nsec', 'ns'], 1e-6],
-    [['usec', 'us', 'µs'], 1e-3],
-    [['msec', 'ms'], 1],
-    [['seconds', 'second', 'sec', 's'], 1000],
-    [['minutes', 'minute', 'min', 'm'], 60_000],
-    [['hours', 'hour', 'hr', 'h'], 3_600_000],
-    [['days', 'day', 'd'], 86_400_000],
-    [['weeks', 'week', 'w'], 604_800_000],
-    // humantime: a month is 30.44 days, a year 365.25 days
-    [['months', 'month', 'M'], 2_630_016_000],
-    [['years', 'year', 'y'], 31_557_600_000],
-  ];
-  const out: Record<string, number> = {};
-  for (const [names, ms] of table) for (const n of names) out[n] = ms;
-  return out;
-})();
-
 /**
  * Parse a humantime duration ("10s", "1m 30s", "1h30m", "500ms") into milliseconds
- * (fractional for ns/us). Like the humantime crate: integer counts, each followed by a
- * unit, optionally separated by spaces; a bare number is refused. Throws an Error whose
- * message says what is wrong (the caller prefixes the key path).
+ * (fractional for ns/us), with the one parser of src/common/humantime.ts. Throws an Error
+ * whose message says what is wrong (the caller prefixes the key path).
  */
 export function parseHumantime(text: string): number {
-  const s = text.trim();
-  if (s === '') throw new Error('empty duration');
-  const re = /\s*(\d+)\s*([A-Za-zµ]*)/y;
-  let pos = 0;
-  let total = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m || m[0].length === 0) throw new Error(`invalid duration ${JSON.stringify(text)}: expected a number at offset ${pos}`);
-    const unit = m[2]!;
-    if (unit === '') throw new Error(`invalid duration ${JSON.stringify(text)}: time unit needed, for example ${m[1]}sec or ${m[1]}ms`);
-    const factor = HUMANTIME_UNITS[unit];
-    if (factor === undefined) throw new Error(`invalid duration ${JSON.stringify(text)}: unknown time unit ${JSON.stringify(unit)}`);
-    const n = Number(m[1]);
-    if (!Number.isSafeInteger(n)) throw new Error(`invalid duration ${JSON.stringify(text)}: number is too large`);
-    total += n * factor;
-    pos = re.lastIndex;
-    while (pos < s.length && /\s/.test(s[pos]!)) pos++;
-  }
-  if (!Number.isFinite(total) || total > Number.MAX_SAFE_INTEGER) throw new Error(`invalid duration ${JSON.stringify(text)}: too large`);
-  return total;
+  return parseDurationMsExact(text);
 }
 
 const BYTE_UNITS: Record<string, number> = {
