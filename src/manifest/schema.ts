@@ -12,6 +12,7 @@ import { mountsSchema } from './mounts.js';
 import { networkSchema } from './network.js';
 import { rlimitsSchema } from './rlimits.js';
 import { rootSchema } from './root.js';
+import { restartSchema } from './restart.js';
 import { schedSchema } from './sched.js';
 import { seccompSchema } from './seccomp.js';
 import { selinuxSchema } from './selinux.js';
@@ -84,7 +85,7 @@ const idSchema = z.number().int().min(1, { error: 'must be at least 1' }).max(65
 export const RESOURCE_RULE = 'not allowed in a resource container (no init)';
 
 /** Fields a resource container (no init) must not set; empty collections count as unset. */
-export const RESOURCE_FORBIDDEN = ['args', 'env', 'capabilities', 'suppl_groups', 'autostart', 'cgroups', 'io', 'seccomp'] as const;
+export const RESOURCE_FORBIDDEN = ['args', 'env', 'capabilities', 'suppl_groups', 'autostart', 'cgroups', 'io', 'seccomp', 'restart'] as const;
 
 export const manifestSchema = z
   .object({
@@ -115,6 +116,7 @@ export const manifestSchema = z
     sockets: socketsSchema.default({}),
     io: ioSchema.optional(),
     root: rootSchema.optional(),
+    restart: restartSchema.optional(),
     custom: z.unknown().optional().describe('Opaque data (any JSON value), returned by inspect'),
   })
   .strict()

@@ -199,6 +199,7 @@ function manifestOut(m: Manifest): Out {
     ],
     ['io', opt(m.io, (i) => map([['stdout', str(i.stdout)], ['stderr', str(i.stderr)]]))],
     ['root', opt(m.root, (r) => map([['writable', { t: 'bool', v: r.writable }], ['size', int(r.size)]]))],
+    ['restart', opt(m.restart, (r) => map([['policy', str(r.policy)], ['max_retries', opt(r.max_retries, int)], ['backoff', opt(r.backoff, str)]]))],
     ['custom', m.custom === undefined ? undefined : jsonOut(m.custom)],
   ]);
 }

@@ -24,6 +24,7 @@ import type { Repository, RepositoryEntry } from './repository/types.js';
 import { startContainer, type Running, type ServeContainerConsole, type StartDeps, type StartRequest, type StartResource } from './start.js';
 import { OpError, formatDuration, toModelError, unexpected } from './op-error.js';
 import { removeTree } from './fs-safe.js';
+import { RESTART_RESET_AFTER_MS, restartDelayMs } from '../manifest/restart.js';
 import { failpoint } from '../common/failpoint.js';
 
 export { OpError, toModelError, unexpected, formatDuration };
@@ -36,6 +37,12 @@ interface Entry {
   /** Mount point while mounted. */
   root: string | undefined;
   running: Running | undefined;
+  /** The last start request (arguments, environment): a restart repeats it. */
+  lastStart?: StartRequest;
+  /** The run a console kill was sent to: its exit never triggers a restart. */
+  stopping?: Running;
+  /** Restart policy (manifest `restart`, ours): restarts in a row, all restarts, the pending one. */
+  restart?: { inRow: number; total: number; timer: NodeJS.Timeout | undefined };
 }
 
 export interface StateDeps {
@@ -245,6 +252,7 @@ export class State {
         throw unexpected(err);
       }
       this.entries.delete(c.toString());
+      if (e.restart?.timer) clearTimeout(e.restart.timer);
       if (wipe) {
         const dir = within(this.deps.config.dataDir, String(c.name), 'name');
         // The persist dir belongs to the container's uid, which may have planted symlinks in
@@ -332,9 +340,16 @@ export class State {
 
   // --- start / kill / exit -------------------------------------------------------------
 
-  async start(c: Container, req: StartRequest = {}): Promise<void> {
+  async start(c: Container, req: StartRequest = {}, why: 'request' | 'restart' = 'request'): Promise<void> {
     if (this.shuttingDown) throw unexpected('the runtime is shutting down');
-    let keys = State.startLocks(this.entry(c));
+    const first = this.entry(c);
+    // A start asked for by a client replaces a pending restart and begins a new count.
+    if (why === 'request' && first.restart) {
+      if (first.restart.timer) clearTimeout(first.restart.timer);
+      first.restart.timer = undefined;
+      first.restart.inRow = 0;
+    }
+    let keys = State.startLocks(first);
     // Lock the name (one version per name runs; every version shares the lock) and the
     // names of the resources the manifest asks for: the start resolves and mounts them, and
     // nothing may unmount or uninstall them (or mount them twice) until it is done.
@@ -350,6 +365,7 @@ export class State {
         this.canStart(e);
         try {
           await this.startLocked(e, req);
+          e.lastStart = req;
         } catch (err) {
           // Every client, and whoever reads the log, learns why: not only the one that asked.
           this.log.warn(`start of ${c} failed: ${errorMessage(err)}`);
@@ -483,8 +499,17 @@ export class State {
       throw new OpError({ unexpected: { error: 'EINVAL: Invalid argument' } });
     }
     const e = this.entry(c);
+    if (!e.running && e.restart?.timer) {
+      // Waiting for a restart: the kill stops it for good.
+      clearTimeout(e.restart.timer);
+      e.restart.timer = undefined;
+      e.restart.inRow = 0;
+      this.log.info(`restart of ${c} cancelled by a kill`);
+      return;
+    }
     if (!e.running) throw new OpError({ stop_container_not_started: { container: c } });
     failpoint('kill.request');
+    e.stopping = e.running;
     e.running.proc.kill(signal);
   }
 
@@ -501,6 +526,52 @@ export class State {
       this.log.error(`critical container ${e.container} exited with ${JSON.stringify(st)}: shutting down`);
       this.deps.onCritical?.(e.container, st);
     }
+    const stopped = e.stopping === running;
+    if (stopped) e.stopping = undefined;
+    if (!stopped) this.scheduleRestart(e, `exited with ${'code' in st ? `code ${st.code}` : `signal ${st.signal}`}`, !('code' in st && st.code === 0), Number(process.hrtime.bigint() - running.startedAt) / 1e6);
+  }
+
+  /**
+   * The manifest's restart policy (ours) after the container ended by itself (`failed`: a
+   * code other than 0 or a signal) or a restart failed to start: the same start request
+   * again after backoff * 2^(n-1) (capped at 30 s), unless the runtime shuts down, the
+   * container was uninstalled, or `max_retries` restarts in a row were made. A run of
+   * RESTART_RESET_AFTER_MS or more starts the count afresh.
+   */
+  private scheduleRestart(e: Entry, what: string, failed: boolean, ranMs: number): void {
+    const policy = e.pkg.npk.manifest.restart;
+    if (!policy || policy.policy === 'never' || this.shuttingDown) return;
+    if (this.entries.get(e.container.toString()) !== e) return;
+    const r = (e.restart ??= { inRow: 0, total: 0, timer: undefined });
+    if (ranMs >= RESTART_RESET_AFTER_MS) r.inRow = 0;
+    if (policy.policy === 'on-failure' && !failed) {
+      r.inRow = 0;
+      return;
+    }
+    if (policy.max_retries !== undefined && r.inRow >= policy.max_retries) {
+      this.log.warn(`${e.container} ${what} after ${r.inRow} restarts in a row (restart.max_retries): it stays stopped`);
+      r.inRow = 0;
+      return;
+    }
+    r.inRow += 1;
+    const delay = restartDelayMs(policy, r.inRow);
+    const of = policy.max_retries === undefined ? '' : ` of ${policy.max_retries}`;
+    this.log.info(`${e.container} ${what}: restart ${r.inRow}${of} in ${delay} ms (restart.policy ${policy.policy})`);
+    if (r.timer) clearTimeout(r.timer);
+    r.timer = setTimeout(() => {
+      r.timer = undefined;
+      if (this.shuttingDown || this.entries.get(e.container.toString()) !== e || e.running) return;
+      r.total += 1;
+      this.start(e.container, e.lastStart ?? {}, 'restart').catch((err: unknown) => {
+        if (err instanceof OpError && 'start_container_started' in err.error) {
+          this.log.info(`restart of ${e.container} dropped: ${describeModelError(err.error)}`);
+          return;
+        }
+        // Already logged by start at warn; a restart that cannot start counts as a failure.
+        this.scheduleRestart(e, `could not be restarted (${err instanceof OpError ? describeModelError(err.error) : errorMessage(err)})`, true, 0);
+      });
+    }, delay);
+    r.timer.unref();
   }
 
   private collectTimer: NodeJS.Timeout | undefined;
@@ -558,6 +629,7 @@ export class State {
     // From here on starts and mounts are refused (also those already waiting for a lock).
     this.shuttingDown = true;
     failpoint('shutdown.begin');
+    for (const e of this.entries.values()) if (e.restart?.timer) clearTimeout(e.restart.timer);
     // Starts are refused from here on: the pooled launch cores are not needed any more.
     this.deps.launcher.close?.();
     // Every name's lock: operations under way finish first (a start in flight ends with a

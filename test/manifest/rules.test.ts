@@ -334,7 +334,7 @@ test('custom: any JSON value; YAML tags are refused there', () => {
 
 test('unknown and duplicate top-level fields', () => {
   rejects(withBase('sgroups: [a]\n'), [
-    'sgroups: unknown field, expected one of name, version, console, init, args, env, uid, gid, sched, mounts, autostart, cgroups, network, seccomp, selinux, capabilities, suppl_groups, rlimits, sockets, io, root, custom',
+    'sgroups: unknown field, expected one of name, version, console, init, args, env, uid, gid, sched, mounts, autostart, cgroups, network, seccomp, selinux, capabilities, suppl_groups, rlimits, sockets, io, root, restart, custom',
   ]);
   rejects(withBase('uid: 5\n'), ['uid: duplicate field']);
 });
@@ -372,4 +372,18 @@ test('rules across fields still run when other fields fail', () => {
   );
   // an init that failed to decode is not a missing init
   rejects(BASE.replace('init: /binary', 'init: [a]') + 'args: [a]\n', ['init: expected a string, found a sequence']);
+});
+
+test('restart (our extension): policy, max_retries, backoff; not for resources; the delays double up to 30 s', async () => {
+  const { restartDelayMs } = await import('../../src/manifest/restart.js');
+  const r = accepts(withBase('restart:\n  policy: on-failure\n  max_retries: 5\n  backoff: 100ms\n')).restart!;
+  assert.deepEqual(r, { policy: 'on-failure', max_retries: 5, backoff: '100ms' });
+  assert.deepEqual([1, 2, 3, 9, 10, 40].map((n) => restartDelayMs(r, n)), [100, 200, 400, 25_600, 30_000, 30_000]);
+  assert.equal(restartDelayMs(accepts(withBase('restart:\n  policy: always\n')).restart!, 1), 100, 'default backoff 100ms');
+  rejects(withBase('restart:\n  policy: sometimes\n'), ['restart.policy: unknown variant "sometimes", expected one of never, on-failure, always']);
+  rejects(withBase('restart:\n  policy: always\n  backoff: 100\n'), ['restart.backoff: invalid duration "100": time unit needed, for example 100sec or 100ms']);
+  rejects(withBase('restart:\n  policy: always\n  backoff: 1m\n'), ['restart.backoff: must be 1ms..30s, got 1m']);
+  rejects(withBase('restart:\n  policy: always\n  max_retries: -1\n'), ['restart.max_retries: must be at least 0']);
+  rejects(withBase('restart:\n  policy: always\n  delay: 1s\n'), ['restart.delay: unknown field, expected one of policy, max_retries, backoff']);
+  rejects(`${RESOURCE_BASE}restart:\n  policy: always\n`, ['restart: not allowed in a resource container (no init)']);
 });
