@@ -104,6 +104,11 @@ command('kill', 'Send a signal to a container (default SIGTERM)')
   .argument('[signal]', 'signal number or name (9, KILL, SIGKILL)')
   .action((name: string, signal: string | undefined, _o, cmd: Command) => session(cmd).kill(name, signal));
 
+command('stop', 'Stop a container: SIGTERM, then SIGKILL after the grace time (ours)')
+  .addOption(new Option('-t, --time <seconds>', 'seconds to wait for the exit before SIGKILL').default(10).argParser(count))
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .action((name: string, o: { time: number }, cmd: Command) => session(cmd).stop(name, o.time));
+
 command('install', 'Install an npk')
   .argument('<npk>', 'path to the .npk file')
   .argument('<repository>', 'target repository')

@@ -127,6 +127,35 @@ export class Nstar {
     this.print(() => `signalled ${container} with signal ${sig}\n`, () => ({ signalled: container.toString(), signal: sig }));
   }
 
+  /**
+   * SIGTERM, then SIGKILL if the container has not exited after `seconds`; over `kill` and
+   * the `exit` notification, so any other client sees the usual states.
+   */
+  async stop(name: string, seconds: number): Promise<void> {
+    const { container, status, killed } = await this.with(true, async (c, list) => {
+      const target = await resolveContainer(name, list);
+      const key = target.toString();
+      const exited = waitForExit(c, key);
+      await c.kill(target, 15);
+      let st = await exited.within(seconds * 1000);
+      let hard = false;
+      if (st === undefined) {
+        hard = true;
+        await c.kill(target, 9).catch((e: unknown) => {
+          // It exited between the deadline and the SIGKILL: the exit is on its way.
+          if (!(e instanceof RuntimeError && e.kind === 'stop_container_not_started')) throw e;
+        });
+        st = await exited.within(STOP_KILL_WAIT_MS);
+        if (st === undefined) throw new NorthstarError('ETIMEOUT', `stop ${key}: no exit ${STOP_KILL_WAIT_MS / 1000} s after SIGKILL`);
+      }
+      return { container: target, status: st, killed: hard };
+    });
+    this.print(
+      () => `stopped ${container}${killed ? ` (SIGKILL after ${seconds} s)` : ''}: ${describeExit(status)}\n`,
+      () => ({ stopped: container.toString(), killed, exit: status }),
+    );
+  }
+
   async install(path: string, repository: string): Promise<void> {
     const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
       throw new NorthstarError('EINSTALL', `${path}: ${e.code ?? e.message}`);
@@ -208,4 +237,44 @@ export function progressBar(write: (s: string) => void, width = 30): (sent: numb
     const fill = Math.round((pct / 100) * width);
     write(`\rinstalling [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${String(pct).padStart(3)}% ${mib(sent)}/${mib(total)}${sent >= total ? '\n' : ''}`);
   };
+}
+
+/** How long `stop` waits for the exit after its SIGKILL. */
+const STOP_KILL_WAIT_MS = 30_000;
+
+type ExitJson = { [k: string]: JsonValue };
+
+/** The next `exit` notification of `container`, waited for up to a deadline (undefined: none came). */
+function waitForExit(client: Client, container: string): { within(ms: number): Promise<ExitJson | undefined> } {
+  const it = client[Symbol.asyncIterator]();
+  const next = (async (): Promise<ExitJson | undefined> => {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return undefined;
+      const n = r.value;
+      if (typeof n === 'object' && 'exit' in n && n.exit[0].toString() === container) return JSON.parse(JSON.stringify(n.exit[1])) as ExitJson;
+    }
+  })();
+  return {
+    within: async (ms) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      });
+      try {
+        return await Promise.race([next, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** The wire exit status (`{"exit":{"code":n}}` or `{"signalled":{"signal":n}}`) in words. */
+function describeExit(status: ExitJson): string {
+  const code = (status['exit'] as { code?: unknown } | undefined)?.code;
+  const signal = (status['signalled'] as { signal?: unknown } | undefined)?.signal;
+  if (typeof code === 'number') return `exit code ${code}`;
+  if (typeof signal === 'number') return `signal ${signal}`;
+  return JSON.stringify(status);
 }

@@ -1,0 +1,34 @@
+/**
+ * `nstar stop` (ours): SIGTERM, then SIGKILL once the grace time has passed, over `kill` and
+ * the `exit` notification; against a real runtime with the test container.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isRoot } from '../helpers/tmp.js';
+import { isExit, nextNotification, startWithTestContainers } from '../runtime/harness.js';
+import { nstar } from './run.js';
+
+const TC = 'test-container:0.0.1';
+
+describe('nstar stop', { skip: !isRoot && 'needs root (the runtime starts containers)', timeout: 600_000 }, () => {
+  test('a container that ends on SIGTERM stops at once; one that ignores it is killed after -t; a stopped one is an error', async (t) => {
+    const { rt, client } = await startWithTestContainers(t);
+    const u = ['-u', rt.consoleUrl];
+    await client.start(TC, { args: ['sleep'] });
+    const soft = await nstar(...u, 'stop', 'test-container');
+    assert.deepEqual([soft.code, soft.stdout, soft.stderr], [0, `stopped ${TC}: signal 15\n`, '']);
+    await nextNotification(client, isExit(TC));
+
+    await client.start(TC, { args: ['ignore-term', '2'] });
+    const hard = await nstar(...u, 'stop', '-t', '1', '--format', 'json', TC);
+    assert.equal(hard.code, 0, hard.stderr);
+    assert.deepEqual(JSON.parse(hard.stdout), { stopped: TC, killed: true, exit: { signalled: { signal: 9 } } });
+    await nextNotification(client, isExit(TC));
+
+    const idle = await nstar(...u, 'stop', TC);
+    assert.deepEqual([idle.code, idle.stderr], [1, `Error: container ${TC} is not started\n`]);
+    const bad = await nstar(...u, 'stop', '-t', 'soon', TC);
+    assert.equal(bad.code, 2, "a usage error");
+    assert.match(bad.stderr, /option '-t, --time <seconds>' argument 'soon' is invalid\. must be a number/);
+  });
+});
