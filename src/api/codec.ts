@@ -26,6 +26,7 @@ import {
   type ContainerData,
   type ContainerResult,
   type ExitStatus,
+  type LastExit,
   type InspectResult,
   type InstallResult,
   type JsonValue,
@@ -417,7 +418,20 @@ function containerData(n: JsonNode, path: string): ContainerData {
     const st = obj(field(po, 'statistics', pp), `${pp}.statistics`);
     return { pid, uptime, statistics: toJsonValue(st) as Record<string, JsonValue> };
   });
-  return { manifest: m, repository, mounted, process };
+  const data: ContainerData = { manifest: m, repository, mounted, process };
+  // Ours (absent from upstream's runtime, which never sends them).
+  const lastExit = optional(o, 'last_exit', `${path}.last_exit`, (x, pp): LastExit => {
+    const lo = obj(x, pp);
+    return {
+      status: decodeExitStatus(field(lo, 'status', pp), `${pp}.status`),
+      time: u64(field(lo, 'time', pp), `${pp}.time`),
+      duration: u64(field(lo, 'duration', pp), `${pp}.duration`),
+    };
+  });
+  if (lastExit !== null) data.last_exit = lastExit;
+  const restarts = optional(o, 'restarts', `${path}.restarts`, u32);
+  if (restarts !== null && restarts > 0) data.restarts = restarts;
+  return data;
 }
 
 function inspectResult(n: JsonNode, path: string): InspectResult {
@@ -706,7 +720,10 @@ function encContainerData(d: ContainerData): string {
     p === null
       ? 'null'
       : `{"pid":${p.pid},"uptime":${p.uptime.toString()},"statistics":${compactJson(p.statistics)}}`;
-  return `{"manifest":${encodeManifest(d.manifest)},"repository":${q(d.repository)},"mounted":${d.mounted},"process":${process}}`;
+  const ours =
+    (d.last_exit ? `,"last_exit":{"status":${encodeExitStatus(d.last_exit.status)},"time":${d.last_exit.time.toString()},"duration":${d.last_exit.duration.toString()}}` : '') +
+    (d.restarts ? `,"restarts":${d.restarts}` : '');
+  return `{"manifest":${encodeManifest(d.manifest)},"repository":${q(d.repository)},"mounted":${d.mounted},"process":${process}${ours}}`;
 }
 
 export function encodeResponse(r: Response): string {

@@ -118,11 +118,27 @@ export interface Process {
   statistics: Record<string, JsonValue>;
 }
 
+/** Ours (docs/console.md, extensions): how a container last ended. */
+export interface LastExit {
+  status: ExitStatus;
+  /** When it ended: milliseconds since the Unix epoch (u64). */
+  time: bigint;
+  /** How long it ran: nanoseconds (u64). */
+  duration: bigint;
+}
+
 export interface ContainerData {
   manifest: Manifest;
   repository: string;
   mounted: boolean;
   process: Process | null;
+  /**
+   * Ours: present once the container has ended since the runtime started (upstream clients
+   * ignore unknown fields; a container that never ran reads exactly as upstream's).
+   */
+  last_exit?: LastExit;
+  /** Ours: restarts made by the manifest's restart policy since the runtime started; present when not 0. */
+  restarts?: number;
 }
 
 export type InspectResult =

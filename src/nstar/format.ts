@@ -3,7 +3,7 @@ import type { Container } from '../common/container.js';
 import { compareNames } from '../common/name.js';
 import { compareVersions } from '../common/version.js';
 import type { ContainerData, ContainerResult, ExitStatus, JsonValue, ModelError, Notification } from '../api/model.js';
-import { encodeError, encodeNotification } from '../api/codec.js';
+import { encodeError, encodeExitStatus, encodeNotification } from '../api/codec.js';
 import { formatDuration } from './duration.js';
 import { renderTable, type Cell } from './table.js';
 import { wireValue } from './json.js';
@@ -96,6 +96,25 @@ export function listTable(entries: readonly Entry[], color = false): string {
 
 const STATE_STYLE = { running: 'green', mounted: 'yellow', installed: 'cyan' } as const;
 
+/** How a container last ended, for people: `exited (3)`, `killed (9)` (signal). */
+export function lastExitText(d: ContainerData): string | null {
+  const e = d.last_exit;
+  if (!e) return null;
+  return 'exit' in e.status ? `exited (${e.status.exit.code})` : `killed (${e.status.signalled.signal})`;
+}
+
+/** `nstar ps`'s state: running or mounted/installed, with the last exit and the restarts (ours). */
+export function psState(d: ContainerData, now = Date.now()): string {
+  const parts: string[] = [stateOf(d)];
+  const exit = lastExitText(d);
+  if (d.process === null && exit !== null) {
+    const ago = BigInt(Math.max(0, now - Number(d.last_exit!.time))) * 1_000_000n;
+    parts[0] = `${exit} ${formatDuration(ago - (ago % 1_000_000_000n))} ago`;
+  }
+  if (d.restarts) parts.push(`${d.restarts} restart${d.restarts === 1 ? '' : 's'}`);
+  return parts.join(', ');
+}
+
 /** `nstar ps`: Name, Version, Type, State, PID, Uptime (whole seconds), Repository. */
 export function psTable(entries: readonly Entry[], color = false): string {
   const rows = sortEntries(entries).map(({ container, data }): Cell[] => {
@@ -105,7 +124,7 @@ export function psTable(entries: readonly Entry[], color = false): string {
       { text: container.name, style: 'bold' },
       { text: container.version },
       typeOf(data) === 'app' ? { text: 'app', style: 'blue' } : { text: 'resource', style: 'green' },
-      { text: state, style: STATE_STYLE[state] },
+      { text: psState(data), style: data.process === null && data.last_exit && !('exit' in data.last_exit.status && data.last_exit.status.exit.code === 0) ? 'red' : STATE_STYLE[state] },
       { text: data.process ? String(data.process.pid) : '' },
       { text: up === null ? '' : formatDuration(up) },
       { text: data.repository },
@@ -126,6 +145,8 @@ export function entriesJson(entries: readonly Entry[]): JsonValue {
     state: stateOf(data),
     pid: data.process ? data.process.pid : null,
     uptime_ns: data.process ? data.process.uptime : null,
+    ...(data.last_exit ? { last_exit: { status: wireValue(encodeExitStatus(data.last_exit.status)), time_ms: data.last_exit.time, duration_ns: data.last_exit.duration } } : {}),
+    ...(data.restarts ? { restarts: data.restarts } : {}),
   }));
 }
 

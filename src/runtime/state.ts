@@ -9,7 +9,7 @@
  * and used after it is either taken into a local first (a snapshot), or re-read and
  * re-checked after the await, or protected by holding the lock.
  */
-import type { ExitStatus as WireExit, JsonValue, MemoryNotification, ModelError, Notification, Process } from '../api/model.js';
+import type { ContainerData, ExitStatus as WireExit, JsonValue, LastExit, MemoryNotification, ModelError, Notification } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
 import { describeModelError } from '../api/describe.js';
@@ -41,6 +41,8 @@ interface Entry {
   lastStart?: StartRequest;
   /** The run a console kill was sent to: its exit never triggers a restart. */
   stopping?: Running;
+  /** How it last ended (inspect's `last_exit`, ours). */
+  lastExit?: LastExit;
   /** Restart policy (manifest `restart`, ours): restarts in a row, all restarts, the pending one. */
   restart?: { inRow: number; total: number; timer: NodeJS.Timeout | undefined };
 }
@@ -179,13 +181,19 @@ export class State {
     return e;
   }
 
-  async inspect(c: Container): Promise<{ manifest: Manifest; repository: string; mounted: boolean; process: Process | null }> {
+  async inspect(c: Container): Promise<ContainerData> {
     const e = this.entry(c);
     // A snapshot taken before the await: the container may exit (e.running goes), be
     // unmounted or uninstalled while the statistics are read; the answer describes the
     // state at the moment of the request.
     const running = e.running;
-    const data = { manifest: e.pkg.npk.manifest, repository: e.repo.id, mounted: e.root !== undefined };
+    const data = {
+      manifest: e.pkg.npk.manifest,
+      repository: e.repo.id,
+      mounted: e.root !== undefined,
+      ...(e.lastExit ? { last_exit: e.lastExit } : {}),
+      ...(e.restart?.total ? { restarts: e.restart.total } : {}),
+    };
     if (!running) return { ...data, process: null };
     const uptime = process_uptime(running.startedAt);
     let statistics: Record<string, JsonValue> = {};
@@ -518,7 +526,9 @@ export class State {
     // The console, the writable root, the cgroup, the socket files: what the start made.
     await running.teardown.run();
     if (e.running === running) e.running = undefined;
-    const took = formatDuration(process.hrtime.bigint() - running.startedAt);
+    const ran = process.hrtime.bigint() - running.startedAt;
+    e.lastExit = { status: toWireExit(st), time: BigInt(Date.now()), duration: ran };
+    const took = formatDuration(ran);
     this.log.info(`Process ${e.container} exited after ${took} with status ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
     this.notify({ exit: [e.container, toWireExit(st)] });
     const critical = e.pkg.npk.manifest.autostart === 'critical';

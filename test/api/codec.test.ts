@@ -296,3 +296,18 @@ test('seeded mutations of valid lines only ever decode or raise ProtocolError, a
   }
   assert.ok(decoded > 0);
 });
+
+test('inspect data: our last_exit and restarts round-trip; without them the bytes are upstream\'s', () => {
+  const base = `{"response":{"inspect":{"ok":{"container":"a:0.0.1","data":{"manifest":{"name":"a","version":"0.0.1","init":"/a","uid":1,"gid":1},"repository":"r","mounted":true,"process":null`;
+  const plain = `${base}}}}}}`;
+  assert.equal(encode(parseMessage(plain)), plain, 'a container that never ran reads as upstream');
+  const ours = `${base},"last_exit":{"status":{"exit":{"code":3}},"time":1764866400123,"duration":18446744073709551615},"restarts":2}}}}}`;
+  const m = parseMessage(ours);
+  assert.ok('response' in m && typeof m.response === 'object' && 'inspect' in m.response && 'ok' in m.response.inspect);
+  assert.deepEqual(m.response.inspect.ok.data.last_exit, { status: { exit: { code: 3 } }, time: 1764866400123n, duration: (1n << 64n) - 1n });
+  assert.equal(m.response.inspect.ok.data.restarts, 2);
+  assert.equal(encode(m), ours);
+  const signalled = `${base},"last_exit":{"status":{"signalled":{"signal":9}},"time":1,"duration":2}}}}}}`;
+  assert.equal(encode(parseMessage(signalled)), signalled);
+  assert.throws(() => parseMessage(`${base},"last_exit":{"status":{"exit":{"code":3}},"time":-1,"duration":2}}}}}}`), /last_exit\.time/);
+});

@@ -25,6 +25,12 @@ describe('nstar stop', { skip: !isRoot && 'needs root (the runtime starts contai
     assert.deepEqual(JSON.parse(hard.stdout), { stopped: TC, killed: true, exit: { signalled: { signal: 9 } } });
     await nextNotification(client, isExit(TC));
 
+    // ps (ours): the last exit instead of a bare "mounted".
+    const ps = (await nstar(...u, 'ps')).stdout.split('\n').find((l) => l.startsWith(' test-container '));
+    assert.match(ps ?? '', /\| killed \(9\) \d+s ago +\|/);
+    const json = JSON.parse((await nstar(...u, 'ps', '--format', 'json')).stdout) as { container: string; last_exit?: { status: unknown } }[];
+    assert.deepEqual(json.find((e) => e.container === TC)?.last_exit?.status, { signalled: { signal: 9 } });
+
     const idle = await nstar(...u, 'stop', TC);
     assert.deepEqual([idle.code, idle.stderr], [1, `Error: container ${TC} is not started\n`]);
     const bad = await nstar(...u, 'stop', '-t', 'soon', TC);

@@ -52,7 +52,12 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
     assert.equal(lines.filter((l) => /restart 1 of 2 in 50 ms \(restart\.policy on-failure\)/.test(l)).length, 1, lines.join('\n'));
     assert.equal(lines.filter((l) => /restart 2 of 2 in 100 ms/.test(l)).length, 1, lines.join('\n'));
     assert.equal(lines.filter((l) => /restart \d+ of/.test(l)).length, 2, 'no third restart');
-    assert.equal((await client.inspect(c)).process, null);
+    // inspect (ours): the last exit and the restart count.
+    const data = await client.inspect(c);
+    assert.equal(data.process, null);
+    assert.equal(data.restarts, 2);
+    assert.deepEqual(data.last_exit?.status, { exit: { code: 3 } });
+    assert.ok(data.last_exit.duration > 0n && data.last_exit.time <= BigInt(Date.now()) && data.last_exit.time > BigInt(Date.now() - 600_000));
   });
 
   test('on-failure does not restart an exit 0; always does; a console kill never restarts', async (t) => {
