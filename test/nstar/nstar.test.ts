@@ -36,13 +36,13 @@ async function until(c: Client, match: (n: Notification) => boolean): Promise<No
 const started = (c: Container) => (n: Notification) => typeof n === 'object' && 'started' in n && n.started.equals(c);
 const exited = (c: Container) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].equals(c);
 
-/** Wait until `count` subscribed console connections were logged (no timing involved). */
+/**
+ * Wait until `count` subscribed console connections were logged. The log is read here because
+ * nothing typed says that another process (nstar) has subscribed: no request lists the console
+ * connections, and nstar prints nothing before its first notification.
+ */
 async function subscribers(rt: TestRuntime, count: number): Promise<void> {
-  for (;;) {
-    if (rt.logs.filter((l) => l.includes('console connected') && l.includes('"subscribe":true')).length >= count) return;
-    await rt.waitLog(/console connected/);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await rt.until(() => rt.logs.filter((l) => l.includes('console connected') && l.includes('"subscribe":true')).length >= count, `${count} subscribed console connections`);
 }
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { RuntimeError } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { packTestVariant, startRuntime, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
-import { nextNotification, isExit } from './harness.js';
+import { nextNotification, isExit, isStarted } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 
@@ -45,7 +45,7 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 600_000 }, 
     const rt = await startRuntime(t, { npks: [auto, npks['test-container']!, npks['test-resource']!], defaultRepo: 'mount_on_start = true' });
     const client = await rt.client();
     t.after(() => client.close());
-    await rt.waitLog(/Started auto:0\.0\.1/);
+    // The runtime is up only once its autostarts are done: auto runs by now.
     assert.ok((await client.inspect('auto:0.0.1')).process);
     assert.equal((await client.inspect(TC)).mounted, true);
     assert.equal((await client.inspect(TC)).process, null);
@@ -60,11 +60,15 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 600_000 }, 
     const crit = await packTestVariant('crit', variant('crit', 'autostart: critical\n'));
     const npks = await testNpks();
     const rt = await startRuntime(t, { npks: [crit, npks['test-resource']!] });
-    const client = await rt.client();
+    const client = await rt.client({ subscribe: true });
     await client.kill('crit:0.0.1', 15);
+    assert.deepEqual(JSON.parse(JSON.stringify((await next(client, isExit('crit:0.0.1'))) as object)), { exit: ['crit:0.0.1', { signalled: { signal: 15 } }] });
+    await next(client, (n) => n === 'shutdown');
     assert.equal(await rt.exited(), 1);
-    assert.ok(rt.logs.some((l) => /critical container crit:0\.0\.1/.test(l)));
-    assert.ok(rt.logs.some((l) => /Shutdown complete/.test(l)));
+    // The log says why the runtime went down (no client is left to be told), and that the
+    // shutdown ran to its end (the console is closed by then).
+    await rt.logged(/critical container crit:0\.0\.1/);
+    await rt.logged(/Shutdown complete/);
   });
 
   test('io: pipe logs lines with the container as target, inherit copies to the runtime, discard drops', async (t) => {
@@ -115,7 +119,8 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 600_000 }, 
     await client.start('eater:0.0.1', { args: ['fill', '/tmpfs/big', '64000000'] });
     const n = await next(client, (x) => typeof x === 'object' && 'c_group' in x, 60_000);
     assert.equal((n as { c_group: [unknown, unknown] }).c_group[0]!.toString(), 'eater:0.0.1');
-    await rt.waitLog(/eater:0\.0\.1.*memory event/);
+    // The warning for the deployer, written before the notification.
+    await rt.logged(/eater:0\.0\.1.*memory event/);
   });
 
   test('tampered and wrongly signed packages: skipped at startup, refused at install', async (t) => {
@@ -143,15 +148,15 @@ describe('runtime daemon', { skip: !isRoot && 'needs root', timeout: 600_000 }, 
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const first = await startRuntime(t, { dir, npks: [npks['test-container']!, npks['test-resource']!] });
     const c1 = await first.client();
+    // The answer to the start means the container runs.
     await c1.start(TC, { args: ['sleep'] });
-    await first.waitLog(/Sleeping/);
     process.kill(first.innerPid(), 'SIGKILL');
     await first.exited();
     const second = await startRuntime(t, { dir });
     const c2 = await second.client({ subscribe: true });
     t.after(() => c2.close());
     await c2.start(TC, { args: ['sleep'] });
-    await second.waitLog(/Sleeping/);
+    await next(c2, isStarted(TC));
     await c2.kill(TC, 15);
     assert.deepEqual(JSON.parse(JSON.stringify((await next(c2, isExit(TC))) as object)), { exit: [TC, { signalled: { signal: 15 } }] });
   });

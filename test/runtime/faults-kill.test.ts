@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
+import { isExit, isStarted, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
 import { until } from '../helpers/until.js';
 
 const TC = 'test-container:0.0.1';
@@ -159,7 +159,7 @@ async function checkRestart(t: TestContext, s: Scene, expected: string[]): Promi
   try {
     assert.deepEqual((await client.list()).map(String).sort(), [...expected].sort());
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     await client.kill(TC, 15);
     await nextNotification(client, isExit(TC));
   } finally {
@@ -244,7 +244,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     const s = await scene(t);
     const { rt, client, mntNs } = await armed(t, s, ['kill.request']);
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     await killedBy(rt, client.kill(TC, 15));
     await checkDead(s, mntNs);
     await checkRestart(t, s, [TC, TR]);
@@ -254,7 +254,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     const s = await scene(t);
     const { rt, client, mntNs } = await armed(t, s, []);
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     rt.child.kill('SIGKILL');
     await rt.exited();
     // The runtime dies by its parent-death signal (setpriv --pdeathsig), its containers by theirs.
@@ -267,7 +267,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
       const s = await scene(t);
       const { rt, client, mntNs } = await armed(t, s, [point]);
       await client.start(TC, { args: ['sleep'] });
-      await rt.waitLog(/Sleeping/);
+      await nextNotification(client, isStarted(TC));
       await killedBy(rt, rt.stop());
       await checkDead(s, mntNs);
       await checkRestart(t, s, [TC, TR]);
@@ -311,7 +311,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     const npk = await packTestVariant('mem-tc', manifest);
     await client.install(npk, 'memory');
     await client.start('mem-tc:0.0.1', { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted('mem-tc:0.0.1'));
     const inodes = memfdInodes(rt.innerPid());
     assert.ok(loopsOnMemfds(inodes).length > 0, 'the mem package is mounted from a loop device on its memfd');
     await killedBy(rt, client.kill('mem-tc:0.0.1', 15));
@@ -325,7 +325,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     const s = await scene(t);
     const { rt, client } = await armed(t, s, []);
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     const procs = cgroupDirs(s.cgroup)
       .map((d) => join(d, 'test-container', 'cgroup.procs'))
       .filter((f) => existsSync(f))
@@ -339,9 +339,8 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     assert.deepEqual(typeof n === 'object' && 'exit' in n ? JSON.parse(JSON.stringify(n.exit[1])) : undefined, { signalled: { signal: 9 } });
     for (const d of cgroupDirs(s.cgroup)) await until(`${d}/test-container removed`, () => !existsSync(join(d, 'test-container')));
     assert.deepEqual(readdirSync(rt.socketDir), []);
-    rt.logs.length = 0;
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     await client.kill(TC, 15);
     await nextNotification(client, isExit(TC));
   });

@@ -217,7 +217,11 @@ export class TestRuntime {
     }
   }
 
-  /** Wait for a log line (JSON records) whose msg matches. */
+  /**
+   * Wait for a log line (JSON records) whose msg matches: for a container's output, where the
+   * output is what the test checks. Not for the runtime's own lines as a signal that
+   * something happened: wait on the notification or state, then check the line with logged().
+   */
   async waitLog(re: RegExp, timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -226,6 +230,18 @@ export class TestRuntime {
       if (Date.now() > deadline) throw new Error(`no log line matching ${re} within ${timeoutMs} ms; logs:\n${this.logs.slice(-30).join('\n')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /**
+   * The runtime's own log line matching `re`, where the line is the subject (e.g. a warning
+   * for the deployer). Call it only after waiting on the notification or state that the
+   * runtime reaches after writing the line (an exit notification, a closed connection, the
+   * runtime's exit): then only the line's way through the stderr pipe is waited for, which is
+   * not ordered with the console socket. Fails if the line is not there.
+   */
+  async logged(re: RegExp, timeoutMs = 10_000): Promise<string> {
+    await this.until(() => this.logs.some((l) => re.test(l)), `the runtime logged a line matching ${re}; last lines:\n${this.logs.slice(-30).join('\n')}\n`, timeoutMs);
+    return this.logs.find((l) => re.test(l))!;
   }
 
   /** SIGTERM and wait; resolves with the exit code. */
@@ -281,6 +297,8 @@ ${opts.extraConfig ?? ''}
     // A runtime killed by a test leaves its (empty) cgroups, as upstream's does; remove them.
     execFileSync('sh', ['-c', `for d in /sys/fs/cgroup/*/${cgroup} /sys/fs/cgroup/${cgroup}; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + ; done; true`]);
   });
+  // The one wait on the runtime's own log text: no typed signal says that the runtime is up
+  // (the console listens before the autostarts, so a connect does not mean it).
   const up = rt.waitLog(/Runtime up and running/, 60_000);
   const died = rt.exited().then((code) => {
     throw new Error(`runtime exited with ${code} before it was up:\n${rt.logs.join('\n')}`);
@@ -289,7 +307,6 @@ ${opts.extraConfig ?? ''}
   return rt;
 }
 
-/** The next notification matching `pred` (fails after `timeoutMs`). */
 /**
  * A runtime with the test container and the test resource installed, and a subscribed
  * client closed after the test.
@@ -302,6 +319,7 @@ export async function startWithTestContainers(t: TestContext, opts: RuntimeOptio
   return { rt, client };
 }
 
+/** The next notification matching `pred` (fails after `timeoutMs`). */
 export async function nextNotification(client: Client, pred: (n: Notification) => boolean, timeoutMs = 60_000): Promise<Notification> {
   const it = client[Symbol.asyncIterator]();
   const timer = setTimeout(() => void it.return?.(), timeoutMs);
@@ -318,3 +336,5 @@ export async function nextNotification(client: Client, pred: (n: Notification) =
 
 /** Matches the exit notification of container `c` (`name:version`). */
 export const isExit = (c: string) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].toString() === c;
+/** Matches the started notification of container `c` (`name:version`). */
+export const isStarted = (c: string) => (n: Notification) => typeof n === 'object' && 'started' in n && n.started.toString() === c;

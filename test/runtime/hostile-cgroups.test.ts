@@ -21,7 +21,7 @@ import { ValidationError } from '../../src/common/errors.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { parseManifest } from '../../src/manifest/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
+import { isExit, isStarted, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
 import { recordingLog } from './npk-fixture.js';
 import { until } from '../helpers/until.js';
 
@@ -128,7 +128,7 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     t.after(() => client.close());
     assert.equal(readFileSync(`/proc/${rt.innerPid()}/oom_score_adj`, 'utf8').trim(), String(value));
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     const app = (await client.inspect(TC)).process!.pid;
     const all = procs(join(topDirs(rt)['memory']!, 'test-container'));
     assert.ok(all.includes(app) && all.length >= 2, `launcher, init and app in the cgroup: ${all.join(' ')}`);
@@ -143,7 +143,8 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
 
   test('without CAP_SYS_RESOURCE the runtime starts unprotected and says so', { skip: SYS_RESOURCE && 'this process has CAP_SYS_RESOURCE' }, async (t) => {
     const rt = await startRuntime(t);
-    await rt.waitLog(/oom_score_adj: cannot write -900 to \/proc\/self\/oom_score_adj: EACCES .*not protected from the OOM killer/);
+    // The warning for the deployer, written before the runtime was up.
+    await rt.logged(/oom_score_adj: cannot write -900 to \/proc\/self\/oom_score_adj: EACCES .*not protected from the OOM killer/);
     assert.equal(readFileSync(`/proc/${rt.innerPid()}/oom_score_adj`, 'utf8').trim(), '0');
   });
 
@@ -168,7 +169,7 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     writeFileSync(join(top['pids']!, '..', 'cgroup.procs'), String(victim.pid));
     rmdirSync(foreign);
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await nextNotification(client, isStarted(TC));
     await client.kill(TC, 15);
     await nextNotification(client, isExit(TC));
     assert.equal(await rt.stop(), 0);
@@ -206,6 +207,7 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     const first = await startRuntime(t, { dir, npks: [npks['test-container']!, npks['test-resource']!] });
     const c1 = await first.client();
     await c1.start(TC, { args: ['fork', '5'] });
+    // The app's output is the subject: its 5 children exist once it says so (counted below).
     await first.waitLog(/fork: 5 of 5 errno 0/);
     const top = topDirs(first);
     const containerDirs = Object.values(top).map((d) => join(d, 'test-container'));

@@ -117,6 +117,7 @@ describe('hostile recursive deletes', { skip: !isRoot && 'needs root', timeout: 
     const client = await rt.client({ subscribe: true });
     t.after(() => client.close());
     await client.start(TC, { args: ['write', 'running', '/data/file'] });
+    // The app's output is the subject: it prints Sleeping once it has written the file.
     await rt.waitLog(/Sleeping/);
     const file = join(rt.dataDir, 'test-container', 'file');
     await assert.rejects(

@@ -109,6 +109,7 @@ describe('hostile container io', { skip: !isRoot && 'needs root', timeout: 600_0
     const { rt, client } = await setup(t, { logFormat: 'human', extraConfig: `[debug]\ncommands = ["cat ${debugOut}"]\n` });
     const forged = 'harmless\r12:34:56.789                northstar INFO : Forged by a container\x1b[2K\x1b]0;pwned\x07\x7f\u009b';
     await client.start(TC, { args: ['print', forged] });
+    // The app's output is the subject (how the runtime logs it): all of it is logged by its Sleeping.
     await rt.waitLog(/test-container:0\.0\.1 DEBUG: Sleeping/);
     await client.kill(TC, 9);
     await nextNotification(client, isExit(TC));

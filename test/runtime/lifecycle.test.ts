@@ -10,7 +10,7 @@ import type { Client, Notification } from '../../src/client/index.js';
 import { RuntimeError } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { startRuntime, testNpks, packTestVariant, testContainerManifest, type TestRuntime } from './harness.js';
-import { nextNotification, isExit } from './harness.js';
+import { nextNotification, isExit, isStarted } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 const TR = 'test-resource:0.0.1';
@@ -31,11 +31,10 @@ function exitOf(n: Notification): unknown {
 
 describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 }, () => {
   test('start, Sleeping, SIGTERM: exit Signalled(15), ten times in a row', async (t) => {
-    const { rt, client } = await setup(t);
+    const { client } = await setup(t);
     for (let i = 0; i < 10; i++) {
       await client.start(TC, { args: ['sleep'] });
-      await rt.waitLog(/Sleeping/);
-      rt.logs.length = 0;
+      await next(client, isStarted(TC));
       await client.kill(TC, 15);
       const n = await next(client, isExit(TC));
       assert.deepEqual(exitOf(n), { signalled: { signal: 15 } });
@@ -64,7 +63,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
       (e: unknown) => e instanceof RuntimeError && 'invalid_arguments' in e.error,
     );
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await next(client, isStarted(TC));
     await assert.rejects(client.start(TC), (e: unknown) => e instanceof RuntimeError && JSON.stringify(e.error) === `{"start_container_started":{"container":"${TC}"}}`);
     await assert.rejects(client.uninstall(TC, { wipe: true }), (e: unknown) => e instanceof RuntimeError && JSON.stringify(e.error) === `{"umount_busy":{"container":"${TC}"}}`);
     // The resource in use: umount names the user.
@@ -93,7 +92,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
   test('identity: uid, gid, ppid 1, sid 1, no capabilities, manifest env and NORTHSTAR_*', async (t) => {
     const { rt, client } = await setup(t);
     await client.start(TC, { args: ['inspect'] });
-    await rt.waitLog(/Sleeping/);
+    // The output is the subject: each line is waited for.
     for (const re of [/getuid: 1000/, /getgid: 1000/, /getppid: 1/, /getsid: 1/, /caps bounding: \{\}/, /caps effective: \{\}/, /caps permitted: \{\}/, /proc \/proc proc ro,/]) {
       await rt.waitLog(re);
     }
@@ -115,6 +114,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
     await client.install(npks['test-container']!, 'default');
     assert.ok(readdirSync(rt.repoDir).includes(`${TC}.npk`));
     await client.start(TC, { args: ['write', 'persisted', '/data/file'] });
+    // The app's output is the subject: it prints Sleeping once it has written the file.
     await rt.waitLog(/Sleeping/);
     await client.kill(TC, 15);
     await next(client, isExit(TC));
@@ -146,7 +146,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
       await client.install(variant, 'memory');
       const c = `test-container:0.0.${uid}`;
       await client.start(c, { args: ['sleep'] });
-      await rt.waitLog(new RegExp(`test-container:0\\.0\\.${uid}.*Sleeping`));
+      await next(client, isStarted(c));
       await assert.rejects(client.start(TC), (e: unknown) => e instanceof RuntimeError && JSON.stringify(e.error) === `{"start_container_started":{"container":"${c}"}}`);
       await client.kill(c, 9);
       assert.deepEqual(exitOf(await next(client, isExit(c))), { signalled: { signal: 9 } });
@@ -163,10 +163,14 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
   test('shutdown request: shutdown notification, containers stopped, exit code 0', async (t) => {
     const { rt, client } = await setup(t);
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await next(client, isStarted(TC));
+    const pid = (await client.inspect(TC)).process!.pid;
     await client.shutdown();
+    await next(client, (n) => n === 'shutdown');
     assert.equal(await rt.exited(), 0);
-    assert.ok(rt.logs.some((l) => /Shutdown complete/.test(l)));
+    assert.ok(!existsSync(`/proc/${pid}`), `the container process ${pid} is gone`);
+    // No notification can say it (the console is closed by then): the shutdown ran to its end.
+    await rt.logged(/Shutdown complete/);
   });
 });
 
@@ -188,11 +192,10 @@ describe('container console and notifications', { skip: !isRoot && 'needs root',
   });
 
   test('started and exit notifications carry the container; inspect shows the process while it runs', async (t) => {
-    const { rt, client } = await setup(t);
+    const { client } = await setup(t);
     await client.start(TC, { args: ['sleep'] });
     const started = await next(client, (n) => typeof n === 'object' && 'started' in n);
     assert.deepEqual(JSON.parse(JSON.stringify(started)), { started: TC });
-    await rt.waitLog(/Sleeping/);
     const data = await client.inspect(TC);
     assert.equal(data.mounted, true);
     assert.equal(data.repository, 'default');
@@ -214,7 +217,7 @@ describe('manifest sockets', { skip: !isRoot && 'needs root', timeout: 600_000 }
       await rt.waitLog(new RegExp(`Connecting to /unix-sockets/test-container:0\\.0\\.1:${name}`));
     }
     await client.start(TC, { args: ['sleep'] });
-    await rt.waitLog(/Sleeping/);
+    await next(client, isStarted(TC));
     const { statSync } = await import('node:fs');
     const st = statSync(join(rt.socketDir, `${TC}:stream`));
     assert.ok(st.isSocket());

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, Notification } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
+import { isExit, isStarted, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 
@@ -18,12 +18,11 @@ function variant(name: string, restart: string): Promise<string> {
   return packTestVariant(name, testContainerManifest(`restart:\n${restart}`).replace('name: test-container', `name: ${name}`));
 }
 
-const isStarted = (c: string) => (n: Notification) => typeof n === 'object' && 'started' in n && String(n.started) === c;
 const exitCode = (n: Notification): unknown => (n as { exit: [unknown, unknown] }).exit[1];
 
-/** The runtime's log lines about restarts of `c` written before `marker` (a later line). */
+/** The runtime's log lines about restarts of `c` written before `marker` (a later line, already written). */
 async function restartLines(rt: TestRuntime, c: string, marker: RegExp): Promise<string[]> {
-  await rt.waitLog(marker);
+  await rt.logged(marker);
   const end = rt.logs.findIndex((l) => marker.test(l));
   return rt.logs.slice(0, end).filter((l) => l.includes(c) && /restart/.test(l));
 }
@@ -47,7 +46,8 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
       const n = await nextNotification(client, isExit(c));
       assert.deepEqual(JSON.parse(JSON.stringify(exitCode(n))), { exit: { code: 3 } }, 'the restart repeats the arguments');
     }
-    await rt.waitLog(/flaky:0\.0\.1 exited with code 3 after 2 restarts in a row \(restart\.max_retries\): it stays stopped/);
+    // Logged in the same step as the last exit notification.
+    await rt.logged(/flaky:0\.0\.1 exited with code 3 after 2 restarts in a row \(restart\.max_retries\): it stays stopped/);
     const lines = await restartLines(rt, c, await marker(client));
     assert.equal(lines.filter((l) => /restart 1 of 2 in 50 ms \(restart\.policy on-failure\)/.test(l)).length, 1, lines.join('\n'));
     assert.equal(lines.filter((l) => /restart 2 of 2 in 100 ms/.test(l)).length, 1, lines.join('\n'));
@@ -87,9 +87,10 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
     const c = 'slow:0.0.1';
     await client.start(c, { args: ['exit', '1'] });
     await nextNotification(client, isExit(c));
-    await rt.waitLog(/slow:0\.0\.1 exited with code 1: restart 1 in 30000 ms/);
+    // Logged in the same step as the exit notification; the cancel before the answer to the kill.
+    await rt.logged(/slow:0\.0\.1 exited with code 1: restart 1 in 30000 ms/);
     await client.kill(c, 15);
-    await rt.waitLog(/restart of slow:0\.0\.1 cancelled by a kill/);
+    await rt.logged(/restart of slow:0\.0\.1 cancelled by a kill/);
     assert.equal((await client.inspect(c)).process, null);
     // Again, and this time a client starts it during the backoff: it runs at once.
     await client.start(c, { args: ['exit', '1'] });

@@ -22,7 +22,7 @@ describe('start failures', { skip: !isRoot && 'needs root', timeout: 600_000 }, 
     );
     assert.match(err.message, /\/app\.py: its #! interpreter \/usr\/bin\/python3 does not exist in the container/);
     // The log line is the subject here: written before the answer, read from the runtime's stderr.
-    const line = await rt.waitLog(/start of nopython:0\.0\.1 failed: .*its #! interpreter \/usr\/bin\/python3 does not exist in the container/);
+    const line = await rt.logged(/start of nopython:0\.0\.1 failed: .*its #! interpreter \/usr\/bin\/python3 does not exist in the container/);
     assert.match(line, /"level":"?(warn|40)/i);
     const data = await client.inspect('nopython:0.0.1');
     assert.equal(data.process, null);
