@@ -49,6 +49,9 @@ test('a writable-root container writes to / and a restart sees the original imag
     await client.start('wroot:0.0.1');
     await exit;
   }
+  // The output is the subject. It reaches the test over the runtime's stderr, which is not
+  // ordered with the console socket: wait until both runs' last lines have arrived.
+  await rt.until(() => rt.logs.filter((l) => /big=/.test(l)).length >= 2, 'the output of both runs');
   const out = rt.logs.filter((l) => /marker=|wrote=|big=/.test(l)).map((l) => (JSON.parse(l) as { msg: string }).msg);
   assert.deepEqual(out.filter((l) => l.startsWith('marker=')), ['marker=none', 'marker=none'], 'the second start sees the original image');
   assert.deepEqual(out.filter((l) => l.startsWith('wrote=')), ['wrote=written', 'wrote=written']);
