@@ -58,12 +58,17 @@ export type Request =
   | { token_create: { target: Name; shared: Buffer } }
   | { token_verify: { token: Buffer; user: Name; shared: Buffer } }
   | { umount: { containers: Container[] } }
-  | { uninstall: { container: Container; wipe: boolean } };
+  | { uninstall: { container: Container; wipe: boolean } }
+  /**
+   * Ours (docs/console.md, extensions): SIGTERM, SIGKILL after `timeout` ms if it has not
+   * exited, then the start request it last ran with. A stopped container is just started.
+   */
+  | { restart: { container: Container; timeout: number } };
 
-/** Every request variant's tag, in declaration order. */
+/** Every request variant's tag, in declaration order (upstream's, then ours). */
 export const REQUEST_TAGS = [
   'inspect', 'ident', 'install', 'kill', 'list', 'mount', 'repositories', 'shutdown', 'start',
-  'token_create', 'token_verify', 'umount', 'uninstall',
+  'token_create', 'token_verify', 'umount', 'uninstall', 'restart',
 ] as const;
 export type RequestTag = (typeof REQUEST_TAGS)[number];
 
@@ -165,11 +170,13 @@ export type Response =
   | { token: Buffer }
   | { token_verification: VerificationResult }
   | { umount: ContainerResult[] }
-  | { uninstall: ContainerResult };
+  | { uninstall: ContainerResult }
+  /** Ours: the answer to a `restart` request. */
+  | { restart: ContainerResult };
 
 export const RESPONSE_TAGS = [
   'ident', 'inspect', 'install', 'kill', 'list', 'mount', 'permission_denied', 'repositories',
-  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall',
+  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall', 'restart',
 ] as const;
 export type ResponseTag = (typeof RESPONSE_TAGS)[number];
 

@@ -109,6 +109,11 @@ command('stop', 'Stop a container: SIGTERM, then SIGKILL after the grace time (o
   .argument(`<${CONTAINER}>`, 'container name and optional version')
   .action((name: string, o: { time: number }, cmd: Command) => session(cmd).stop(name, o.time));
 
+command('restart', 'Stop a container and start it with the arguments it last ran with (ours)')
+  .addOption(new Option('-t, --time <seconds>', 'seconds to wait for the exit before SIGKILL').default(10).argParser(count))
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .action((name: string, o: { time: number }, cmd: Command) => session(cmd).restart(name, o.time));
+
 command('install', 'Install an npk')
   .argument('<npk>', 'path to the .npk file')
   .argument('<repository>', 'target repository')

@@ -369,6 +369,19 @@ export class Client implements AsyncIterable<Notification> {
     return Client.result(r);
   }
 
+  /**
+   * Ours (a runtime of this project only): stop the container (SIGTERM, SIGKILL after
+   * `timeoutMs`, default 10 s) and start it again with the request it last ran with; a
+   * stopped container is just started. Resolves once it runs again.
+   */
+  async restart(container: ContainerArg, opts: { timeoutMs?: number } = {}): Promise<Container> {
+    const c = toContainer(container);
+    const timeout = opts.timeoutMs ?? 10_000;
+    if (!Number.isInteger(timeout) || timeout < 0 || timeout > 0xffff_ffff) throw new NorthstarError('EARGUMENT', `restart ${c}: timeoutMs must be an integer 0..4294967295, got ${timeout}`);
+    const r = await this.call<{ restart: ContainerResult }, 'restart'>({ restart: { container: c, timeout } }, 'restart');
+    return Client.result(r);
+  }
+
   /** Mount containers; one result per container (errors included, as upstream). */
   async mount(containers: readonly ContainerArg[]): Promise<ContainerResult[]> {
     const cs = containers.map((c) => toContainer(c));

@@ -20,6 +20,9 @@ export const REQUEST_PERMISSION = {
   token_verify: 'token_verification',
   umount: 'umount',
   uninstall: 'uninstall',
+  // Ours: a restart stops the container, so it needs `kill`, and starts it, so also `start`
+  // (checked in isPermitted).
+  restart: 'kill',
 } as const satisfies Record<RequestTag, ConsolePermission>;
 
 /** `"full"`, a list, or a set of permissions, as a set. Unknown names throw. */
@@ -47,6 +50,7 @@ export function isPermitted(req: Request, perms: ReadonlySet<ConsolePermission>)
     const plain = s.init === null && s.arguments.length === 0 && Object.keys(s.environment).length === 0;
     return perms.has(plain ? 'start' : 'start_command');
   }
+  if ('restart' in req) return perms.has('kill') && perms.has('start');
   const tag = Object.keys(req)[0] as RequestTag;
   return perms.has(REQUEST_PERMISSION[tag]);
 }

@@ -156,6 +156,12 @@ export class Nstar {
     );
   }
 
+  /** Stop (SIGTERM, SIGKILL after `seconds`) and start with the request it last ran with (ours). */
+  async restart(name: string, seconds: number): Promise<void> {
+    const container = await this.with(false, async (c, list) => c.restart(await resolveContainer(name, list), { timeoutMs: seconds * 1000 }));
+    this.print(() => `restarted ${container}\n`, () => ({ restarted: container.toString() }));
+  }
+
   async install(path: string, repository: string): Promise<void> {
     const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
       throw new NorthstarError('EINSTALL', `${path}: ${e.code ?? e.message}`);

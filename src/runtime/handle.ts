@@ -38,6 +38,7 @@ export class StateHandle implements RuntimeHandle {
       return { start: await this.result(container, () => this.state.start(container, { init, args, env: environment })) };
     },
     kill: async (r) => ({ kill: await this.result(r.kill.container, () => this.state.kill(r.kill.container, r.kill.signal)) }),
+    restart: async (r) => ({ restart: await this.result(r.restart.container, () => this.state.restart(r.restart.container, r.restart.timeout)) }),
     uninstall: async (r) => ({
       uninstall: await this.result(r.uninstall.container, () => this.state.uninstall(r.uninstall.container, r.uninstall.wipe)),
     }),

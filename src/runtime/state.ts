@@ -41,6 +41,8 @@ interface Entry {
   lastStart?: StartRequest;
   /** The run a console kill was sent to: its exit never triggers a restart. */
   stopping?: Running;
+  /** Settles once the exit of the current or last run has been handled (teardown, `exit` sent). */
+  exitHandled?: Promise<void>;
   /** How it last ended (inspect's `last_exit`, ours). */
   lastExit?: LastExit;
   /** Restart policy (manifest `restart`, ours): restarts in a row, all restarts, the pending one. */
@@ -430,6 +432,7 @@ export class State {
       .then((status) => this.onExit(e, started, status))
       .catch((err: unknown) => this.log.error(`exit of ${c}: ${errorMessage(err)}`));
     this.exiting.add(exit);
+    e.exitHandled = exit;
     void exit.finally(() => this.exiting.delete(exit));
     this.idleCollect();
   }
@@ -519,6 +522,34 @@ export class State {
     failpoint('kill.request');
     e.stopping = e.running;
     e.running.proc.kill(signal);
+  }
+
+  /**
+   * Ours (the `restart` request): SIGTERM; after `timeoutMs` without an exit, the whole
+   * container is killed; once its exit has been handled (cgroup and sockets gone, `exit`
+   * notified), it starts again with the request it last ran with. A stopped container is
+   * just started. No lock while it waits (like kill); the start takes the locks, so a start
+   * by another client in between wins and this one answers `start_container_started`.
+   */
+  async restart(c: Container, timeoutMs: number): Promise<void> {
+    const e = this.entry(c);
+    const running = e.running;
+    if (running) {
+      e.stopping = running;
+      running.proc.kill(15);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const exited = await Promise.race([running.proc.exited.then(() => true), late]);
+      clearTimeout(timer);
+      if (!exited) {
+        this.log.warn(`restart of ${c}: no exit within ${timeoutMs} ms of SIGTERM: SIGKILL`);
+        running.proc.destroy();
+      }
+      await e.exitHandled;
+    }
+    await this.start(c, e.lastStart ?? {});
   }
 
   private async onExit(e: Entry, running: Running, status: ExitStatus | null): Promise<void> {

@@ -311,3 +311,28 @@ test('inspect data: our last_exit and restarts round-trip; without them the byte
   assert.equal(encode(parseMessage(signalled)), signalled);
   assert.throws(() => parseMessage(`${base},"last_exit":{"status":{"exit":{"code":3}},"time":-1,"duration":2}}}}}}`), /last_exit\.time/);
 });
+
+test('restart (ours): request and response round-trip; the "expected one of" lists stay upstream\'s', async () => {
+  const req = '{"request":{"restart":{"container":"a:0.0.1","timeout":5000}}}';
+  const m = parseMessage(req);
+  assert.deepEqual(JSON.parse(JSON.stringify(m)), { request: { restart: { container: 'a:0.0.1', timeout: 5000 } } });
+  assert.equal(encode(m), req);
+  for (const res of ['{"response":{"restart":{"ok":{"container":"a:0.0.1"}}}}', '{"response":{"restart":{"error":{"container":"a:0.0.1","error":{"start_container_started":{"container":"a:0.0.1"}}}}}}']) {
+    assert.equal(encode(parseMessage(res)), res);
+  }
+  assert.throws(() => parseMessage('{"request":{"restart":{"container":"a:0.0.1","timeout":-1}}}'), /request\.restart\.timeout/);
+  assert.throws(() => parseMessage('{"request":{"restart":{"container":"a:0.0.1"}}}'), /request\.restart: missing field `timeout`|timeout/);
+  let listed = '';
+  try {
+    parseMessage('{"request":"lust"}');
+  } catch (e) {
+    listed = (e as Error).message;
+  }
+  assert.ok(listed.includes('uninstall') && !listed.includes('restart'), listed);
+  const { isPermitted, permissionSet } = await import('../../src/console/permissions.js');
+  const r = m as { request: Parameters<typeof isPermitted>[0] };
+  assert.equal(isPermitted(r.request, permissionSet(['kill'])), false);
+  assert.equal(isPermitted(r.request, permissionSet(['start'])), false);
+  assert.equal(isPermitted(r.request, permissionSet(['kill', 'start'])), true);
+  assert.equal(isPermitted(r.request, permissionSet('full')), true);
+});

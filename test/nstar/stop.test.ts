@@ -1,11 +1,12 @@
 /**
- * `nstar stop` (ours): SIGTERM, then SIGKILL once the grace time has passed, over `kill` and
- * the `exit` notification; against a real runtime with the test container.
+ * `nstar stop` and `nstar restart` (ours): SIGTERM, then SIGKILL once the grace time has
+ * passed; restart then starts the container with the request it last ran with. Against a
+ * real runtime with the test container.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, nextNotification, startWithTestContainers } from '../runtime/harness.js';
+import { isExit, isStarted, nextNotification, startWithTestContainers } from '../runtime/harness.js';
 import { nstar } from './run.js';
 
 const TC = 'test-container:0.0.1';
@@ -36,5 +37,30 @@ describe('nstar stop', { skip: !isRoot && 'needs root (the runtime starts contai
     const bad = await nstar(...u, 'stop', '-t', 'soon', TC);
     assert.equal(bad.code, 2, "a usage error");
     assert.match(bad.stderr, /option '-t, --time <seconds>' argument 'soon' is invalid\. must be a number/);
+  });
+
+  test('restart: a running container is stopped and started with the same request; a stopped one is started; one ignoring SIGTERM is killed after -t', async (t) => {
+    const { rt, client } = await startWithTestContainers(t);
+    const u = ['-u', rt.consoleUrl];
+    // A stopped container: started with what it last ran with (exit 7 proves the arguments).
+    await client.start(TC, { args: ['exit', '7'] });
+    await nextNotification(client, isExit(TC));
+    const again = await nstar(...u, 'restart', TC);
+    assert.deepEqual([again.code, again.stdout, again.stderr], [0, `restarted ${TC}\n`, '']);
+    const n = await nextNotification(client, isExit(TC));
+    assert.deepEqual(JSON.parse(JSON.stringify(n)), { exit: [TC, { exit: { code: 7 } }] });
+
+    // A running one that ignores SIGTERM: killed after 1 s, then running again, not restarted twice.
+    await client.start(TC, { args: ['ignore-term', '1'] });
+    await nextNotification(client, isStarted(TC));
+    const hard = await nstar(...u, 'restart', '-t', '1', '--format', 'json', TC);
+    assert.deepEqual([hard.code, JSON.parse(hard.stdout)], [0, { restarted: TC }], hard.stderr);
+    const killed = await nextNotification(client, isExit(TC));
+    assert.deepEqual(JSON.parse(JSON.stringify(killed)), { exit: [TC, { signalled: { signal: 9 } }] });
+    await nextNotification(client, isStarted(TC));
+    assert.ok((await client.inspect(TC)).process !== null, 'running again');
+    await rt.logged(/restart of test-container:0\.0\.1: no exit within 1000 ms of SIGTERM: SIGKILL/);
+    await client.kill(TC, 9);
+    await nextNotification(client, isExit(TC));
   });
 });
