@@ -24,6 +24,16 @@ export interface RunResult<T = string> {
   spawnError?: NodeJS.ErrnoException;
 }
 
+/**
+ * `too many open files (EMFILE): …` with what to do, for a process that ran out of file
+ * descriptors (EMFILE: its RLIMIT_NOFILE; ENFILE: the system's limit); undefined otherwise.
+ */
+export function fdExhaustion(code: string | undefined): string | undefined {
+  if (code === 'EMFILE') return 'too many open files (EMFILE) in the runtime: raise its open file limit (RLIMIT_NOFILE) or retry when fewer operations run';
+  if (code === 'ENFILE') return 'too many open files in the system (ENFILE): raise fs.file-max or retry when fewer files are open';
+  return undefined;
+}
+
 function runWith<T extends string | Buffer>(cmd: string, args: readonly string[], opts: RunOptions, encoding: 'utf8' | 'buffer'): Promise<RunResult<T>> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -36,7 +46,8 @@ function runWith<T extends string | Buffer>(cmd: string, args: readonly string[]
         const errText = String(stderr);
         if (errno && typeof errno.code === 'string') {
           // Spawn failure (ENOENT, EACCES) or an output limit: no usable result.
-          resolve({ code: 127, stdout: out, stderr: errText || `${cmd}: ${errno.code}`, spawnError: errno });
+          const fds = fdExhaustion(errno.code);
+          resolve({ code: 127, stdout: out, stderr: errText || (fds ? `cannot start ${cmd}: ${fds}` : `${cmd}: ${errno.code}`), spawnError: errno });
           return;
         }
         const code = errno ? (typeof errno.code === 'number' ? errno.code : 1) : 0;

@@ -19,6 +19,10 @@ import { openRepositories } from './repository/index.js';
 import { State } from './state.js';
 import { CONSOLE_PERMISSIONS } from '../manifest/index.js';
 import { umount } from './mount/overlay.js';
+import { closeStdioOfFailedSpawns } from '../common/spawn-fds.js';
+
+// A failed spawn under EMFILE/ENFILE must not leak its stdio pipes (src/common/spawn-fds.ts).
+closeStdioOfFailedSpawns();
 
 export interface RuntimeOptions {
   config: Config;

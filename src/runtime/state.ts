@@ -47,6 +47,8 @@ interface Entry {
   lastExit?: LastExit;
   /** Restart policy (manifest `restart`, ours): restarts in a row, all restarts, the pending one. */
   restart?: { inRow: number; total: number; timer: NodeJS.Timeout | undefined };
+  /** A failed start's unmount of this entry that failed itself (EMFILE, say): retried later. */
+  rollback?: NodeJS.Timeout;
 }
 
 export interface StateDeps {
@@ -263,6 +265,7 @@ export class State {
       }
       this.entries.delete(c.toString());
       if (e.restart?.timer) clearTimeout(e.restart.timer);
+      this.cancelRollback(e);
       if (wipe) {
         const dir = within(this.deps.config.dataDir, String(c.name), 'name');
         // The persist dir belongs to the container's uid, which may have planted symlinks in
@@ -426,6 +429,8 @@ export class State {
       await this.rollbackMounts(mounted);
       throw err;
     }
+    // Mounted for a run now: the mounts stay (no pending rollback of an earlier failed start).
+    for (const x of [e, ...[...resources.values()].map((r) => r.entry)]) this.cancelRollback(x);
     this.notify({ started: c });
     const started = running;
     const exit = started.proc.exited
@@ -496,8 +501,41 @@ export class State {
 
   private async rollbackMounts(list: Entry[]): Promise<void> {
     for (const x of list) {
-      await this.umountEntry(x).catch((err: unknown) => this.log.error(`rollback: unmounting ${x.container} failed: ${errorMessage(err)}`));
+      await this.umountEntry(x).catch((err: unknown) => {
+        this.log.error(`rollback: unmounting ${x.container} failed: ${errorMessage(err)}; retried until it succeeds`);
+        this.retryRollback(x, 100);
+      });
     }
+  }
+
+  /**
+   * Retry the rollback unmount of `x` that failed (under EMFILE the umount(8) spawn fails
+   * like the mount did) after `delay` ms, doubling up to 10 s, until it succeeds or is moot:
+   * `x` unmounted or uninstalled meanwhile, used by a start that succeeded (its mounts stay,
+   * as after any run), or the runtime shutting down (which unmounts everything).
+   */
+  private retryRollback(x: Entry, delay: number): void {
+    this.cancelRollback(x);
+    const timer = setTimeout(() => {
+      void this.locked([State.lockOf(x.container)], async () => {
+        if (x.rollback !== timer) return;
+        x.rollback = undefined;
+        if (this.shuttingDown || this.entries.get(x.container.toString()) !== x || !x.root || x.running || this.resourceUser(x.container)) return;
+        try {
+          await this.umountEntry(x);
+        } catch (err) {
+          this.log.warn(`rollback: unmounting ${x.container} failed again: ${errorMessage(err)}`);
+          this.retryRollback(x, Math.min(delay * 2, 10_000));
+        }
+      });
+    }, delay);
+    timer.unref();
+    x.rollback = timer;
+  }
+
+  private cancelRollback(x: Entry): void {
+    if (x.rollback) clearTimeout(x.rollback);
+    x.rollback = undefined;
   }
 
   /**
@@ -670,7 +708,10 @@ export class State {
     // From here on starts and mounts are refused (also those already waiting for a lock).
     this.shuttingDown = true;
     failpoint('shutdown.begin');
-    for (const e of this.entries.values()) if (e.restart?.timer) clearTimeout(e.restart.timer);
+    for (const e of this.entries.values()) {
+      if (e.restart?.timer) clearTimeout(e.restart.timer);
+      this.cancelRollback(e);
+    }
     // Starts are refused from here on: the pooled launch cores are not needed any more.
     this.deps.launcher.close?.();
     // Every name's lock: operations under way finish first (a start in flight ends with a

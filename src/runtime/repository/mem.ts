@@ -26,6 +26,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { compareContainers, type Container } from '../../common/container.js';
 import { NorthstarError, SystemError, errorMessage, isSystemError } from '../../common/errors.js';
+import { fdExhaustion } from '../../common/exec.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { removeTree } from '../fs-safe.js';
 import { capacityError, verifiedOpen } from './fs.js';
@@ -108,7 +109,8 @@ async function checkBase(base: string, id: string): Promise<void> {
 
 /** The memfd helper could not be run: the system error (EMFILE, ENOENT, …) as it is, or EMEMFD. */
 function helperError(e: unknown): NorthstarError {
-  const message = `cannot run ${MEMFD_HELPER}: ${errorMessage(e)}`;
+  const fds = fdExhaustion((e as NodeJS.ErrnoException | undefined)?.code);
+  const message = `cannot run ${MEMFD_HELPER}: ${fds ?? errorMessage(e)}`;
   return isSystemError(e) ? new SystemError(message, e) : new NorthstarError('EMEMFD', message, { cause: e });
 }
 
