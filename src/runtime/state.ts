@@ -486,6 +486,8 @@ export class State {
       });
     } catch (err) {
       if (running && e.running === running) e.running = undefined;
+      // A follow that began while it counted as started (before exec failed) ends with it.
+      if (running) buf?.endFollowers('exit', running);
       await this.rollbackMounts(mounted);
       throw err;
     }
