@@ -32,6 +32,11 @@ import {
   type JsonValue,
   type MemoryNotification,
   type Message,
+  LOG_END_REASONS,
+  type LogEndReason,
+  type LogLine,
+  type LogsResult,
+  type OutputMode,
   type ModelError,
   type Notification,
   type Process,
@@ -305,6 +310,13 @@ export function decodeRequest(n: JsonNode, path = 'request'): Request {
       const c = container(field(o, 'container', p), `${p}.container`);
       return { restart: { container: c, timeout: u32(field(o, 'timeout', p), `${p}.timeout`) } };
     }
+    case 'logs': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const c = container(field(o, 'container', p), `${p}.container`);
+      const tail = field(o, 'tail', p).t === 'null' ? null : u32(field(o, 'tail', p), `${p}.tail`);
+      return { logs: { container: c, tail, follow: bool(field(o, 'follow', p), `${p}.follow`) } };
+    }
     default:
       return unknownVariant(path, tag, REQUEST_TAGS_TEXT);
   }
@@ -441,6 +453,51 @@ function containerData(n: JsonNode, path: string): ContainerData {
   return data;
 }
 
+const OUTPUT_MODES = ['pipe', 'inherit', 'discard'] as const;
+
+function outputMode(n: JsonNode, path: string): OutputMode {
+  const s = str(n, path);
+  if (!(OUTPUT_MODES as readonly string[]).includes(s)) return unknownVariant(path, s, OUTPUT_MODES);
+  return s as OutputMode;
+}
+
+function logLines(n: JsonNode, path: string): LogLine[] {
+  return arr(n, path).map((x, i) => {
+    const pp = `${path}[${i}]`;
+    const o = obj(x, pp);
+    const stream = str(field(o, 'stream', pp), `${pp}.stream`);
+    if (stream !== 'stdout' && stream !== 'stderr') return unknownVariant(`${pp}.stream`, stream, ['stdout', 'stderr']);
+    return { time: u64(field(o, 'time', pp), `${pp}.time`), stream, line: str(field(o, 'line', pp), `${pp}.line`) };
+  });
+}
+
+/** Ours: the answer to `logs`. */
+function logsResult(n: JsonNode, path: string): LogsResult {
+  const [tag, v] = variant(n, path, 'a result');
+  const p = `${path}.${tag}`;
+  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
+  needsData(v, path, tag);
+  const o = obj(v, p);
+  const c = container(field(o, 'container', p), `${p}.container`);
+  if (tag === 'error') return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
+  const io = obj(field(o, 'io', p), `${p}.io`);
+  const b = obj(field(o, 'buffer', p), `${p}.buffer`);
+  const bp = `${p}.buffer`;
+  return {
+    ok: {
+      container: c,
+      io: { stdout: outputMode(field(io, 'stdout', `${p}.io`), `${p}.io.stdout`), stderr: outputMode(field(io, 'stderr', `${p}.io`), `${p}.io.stderr`) },
+      lines: logLines(field(o, 'lines', p), `${p}.lines`),
+      buffer: {
+        lines: u64(field(b, 'lines', bp), `${bp}.lines`),
+        bytes: u64(field(b, 'bytes', bp), `${bp}.bytes`),
+        capacity: u64(field(b, 'capacity', bp), `${bp}.capacity`),
+        dropped: u64(field(b, 'dropped', bp), `${bp}.dropped`),
+      },
+    },
+  };
+}
+
 function inspectResult(n: JsonNode, path: string): InspectResult {
   const [tag, v] = variant(n, path, 'a result');
   const p = `${path}.${tag}`;
@@ -464,7 +521,7 @@ export function decodeResponse(n: JsonNode, path = 'response'): Response {
     unit(v, path, tag);
     return 'shutdown';
   }
-  if (!RESPONSE_TAGS_TEXT.includes(tag) && tag !== 'restart') return unknownVariant(path, tag, RESPONSE_TAGS_TEXT);
+  if (!RESPONSE_TAGS_TEXT.includes(tag) && tag !== 'restart' && tag !== 'logs') return unknownVariant(path, tag, RESPONSE_TAGS_TEXT);
   needsData(v, path, tag);
   switch (tag) {
     case 'ident':
@@ -477,6 +534,8 @@ export function decodeResponse(n: JsonNode, path = 'response'): Response {
       return { kill: containerResult(v, p) };
     case 'restart':
       return { restart: containerResult(v, p) };
+    case 'logs':
+      return { logs: logsResult(v, p) };
     case 'start':
       return { start: containerResult(v, p) };
     case 'uninstall':
@@ -568,7 +627,7 @@ function connectNack(n: JsonNode, path: string): ConnectNack {
   return { invalid_protocol_version: { version: version(field(obj(v, p), 'version', p), `${p}.version`) } };
 }
 
-const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification'] as const;
+const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification', 'log', 'log_end'] as const;
 
 function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JsonNode): Message {
   switch (key) {
@@ -588,6 +647,18 @@ function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JsonNode): Message {
       return { response: decodeResponse(v, key) };
     case 'notification':
       return { notification: decodeNotification(v, key) };
+    // Ours: a `logs` follow (sent only to a connection that asked for one).
+    case 'log': {
+      const o = obj(v, key);
+      return { log: { container: container(field(o, 'container', key), 'log.container'), lines: logLines(field(o, 'lines', key), 'log.lines') } };
+    }
+    case 'log_end': {
+      const o = obj(v, key);
+      const c = container(field(o, 'container', key), 'log_end.container');
+      const reason = str(field(o, 'reason', key), 'log_end.reason');
+      if (!(LOG_END_REASONS as readonly string[]).includes(reason)) return unknownVariant('log_end.reason', reason, LOG_END_REASONS);
+      return { log_end: { container: c, reason: reason as LogEndReason } };
+    }
     default:
       return assertNever(key, 'message kind');
   }
@@ -656,6 +727,10 @@ export function encodeRequest(r: Request): string {
   if ('install' in r) return encStruct('install', [['repository', q(r.install.repository)], ['size', String(r.install.size)]]);
   if ('kill' in r) return encStruct('kill', [['container', encContainer(r.kill.container)], ['signal', String(r.kill.signal)]]);
   if ('restart' in r) return encStruct('restart', [['container', encContainer(r.restart.container)], ['timeout', String(r.restart.timeout)]]);
+  if ('logs' in r) {
+    const l = r.logs;
+    return encStruct('logs', [['container', encContainer(l.container)], ['tail', l.tail === null ? 'null' : String(l.tail)], ['follow', String(l.follow)]]);
+  }
   if ('mount' in r) return encStruct('mount', [['containers', `[${r.mount.containers.map(encContainer).join(',')}]`]]);
   if ('umount' in r) return encStruct('umount', [['containers', `[${r.umount.containers.map(encContainer).join(',')}]`]]);
   if ('start' in r) {
@@ -736,6 +811,22 @@ function encContainerData(d: ContainerData): string {
   return `{"manifest":${encodeManifest(d.manifest)},"repository":${q(d.repository)},"mounted":${d.mounted},"process":${process}${ours}}`;
 }
 
+function encLogLines(lines: readonly LogLine[]): string {
+  return `[${lines.map((l) => `{"time":${l.time.toString()},"stream":${q(l.stream)},"line":${q(l.line)}}`).join(',')}]`;
+}
+
+function encLogsResult(r: LogsResult): string {
+  if ('error' in r) return encStruct('error', [['container', encContainer(r.error.container)], ['error', encodeError(r.error.error)]]);
+  const o = r.ok;
+  const b = o.buffer;
+  return encStruct('ok', [
+    ['container', encContainer(o.container)],
+    ['io', `{"stdout":${q(o.io.stdout)},"stderr":${q(o.io.stderr)}}`],
+    ['lines', encLogLines(o.lines)],
+    ['buffer', `{"lines":${b.lines},"bytes":${b.bytes},"capacity":${b.capacity},"dropped":${b.dropped}}`],
+  ]);
+}
+
 export function encodeResponse(r: Response): string {
   if (typeof r === 'string') return q(r);
   if ('ident' in r) return `{"ident":${encContainer(r.ident)}}`;
@@ -754,6 +845,7 @@ export function encodeResponse(r: Response): string {
   }
   if ('kill' in r) return `{"kill":${encContainerResult(r.kill)}}`;
   if ('restart' in r) return `{"restart":${encContainerResult(r.restart)}}`;
+  if ('logs' in r) return `{"logs":${encLogsResult(r.logs)}}`;
   if ('start' in r) return `{"start":${encContainerResult(r.start)}}`;
   if ('uninstall' in r) return `{"uninstall":${encContainerResult(r.uninstall)}}`;
   if ('list' in r) return `{"list":[${r.list.map(encContainer).join(',')}]}`;
@@ -793,6 +885,8 @@ export function encode(m: Message): string {
   if ('request' in m) return `{"request":${encodeRequest(m.request)}}`;
   if ('response' in m) return `{"response":${encodeResponse(m.response)}}`;
   if ('notification' in m) return `{"notification":${encodeNotification(m.notification)}}`;
+  if ('log' in m) return `{"log":{"container":${encContainer(m.log.container)},"lines":${encLogLines(m.log.lines)}}}`;
+  if ('log_end' in m) return `{"log_end":{"container":${encContainer(m.log_end.container)},"reason":${q(m.log_end.reason)}}}`;
   return assertNever(m, 'message');
 }
 

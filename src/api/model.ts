@@ -63,12 +63,18 @@ export type Request =
    * Ours (docs/console.md, extensions): SIGTERM, SIGKILL after `timeout` ms if it has not
    * exited, then the start request it last ran with. A stopped container is just started.
    */
-  | { restart: { container: Container; timeout: number } };
+  | { restart: { container: Container; timeout: number } }
+  /**
+   * Ours (docs/console.md, extensions): the last `tail` lines of the container's `io: pipe`
+   * output (all for null); with `follow`, `log` messages with new lines follow on this
+   * connection until a `log_end`.
+   */
+  | { logs: { container: Container; tail: number | null; follow: boolean } };
 
 /** Every request variant's tag, in declaration order (upstream's, then ours). */
 export const REQUEST_TAGS = [
   'inspect', 'ident', 'install', 'kill', 'list', 'mount', 'repositories', 'shutdown', 'start',
-  'token_create', 'token_verify', 'umount', 'uninstall', 'restart',
+  'token_create', 'token_verify', 'umount', 'uninstall', 'restart', 'logs',
 ] as const;
 export type RequestTag = (typeof REQUEST_TAGS)[number];
 
@@ -146,6 +152,37 @@ export interface ContainerData {
   restarts?: number;
 }
 
+/** Ours: one line of a container's output. */
+export type LogStream = 'stdout' | 'stderr';
+export interface LogLine {
+  /** When the runtime read it: milliseconds since the Unix epoch (u64). */
+  time: bigint;
+  stream: LogStream;
+  /** The text without its newline (invalid UTF-8 as U+FFFD; at most 8 KiB, longer lines are cut). */
+  line: string;
+}
+
+/** Ours: a manifest `io` output mode. */
+export type OutputMode = 'pipe' | 'inherit' | 'discard';
+
+/** Ours: the answer to `logs`. */
+export type LogsResult =
+  | {
+      ok: {
+        container: Container;
+        /** The manifest's io: only `pipe` output is kept. */
+        io: { stdout: OutputMode; stderr: OutputMode };
+        lines: LogLine[];
+        /** The container's buffer now: lines and bytes held, its bound, lines dropped (u64s). */
+        buffer: { lines: bigint; bytes: bigint; capacity: bigint; dropped: bigint };
+      };
+    }
+  | { error: { container: Container; error: ModelError } };
+
+/** Ours: why a follow ended. */
+export type LogEndReason = 'exit' | 'not_running' | 'stopped' | 'lagged' | 'uninstall';
+export const LOG_END_REASONS = ['exit', 'not_running', 'stopped', 'lagged', 'uninstall'] as const satisfies readonly LogEndReason[];
+
 export type InspectResult =
   | { ok: { container: Container; data: ContainerData } }
   | { error: { container: Container; error: ModelError } };
@@ -172,11 +209,13 @@ export type Response =
   | { umount: ContainerResult[] }
   | { uninstall: ContainerResult }
   /** Ours: the answer to a `restart` request. */
-  | { restart: ContainerResult };
+  | { restart: ContainerResult }
+  /** Ours: the answer to a `logs` request. */
+  | { logs: LogsResult };
 
 export const RESPONSE_TAGS = [
   'ident', 'inspect', 'install', 'kill', 'list', 'mount', 'permission_denied', 'repositories',
-  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall', 'restart',
+  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall', 'restart', 'logs',
 ] as const;
 export type ResponseTag = (typeof RESPONSE_TAGS)[number];
 
@@ -215,4 +254,8 @@ export type Message =
   | { connect_nack: ConnectNack }
   | { request: Request }
   | { response: Response }
-  | { notification: Notification };
+  | { notification: Notification }
+  /** Ours: new lines of the `logs` follow of this connection (only after such a request). */
+  | { log: { container: Container; lines: LogLine[] } }
+  /** Ours: the end of this connection's follow; the last message of it. */
+  | { log_end: { container: Container; reason: LogEndReason } };

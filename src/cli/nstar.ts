@@ -114,6 +114,20 @@ command('restart', 'Stop a container and start it with the arguments it last ran
   .argument(`<${CONTAINER}>`, 'container name and optional version')
   .action((name: string, o: { time: number }, cmd: Command) => session(cmd).restart(name, o.time));
 
+// Not command(): -f is --follow here (as in docker/podman logs); the format is --format only.
+program
+  .command('logs')
+  .description("Print a container's kept output (io: pipe); -f follows it until the container exits (ours)")
+  .addOption(new Option('--format <format>', 'output format (json: one JSON object per line)').choices(['table', 'json']))
+  .option('-f, --follow', 'print new lines as they come, until the container exits or Ctrl-C')
+  .addOption(new Option('-n, --tail <n>', 'only the last n lines (default all kept)').argParser(count))
+  .option('-t, --timestamps', 'prefix each line with the time the runtime read it (RFC 3339, UTC)')
+  .addOption(new Option('--stream <stream>', 'only this stream').choices(['stdout', 'stderr']))
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .action((name: string, o: { follow?: boolean; tail?: number; timestamps?: boolean; stream?: 'stdout' | 'stderr' }, cmd: Command) =>
+    session(cmd).logs(name, { follow: o.follow === true, tail: o.tail, timestamps: o.timestamps === true, stream: o.stream }),
+  );
+
 command('install', 'Install an npk')
   .argument('<npk>', 'path to the .npk file')
   .argument('<repository>', 'target repository')

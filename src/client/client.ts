@@ -28,6 +28,9 @@ import {
   type ContainerResult,
   type InspectResult,
   type InstallResult,
+  type LogEndReason,
+  type LogLine,
+  type LogsResult,
   type Message,
   type Notification,
   type Request,
@@ -86,6 +89,94 @@ export type ContainerArg = Container | string;
 interface Waiter {
   resolve: (r: Response) => void;
   reject: (e: Error) => void;
+  /** Run by the reader as the response arrives, before any later message is read. */
+  onResponse?: (r: Response) => void;
+}
+
+/** Ours: what `logs` returns (the `logs.ok` of the wire). */
+export type Logs = Extract<LogsResult, { ok: unknown }>['ok'];
+
+export interface LogsOptions {
+  /** The last this many lines (default all that are kept). */
+  tail?: number;
+  /** Follow new lines until the container's exit has been delivered (or `stop()`). */
+  follow?: boolean;
+}
+
+/** Lines a follow keeps for a reader that does not read, before it ends with an error. */
+const FOLLOW_QUEUE_LINES = 65_536;
+
+/**
+ * Ours: a `logs` follow. Iterating yields the lines of the answer (`logs.lines`), then every
+ * new line, and ends once the runtime ends the follow (`endReason` says why: `exit`,
+ * `not_running`, `stopped`, `lagged`, `uninstall`) or the connection closes. Breaking out
+ * of the loop (or `stop()`) stops the follow.
+ */
+export class LogFollow implements AsyncIterable<LogLine> {
+  /** Why the follow ended; undefined while it runs (or when the connection closed first). */
+  endReason: LogEndReason | undefined;
+  private readonly queue: LogLine[];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private error: Error | undefined;
+
+  /** @internal */
+  constructor(
+    /** The answer: io, buffer figures and the tail of lines. */
+    readonly info: Logs,
+    private readonly stopper: () => Promise<void>,
+  ) {
+    this.queue = [...info.lines];
+  }
+
+  /** @internal */
+  push(lines: readonly LogLine[]): void {
+    if (this.ended) return;
+    this.queue.push(...lines);
+    if (this.queue.length > FOLLOW_QUEUE_LINES) {
+      this.error = new NorthstarError('ELAGGED', `logs of ${this.info.container}: more than ${FOLLOW_QUEUE_LINES} lines were not read`);
+      this.queue.length = 0;
+      void this.stop().catch(() => undefined);
+    }
+    this.notify();
+  }
+
+  /** @internal The runtime ended it (reason), or the connection closed (undefined). */
+  finish(reason: LogEndReason | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endReason = reason;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Stop following (a `logs` request with tail 0 on the same connection); resolves once it ended. */
+  async stop(): Promise<void> {
+    if (this.ended) return;
+    await this.stopper();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LogLine> {
+    try {
+      for (;;) {
+        const l = this.queue.shift();
+        if (l !== undefined) {
+          yield l;
+          continue;
+        }
+        if (this.error) throw this.error;
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } finally {
+      if (!this.ended) await this.stop().catch(() => undefined);
+    }
+  }
 }
 
 const DEFAULT_TIMEOUT = 10_000;
@@ -148,6 +239,8 @@ export class Client implements AsyncIterable<Notification> {
   private readonly requestTimeout: number | undefined;
   private readonly transcript: ((bytes: Buffer, direction: 'read' | 'write') => void) | undefined;
   private noteWaiters: (() => void)[] = [];
+  /** Ours: the follow of this connection, from its answer until its `log_end`. */
+  private following: LogFollow | undefined;
   private failure: Error | undefined;
   private eof = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -215,7 +308,15 @@ export class Client implements AsyncIterable<Notification> {
         if ('response' in msg) {
           const w = this.waiters.shift();
           if (!w) throw new UnexpectedMessageError('a response arrived without a request');
+          w.onResponse?.(msg.response);
           w.resolve(msg.response);
+        } else if ('log' in msg) {
+          // Lines of a follow that already ended (a stop crossing them) are dropped.
+          this.following?.push(msg.log.lines);
+        } else if ('log_end' in msg) {
+          const f = this.following;
+          this.following = undefined;
+          f?.finish(msg.log_end.reason);
         } else if ('notification' in msg) {
           if (this.queue.length >= this.queueLimit) throw new LaggedNotificationsError(this.queueLimit);
           this.queue.push(msg.notification);
@@ -236,6 +337,9 @@ export class Client implements AsyncIterable<Notification> {
 
   private failAll(e: Error): void {
     for (const w of this.waiters.splice(0)) w.reject(e);
+    const f = this.following;
+    this.following = undefined;
+    f?.finish(undefined);
     this.wakeNotes();
   }
 
@@ -266,11 +370,12 @@ export class Client implements AsyncIterable<Notification> {
     return run.then((r) => r.answer);
   }
 
-  private awaitResponse(what: string): Promise<Response> {
+  private awaitResponse(what: string, onResponse?: (r: Response) => void): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const t = this.requestTimeout;
       this.waiters.push({
+        ...(onResponse ? { onResponse } : {}),
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
@@ -308,11 +413,11 @@ export class Client implements AsyncIterable<Notification> {
   }
 
   /** Send any request and return the raw response (permission_denied included). */
-  request(req: Request): Promise<Response> {
+  request(req: Request, onResponse?: (r: Response) => void): Promise<Response> {
     return this.serialize(async () => {
       const broken = this.broken;
       if (broken) throw broken;
-      const answer = this.awaitResponse(`request ${requestTag(req)}`);
+      const answer = this.awaitResponse(`request ${requestTag(req)}`, onResponse);
       this.stream.write(this.out(encodeLine({ request: req })));
       return { answer };
     });
@@ -380,6 +485,39 @@ export class Client implements AsyncIterable<Notification> {
     if (!Number.isInteger(timeout) || timeout < 0 || timeout > 0xffff_ffff) throw new NorthstarError('EARGUMENT', `restart ${c}: timeoutMs must be an integer 0..4294967295, got ${timeout}`);
     const r = await this.call<{ restart: ContainerResult }, 'restart'>({ restart: { container: c, timeout } }, 'restart');
     return Client.result(r);
+  }
+
+  /**
+   * Ours (a runtime of this project only; needs the `logs` permission): the container's
+   * recent `io: pipe` output, oldest first: the last `tail` lines (default all kept). With
+   * `follow`, a LogFollow: an async iterable of those lines and every new one until the
+   * container's exit has been delivered; one follow per connection (a later `logs` call
+   * stops the earlier follow).
+   */
+  logs(container: ContainerArg, opts: LogsOptions & { follow: true }): Promise<LogFollow>;
+  logs(container: ContainerArg, opts?: LogsOptions & { follow?: false }): Promise<Logs>;
+  async logs(container: ContainerArg, opts: LogsOptions = {}): Promise<Logs | LogFollow> {
+    const c = toContainer(container);
+    const tail = opts.tail ?? null;
+    if (tail !== null && (!Number.isInteger(tail) || tail < 0 || tail > 0xffff_ffff)) throw new NorthstarError('EARGUMENT', `logs ${c}: tail must be an integer 0..4294967295, got ${tail}`);
+    const follow = opts.follow === true;
+    let f: LogFollow | undefined;
+    const r = await this.request({ logs: { container: c, tail, follow } }, (resp) => {
+      // Set as the answer is read, so the `log` messages right after it find it.
+      if (follow && typeof resp === 'object' && 'logs' in resp && 'ok' in resp.logs) {
+        f = new LogFollow(resp.logs.ok, () => this.stopFollow(c));
+        this.following = f;
+      }
+    });
+    const result = this.expect<{ logs: LogsResult }, 'logs'>(r, 'logs');
+    if ('error' in result) throw new RuntimeError(result.error.error);
+    return f ?? result.ok;
+  }
+
+  /** End this connection's follow: a `logs` request for no lines ends it before its answer. */
+  private async stopFollow(c: Container): Promise<void> {
+    if (this.broken) return;
+    await this.request({ logs: { container: c, tail: 0, follow: false } });
   }
 
   /** Mount containers; one result per container (errors included, as upstream). */

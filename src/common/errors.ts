@@ -82,6 +82,7 @@ export type ErrorCode =
   | 'ERUNTIME' // RuntimeError: the runtime answered with an error variant
   | 'EPERMISSION'
   | 'EABORT'
+  | 'ENOLOGS' // nstar logs: the container's manifest keeps no output (io not pipe)
   // sextant build
   | 'ERECIPE'
   | 'ESTEP';

@@ -3,7 +3,7 @@
  * (what a request does). The console calls a RuntimeHandle; the runtime never sees JSON.
  */
 import type { Container } from '../common/container.js';
-import type { Notification, Request, Response } from '../api/model.js';
+import type { LogEndReason, LogLine, Notification, Request, RequestOf, Response } from '../api/model.js';
 import type { ConsolePermission } from '../manifest/console.js';
 
 /** Who is on the other end: a client of the global console, or a container's console fd. */
@@ -25,6 +25,19 @@ export interface RuntimeHandle {
   install(repository: string, size: number, payload: AsyncIterable<Buffer>, peer: Peer): Promise<Response>;
   /** Subscribe to notifications; returns an unsubscribe function. */
   subscribe(listener: (n: Notification) => void): () => void;
+  /**
+   * Ours: answer a `logs` request at once (no await between the snapshot of the buffer and
+   * the start of the follow, so no line is lost or doubled). With `follower`, every later
+   * line goes to it until it is told the end, or until `stop` is called. A handle without
+   * it answers `logs` with an error.
+   */
+  logs?(req: RequestOf<'logs'>['logs'], peer: Peer, follower: LogSink | undefined): { response: Response; stop: () => void };
+}
+
+/** Ours: where a follow's lines go (the console connection that asked). */
+export interface LogSink {
+  line(l: LogLine): void;
+  end(reason: LogEndReason): void;
 }
 
 /** Console options (console.md §10); the same for the global console and container consoles. */
@@ -62,6 +75,6 @@ export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
   npkStreamTimeout: 10_000,
 });
 
-/** The permissions of one console endpoint: a set of the 15 (`"full"` = all of them). */
+/** The permissions of one console endpoint: a set of the 16 (`"full"` = all of them). */
 export type Permissions = ReadonlySet<ConsolePermission>;
 export type { ConsolePermission };

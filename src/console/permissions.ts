@@ -23,6 +23,8 @@ export const REQUEST_PERMISSION = {
   // Ours: a restart stops the container, so it needs `kill`, and starts it, so also `start`
   // (checked in isPermitted).
   restart: 'kill',
+  // Ours: reading a container's output.
+  logs: 'logs',
 } as const satisfies Record<RequestTag, ConsolePermission>;
 
 /** `"full"`, a list, or a set of permissions, as a set. Unknown names throw. */

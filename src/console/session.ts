@@ -14,7 +14,7 @@ import type { ConsolePermission } from '../manifest/console.js';
 import { encodeLine } from '../api/codec.js';
 import { StreamReader, LineTooLongError, StreamTimeoutError } from '../api/lines.js';
 import { parseMessage, ProtocolError } from '../api/codec.js';
-import { PROTOCOL_VERSION, requestTag, type Message, type Notification, type Request, type Response } from '../api/model.js';
+import { PROTOCOL_VERSION, requestTag, type LogEndReason, type LogLine, type Message, type Notification, type Request, type RequestOf, type Response } from '../api/model.js';
 import { DEFAULT_NPK_INSTALL_TIMEOUT, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
 import { isPermitted } from './permissions.js';
 import type { TokenAuthority } from './tokens.js';
@@ -31,6 +31,24 @@ export const EXTERN_IDENT = new Container('extern' as Name, '0.0.0' as Version);
 
 /** Upload chunks handed to the runtime are at most this big (as upstream). */
 const UPLOAD_CHUNK = 1 << 20;
+
+/**
+ * Ours (logs): lines of a follow waiting to be written beyond this many bytes end the follow
+ * (`log_end` `lagged`): a peer that does not read cannot make the runtime buffer without bound.
+ */
+const FOLLOW_QUEUE_BYTES = 4 << 20;
+/** Lines of a follow are sent in `log` messages of at most this many lines / bytes of text. */
+const LOG_MESSAGE_LINES = 256;
+const LOG_MESSAGE_BYTES = 64 << 10;
+
+/** This connection's follow (ours, `logs` with `follow`). */
+interface Follow {
+  container: Container;
+  stop: () => void;
+  /** The `log` message lines are added to while it is the last one queued. */
+  open: { lines: LogLine[]; bytes: number } | undefined;
+  ended: boolean;
+}
 
 /** Why a session ends early: logged at debug level, never sent. `graceful`: end, don't reset. */
 class Close extends Error {
@@ -73,7 +91,13 @@ export class Session {
   private readonly reader: StreamReader;
   private readonly cfg: SessionConfig;
   private readonly log: ConsoleLog;
-  private readonly pending: Notification[] = [];
+  /** Notifications and (ours) follow messages, in the order they happened. */
+  private readonly pending: Message[] = [];
+  /** Notifications among `pending`. */
+  private pendingNotifications = 0;
+  private follow: Follow | undefined;
+  /** Text bytes of follow lines queued in `pending`. */
+  private followQueued = 0;
   private unsubscribe: (() => void) | undefined;
   private acked = false;
   private busy = false;
@@ -248,6 +272,9 @@ export class Session {
         this.respond({ token_verification: this.cfg.tokens.verify(token, user, self, shared, options.tokenValidity) });
         return;
       }
+      case 'logs':
+        this.serveLogs((req as RequestOf<'logs'>).logs);
+        return;
       case 'install': {
         const { repository, size } = (req as Extract<Request, { install: unknown }>).install;
         if (size > options.maxNpkInstallSize) throw new Close(`install of ${size} bytes exceeds the limit of ${options.maxNpkInstallSize}`);
@@ -260,6 +287,92 @@ export class Session {
       default:
         this.respond(await this.cfg.handle.request(req, peer));
     }
+  }
+
+  // --- logs (ours) ----------------------------------------------------------------------
+
+  /**
+   * A `logs` request ends this connection's follow (its `log_end` `stopped` is written
+   * before the answer), then is answered; with `follow`, the lines that come later are queued
+   * as `log` messages after the answer, until the runtime ends the follow.
+   */
+  private serveLogs(req: RequestOf<'logs'>['logs']): void {
+    const current = this.follow;
+    if (current) {
+      this.stopFollow(current);
+      this.followEnd(current, 'stopped');
+    }
+    // Whatever an earlier follow still has queued goes out before this answer.
+    this.writeFollowMessages();
+    const handle = this.cfg.handle;
+    if (!handle.logs) {
+      this.respond({ logs: { error: { container: req.container, error: { unexpected: { error: 'logs are not served by this runtime' } } } } });
+      return;
+    }
+    const f: Follow | undefined = req.follow ? { container: req.container, stop: () => undefined, open: undefined, ended: false } : undefined;
+    if (f) this.follow = f;
+    const { response, stop } = handle.logs(req, this.cfg.peer, f && { line: (l) => this.followLine(f, l), end: (reason) => this.followEnd(f, reason) });
+    this.respond(response);
+    if (!f) return;
+    f.stop = stop;
+    // An error answer (no such container, logs off) has no follow: end it so the client knows.
+    if (typeof response === 'object' && 'logs' in response && 'error' in response.logs) {
+      this.stopFollow(f);
+      this.followEnd(f, 'not_running');
+    }
+  }
+
+  private followLine(f: Follow, l: LogLine): void {
+    if (f.ended || this.done) return;
+    const bytes = l.line.length;
+    this.followQueued += bytes;
+    if (this.followQueued > FOLLOW_QUEUE_BYTES) {
+      // The peer does not read: its queued lines go, the follow ends.
+      this.log.debug({ limit: FOLLOW_QUEUE_BYTES }, 'logs follower lagged');
+      this.stopFollow(f);
+      const kept = this.pending.filter((m) => !('log' in m));
+      this.pending.length = 0;
+      this.pending.push(...kept);
+      this.followQueued = 0;
+      this.followEnd(f, 'lagged');
+      return;
+    }
+    const last = this.pending[this.pending.length - 1];
+    if (f.open && last && 'log' in last && last.log.lines === f.open.lines && f.open.lines.length < LOG_MESSAGE_LINES && f.open.bytes + bytes <= LOG_MESSAGE_BYTES) {
+      f.open.lines.push(l);
+      f.open.bytes += bytes;
+    } else {
+      f.open = { lines: [l], bytes };
+      this.pending.push({ log: { container: f.container, lines: f.open.lines } });
+    }
+    this.flush();
+  }
+
+  /** Our side ends the follow: no more lines from the runtime. */
+  private stopFollow(f: Follow): void {
+    if (f.ended) return;
+    f.stop();
+  }
+
+  /** The follow ends: `log_end` after its queued lines. */
+  private followEnd(f: Follow, reason: LogEndReason): void {
+    if (f.ended) return;
+    f.ended = true;
+    f.open = undefined;
+    if (this.follow === f) this.follow = undefined;
+    this.pending.push({ log_end: { container: f.container, reason } });
+    this.flush();
+  }
+
+  /** Write the queued follow messages now, in order (notifications stay queued). */
+  private writeFollowMessages(): void {
+    const kept: Message[] = [];
+    for (const m of this.pending) {
+      if ('notification' in m) kept.push(m);
+      else this.writeQueued(m);
+    }
+    this.pending.length = 0;
+    this.pending.push(...kept);
   }
 
   /** An upload of `size` bytes, with the deadline of the whole upload (ours: npk_install_timeout). */
@@ -317,8 +430,9 @@ export class Session {
 
   private notify(n: Notification): void {
     if (this.done) return;
-    this.pending.push(n);
-    if (this.pending.length > this.cfg.notificationBufferSize) {
+    this.pending.push({ notification: n });
+    this.pendingNotifications += 1;
+    if (this.pendingNotifications > this.cfg.notificationBufferSize) {
       this.log.debug({ limit: this.cfg.notificationBufferSize }, 'notification subscriber lagged');
       this.destroy();
       return;
@@ -326,18 +440,40 @@ export class Session {
     this.flush();
   }
 
-  /** Write pending notifications while not handling a request and the peer keeps reading. */
+  /** Write pending notifications (and follow messages) while not handling a request and the peer keeps reading. */
   private flush(): void {
     if (!this.acked || this.busy || this.done) return;
-    while (this.pending.length > 0 && !this.stream.writableNeedDrain) {
-      this.write({ notification: this.pending.shift()! });
+    while (this.pending.length > 0 && !this.stream.writableNeedDrain) this.writeQueued(this.pending.shift()!);
+  }
+
+  /** Write one message taken from `pending`, keeping the counts of what is queued. */
+  private writeQueued(m: Message): void {
+    if ('notification' in m) this.pendingNotifications -= 1;
+    else if ('log' in m) {
+      if (this.follow?.open?.lines === m.log.lines) this.follow.open = undefined;
+      this.followQueued -= m.log.lines.reduce((n, l) => n + l.line.length, 0);
     }
+    this.write(m);
   }
 
   private dropSubscription(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    const follows = this.pending.filter((m) => !('notification' in m));
+    // (the follow, ours, is not a subscription: its messages stay)
     this.pending.length = 0;
+    this.pending.push(...follows);
+    this.pendingNotifications = 0;
+  }
+
+  /** The connection ends: its follow with it (nothing more is sent). */
+  private dropFollow(): void {
+    const f = this.follow;
+    this.follow = undefined;
+    if (f && !f.ended) {
+      f.ended = true;
+      f.stop();
+    }
   }
 
   /** Clean end at EOF: everything was answered; end our side. */
@@ -359,6 +495,9 @@ export class Session {
     if (this.done) return;
     this.done = true;
     this.dropSubscription();
+    this.dropFollow();
+    this.pending.length = 0;
+    this.followQueued = 0;
     this.reader.dispose();
     this.resolveClosed();
   }

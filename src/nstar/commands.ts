@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { Client, RuntimeError } from '../client/index.js';
 import type { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
-import { TOKEN_LENGTH, type JsonValue } from '../api/model.js';
+import { TOKEN_LENGTH, type JsonValue, type LogLine } from '../api/model.js';
 import { openConsole } from './connect.js';
 import { parseSignal, resolveContainer, splitStartCommand, startedLine } from './args.js';
 import { containerDataJson, compactJson, prettyJson } from './json.js';
@@ -206,6 +206,42 @@ export class Nstar {
   async ident(): Promise<void> {
     const me = await this.with(false, (c) => c.ident());
     this.print(() => `${me}\n`, () => ({ ident: me.toString() }));
+  }
+
+  /**
+   * Ours: the container's kept `io: pipe` output (the last `tail` lines, all for undefined),
+   * stdout lines on stdout and stderr lines on stderr; with `follow`, new lines until the
+   * container's exit has been delivered. A container whose manifest keeps no output (io
+   * `discard` or `inherit`) is an error that says so.
+   */
+  async logs(name: string, o: { follow: boolean; tail: number | undefined; timestamps: boolean; stream: 'stdout' | 'stderr' | undefined }): Promise<void> {
+    await this.with(false, async (c, list) => {
+      const target = await resolveContainer(name, list);
+      const tail = o.tail;
+      const opts = tail === undefined ? {} : { tail };
+      const follow = o.follow ? await c.logs(target, { ...opts, follow: true }) : undefined;
+      const info = follow?.info ?? (await c.logs(target, opts));
+      const lines: AsyncIterable<LogLine> | readonly LogLine[] = follow ?? info.lines;
+      const io = info.io;
+      const kept = (['stdout', 'stderr'] as const).filter((s) => io[s] === 'pipe' && (o.stream === undefined || o.stream === s));
+      if (kept.length === 0) {
+        await follow?.stop();
+        const asked = o.stream === undefined ? (['stdout', 'stderr'] as const) : [o.stream];
+        const why = asked.map((s) => `io.${s} is ${io[s]}${io[s] === 'inherit' ? " (it goes to the runtime's own " + s + ')' : ''}`).join(', ');
+        throw new NorthstarError('ENOLOGS', `${target} keeps no output: its manifest's ${why}; only io: pipe output is kept for nstar logs`);
+      }
+      for await (const l of lines) {
+        if (o.stream !== undefined && l.stream !== o.stream) continue;
+        if (this.opts.transcript) continue;
+        if (this.opts.format === 'json') {
+          this.io.stdout(`${compactJson({ time: Number(l.time), stream: l.stream, line: l.line })}\n`);
+          continue;
+        }
+        const text = `${o.timestamps ? `${new Date(Number(l.time)).toISOString()} ` : ''}${l.line}\n`;
+        if (l.stream === 'stderr') this.io.stderr(text);
+        else this.io.stdout(text);
+      }
+    });
   }
 
   /** Follow notifications; stop after `count` of them, or at EOF. */

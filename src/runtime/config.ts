@@ -85,6 +85,8 @@ export interface Config {
   seccomp?: { default: SeccompDefault };
   /** Ours: `[launch]`: launch cores spawned ahead of time. */
   launch: { pool: number };
+  /** Ours: `[logs]`: bytes of `io: pipe` output kept per container (0: none); absent = 1 MiB. */
+  logs?: { bufferSize: number };
 }
 
 export { DEFAULT_CONSOLE_OPTIONS };
@@ -98,7 +100,12 @@ export const DEFAULTS = Object.freeze({
   pidsMax: 1024,
   oomScoreAdj: -900,
   launchPool: 2,
+  logBufferSize: 1 << 20,
 });
+
+/** `logs.buffer_size` bounds (besides 0): one longest line and its overhead .. 1 GiB. */
+export const LOG_BUFFER_MIN = 8192 + 64;
+export const LOG_BUFFER_MAX = 1 << 30;
 
 /** The largest `launch.pool`: each pooled core is a process waiting on the host. */
 export const LAUNCH_POOL_MAX = 64;
@@ -250,7 +257,7 @@ const U32_MAX = 0xffff_ffff;
 const TOP_KEYS = [
   'run_dir', 'data_dir', 'socket_dir', 'cgroup', 'event_buffer_size', 'notification_buffer_size',
   'loop_device_timeout', 'console', 'repositories', 'debug', 'shutdown_grace_period', 'verity',
-  'cgroups', 'oom_score_adj', 'seccomp', 'launch',
+  'cgroups', 'oom_score_adj', 'seccomp', 'launch', 'logs',
 ] as const;
 const CONSOLE_OPTION_KEYS = [
   'token_validity', 'max_requests_per_sec', 'max_request_size', 'max_npk_install_size', 'npk_stream_timeout',
@@ -530,6 +537,20 @@ export function parseConfig(tomlText: string): Config {
     }
   }
 
+  // Ours: the output kept per container for `logs` (docs/configuration.md, [logs]).
+  let logBufferSize: number = DEFAULTS.logBufferSize;
+  const logsT = r.table(doc, 'logs', '');
+  if (logsT) {
+    r.unknownKeys(logsT, 'logs', ['buffer_size']);
+    const size = r.bytes(logsT, 'buffer_size', 'logs');
+    if (size !== undefined) {
+      const given = JSON.stringify(logsT['buffer_size']);
+      if (size > LOG_BUFFER_MAX) r.fail('logs.buffer_size', `${given} is too large: at most "1GiB" per container`);
+      else if (size !== 0 && size < LOG_BUFFER_MIN) r.fail('logs.buffer_size', `${given} is too small: at least ${LOG_BUFFER_MIN} bytes (one line of 8 KiB and its overhead), or "0" to keep no output`);
+      else logBufferSize = size;
+    }
+  }
+
   if (r.issues.length > 0) throw new ValidationError(r.issues, 'invalid configuration');
   return {
     runDir: runDir!,
@@ -548,6 +569,7 @@ export function parseConfig(tomlText: string): Config {
     debug: { commands },
     seccomp: { default: seccompDefault },
     launch: { pool: launchPool },
+    logs: { bufferSize: logBufferSize },
   };
 }
 

@@ -4,10 +4,10 @@
  */
 import type { Container } from '../common/container.js';
 import type { Notification, Request, RequestOf, Response } from '../api/model.js';
-import type { Peer, RuntimeHandle } from '../console/handle.js';
+import type { LogSink, Peer, RuntimeHandle } from '../console/handle.js';
 import { toModelError, type State } from './state.js';
 
-type Handled = Exclude<Request, 'ident' | { install: unknown } | { token_create: unknown } | { token_verify: unknown }>;
+type Handled = Exclude<Request, 'ident' | { install: unknown } | { token_create: unknown } | { token_verify: unknown } | { logs: unknown }>;
 type HandledTag = Handled extends infer R ? (R extends string ? R : keyof R) : never;
 
 export class StateHandle implements RuntimeHandle {
@@ -73,5 +73,15 @@ export class StateHandle implements RuntimeHandle {
 
   subscribe(listener: (n: Notification) => void): () => void {
     return this.state.subscribe(listener);
+  }
+
+  logs(req: RequestOf<'logs'>['logs'], _peer: Peer, follower: LogSink | undefined): { response: Response; stop: () => void } {
+    const c = req.container;
+    try {
+      const { ok, stop } = this.state.logs(c, req.tail, follower);
+      return { response: { logs: { ok } }, stop };
+    } catch (e) {
+      return { response: { logs: { error: { container: c, error: toModelError(e) } } }, stop: () => undefined };
+    }
   }
 }

@@ -85,6 +85,15 @@ export interface StartJob {
   readonly request: StartRequest;
   /** The container counts as started: its app may talk to the runtime before exec resolves. */
   readonly onRunning: (running: Running) => void;
+  /** Ours (logs): every `pipe` line besides its debug log, and the end of all piped output. */
+  readonly output?: OutputSink;
+}
+
+/** Where `io: pipe` lines go besides the debug log (the container's log buffer). */
+export interface OutputSink {
+  line(stream: 'stdout' | 'stderr', text: string): void;
+  /** Once every piped stream has ended (at once when none is piped). */
+  ended(): void;
 }
 
 /** What is running for a started container. */
@@ -272,14 +281,25 @@ async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest:
 function serveIo(deps: StartDeps, job: StartJob, proc: ContainerProcess, teardown: Teardown): void {
   const io = job.manifest.io ?? { stdout: 'discard', stderr: 'discard' };
   const log = deps.log.child({ target: job.container.toString() });
+  const out = job.output;
+  let open = 0;
+  const ended = (): void => {
+    if (--open === 0) out?.ended();
+  };
   for (const [stream, mode, name] of [
     [proc.stdout, io.stdout, 'stdout'],
     [proc.stderr, io.stderr, 'stderr'],
   ] as const) {
     const onError = (err: Error) => log.debug(`${name}: ${errorMessage(err)}`);
-    if (mode === 'pipe') pipeLines(stream, (line) => log.debug(line), onError);
-    else if (mode === 'inherit' && stream) pipeInherit(stream, name === 'stdout' ? process.stdout : process.stderr, onError);
+    if (mode === 'pipe' && stream) {
+      open += 1;
+      pipeLines(stream, (line) => {
+        log.debug(line);
+        out?.line(name, line);
+      }, onError, ended);
+    } else if (mode === 'inherit' && stream) pipeInherit(stream, name === 'stdout' ? process.stdout : process.stderr, onError);
   }
+  if (open === 0) out?.ended();
   const console = proc.console;
   if (console) {
     const close = deps.serveConsole(job.container, job.manifest, console);
@@ -297,13 +317,22 @@ function serveIo(deps: StartDeps, job: StartJob, proc: ContainerProcess, teardow
  * newline is cut into pieces (LineSplitter), so a container cannot make the runtime buffer
  * without limit. A read error only ends the output; it never reaches the top level.
  */
-function pipeLines(stream: Readable | null, log: (line: string) => void, onError: (e: Error) => void): void {
+function pipeLines(stream: Readable | null, log: (line: string) => void, onError: (e: Error) => void, onEnd?: () => void): void {
   if (!stream) return;
   const lines = new LineSplitter(log);
-  stream.on('data', (chunk: Buffer | string) => lines.push(chunk));
-  stream.once('end', () => lines.end());
-  stream.on('error', (e: Error) => {
+  let done = false;
+  // The last line is out once the stream ended, failed or closed (once, whichever is first).
+  const finish = (): void => {
+    if (done) return;
+    done = true;
     lines.end();
+    onEnd?.();
+  };
+  stream.on('data', (chunk: Buffer | string) => lines.push(chunk));
+  stream.once('end', finish);
+  stream.once('close', finish);
+  stream.on('error', (e: Error) => {
+    finish();
     onError(e);
   });
 }

@@ -26,6 +26,7 @@ import { OpError, formatDuration, toModelError, unexpected } from './op-error.js
 import { removeTree } from './fs-safe.js';
 import { RESTART_RESET_AFTER_MS, restartDelayMs } from '../manifest/restart.js';
 import { failpoint } from '../common/failpoint.js';
+import { DEFAULT_LOG_BUFFER_SIZE, LogBuffer, type LogFollower, type LogLine } from './logs.js';
 
 export { OpError, toModelError, unexpected, formatDuration };
 export type { Running };
@@ -49,6 +50,18 @@ interface Entry {
   restart?: { inRow: number; total: number; timer: NodeJS.Timeout | undefined };
   /** A failed start's unmount of this entry that failed itself (EMFILE, say): retried later. */
   rollback?: NodeJS.Timeout;
+  /** Ours (logs): its recent `io: pipe` output; kept across its runs, dropped with the entry. */
+  logs?: LogBuffer;
+}
+
+/** After an exit, how long the end of its piped output is waited for before follows end. */
+const OUTPUT_END_WAIT_MS = 1000;
+
+/** What a `logs` request gets (the wire's `logs.ok` without the container). */
+export interface LogsAnswer {
+  io: { stdout: 'pipe' | 'inherit' | 'discard'; stderr: 'pipe' | 'inherit' | 'discard' };
+  lines: LogLine[];
+  buffer: { lines: bigint; bytes: bigint; capacity: bigint; dropped: bigint };
 }
 
 export interface StateDeps {
@@ -209,6 +222,46 @@ export class State {
     return { ...data, process: { pid: running.proc.pid, uptime, statistics } };
   }
 
+  // --- logs (ours) ----------------------------------------------------------------------
+
+  /** The buffer size of the runtime config (0: no output is kept). */
+  private get logBufferSize(): number {
+    return this.deps.config.logs?.bufferSize ?? DEFAULT_LOG_BUFFER_SIZE;
+  }
+
+  /** The log buffer of `e`, made on first use (undefined when logs are off). */
+  private logBuffer(e: Entry): LogBuffer | undefined {
+    const size = this.logBufferSize;
+    if (size === 0) return undefined;
+    return (e.logs ??= new LogBuffer(size));
+  }
+
+  /**
+   * The last `tail` lines of `c`'s output (all for null) and, with `follower`, every later
+   * line of the current run until its exit has been delivered. Synchronous: nothing comes
+   * between the snapshot and the start of the follow. A stopped container's follow ends at
+   * once (`not_running`).
+   */
+  logs(c: Container, tail: number | null, follower?: LogFollower): { ok: LogsAnswer & { container: Container }; stop: () => void } {
+    const e = this.entry(c);
+    const buf = this.logBuffer(e);
+    if (!buf) throw new OpError({ configuration: { context: 'logs are off: logs.buffer_size is 0 in the runtime configuration' } });
+    const io = e.pkg.npk.manifest.io ?? { stdout: 'discard', stderr: 'discard' };
+    const st = buf.stats();
+    const ok = {
+      container: c,
+      io: { stdout: io.stdout, stderr: io.stderr },
+      lines: buf.tail(tail ?? undefined),
+      buffer: { lines: BigInt(st.lines), bytes: BigInt(st.bytes), capacity: BigInt(st.capacity), dropped: BigInt(st.dropped) },
+    };
+    let stop = (): void => undefined;
+    if (follower) {
+      if (e.running) stop = buf.follow(follower, e.running);
+      else follower.end('not_running');
+    }
+    return { ok, stop };
+  }
+
   // --- install / uninstall ------------------------------------------------------------
 
   async install(repository: string, size: number, payload: AsyncIterable<Uint8Array>): Promise<Container> {
@@ -266,6 +319,9 @@ export class State {
       this.entries.delete(c.toString());
       if (e.restart?.timer) clearTimeout(e.restart.timer);
       this.cancelRollback(e);
+      // Its output goes with it; whoever follows it is told.
+      e.logs?.endFollowers('uninstall');
+      e.logs = undefined;
       if (wipe) {
         const dir = within(this.deps.config.dataDir, String(c.name), 'name');
         // The persist dir belongs to the container's uid, which may have planted symlinks in
@@ -412,6 +468,9 @@ export class State {
     const mounted = await this.mountForStart([e, ...new Set([...resources.values()].map((r) => r.entry))]);
     failpoint('start.after-mount');
     let running: Running | undefined;
+    const buf = this.logBuffer(e);
+    let outputEnded!: () => void;
+    const outputDone = new Promise<void>((resolve) => (outputEnded = resolve));
     try {
       running = await startContainer(this.startDeps, {
         container: c,
@@ -423,9 +482,12 @@ export class State {
           running = r;
           e.running = r;
         },
+        output: { line: (stream, text) => buf?.push(stream, text), ended: outputEnded },
       });
     } catch (err) {
       if (running && e.running === running) e.running = undefined;
+      // A follow that began while it counted as started (before exec failed) ends with it.
+      if (running) buf?.endFollowers('exit', running);
       await this.rollbackMounts(mounted);
       throw err;
     }
@@ -434,7 +496,7 @@ export class State {
     this.notify({ started: c });
     const started = running;
     const exit = started.proc.exited
-      .then((status) => this.onExit(e, started, status))
+      .then((status) => this.onExit(e, started, status, outputDone))
       .catch((err: unknown) => this.log.error(`exit of ${c}: ${errorMessage(err)}`));
     this.exiting.add(exit);
     e.exitHandled = exit;
@@ -590,7 +652,7 @@ export class State {
     await this.start(c, e.lastStart ?? {});
   }
 
-  private async onExit(e: Entry, running: Running, status: ExitStatus | null): Promise<void> {
+  private async onExit(e: Entry, running: Running, status: ExitStatus | null, outputDone: Promise<void>): Promise<void> {
     const st: ExitStatus = status ?? { signal: 9 };
     // The console, the writable root, the cgroup, the socket files: what the start made.
     await running.teardown.run();
@@ -600,6 +662,7 @@ export class State {
     const took = formatDuration(ran);
     this.log.info(`Process ${e.container} exited after ${took} with status ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
     this.notify({ exit: [e.container, toWireExit(st)] });
+    this.endLogFollows(e, running, outputDone);
     const critical = e.pkg.npk.manifest.autostart === 'critical';
     if (critical && !this.shuttingDown && !('code' in st && st.code === 0)) {
       this.log.error(`critical container ${e.container} exited with ${JSON.stringify(st)}: shutting down`);
@@ -608,6 +671,23 @@ export class State {
     const stopped = e.stopping === running;
     if (stopped) e.stopping = undefined;
     if (!stopped) this.scheduleRestart(e, `exited with ${'code' in st ? `code ${st.code}` : `signal ${st.signal}`}`, !('code' in st && st.code === 0), Number(process.hrtime.bigint() - running.startedAt) / 1e6);
+  }
+
+  /**
+   * The follows of this run end once its exit has been delivered and its last output lines
+   * are in (the pipes end when the last process of the container is gone; waited for at
+   * most OUTPUT_END_WAIT_MS, so a follow always ends).
+   */
+  private endLogFollows(e: Entry, running: Running, outputDone: Promise<void>): void {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, OUTPUT_END_WAIT_MS);
+      timer.unref();
+    });
+    void Promise.race([outputDone, late]).then(() => {
+      clearTimeout(timer);
+      e.logs?.endFollowers('exit', running);
+    });
   }
 
   /**

@@ -173,11 +173,11 @@ test('autostart, io and console', () => {
   rejects(withBase('io:\n  stdout: pipe\n  stderr: file\n'), ['io.stderr: unknown variant "file", expected one of discard, pipe, inherit']);
   rejects(withBase('io:\n  stdout: pipe\n  stderr: pipe\n  stdin: pipe\n'), ['io.stdin: unknown field, expected one of stdout, stderr']);
   const full = accepts(withBase('console:\n  permissions: full\n')).console;
-  assert.equal(full?.permissions.length, 15);
+  assert.equal(full?.permissions.length, 16);
   assert.deepEqual(accepts(withBase('console:\n  permissions: [shutdown, start, start]\n')).console, { permissions: ['shutdown', 'start'] });
   assert.deepEqual(accepts(withBase('console:\n  permissions: []\n')).console, { permissions: [] });
   rejects(withBase('console:\n  permissions: [reboot]\n'), [
-    'console.permissions[0]: unknown variant "reboot", expected one of ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall',
+    'console.permissions[0]: unknown variant "reboot", expected one of ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall, logs',
   ]);
   rejects(withBase('console:\n  permissions: all\n'), ['console.permissions: unknown variant "all", expected one of full']);
   rejects(withBase('console:\n  permissions: full\n  options: {}\n'), ['console.options: unknown field, expected one of permissions']);

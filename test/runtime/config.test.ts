@@ -142,7 +142,7 @@ test('console.global: "full" permissions, unix bind, tcp port', () => {
 });
 
 test('unknown keys are refused with their path (except inside console.global)', () => {
-  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`, `seccomp`, `launch`']);
+  assert.deepEqual(rejected(`${BASE}log_dir = "/x"\n`), ['log_dir: unknown key, expected one of `run_dir`, `data_dir`, `socket_dir`, `cgroup`, `event_buffer_size`, `notification_buffer_size`, `loop_device_timeout`, `console`, `repositories`, `debug`, `shutdown_grace_period`, `verity`, `cgroups`, `oom_score_adj`, `seccomp`, `launch`, `logs`']);
   assert.match(rejected(`${BASE}[repositories.default]\ntype = "mem"\ncapacity = 3\n`)[0]!, /^repositories\.default\.capacity: unknown key/);
   assert.match(rejected(`${BASE}[console.options]\ntimeout = "1s"\n`)[0]!, /^console\.options\.timeout: unknown key/);
   assert.match(rejected(`${BASE}[console.global]\nbind = "tcp://a"\npermissions = "full"\n[console.global.options]\nx = 1\n`)[0]!, /^console\.global\.options\.x: unknown key/);
@@ -174,10 +174,10 @@ test('bad values name the key', () => {
   assert.deepEqual(rejected(`${BASE}[console.global]\npermissions = "full"\n`), ['console.global.bind: missing required key']);
   // also_bind (our extension): more addresses for the global console.
   const two = parseConfig(`${BASE}[console.global]\nbind = "tcp://127.0.0.1:4300"\nalso_bind = ["unix:///run/ns.sock"]\npermissions = "full"\n`);
-  assert.deepEqual(two.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length]), [['tcp://127.0.0.1:4300', 15], ['unix:///run/ns.sock', 15]]);
+  assert.deepEqual(two.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length]), [['tcp://127.0.0.1:4300', 16], ['unix:///run/ns.sock', 16]]);
   // An also_bind entry may carry permissions of its own (a read-only TCP listener).
   const own = parseConfig(`${BASE}[console.global]\nbind = "unix:///run/ns.sock"\npermissions = "full"\nalso_bind = [{ url = "tcp://127.0.0.1", permissions = ["list", "inspect"] }, "unix:///run/b.sock"]\n`);
-  assert.deepEqual(own.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length === 15 ? 'full' : l.permissions]), [
+  assert.deepEqual(own.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length === 16 ? 'full' : l.permissions]), [
     ['unix:///run/ns.sock', 'full'],
     ['tcp://127.0.0.1', ['inspect', 'list']],
     ['unix:///run/b.sock', 'full'],
