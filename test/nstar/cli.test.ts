@@ -123,7 +123,7 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
       return execFileSync('bash', ['-c', program], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
     };
     assert.deepEqual(complete('nstar', 'u').sort(), ['umount', 'uninstall']);
-    assert.deepEqual(complete('nstar', 're').sort(), ['repos', 'repositories']);
+    assert.deepEqual(complete('nstar', 're').sort(), ['repos', 'repositories', 'restart']);
     assert.deepEqual(complete('nstar', '--f'), ['--format']);
     assert.deepEqual(complete('nstar', '--format', ''), ['table', 'json']);
     assert.deepEqual(complete('nstar', '-u', 'x', 'uninstall', '-').sort(), ['--format', '--help', '--wipe', '-f', '-h', '-w']);
