@@ -136,28 +136,22 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000));
     const idleRss = rssKiB(inner);
 
-    // start → started / exit latency.
-    const toStarted: number[] = [];
-    const toExit: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      const started = events.wait(tagged('started', 'exit0:0.0.1'));
-      const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
-      const t0 = process.hrtime.bigint();
-      await client.start('exit0:0.0.1', { args: ['exit', '0'] });
-      toStarted.push(Number((await started) - t0) / 1e6);
-      toExit.push(Number((await exited) - t0) / 1e6);
-    }
-    const idleStarted: number[] = [];
-    const idleExit: number[] = [];
-    for (let i = 0; i < Math.max(10, Math.floor(ROUNDS / 4)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const started = events.wait(tagged('started', 'exit0:0.0.1'));
-      const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
-      const t0 = process.hrtime.bigint();
-      await client.start('exit0:0.0.1', { args: ['exit', '0'] });
-      idleStarted.push(Number((await started) - t0) / 1e6);
-      idleExit.push(Number((await exited) - t0) / 1e6);
-    }
+    // start → started / exit latency, back to back and after a pause of `pauseMs`.
+    const rounds = async (n: number, pauseMs: number): Promise<{ started: number[]; exit: number[] }> => {
+      const out = { started: [] as number[], exit: [] as number[] };
+      for (let i = 0; i < n; i++) {
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        const started = events.wait(tagged('started', 'exit0:0.0.1'));
+        const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
+        const t0 = process.hrtime.bigint();
+        await client.start('exit0:0.0.1', { args: ['exit', '0'] });
+        out.started.push(Number((await started) - t0) / 1e6);
+        out.exit.push(Number((await exited) - t0) / 1e6);
+      }
+      return out;
+    };
+    const { started: toStarted, exit: toExit } = await rounds(ROUNDS, 0);
+    const { started: idleStarted, exit: idleExit } = await rounds(Math.max(10, Math.floor(ROUNDS / 4)), 100);
 
     // 100 different containers at once.
     await client.mount(names.map((n) => `${n}:0.0.1`));

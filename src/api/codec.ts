@@ -394,15 +394,23 @@ export function decodeError(n: JsonNode, path: string): ModelError {
   }
 }
 
-function containerResult(n: JsonNode, path: string): ContainerResult {
+/**
+ * An `ok`/`error` result whose both arms name the container (start, kill, inspect, logs, …):
+ * `ok` reads the rest of the ok object; the error arm is the same for all.
+ */
+function resultFor<T>(n: JsonNode, path: string, ok: (o: Obj, p: string, c: Container) => T): T | { error: { container: Container; error: ModelError } } {
   const [tag, v] = variant(n, path, 'a result');
   const p = `${path}.${tag}`;
   if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
   needsData(v, path, tag);
   const o = obj(v, p);
   const c = container(field(o, 'container', p), `${p}.container`);
-  if (tag === 'ok') return { ok: { container: c } };
+  if (tag === 'ok') return ok(o, p, c);
   return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
+}
+
+function containerResult(n: JsonNode, path: string): ContainerResult {
+  return resultFor(n, path, (_o, _p, c) => ({ ok: { container: c } }));
 }
 
 function installResult(n: JsonNode, path: string): InstallResult {
@@ -473,40 +481,28 @@ function logLines(n: JsonNode, path: string): LogLine[] {
 
 /** Ours: the answer to `logs`. */
 function logsResult(n: JsonNode, path: string): LogsResult {
-  const [tag, v] = variant(n, path, 'a result');
-  const p = `${path}.${tag}`;
-  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
-  needsData(v, path, tag);
-  const o = obj(v, p);
-  const c = container(field(o, 'container', p), `${p}.container`);
-  if (tag === 'error') return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
-  const io = obj(field(o, 'io', p), `${p}.io`);
-  const b = obj(field(o, 'buffer', p), `${p}.buffer`);
-  const bp = `${p}.buffer`;
-  return {
-    ok: {
-      container: c,
-      io: { stdout: outputMode(field(io, 'stdout', `${p}.io`), `${p}.io.stdout`), stderr: outputMode(field(io, 'stderr', `${p}.io`), `${p}.io.stderr`) },
-      lines: logLines(field(o, 'lines', p), `${p}.lines`),
-      buffer: {
-        lines: u64(field(b, 'lines', bp), `${bp}.lines`),
-        bytes: u64(field(b, 'bytes', bp), `${bp}.bytes`),
-        capacity: u64(field(b, 'capacity', bp), `${bp}.capacity`),
-        dropped: u64(field(b, 'dropped', bp), `${bp}.dropped`),
+  return resultFor(n, path, (o, p, c) => {
+    const io = obj(field(o, 'io', p), `${p}.io`);
+    const b = obj(field(o, 'buffer', p), `${p}.buffer`);
+    const bp = `${p}.buffer`;
+    return {
+      ok: {
+        container: c,
+        io: { stdout: outputMode(field(io, 'stdout', `${p}.io`), `${p}.io.stdout`), stderr: outputMode(field(io, 'stderr', `${p}.io`), `${p}.io.stderr`) },
+        lines: logLines(field(o, 'lines', p), `${p}.lines`),
+        buffer: {
+          lines: u64(field(b, 'lines', bp), `${bp}.lines`),
+          bytes: u64(field(b, 'bytes', bp), `${bp}.bytes`),
+          capacity: u64(field(b, 'capacity', bp), `${bp}.capacity`),
+          dropped: u64(field(b, 'dropped', bp), `${bp}.dropped`),
+        },
       },
-    },
-  };
+    };
+  });
 }
 
 function inspectResult(n: JsonNode, path: string): InspectResult {
-  const [tag, v] = variant(n, path, 'a result');
-  const p = `${path}.${tag}`;
-  if (tag !== 'ok' && tag !== 'error') return unknownVariant(path, tag, ['ok', 'error']);
-  needsData(v, path, tag);
-  const o = obj(v, p);
-  const c = container(field(o, 'container', p), `${p}.container`);
-  if (tag === 'ok') return { ok: { container: c, data: containerData(field(o, 'data', p), `${p}.data`) } };
-  return { error: { container: c, error: decodeError(field(o, 'error', p), `${p}.error`) } };
+  return resultFor(n, path, (o, p, c) => ({ ok: { container: c, data: containerData(field(o, 'data', p), `${p}.data`) } }));
 }
 
 const RESPONSE_TAGS_TEXT = [

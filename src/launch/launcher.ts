@@ -532,14 +532,21 @@ export class Launcher {
     } catch (e) {
       throw new NorthstarError('ELAUNCH', `start ${plan.container}: spawning the launch core failed: ${(e as Error).message}`, { cause: e });
     }
-    const proc = new ContainerProcess(plan.container, child, {
+    return this.handOver(child, plan.container, fds, encoded, exec);
+  }
+
+  /**
+   * The spawned (or pooled) core as the container's handle; the plan sent. The pool refills
+   * later: one that could not be filled, or was emptied by a burst of starts, tries again.
+   */
+  private handOver(child: ChildProcess, container: string, fds: LaunchFds, encoded: Buffer, exec: boolean): ContainerProcess {
+    const proc = new ContainerProcess(container, child, {
       stdout: fds.stdout === 'pipe',
       stderr: fds.stderr === 'pipe',
       console: fds.console === 'pipe' ? 5 : null,
     });
     if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
     proc.sendPlan(encoded, exec);
-    // A pool that could not be filled (or was emptied by a burst of starts) tries again.
     this.queueRefill();
     return proc;
   }
@@ -575,15 +582,7 @@ export class Launcher {
     if (fds.stdout !== 'pipe') child.stdio[1]?.destroy();
     if (fds.stderr !== 'pipe') child.stdio[2]?.destroy();
     if (fds.console !== 'pipe') (child.stdio as unknown as (Duplex | null | undefined)[])[5]?.destroy();
-    const proc = new ContainerProcess(plan.container, child, {
-      stdout: fds.stdout === 'pipe',
-      stderr: fds.stderr === 'pipe',
-      console: fds.console === 'pipe' ? 5 : null,
-    });
-    if (this.sealedFd === null) proc.onCreated = (pid) => this.adoptSealedCopy(pid);
-    proc.sendPlan(encoded, exec);
-    this.queueRefill();
-    return proc;
+    return this.handOver(child, plan.container, fds, encoded, exec);
   }
 
   /**
