@@ -44,4 +44,12 @@ __attribute__((noreturn)) void init_main(const struct plan *p);
 /* app.c: the app child of init. Never returns. */
 __attribute__((noreturn)) void app_main(const struct plan *p, int err_fd);
 
+/* join.c: exec into a running container (the JOIN frame, then the plan). */
+struct join {
+  pid_t launcher; /* host pid of the container's launcher; its only child is init */
+  uint8_t tty;    /* 1: the command gets a pty, the core relays it over fds 0 and 1 */
+};
+int parse_join(const uint8_t *buf, uint32_t len, struct join *out);
+__attribute__((noreturn)) void join_main(const struct plan *p, const struct join *j);
+
 #endif

@@ -112,6 +112,19 @@ int main(int argc, char **argv, char **envp) {
     fail_step("plan", errno, NULL, "reading the plan failed");
     fail_launcher();
   }
+  /* A JOIN frame first (a plan starts with "NSPL"): exec into a running container. */
+  struct join join = {0};
+  int joining = len > 0 && buf[0] == CMD_JOIN;
+  if (joining) {
+    if (parse_join(buf, len, &join) < 0) fail_launcher();
+    free(buf);
+    buf = NULL;
+    rc = read_frame(COMMAND_FD, &buf, &len, PLAN_MAX_BYTES);
+    if (rc <= 0) {
+      fail_step("plan", rc < 0 ? errno : EPIPE, NULL, "reading the plan after the join command failed");
+      fail_launcher();
+    }
+  }
   struct plan plan;
   char perr[256];
   if (plan_parse(buf, len, &plan, perr, sizeof perr) < 0) {
@@ -129,6 +142,7 @@ int main(int argc, char **argv, char **envp) {
   for (unsigned i = 0; i < passed; i++) {
     if (check_fd(FIRST_PASSED_FD + (int)i, plan.console && i == 0 ? "console" : "socket") < 0) fail_launcher();
   }
+  if (joining) join_main(&plan, &join);
   if (join_network(&plan) < 0) fail_launcher();
 
   /* Joining the cgroups before init exists puts init and everything below it inside

@@ -2,7 +2,8 @@
  * Reports and commands use separate sockets so that a write of the runtime racing with
  * the container's end (EPIPE) can never cost it a report still to be read.
  * Every frame is a u32 little-endian payload length followed by the payload.
- *   runtime -> core (fd 4): first frame = the plan; then u8 CMD_EXEC | u8 CMD_SIGNAL, u8 signo
+ *   runtime -> core (fd 4): first frame = the plan (or a JOIN frame, then the plan); then
+ *                    u8 CMD_EXEC | u8 CMD_SIGNAL, u8 signo | u8 CMD_RESIZE, u16 rows, u16 cols
  *   core -> runtime (fd 3): u8 REP_CREATED, u32 host pid of init
  *                    u8 REP_STARTED, u32 pid of the app inside the container
  *                    u8 REP_EXIT, u8 0 (exit code) | 1 (signal), i32 value
@@ -20,7 +21,9 @@
 #define COMMAND_FD 4 /* plan and commands, runtime -> core */
 #define FIRST_PASSED_FD 5
 
-enum { CMD_EXEC = 1, CMD_SIGNAL = 2 };
+/* CMD_JOIN (ours, exec into a running container, join.c) comes before the plan: u8 CMD_JOIN,
+ * u32 launcher pid, u8 tty. CMD_RESIZE (u8, u16 rows, u16 cols) is for such a core only. */
+enum { CMD_EXEC = 1, CMD_SIGNAL = 2, CMD_JOIN = 3, CMD_RESIZE = 4 };
 enum { REP_CREATED = 1, REP_STARTED = 2, REP_EXIT = 3, REP_ERROR = 4 };
 #define MAX_FRAME (PLAN_MAX_BYTES)
 #define MAX_REPORT 8192u

@@ -65,6 +65,7 @@ export type ErrorCode =
   | 'ESIGNAL'
   | 'EPLAN' // StartError: the launch plan cannot be built
   | 'ESTART' // LaunchError: a step of the C core failed
+  | 'EEXEC' // LaunchError of an exec into a running container (ours)
   | 'ELAUNCH'
   | 'ESTRACE'
   | 'EOP' // OpError: a console error variant raised inside the runtime

@@ -45,20 +45,12 @@ import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import { NorthstarError } from '../common/errors.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
+import { CMD_EXEC, CMD_SIGNAL, ReportReader, frames, type ExitStatus, type Report } from './records.js';
 
 /** Default location of the C core, relative to this module (dist/src/launch/). */
 export const DEFAULT_LAUNCH_BINARY = fileURLToPath(new URL('../../../native/build/northstar-launch', import.meta.url));
 
-const REP_CREATED = 1;
-const REP_STARTED = 2;
-const REP_EXIT = 3;
-const REP_ERROR = 4;
-const CMD_EXEC = 1;
-const CMD_SIGNAL = 2;
-const MAX_REPORT = 8192;
-
-/** How the app ended: its exit code, or the signal that killed it (a seccomp kill is 31). */
-export type ExitStatus = { code: number } | { signal: number };
+export type { ExitStatus } from './records.js';
 
 /** A failed step of a container start, as reported by the C core. */
 export class LaunchError extends NorthstarError {
@@ -70,9 +62,9 @@ export class LaunchError extends NorthstarError {
   /** The path the step was working on, if any. */
   readonly path: string | null;
   readonly detail: string;
-  constructor(container: string, step: string, errno: number, path: string | null, detail: string) {
+  constructor(container: string, step: string, errno: number, path: string | null, detail: string, op: 'start' | 'exec' = 'start') {
     const errnoName = errnoNameOf(errno);
-    super('ESTART', `start ${container}: ${step}: ${detail}${errnoName ? ` (${errnoName})` : ''}`);
+    super(op === 'start' ? 'ESTART' : 'EEXEC', `${op} ${container}: ${step}: ${detail}${errnoName ? ` (${errnoName})` : ''}`);
     this.name = 'LaunchError';
     this.container = container;
     this.step = step;
@@ -190,7 +182,7 @@ export class ContainerProcess {
   /** Reports from the core (fd 3 in the core) and commands to it (fd 4). */
   private readonly control: Duplex;
   private readonly commands: Duplex;
-  private rx: Buffer = Buffer.alloc(0);
+  private readonly reports = new ReportReader();
   private status: ExitStatus | null = null;
   private error: LaunchError | null = null;
   private waiter: { resolve: () => void; reject: (e: Error) => void; want: 'created' | 'running' } | null = null;
@@ -285,13 +277,7 @@ export class ContainerProcess {
 
   private send(...payloads: Buffer[]): void {
     if (this.commands.destroyed || !this.commands.writable) return;
-    const frames: Buffer[] = [];
-    for (const p of payloads) {
-      const hdr = Buffer.alloc(4);
-      hdr.writeUInt32LE(p.length);
-      frames.push(hdr, p);
-    }
-    this.commands.write(Buffer.concat(frames));
+    this.commands.write(frames(...payloads));
   }
 
   /** @internal the plan (and EXEC for a one-call start) in one write, read by the core at once */
@@ -308,75 +294,38 @@ export class ContainerProcess {
   }
 
   private onData(chunk: Buffer): void {
-    this.rx = this.rx.length ? Buffer.concat([this.rx, chunk]) : chunk;
-    while (this.rx.length >= 4) {
-      const len = this.rx.readUInt32LE(0);
-      if (len === 0 || len > MAX_REPORT) return this.protocolError(`report of ${len} bytes`);
-      if (this.rx.length < 4 + len) return;
-      const rec = this.rx.subarray(4, 4 + len);
-      this.rx = this.rx.subarray(4 + len);
-      try {
-        this.onRecord(rec);
-      } catch (e) {
-        return this.protocolError(e instanceof Error ? e.message : String(e));
-      }
+    let reports: Report[];
+    try {
+      reports = this.reports.push(chunk);
+    } catch (e) {
+      return this.protocolError(e instanceof Error ? e.message : String(e));
     }
+    for (const r of reports) this.onRecord(r);
   }
 
-  private onRecord(rec: Buffer): void {
-    const type = rec[0];
-    const need = (n: number): void => {
-      if (rec.length !== n) throw new Error(`record type ${type} has ${rec.length} bytes, expected ${n}`);
-    };
-    switch (type) {
-      case REP_CREATED:
-        need(5);
-        this.pid = rec.readUInt32LE(1);
+  private onRecord(r: Report): void {
+    switch (r.type) {
+      case 'created':
+        this.pid = r.pid;
         this.createdAt = new Date();
         this.onCreated?.(this.pid);
         if (this.phase === 'creating') this.phase = 'created';
         if (this.waiter?.want === 'created') this.settle();
         break;
-      case REP_STARTED:
-        need(5);
-        this.appPid = rec.readUInt32LE(1);
+      case 'started':
+        this.appPid = r.pid;
         this.startedAt = new Date();
         this.phase = 'running';
         this.settle();
         break;
-      case REP_EXIT: {
-        need(6);
-        const kind = rec[1];
-        const value = rec.readInt32LE(2);
-        if (kind !== 0 && kind !== 1) throw new Error(`exit record of kind ${kind}`);
-        this.status = kind === 0 ? { code: value } : { signal: value };
+      case 'exit':
+        this.status = r.status;
         break;
-      }
-      case REP_ERROR: {
-        let at = 1;
-        const str = (): string => {
-          if (at + 4 > rec.length) throw new Error('truncated error record');
-          const n = rec.readUInt32LE(at);
-          at += 4;
-          if (at + n > rec.length) throw new Error('truncated error record');
-          const s = rec.toString('utf8', at, at + n);
-          at += n;
-          return s;
-        };
-        const step = str();
-        if (at + 4 > rec.length) throw new Error('truncated error record');
-        const errno = rec.readInt32LE(at);
-        at += 4;
-        const path = str();
-        const message = str();
-        if (at !== rec.length) throw new Error('trailing bytes in error record');
-        this.error ??= new LaunchError(this.container, step, errno, path || null, message);
+      case 'error':
+        this.error ??= new LaunchError(this.container, r.step, r.errno, r.path || null, r.message);
         // The core ends this container itself; closing our side makes sure of it.
         this.destroy();
         break;
-      }
-      default:
-        throw new Error(`unknown record type ${type}`);
     }
   }
 

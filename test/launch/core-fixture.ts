@@ -15,7 +15,7 @@ import type { LaunchPlan } from '../../src/launch/plan.js';
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BUSYBOX = '/bin/busybox';
 
-const APPLETS = ['sh', 'cat', 'id', 'hostname', 'ls', 'readlink', 'sleep', 'true', 'false', 'kill', 'grep', 'echo', 'wc', 'ps', 'ip', 'stat', 'touch', 'mkdir', 'head', 'tr', 'env'];
+const APPLETS = ['sh', 'cat', 'id', 'hostname', 'ls', 'readlink', 'sleep', 'true', 'false', 'kill', 'grep', 'echo', 'wc', 'ps', 'ip', 'stat', 'touch', 'mkdir', 'head', 'tr', 'env', 'stty'];
 
 /** Why launch tests cannot run here, or null. */
 export function skipReason(): string | null {
