@@ -19,7 +19,8 @@
  *   limits as the app (app.c), never more.
  * The relay then reports STARTED (the child's host pid) or the child's ERROR record, and
  *   stays until the child has exited: with tty it copies fd 0 to the pty and the pty to
- *   fd 1 (without, the child has the runtime's pipes at 0-2 itself); commands on fd 4 are
+ *   fd 1; without, the child has the runtime's sockets at 1 and 2 itself, and its stdin is
+ *   a pipe the core feeds from fd 0 (a command may reopen a pipe, not a socket); commands on fd 4 are
  *   SIGNAL (to the child's process group, or the terminal's foreground group) and RESIZE;
  *   EOF on fd 4 (the runtime or its client went away) kills the child. It reports EXIT with
  *   the child's status and exits 0.
@@ -217,6 +218,7 @@ struct relay {
   pid_t child;
   int pidfd;
   int master; /* -1 without tty */
+  int in;     /* where fd 0's bytes go: the pty master, a pipe to the child's stdin, or -1 */
   int stdin_open;
   int master_open;
   uint8_t pending[4096];
@@ -268,13 +270,20 @@ static int pty_out(struct relay *r) {
   }
 }
 
-static void pty_in(struct relay *r) {
-  if (r->npending == 0) {
+/* Move input from fd 0 to r->in without blocking on either side. */
+static void relay_in(struct relay *r) {
+  if (r->npending == 0 && r->stdin_open) {
     ssize_t n = read(0, r->pending, sizeof r->pending);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
     if (n <= 0) {
-      /* End of input: the terminal's end-of-file character, as a typed ^D. */
       r->stdin_open = 0;
+      if (r->master < 0) {
+        /* The pipe's end is the command's end of input. */
+        close(r->in);
+        r->in = -1;
+        return;
+      }
+      /* End of input on a terminal: its end-of-file character, as a typed ^D. */
       struct termios t;
       r->pending[0] = tcgetattr(r->master, &t) == 0 ? t.c_cc[VEOF] : 4;
       r->npending = 1;
@@ -282,19 +291,28 @@ static void pty_in(struct relay *r) {
       r->npending = (size_t)n;
     }
   }
-  ssize_t w = write(r->master, r->pending, r->npending);
+  if (r->npending == 0 || r->in < 0) return;
+  ssize_t w = write(r->in, r->pending, r->npending);
   if (w > 0) {
     memmove(r->pending, r->pending + w, r->npending - (size_t)w);
     r->npending -= (size_t)w;
+  } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+    /* The command closed its input (EPIPE): drop what is left and read no more. */
+    r->npending = 0;
+    r->stdin_open = 0;
+    if (r->master < 0) {
+      close(r->in);
+      r->in = -1;
+    }
   }
 }
 
 static int relay_loop(struct relay *r) {
   int commands_open = 1;
   for (;;) {
-    struct pollfd fds[4];
+    struct pollfd fds[5];
     nfds_t n = 0;
-    int ci = -1, pi = -1, mi = -1, ii = -1;
+    int ci = -1, pi = -1, mi = -1, ii = -1, wi = -1;
     if (commands_open) {
       ci = (int)n;
       fds[n++] = (struct pollfd){.fd = COMMAND_FD, .events = POLLIN};
@@ -303,11 +321,15 @@ static int relay_loop(struct relay *r) {
     fds[n++] = (struct pollfd){.fd = r->pidfd, .events = POLLIN};
     if (r->master_open) {
       mi = (int)n;
-      fds[n++] = (struct pollfd){.fd = r->master, .events = (short)(POLLIN | (r->npending ? POLLOUT : 0))};
-      if (r->stdin_open && r->npending == 0) {
-        ii = (int)n;
-        fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
-      }
+      fds[n++] = (struct pollfd){.fd = r->master, .events = POLLIN};
+    }
+    if (r->in >= 0 && r->npending > 0) {
+      wi = (int)n;
+      fds[n++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
+    }
+    if (r->in >= 0 && r->stdin_open && r->npending == 0) {
+      ii = (int)n;
+      fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
     }
     if (poll(fds, n, -1) < 0) {
       if (errno == EINTR) continue;
@@ -321,10 +343,13 @@ static int relay_loop(struct relay *r) {
       }
     }
     if (mi >= 0 && (fds[mi].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (pty_out(r) < 0) r->master_open = 0;
+      if (pty_out(r) < 0) {
+        r->master_open = 0;
+        r->in = -1;
+      }
     }
-    if (mi >= 0 && r->master_open && (fds[mi].revents & POLLOUT)) pty_in(r);
-    if (ii >= 0 && (fds[ii].revents & (POLLIN | POLLHUP | POLLERR))) pty_in(r);
+    if (wi >= 0 && fds[wi].revents) relay_in(r);
+    if (ii >= 0 && (fds[ii].revents & (POLLIN | POLLHUP | POLLERR))) relay_in(r);
     if (fds[pi].revents) {
       int status;
       for (;;) {
@@ -358,6 +383,19 @@ void join_main(const struct plan *p, const struct join *j) {
   if (reset_oom_score_adj() < 0) fail_join();
   int master = -1, slave = -1;
   if (j->tty && open_pty(&master, &slave) < 0) fail_join();
+  /* Without a terminal, input from the runtime (a socket) reaches the command through a
+   * real pipe: a command that reopens its stdin (/dev/stdin, /proc/self/fd/0) can. */
+  int inpipe[2] = {-1, -1};
+  struct stat st0;
+  if (!j->tty && fstat(0, &st0) == 0 && S_ISSOCK(st0.st_mode) && pipe2(inpipe, O_CLOEXEC) < 0) {
+    fail_step("exec", errno, NULL, "creating the stdin pipe failed");
+    fail_join();
+  }
+  /* Owned by the command's ids, so it can reopen it (the inode is root's otherwise). */
+  if (inpipe[0] >= 0 && fchown(inpipe[0], p->uid, p->gid) < 0) {
+    fail_step("exec", errno, NULL, "handing the stdin pipe to uid %u failed", p->uid);
+    fail_join();
+  }
   if (flags && setns(pidfd, flags) < 0) {
     fail_step("join", errno, NULL, "joining the container's namespaces failed");
     fail_join();
@@ -382,12 +420,18 @@ void join_main(const struct plan *p, const struct join *j) {
   if (child == 0) {
     close(errp[0]);
     if (master >= 0) close(master);
+    if (inpipe[0] >= 0) {
+      close(inpipe[1]);
+      if (dup2(inpipe[0], 0) < 0) _exit(1);
+      close(inpipe[0]);
+    }
     close(CONTROL_FD);
     close(COMMAND_FD);
     child_main(p, errp[1], slave);
   }
   close(errp[1]);
   if (slave >= 0) close(slave);
+  if (inpipe[0] >= 0) close(inpipe[0]);
   uint8_t rec[MAX_REPORT + 4];
   size_t got = 0;
   for (;;) {
@@ -406,7 +450,8 @@ void join_main(const struct plan *p, const struct join *j) {
     _exit(1);
   }
   report_started(CONTROL_FD, (uint32_t)child);
-  struct relay r = {.child = child, .master = master, .stdin_open = master >= 0, .master_open = master >= 0};
+  struct relay r = {.child = child, .master = master, .in = master >= 0 ? master : inpipe[1], .master_open = master >= 0};
+  r.stdin_open = r.in >= 0;
   r.pidfd = (int)syscall(SYS_pidfd_open, child, 0);
   if (r.pidfd < 0) {
     fail_step("relay", errno, NULL, "pidfd_open of the command failed");
@@ -420,10 +465,15 @@ void join_main(const struct plan *p, const struct join *j) {
       fail_join();
     }
   } else {
-    /* The child has the runtime's pipes; this process keeps no copy, so their ends are
-     * the child's alone. */
+    /* The child has the runtime's output sockets; this process keeps no copy, so their ends
+     * are the child's alone. fd 0 stays when it feeds the stdin pipe. */
+    if (inpipe[1] >= 0 && (fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK) < 0 || fcntl(inpipe[1], F_SETFL, O_NONBLOCK) < 0)) {
+      fail_step("relay", errno, NULL, "making the stdin relay non-blocking failed");
+      kill(child, SIGKILL);
+      fail_join();
+    }
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
+    for (int fd = inpipe[1] >= 0 ? 1 : 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
     if (devnull > 2) close(devnull);
   }
   if (relay_loop(&r) < 0) {

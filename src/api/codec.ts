@@ -125,6 +125,7 @@ function integer(n: JsonNode, path: string, min: bigint, max: bigint, type: stri
 
 const u64 = (n: JsonNode, path: string): bigint => integer(n, path, 0n, U64_MAX, 'u64');
 const u32 = (n: JsonNode, path: string): number => Number(integer(n, path, 0n, 0xffff_ffffn, 'u32'));
+const u16 = (n: JsonNode, path: string): number => Number(integer(n, path, 0n, 0xffffn, 'u16'));
 const i32 = (n: JsonNode, path: string): number => Number(integer(n, path, -0x8000_0000n, 0x7fff_ffffn, 'i32'));
 
 function optional<T>(o: Obj, key: string, path: string, f: (n: JsonNode, path: string) => T): T | null {
@@ -316,6 +317,24 @@ export function decodeRequest(n: JsonNode, path = 'request'): Request {
       const c = container(field(o, 'container', p), `${p}.container`);
       const tail = field(o, 'tail', p).t === 'null' ? null : u32(field(o, 'tail', p), `${p}.tail`);
       return { logs: { container: c, tail, follow: bool(field(o, 'follow', p), `${p}.follow`) } };
+    }
+    case 'exec': {
+      needsData(v, path, tag);
+      const o = obj(v, p);
+      const c = container(field(o, 'container', p), `${p}.container`);
+      const command = arr(field(o, 'command', p), `${p}.command`).map((x, k) => nonNul(x, `${p}.command[${k}]`));
+      if (command.length === 0 || command[0] === '') bad(`${p}.command`, 'must name a program');
+      const envNode = obj(field(o, 'environment', p), `${p}.environment`);
+      const environment: Record<string, string> = {};
+      for (const [k, x] of envNode.entries) {
+        if (k === '' || k.includes('\0') || k.includes('=')) bad(`${p}.environment`, `invalid variable name ${JSON.stringify(k)}`);
+        setKey(environment, k, nonNul(x, `${p}.environment.${k}`));
+      }
+      const size = optional(o, 'size', `${p}.size`, (n, sp) => {
+        const so = obj(n, sp);
+        return { rows: u16(field(so, 'rows', sp), `${sp}.rows`), cols: u16(field(so, 'cols', sp), `${sp}.cols`) };
+      });
+      return { exec: { container: c, command, environment, tty: bool(field(o, 'tty', p), `${p}.tty`), stdin: bool(field(o, 'stdin', p), `${p}.stdin`), size } };
     }
     default:
       return unknownVariant(path, tag, REQUEST_TAGS_TEXT);
@@ -517,7 +536,7 @@ export function decodeResponse(n: JsonNode, path = 'response'): Response {
     unit(v, path, tag);
     return 'shutdown';
   }
-  if (!RESPONSE_TAGS_TEXT.includes(tag) && tag !== 'restart' && tag !== 'logs') return unknownVariant(path, tag, RESPONSE_TAGS_TEXT);
+  if (!RESPONSE_TAGS_TEXT.includes(tag) && tag !== 'restart' && tag !== 'logs' && tag !== 'exec') return unknownVariant(path, tag, RESPONSE_TAGS_TEXT);
   needsData(v, path, tag);
   switch (tag) {
     case 'ident':
@@ -532,6 +551,8 @@ export function decodeResponse(n: JsonNode, path = 'response'): Response {
       return { restart: containerResult(v, p) };
     case 'logs':
       return { logs: logsResult(v, p) };
+    case 'exec':
+      return { exec: containerResult(v, p) };
     case 'start':
       return { start: containerResult(v, p) };
     case 'uninstall':
@@ -623,7 +644,7 @@ function connectNack(n: JsonNode, path: string): ConnectNack {
   return { invalid_protocol_version: { version: version(field(obj(v, p), 'version', p), `${p}.version`) } };
 }
 
-const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification', 'log', 'log_end'] as const;
+const ENVELOPE = ['connect', 'connect_ack', 'connect_nack', 'request', 'response', 'notification', 'log', 'log_end', 'exec_output', 'exec_exit', 'exec_input', 'exec_resize', 'exec_signal'] as const;
 
 function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JsonNode): Message {
   switch (key) {
@@ -654,6 +675,31 @@ function decodeEnvelope(key: (typeof ENVELOPE)[number], v: JsonNode): Message {
       const reason = str(field(o, 'reason', key), 'log_end.reason');
       if (!(LOG_END_REASONS as readonly string[]).includes(reason)) return unknownVariant('log_end.reason', reason, LOG_END_REASONS);
       return { log_end: { container: c, reason: reason as LogEndReason } };
+    }
+    // Ours: an exec's messages (see the `exec` request).
+    case 'exec_output': {
+      const o = obj(v, key);
+      const stream = str(field(o, 'stream', key), 'exec_output.stream');
+      if (stream !== 'stdout' && stream !== 'stderr') return unknownVariant('exec_output.stream', stream, ['stdout', 'stderr']);
+      return { exec_output: { container: container(field(o, 'container', key), 'exec_output.container'), stream, data: base64(field(o, 'data', key), 'exec_output.data') } };
+    }
+    case 'exec_exit': {
+      const o = obj(v, key);
+      return { exec_exit: { container: container(field(o, 'container', key), 'exec_exit.container'), status: decodeExitStatus(field(o, 'status', key), 'exec_exit.status') } };
+    }
+    case 'exec_input': {
+      const o = obj(v, key);
+      return { exec_input: { data: base64(field(o, 'data', key), 'exec_input.data'), eof: bool(field(o, 'eof', key), 'exec_input.eof') } };
+    }
+    case 'exec_resize': {
+      const o = obj(v, key);
+      return { exec_resize: { rows: u16(field(o, 'rows', key), 'exec_resize.rows'), cols: u16(field(o, 'cols', key), 'exec_resize.cols') } };
+    }
+    case 'exec_signal': {
+      const o = obj(v, key);
+      const signal = u32(field(o, 'signal', key), 'exec_signal.signal');
+      if (signal < 1 || signal > 64) bad('exec_signal.signal', `${signal} is not a signal number (1..64)`);
+      return { exec_signal: { signal } };
     }
     default:
       return assertNever(key, 'message kind');
@@ -726,6 +772,18 @@ export function encodeRequest(r: Request): string {
   if ('logs' in r) {
     const l = r.logs;
     return encStruct('logs', [['container', encContainer(l.container)], ['tail', l.tail === null ? 'null' : String(l.tail)], ['follow', String(l.follow)]]);
+  }
+  if ('exec' in r) {
+    const x = r.exec;
+    const env = Object.keys(x.environment).map((k) => `${q(k)}:${q(x.environment[k]!)}`);
+    return encStruct('exec', [
+      ['container', encContainer(x.container)],
+      ['command', `[${x.command.map(q).join(',')}]`],
+      ['environment', `{${env.join(',')}}`],
+      ['tty', String(x.tty)],
+      ['stdin', String(x.stdin)],
+      ['size', x.size === null ? 'null' : `{"rows":${x.size.rows},"cols":${x.size.cols}}`],
+    ]);
   }
   if ('mount' in r) return encStruct('mount', [['containers', `[${r.mount.containers.map(encContainer).join(',')}]`]]);
   if ('umount' in r) return encStruct('umount', [['containers', `[${r.umount.containers.map(encContainer).join(',')}]`]]);
@@ -842,6 +900,7 @@ export function encodeResponse(r: Response): string {
   if ('kill' in r) return `{"kill":${encContainerResult(r.kill)}}`;
   if ('restart' in r) return `{"restart":${encContainerResult(r.restart)}}`;
   if ('logs' in r) return `{"logs":${encLogsResult(r.logs)}}`;
+  if ('exec' in r) return `{"exec":${encContainerResult(r.exec)}}`;
   if ('start' in r) return `{"start":${encContainerResult(r.start)}}`;
   if ('uninstall' in r) return `{"uninstall":${encContainerResult(r.uninstall)}}`;
   if ('list' in r) return `{"list":[${r.list.map(encContainer).join(',')}]}`;
@@ -883,6 +942,14 @@ export function encode(m: Message): string {
   if ('notification' in m) return `{"notification":${encodeNotification(m.notification)}}`;
   if ('log' in m) return `{"log":{"container":${encContainer(m.log.container)},"lines":${encLogLines(m.log.lines)}}}`;
   if ('log_end' in m) return `{"log_end":{"container":${encContainer(m.log_end.container)},"reason":${q(m.log_end.reason)}}}`;
+  if ('exec_output' in m) {
+    const o = m.exec_output;
+    return `{"exec_output":{"container":${encContainer(o.container)},"stream":${q(o.stream)},"data":${q(o.data.toString('base64'))}}}`;
+  }
+  if ('exec_exit' in m) return `{"exec_exit":{"container":${encContainer(m.exec_exit.container)},"status":${encodeExitStatus(m.exec_exit.status)}}}`;
+  if ('exec_input' in m) return `{"exec_input":{"data":${q(m.exec_input.data.toString('base64'))},"eof":${m.exec_input.eof}}}`;
+  if ('exec_resize' in m) return `{"exec_resize":{"rows":${m.exec_resize.rows},"cols":${m.exec_resize.cols}}}`;
+  if ('exec_signal' in m) return `{"exec_signal":{"signal":${m.exec_signal.signal}}}`;
   return assertNever(m, 'message');
 }
 

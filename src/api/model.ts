@@ -69,12 +69,34 @@ export type Request =
    * output (all for null); with `follow`, `log` messages with new lines follow on this
    * connection until a `log_end`.
    */
-  | { logs: { container: Container; tail: number | null; follow: boolean } };
+  | { logs: { container: Container; tail: number | null; follow: boolean } }
+  /**
+   * Ours (docs/console.md, extensions): run `command` inside the running container. Answered
+   * once it runs (or could not be run); then `exec_output` messages and one `exec_exit`
+   * follow on this connection, and the client may send `exec_input`, `exec_resize` and
+   * `exec_signal` messages until the exit. One exec per connection at a time.
+   */
+  | { exec: ExecRequest };
+
+/** Ours: the `exec` request. */
+export interface ExecRequest {
+  container: Container;
+  /** Program and arguments; a program without `/` is looked up in the container's PATH. */
+  command: string[];
+  /** Added to (or replacing in) the container's environment. */
+  environment: Record<string, string>;
+  /** A pseudo terminal for stdin, stdout and stderr (all output is `stdout`). */
+  tty: boolean;
+  /** Whether `exec_input` feeds the command's stdin (else it reads /dev/null; with tty always on). */
+  stdin: boolean;
+  /** The terminal's initial size (tty only). */
+  size: { rows: number; cols: number } | null;
+}
 
 /** Every request variant's tag, in declaration order (upstream's, then ours). */
 export const REQUEST_TAGS = [
   'inspect', 'ident', 'install', 'kill', 'list', 'mount', 'repositories', 'shutdown', 'start',
-  'token_create', 'token_verify', 'umount', 'uninstall', 'restart', 'logs',
+  'token_create', 'token_verify', 'umount', 'uninstall', 'restart', 'logs', 'exec',
 ] as const;
 export type RequestTag = (typeof REQUEST_TAGS)[number];
 
@@ -211,11 +233,13 @@ export type Response =
   /** Ours: the answer to a `restart` request. */
   | { restart: ContainerResult }
   /** Ours: the answer to a `logs` request. */
-  | { logs: LogsResult };
+  | { logs: LogsResult }
+  /** Ours: the answer to an `exec` request: `ok` once the command runs. */
+  | { exec: ContainerResult };
 
 export const RESPONSE_TAGS = [
   'ident', 'inspect', 'install', 'kill', 'list', 'mount', 'permission_denied', 'repositories',
-  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall', 'restart', 'logs',
+  'shutdown', 'start', 'token', 'token_verification', 'umount', 'uninstall', 'restart', 'logs', 'exec',
 ] as const;
 export type ResponseTag = (typeof RESPONSE_TAGS)[number];
 
@@ -258,4 +282,14 @@ export type Message =
   /** Ours: new lines of the `logs` follow of this connection (only after such a request). */
   | { log: { container: Container; lines: LogLine[] } }
   /** Ours: the end of this connection's follow; the last message of it. */
-  | { log_end: { container: Container; reason: LogEndReason } };
+  | { log_end: { container: Container; reason: LogEndReason } }
+  /** Ours, runtime to client: output of this connection's exec (bytes, base64 on the wire). */
+  | { exec_output: { container: Container; stream: LogStream; data: Buffer } }
+  /** Ours, runtime to client: the exec's command ended; the last message of the exec. */
+  | { exec_exit: { container: Container; status: ExitStatus } }
+  /** Ours, client to runtime: bytes for the exec's stdin; `eof` closes it after them. */
+  | { exec_input: { data: Buffer; eof: boolean } }
+  /** Ours, client to runtime: the exec's terminal size (tty only). */
+  | { exec_resize: { rows: number; cols: number } }
+  /** Ours, client to runtime: a signal for the exec's command (with tty: the terminal's foreground group). */
+  | { exec_signal: { signal: number } };

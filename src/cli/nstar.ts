@@ -128,6 +128,30 @@ program
     session(cmd).logs(name, { follow: o.follow === true, tail: o.tail, timestamps: o.timestamps === true, stream: o.stream }),
   );
 
+// Not command(): -t is --tty here (as in docker exec); -i, -t and -e as docker's.
+program
+  .command('exec')
+  .passThroughOptions()
+  .description('Run a command inside a running container, with its ids, capabilities and seccomp filter (ours)')
+  .option('-i, --interactive', 'send stdin to the command')
+  .option('-t, --tty', 'give the command a terminal (the local one in raw mode, its size followed)')
+  .addOption(new Option('-e, --env <KEY=VALUE>', 'set a variable (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
+  .argument(`<${CONTAINER}>`, 'container name and optional version')
+  .argument('<command...>', 'the program (looked up in the container\'s PATH) and its arguments; put -- before it')
+  .addHelpText('after', '\nExample:\n  nstar exec -it redis -- /bin/sh\n  nstar exec web -- cat /etc/os-release')
+  .action(async (name: string, command: string[], o: { interactive?: boolean; tty?: boolean; env?: string[] }, cmd: Command) => {
+    const env: Record<string, string> = {};
+    for (const kv of o.env ?? []) {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new InvalidArgumentError(`-e ${kv}: expected KEY=VALUE`);
+      env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    // `--` ends nstar's options; with passThroughOptions commander keeps it among the operands.
+    if (command[0] === '--') command = command.slice(1);
+    if (command.length === 0) throw new InvalidArgumentError('exec: no command given (nstar exec NAME -- CMD [ARGS...])');
+    process.exitCode = await session(cmd).exec(name, command, { interactive: o.interactive === true, tty: o.tty === true, env });
+  });
+
 command('install', 'Install an npk')
   .argument('<npk>', 'path to the .npk file')
   .argument('<repository>', 'target repository')

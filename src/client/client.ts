@@ -25,11 +25,13 @@ import {
   requestTag,
   responseTag,
   type ContainerData,
+  type ExitStatus,
   type ContainerResult,
   type InspectResult,
   type InstallResult,
   type LogEndReason,
   type LogLine,
+  type LogStream,
   type LogsResult,
   type Message,
   type Notification,
@@ -179,6 +181,109 @@ export class LogFollow implements AsyncIterable<LogLine> {
   }
 }
 
+/** Ours: options of `exec`. */
+export interface ExecOptions {
+  /** Added to (or replacing in) the container's environment. */
+  env?: Readonly<Record<string, string>>;
+  /** A pseudo terminal (all output comes as `stdout`); stdin is then always open. */
+  tty?: boolean;
+  /** Whether `write`/`end` feed the command's stdin (else it reads /dev/null). */
+  stdin?: boolean;
+  /** The terminal's initial size (tty only). */
+  size?: { rows: number; cols: number };
+}
+
+/** Ours: a piece of an exec's output. */
+export interface ExecChunk {
+  stream: LogStream;
+  data: Buffer;
+}
+
+/**
+ * Ours: a command running inside a container (`Client.exec`). Iterating yields its output
+ * as it comes and ends once it exited; `exit` resolves with how it ended (and rejects if
+ * the connection closed first). Output nobody reads is kept.
+ */
+export class ExecSession implements AsyncIterable<ExecChunk> {
+  /** How the command ended. */
+  readonly exit: Promise<ExitStatus>;
+  private readonly queue: ExecChunk[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private error: Error | undefined;
+  private resolveExit!: (s: ExitStatus) => void;
+  private rejectExit!: (e: Error) => void;
+
+  /** @internal */
+  constructor(
+    readonly container: Container,
+    private readonly send: (m: Message) => Promise<void>,
+  ) {
+    this.exit = new Promise((resolve, reject) => {
+      this.resolveExit = resolve;
+      this.rejectExit = reject;
+    });
+    this.exit.catch(() => undefined);
+  }
+
+  /** Bytes for the command's stdin. */
+  write(data: string | Uint8Array): Promise<void> {
+    return this.send({ exec_input: { data: Buffer.from(data), eof: false } });
+  }
+
+  /** Close the command's stdin (after `data`, if given). */
+  end(data: string | Uint8Array = Buffer.alloc(0)): Promise<void> {
+    return this.send({ exec_input: { data: Buffer.from(data), eof: true } });
+  }
+
+  /** The terminal's size (tty only). */
+  resize(rows: number, cols: number): Promise<void> {
+    return this.send({ exec_resize: { rows, cols } });
+  }
+
+  /** A signal (number or name) for the command's process group (with a tty: the foreground group). */
+  signal(signal: number | string): Promise<void> {
+    return this.send({ exec_signal: { signal: signalNumber(signal) } });
+  }
+
+  /** @internal */
+  push(chunk: ExecChunk): void {
+    if (this.ended) return;
+    this.queue.push(chunk);
+    this.notify();
+  }
+
+  /** @internal the exit (status), or the connection closed (error). */
+  finish(status: ExitStatus | Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (status instanceof Error) {
+      this.error = status;
+      this.rejectExit(status);
+    } else this.resolveExit(status);
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ExecChunk> {
+    for (;;) {
+      const c = this.queue.shift();
+      if (c !== undefined) {
+        yield c;
+        continue;
+      }
+      if (this.error) throw this.error;
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
 const DEFAULT_TIMEOUT = 10_000;
 const DEFAULT_QUEUE = 4096;
 
@@ -241,6 +346,8 @@ export class Client implements AsyncIterable<Notification> {
   private noteWaiters: (() => void)[] = [];
   /** Ours: the follow of this connection, from its answer until its `log_end`. */
   private following: LogFollow | undefined;
+  /** Ours: the exec of this connection, from its answer until its `exec_exit`. */
+  private execing: ExecSession | undefined;
   private failure: Error | undefined;
   private eof = false;
   private chain: Promise<unknown> = Promise.resolve();
@@ -317,6 +424,12 @@ export class Client implements AsyncIterable<Notification> {
           const f = this.following;
           this.following = undefined;
           f?.finish(msg.log_end.reason);
+        } else if ('exec_output' in msg) {
+          this.execing?.push({ stream: msg.exec_output.stream, data: msg.exec_output.data });
+        } else if ('exec_exit' in msg) {
+          const x = this.execing;
+          this.execing = undefined;
+          x?.finish(msg.exec_exit.status);
         } else if ('notification' in msg) {
           if (this.queue.length >= this.queueLimit) throw new LaggedNotificationsError(this.queueLimit);
           this.queue.push(msg.notification);
@@ -340,6 +453,9 @@ export class Client implements AsyncIterable<Notification> {
     const f = this.following;
     this.following = undefined;
     f?.finish(undefined);
+    const x = this.execing;
+    this.execing = undefined;
+    x?.finish(e);
     this.wakeNotes();
   }
 
@@ -512,6 +628,51 @@ export class Client implements AsyncIterable<Notification> {
     const result = this.expect<{ logs: LogsResult }, 'logs'>(r, 'logs');
     if ('error' in result) throw new RuntimeError(result.error.error);
     return f ?? result.ok;
+  }
+
+  /**
+   * Ours (a runtime of this project only; needs the `exec` permission): run `command` inside
+   * the running container with the container's own ids, capabilities and seccomp filter. A
+   * program without `/` is looked up in the container's PATH. Resolves once it runs; one exec
+   * per connection at a time.
+   */
+  async exec(container: ContainerArg, command: readonly string[], opts: ExecOptions = {}): Promise<ExecSession> {
+    const c = toContainer(container);
+    if (command.length === 0 || !command[0]) throw new NorthstarError('EARGUMENT', `exec ${c}: the command must name a program`);
+    if (this.execing) throw new NorthstarError('ESTATE', `exec ${c}: an exec is running on this connection; use another connection`);
+    const environment: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.env ?? {})) environment[k] = v;
+    const size = opts.size ?? null;
+    let x: ExecSession | undefined;
+    const r = await this.request({ exec: { container: c, command: [...command], environment, tty: opts.tty === true, stdin: opts.stdin === true, size } }, (resp) => {
+      // Set as the answer is read, so the output right after it finds it.
+      if (typeof resp === 'object' && 'exec' in resp && 'ok' in resp.exec) {
+        x = new ExecSession(c, (m) => this.sendMessage(m));
+        this.execing = x;
+      }
+    });
+    const result = this.expect<{ exec: ContainerResult }, 'exec'>(r, 'exec');
+    Client.result(result);
+    return x!;
+  }
+
+  /**
+   * Ours: run `command` in the container to its end and return its output and exit status
+   * (`input`, if given, is its stdin).
+   */
+  async execCapture(container: ContainerArg, command: readonly string[], opts: Omit<ExecOptions, 'stdin' | 'tty'> & { input?: string | Uint8Array } = {}): Promise<{ status: ExitStatus; stdout: Buffer; stderr: Buffer }> {
+    const x = await this.exec(container, command, { ...opts, stdin: opts.input !== undefined });
+    if (opts.input !== undefined) await x.end(opts.input);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    for await (const c of x) (c.stream === 'stdout' ? out : err).push(c.data);
+    return { status: await x.exit, stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
+  }
+
+  private async sendMessage(m: Message): Promise<void> {
+    const broken = this.broken;
+    if (broken) throw broken;
+    await this.writeLine(encodeLine(m));
   }
 
   /** End this connection's follow: a `logs` request for no lines ends it before its answer. */

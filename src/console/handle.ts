@@ -3,7 +3,7 @@
  * (what a request does). The console calls a RuntimeHandle; the runtime never sees JSON.
  */
 import type { Container } from '../common/container.js';
-import type { LogEndReason, LogLine, Notification, Request, RequestOf, Response } from '../api/model.js';
+import type { ExecRequest, ExitStatus, LogEndReason, LogLine, LogStream, Notification, Request, RequestOf, Response } from '../api/model.js';
 import type { ConsolePermission } from '../manifest/console.js';
 
 /** Who is on the other end: a client of the global console, or a container's console fd. */
@@ -32,6 +32,28 @@ export interface RuntimeHandle {
    * it answers `logs` with an error.
    */
   logs?(req: RequestOf<'logs'>['logs'], peer: Peer, follower: LogSink | undefined): { response: Response; stop: () => void };
+  /**
+   * Ours: run a command in a running container. Resolves with the answer and, when the
+   * command runs, its control; from then on its output and then its exit go to `sink`.
+   * A handle without it answers `exec` with an error.
+   */
+  exec?(req: ExecRequest, peer: Peer, sink: ExecSink): Promise<{ response: Response; control: ExecControl | undefined }>;
+}
+
+/** Ours: where an exec's output and exit go (the console connection that asked). */
+export interface ExecSink {
+  output(stream: LogStream, data: Buffer): void;
+  exit(status: ExitStatus): void;
+}
+
+/** Ours: what a connection does with its running exec. */
+export interface ExecControl {
+  input(data: Buffer, eof: boolean): void;
+  resize(rows: number, cols: number): void;
+  signal(signo: number): void;
+  pause(): void;
+  resume(): void;
+  kill(): void;
 }
 
 /** Ours: where a follow's lines go (the console connection that asked). */
@@ -75,6 +97,6 @@ export const DEFAULT_CONSOLE_OPTIONS: Readonly<ConsoleOptions> = Object.freeze({
   npkStreamTimeout: 10_000,
 });
 
-/** The permissions of one console endpoint: a set of the 16 (`"full"` = all of them). */
+/** The permissions of one console endpoint: a set of the 17 (`"full"` = all of them in the runtime config). */
 export type Permissions = ReadonlySet<ConsolePermission>;
 export type { ConsolePermission };

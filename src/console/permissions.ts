@@ -25,6 +25,8 @@ export const REQUEST_PERMISSION = {
   restart: 'kill',
   // Ours: reading a container's output.
   logs: 'logs',
+  // Ours: a command inside a running container.
+  exec: 'exec',
 } as const satisfies Record<RequestTag, ConsolePermission>;
 
 /** `"full"`, a list, or a set of permissions, as a set. Unknown names throw. */

@@ -14,8 +14,8 @@ import type { ConsolePermission } from '../manifest/console.js';
 import { encodeLine } from '../api/codec.js';
 import { StreamReader, LineTooLongError, StreamTimeoutError } from '../api/lines.js';
 import { parseMessage, ProtocolError } from '../api/codec.js';
-import { PROTOCOL_VERSION, requestTag, type LogEndReason, type LogLine, type Message, type Notification, type Request, type RequestOf, type Response } from '../api/model.js';
-import { DEFAULT_NPK_INSTALL_TIMEOUT, type ConsoleOptions, type Peer, type RuntimeHandle } from './handle.js';
+import { PROTOCOL_VERSION, requestTag, type ExecRequest, type ExitStatus, type LogEndReason, type LogStream, type LogLine, type Message, type Notification, type Request, type RequestOf, type Response } from '../api/model.js';
+import { DEFAULT_NPK_INSTALL_TIMEOUT, type ConsoleOptions, type ExecControl, type Peer, type RuntimeHandle } from './handle.js';
 import { isPermitted } from './permissions.js';
 import type { TokenAuthority } from './tokens.js';
 
@@ -48,6 +48,24 @@ interface Follow {
   /** The `log` message lines are added to while it is the last one queued. */
   open: { lines: LogLine[]; bytes: number } | undefined;
   ended: boolean;
+}
+
+/**
+ * Ours (exec): output of the exec waiting to be written beyond this many bytes pauses the
+ * command's output (it blocks on its full pipe) until the peer has read down to the low mark.
+ */
+const EXEC_QUEUE_HIGH = 1 << 20;
+const EXEC_QUEUE_LOW = 256 << 10;
+
+/** This connection's exec (ours). */
+interface Exec {
+  container: Container;
+  control: ExecControl | undefined;
+  /** Output bytes queued in `pending`. */
+  queued: number;
+  paused: boolean;
+  /** Messages from the peer that arrived before the command ran, applied once it does. */
+  early: Message[];
 }
 
 /** Why a session ends early: logged at debug level, never sent. `graceful`: end, don't reset. */
@@ -96,6 +114,7 @@ export class Session {
   /** Notifications among `pending`. */
   private pendingNotifications = 0;
   private follow: Follow | undefined;
+  private exec: Exec | undefined;
   /** Text bytes of follow lines queued in `pending`. */
   private followQueued = 0;
   private unsubscribe: (() => void) | undefined;
@@ -191,6 +210,10 @@ export class Session {
       await this.writable();
       const msg = await this.next();
       if (msg === null) return;
+      if ('exec_input' in msg || 'exec_resize' in msg || 'exec_signal' in msg) {
+        this.execMessage(msg);
+        continue;
+      }
       if (!('request' in msg)) throw new Close(`unexpected ${Object.keys(msg)[0]} message after the handshake`);
       this.busy = true;
       await this.serve(msg.request);
@@ -275,6 +298,9 @@ export class Session {
       case 'logs':
         this.serveLogs((req as RequestOf<'logs'>).logs);
         return;
+      case 'exec':
+        await this.serveExec((req as RequestOf<'exec'>).exec);
+        return;
       case 'install': {
         const { repository, size } = (req as Extract<Request, { install: unknown }>).install;
         if (size > options.maxNpkInstallSize) throw new Close(`install of ${size} bytes exceeds the limit of ${options.maxNpkInstallSize}`);
@@ -287,6 +313,69 @@ export class Session {
       default:
         this.respond(await this.cfg.handle.request(req, peer));
     }
+  }
+
+  // --- exec (ours) ----------------------------------------------------------------------
+
+  /**
+   * Run a command in a container for this connection: answered once it runs; its output
+   * (`exec_output`) and end (`exec_exit`) follow, queued like notifications. One at a time.
+   */
+  private async serveExec(req: ExecRequest): Promise<void> {
+    const { handle, peer } = this.cfg;
+    const refuse = (cause: string): void => this.respond({ exec: { error: { container: req.container, error: { invalid_arguments: { cause } } } } });
+    if (!handle.exec) return refuse('exec is not served by this runtime');
+    if (this.exec) return refuse(`an exec in ${this.exec.container} is running on this connection; use another connection`);
+    const x: Exec = { container: req.container, control: undefined, queued: 0, paused: false, early: [] };
+    this.exec = x;
+    const { response, control } = await handle.exec(req, peer, {
+      output: (stream, data) => this.execOutput(x, stream, data),
+      exit: (status) => this.execExit(x, status),
+    });
+    if (!control) {
+      if (this.exec === x) this.exec = undefined;
+      this.respond(response);
+      return;
+    }
+    if (this.done) {
+      control.kill();
+      return;
+    }
+    x.control = control;
+    this.respond(response);
+    for (const m of x.early.splice(0)) this.execMessage(m);
+  }
+
+  /** Input, a resize or a signal for this connection's exec; after its exit they are dropped. */
+  private execMessage(m: Message): void {
+    const x = this.exec;
+    if (!x) return;
+    const c = x.control;
+    if (!c) {
+      x.early.push(m);
+      return;
+    }
+    if ('exec_input' in m) c.input(m.exec_input.data, m.exec_input.eof);
+    else if ('exec_resize' in m) c.resize(m.exec_resize.rows, m.exec_resize.cols);
+    else if ('exec_signal' in m) c.signal(m.exec_signal.signal);
+  }
+
+  private execOutput(x: Exec, stream: LogStream, data: Buffer): void {
+    if (this.done) return;
+    this.pending.push({ exec_output: { container: x.container, stream, data } });
+    x.queued += data.length;
+    if (!x.paused && x.queued > EXEC_QUEUE_HIGH) {
+      x.paused = true;
+      x.control?.pause();
+    }
+    this.flush();
+  }
+
+  private execExit(x: Exec, status: ExitStatus): void {
+    if (this.exec === x) this.exec = undefined;
+    if (this.done) return;
+    this.pending.push({ exec_exit: { container: x.container, status } });
+    this.flush();
   }
 
   // --- logs (ours) ----------------------------------------------------------------------
@@ -449,11 +538,23 @@ export class Session {
   /** Write one message taken from `pending`, keeping the counts of what is queued. */
   private writeQueued(m: Message): void {
     if ('notification' in m) this.pendingNotifications -= 1;
+    else if ('exec_output' in m) this.execWritten(m.exec_output.data.length);
     else if ('log' in m) {
       if (this.follow?.open?.lines === m.log.lines) this.follow.open = undefined;
       this.followQueued -= m.log.lines.reduce((n, l) => n + l.line.length, 0);
     }
     this.write(m);
+  }
+
+  /** Output of the exec was written: resume the command below the low mark. */
+  private execWritten(bytes: number): void {
+    const x = this.exec;
+    if (!x) return;
+    x.queued -= bytes;
+    if (x.paused && x.queued < EXEC_QUEUE_LOW) {
+      x.paused = false;
+      x.control?.resume();
+    }
   }
 
   private dropSubscription(): void {
@@ -496,6 +597,9 @@ export class Session {
     this.done = true;
     this.dropSubscription();
     this.dropFollow();
+    // The exec ends with its connection.
+    this.exec?.control?.kill();
+    this.exec = undefined;
     this.pending.length = 0;
     this.followQueued = 0;
     this.reader.dispose();

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { NorthstarError } from '../common/errors.js';
-import { LaunchError } from './launcher.js';
+import { LaunchError } from './launch-error.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
 import { CMD_JOIN, CMD_RESIZE, CMD_SIGNAL, ReportReader, frames, type ExitStatus } from './records.js';
 

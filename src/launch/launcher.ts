@@ -46,42 +46,15 @@ import type { Socket } from 'node:net';
 import { NorthstarError } from '../common/errors.js';
 import { encodePlan, type LaunchPlan } from './plan.js';
 import { CMD_EXEC, CMD_SIGNAL, ReportReader, frames, type ExitStatus, type Report } from './records.js';
+import { LaunchError } from './launch-error.js';
+import { ExecProcess, type ExecOptions } from './exec-process.js';
 
 /** Default location of the C core, relative to this module (dist/src/launch/). */
 export const DEFAULT_LAUNCH_BINARY = fileURLToPath(new URL('../../../native/build/northstar-launch', import.meta.url));
 
 export type { ExitStatus } from './records.js';
 
-/** A failed step of a container start, as reported by the C core. */
-export class LaunchError extends NorthstarError {
-  readonly container: string;
-  readonly step: string;
-  /** errno number (0 if none) and its name ('ENOENT', ...). */
-  readonly errno: number;
-  readonly errnoName: string | null;
-  /** The path the step was working on, if any. */
-  readonly path: string | null;
-  readonly detail: string;
-  constructor(container: string, step: string, errno: number, path: string | null, detail: string, op: 'start' | 'exec' = 'start') {
-    const errnoName = errnoNameOf(errno);
-    super(op === 'start' ? 'ESTART' : 'EEXEC', `${op} ${container}: ${step}: ${detail}${errnoName ? ` (${errnoName})` : ''}`);
-    this.name = 'LaunchError';
-    this.container = container;
-    this.step = step;
-    this.errno = errno;
-    this.errnoName = errnoName;
-    this.path = path;
-    this.detail = detail;
-  }
-}
-
-function errnoNameOf(errno: number): string | null {
-  if (errno === 0) return null;
-  for (const [name, value] of Object.entries(osConstants.errno)) {
-    if (value === errno) return name;
-  }
-  return `errno ${errno}`;
-}
+export { LaunchError } from './launch-error.js';
 
 /**
  * The fds a container gets. Host stdio never reaches a container: an absent stdin,
@@ -430,6 +403,12 @@ export class Launcher {
     const proc = this.spawnCore(plan, fds, true);
     await proc.wait('running');
     return proc;
+  }
+
+  /** Ours: run a command inside a running container (see exec-process.ts). */
+  exec(plan: LaunchPlan, opts: ExecOptions): ExecProcess {
+    if (this.closed) throw new NorthstarError('ESTATE', `exec ${plan.container}: the launcher is closed`);
+    return new ExecProcess(this.binary, plan, opts);
   }
 
   /** Release the launcher's own fd (running containers are not affected). */

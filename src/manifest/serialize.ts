@@ -6,7 +6,7 @@
  */
 import type { Manifest } from './schema.js';
 import { formatMountOptions, type Mount } from './mounts.js';
-import { CONSOLE_PERMISSIONS } from './console.js';
+import { MANIFEST_FULL_PERMISSIONS } from './console.js';
 import type { CGroups } from './cgroups.js';
 import type { Policy } from './sched.js';
 import type { SyscallRule } from './seccomp.js';
@@ -159,7 +159,7 @@ function manifestOut(m: Manifest): Out {
     [
       'console',
       opt(m.console, (c) =>
-        map([['permissions', c.permissions.length === CONSOLE_PERMISSIONS.length ? str('full') : seqOf(c.permissions)]]),
+        map([['permissions', c.permissions.length === MANIFEST_FULL_PERMISSIONS.length && !c.permissions.includes('exec') ? str('full') : seqOf(c.permissions)]]),
       ),
     ],
     ['init', opt(m.init, str)],

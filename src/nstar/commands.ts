@@ -3,6 +3,7 @@
  * as a table/line (default) or JSON (`--format json`), and closes. With `-j` every byte read
  * and written on the connection goes to stdout instead and nothing else is printed there.
  */
+import { execCli, type ExecCliOptions } from './exec.js';
 import { stat } from 'node:fs/promises';
 import { Client, RuntimeError } from '../client/index.js';
 import type { Container } from '../common/container.js';
@@ -242,6 +243,11 @@ export class Nstar {
         else this.io.stdout(text);
       }
     });
+  }
+
+  /** Ours: run a command in a running container (exec.ts); resolves with nstar's exit code. */
+  async exec(name: string, command: readonly string[], o: ExecCliOptions): Promise<number> {
+    return this.with(false, async (c, list) => execCli(c, await resolveContainer(name, list), command, o));
   }
 
   /** Follow notifications; stop after `count` of them, or at EOF. */

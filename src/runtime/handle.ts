@@ -3,11 +3,11 @@
  * per request tag, checked by the compiler.
  */
 import type { Container } from '../common/container.js';
-import type { Notification, Request, RequestOf, Response } from '../api/model.js';
-import type { LogSink, Peer, RuntimeHandle } from '../console/handle.js';
+import type { ExecRequest, Notification, Request, RequestOf, Response } from '../api/model.js';
+import type { ExecControl, ExecSink, LogSink, Peer, RuntimeHandle } from '../console/handle.js';
 import { toModelError, type State } from './state.js';
 
-type Handled = Exclude<Request, 'ident' | { install: unknown } | { token_create: unknown } | { token_verify: unknown } | { logs: unknown }>;
+type Handled = Exclude<Request, 'ident' | { install: unknown } | { token_create: unknown } | { token_verify: unknown } | { logs: unknown } | { exec: unknown }>;
 type HandledTag = Handled extends infer R ? (R extends string ? R : keyof R) : never;
 
 export class StateHandle implements RuntimeHandle {
@@ -73,6 +73,16 @@ export class StateHandle implements RuntimeHandle {
 
   subscribe(listener: (n: Notification) => void): () => void {
     return this.state.subscribe(listener);
+  }
+
+  async exec(req: ExecRequest, _peer: Peer, sink: ExecSink): Promise<{ response: Response; control: ExecControl | undefined }> {
+    const c = req.container;
+    try {
+      const control = await this.state.exec(c, req, sink);
+      return { response: { exec: { ok: { container: c } } }, control };
+    } catch (e) {
+      return { response: { exec: { error: { container: c, error: toModelError(e) } } }, control: undefined };
+    }
   }
 
   logs(req: RequestOf<'logs'>['logs'], _peer: Peer, follower: LogSink | undefined): { response: Response; stop: () => void } {

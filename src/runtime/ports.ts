@@ -5,12 +5,15 @@
  */
 import type { LaunchPlan } from '../launch/plan.js';
 import type { ContainerProcess, LaunchFds } from '../launch/launcher.js';
+import type { ExecOptions, ExecProcess } from '../launch/exec-process.js';
 
 export type { Cgroups as CgroupPort, ContainerCgroup as CgroupHandle } from './cgroups/index.js';
 
 export interface LauncherPort {
   /** Create the container with init parked (pid known); `exec()` on the result starts the app. */
   create(plan: LaunchPlan, fds: LaunchFds): Promise<ContainerProcess>;
+  /** Ours: run a command inside a running container (a launcher without it refuses exec). */
+  exec?(plan: LaunchPlan, opts: ExecOptions): ExecProcess;
   /** Release what the launcher holds (its pooled cores); running containers are not affected. */
   close?(): void;
 }

@@ -34,6 +34,7 @@ import type { Name } from '../common/name.js';
 import { within } from '../common/paths.js';
 import { LaunchError, type ContainerProcess, type LaunchFds, type SocketSpec } from '../launch/launcher.js';
 import type { LaunchPlan } from '../launch/plan.js';
+import type { ExecProcess } from '../launch/exec-process.js';
 import { buildPlan, startCommand, StartError } from '../launch/plan-builder.js';
 import type { Manifest, Socket } from '../manifest/index.js';
 import { mountWritableRoot } from './mount/overlay.js';
@@ -106,6 +107,10 @@ export interface Running {
   readonly resources: readonly Container[];
   /** Everything this start created, undone in reverse order at exit. */
   readonly teardown: Teardown;
+  /** The plan the container runs with (ours: an exec runs with the same). */
+  readonly plan: LaunchPlan;
+  /** Ours: commands exec'd into it that have not ended; waited for before the teardown. */
+  readonly execs: Set<ExecProcess>;
 }
 
 /** Undo actions in reverse order of creation; each failure is logged, the rest still run. */
@@ -163,7 +168,7 @@ export async function startContainer(deps: StartDeps, job: StartJob): Promise<Ru
     failpoint('start.after-create');
     serveIo(deps, job, proc, teardown);
     for (const cmd of deps.config.debug.commands) await runDebugCommand(deps.log, cmd, proc.pid, c.toString());
-    const running: Running = { proc, startedAt: began, cgroup, resources: [...job.resources.values()].map((r) => r.container), teardown };
+    const running: Running = { proc, startedAt: began, cgroup, resources: [...job.resources.values()].map((r) => r.container), teardown, plan, execs: new Set() };
     job.onRunning(running);
     await proc.exec();
     phases.mark('exec');

@@ -9,7 +9,7 @@
  * and used after it is either taken into a local first (a snapshot), or re-read and
  * re-checked after the await, or protected by holding the lock.
  */
-import type { ContainerData, ExitStatus as WireExit, JsonValue, LastExit, MemoryNotification, ModelError, Notification } from '../api/model.js';
+import type { ContainerData, ExecRequest, ExitStatus as WireExit, JsonValue, LastExit, MemoryNotification, ModelError, Notification } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
 import { describeModelError } from '../api/describe.js';
@@ -27,6 +27,7 @@ import { removeTree } from './fs-safe.js';
 import { RESTART_RESET_AFTER_MS, restartDelayMs } from '../manifest/restart.js';
 import { failpoint } from '../common/failpoint.js';
 import { DEFAULT_LOG_BUFFER_SIZE, LogBuffer, type LogFollower, type LogLine } from './logs.js';
+import { execPlan, serveExec, type ExecControl, type ExecSink } from './exec.js';
 
 export { OpError, toModelError, unexpected, formatDuration };
 export type { Running };
@@ -234,6 +235,37 @@ export class State {
     const size = this.logBufferSize;
     if (size === 0) return undefined;
     return (e.logs ??= new LogBuffer(size));
+  }
+
+  /**
+   * Ours: run `req.command` inside the running container `c` with the container's own
+   * privileges (see exec.ts). Resolves once the command runs, with the control of it; its
+   * output and exit go to `sink`. Rejects (OpError) when `c` does not run or the command
+   * cannot be started (the reason from the launch core).
+   */
+  async exec(c: Container, req: ExecRequest, sink: ExecSink): Promise<ExecControl> {
+    const e = this.entry(c);
+    const running = e.running;
+    if (!running) throw new OpError({ stop_container_not_started: { container: c } });
+    if (!this.deps.launcher.exec) throw new OpError({ unexpected: { error: 'exec is not supported by this launcher' } });
+    const what = req.command.join(' ');
+    const proc = this.deps.launcher.exec(execPlan(running.plan, req), {
+      launcherPid: running.proc.launcherPid,
+      tty: req.tty,
+      stdin: req.stdin,
+      size: req.size ?? undefined,
+    });
+    running.execs.add(proc);
+    void proc.exited.then(() => running.execs.delete(proc));
+    let pid: number;
+    try {
+      pid = await proc.started;
+    } catch (err) {
+      this.log.warn(`exec in ${c} (${what}) failed: ${errorMessage(err)}`);
+      throw new OpError({ invalid_arguments: { cause: errorMessage(err) } });
+    }
+    this.log.info(`exec in ${c}: ${what} (${pid}${req.tty ? ', tty' : ''})`);
+    return serveExec(c, proc, sink, this.log, what);
   }
 
   /**
@@ -654,6 +686,9 @@ export class State {
 
   private async onExit(e: Entry, running: Running, status: ExitStatus | null, outputDone: Promise<void>): Promise<void> {
     const st: ExitStatus = status ?? { signal: 9 };
+    // Exec'd commands died with the pid namespace; their cores leave the cgroups as they end.
+    for (const x of running.execs) x.kill();
+    await Promise.all([...running.execs].map((x) => x.exited));
     // The console, the writable root, the cgroup, the socket files: what the start made.
     await running.teardown.run();
     if (e.running === running) e.running = undefined;

@@ -51,7 +51,7 @@ test('tables for the runtime', () => {
   assert.equal(RLIMIT_RESOURCES.length, 16);
   assert.deepEqual(Object.keys(RLIMIT_NUMBERS).sort(), [...RLIMIT_RESOURCES].sort());
   assert.equal(RLIMIT_NUMBERS.nofile, 7);
-  assert.equal(CONSOLE_PERMISSIONS.length, 16);
+  assert.equal(CONSOLE_PERMISSIONS.length, 17);
 });
 
 test('isResourceContainer and manifestContainer', () => {

@@ -177,7 +177,7 @@ test('autostart, io and console', () => {
   assert.deepEqual(accepts(withBase('console:\n  permissions: [shutdown, start, start]\n')).console, { permissions: ['shutdown', 'start'] });
   assert.deepEqual(accepts(withBase('console:\n  permissions: []\n')).console, { permissions: [] });
   rejects(withBase('console:\n  permissions: [reboot]\n'), [
-    'console.permissions[0]: unknown variant "reboot", expected one of ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall, logs',
+    'console.permissions[0]: unknown variant "reboot", expected one of ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall, logs, exec',
   ]);
   rejects(withBase('console:\n  permissions: all\n'), ['console.permissions: unknown variant "all", expected one of full']);
   rejects(withBase('console:\n  permissions: full\n  options: {}\n'), ['console.options: unknown field, expected one of permissions']);

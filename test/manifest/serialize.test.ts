@@ -55,8 +55,12 @@ test('absent options and empty collections are omitted; enums use tags; console 
   assert.equal(yaml, 'name: hello\nversion: 0.0.1\nconsole:\n  permissions: full\ninit: /binary\nuid: 1000\ngid: 1001\nsched:\n  policy: !batch\n    nice: -3\nnetwork: host\n');
   const list = roundTrip(withBase('console:\n  permissions: [list, ident]\n'));
   assert.match(list, /\nconsole:\n {2}permissions:\n {2}- ident\n {2}- list\n/);
-  const all = roundTrip(withBase(`console:\n  permissions: [${CONSOLE_PERMISSIONS.join(', ')}]\n`));
+  // A manifest's "full" is every permission but exec (ours): the list of those is written as
+  // "full", a list with exec stays a list.
+  const all = roundTrip(withBase(`console:\n  permissions: [${CONSOLE_PERMISSIONS.filter((p) => p !== 'exec').join(', ')}]\n`));
   assert.match(all, /\n {2}permissions: full\n/);
+  const withExec = roundTrip(withBase(`console:\n  permissions: [${CONSOLE_PERMISSIONS.join(', ')}]\n`));
+  assert.match(withExec, /\n {2}- logs\n {2}- exec\n/);
 });
 
 test('every field round-trips, in upstream field order, with exact 64-bit integers', () => {

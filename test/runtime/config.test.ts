@@ -174,10 +174,10 @@ test('bad values name the key', () => {
   assert.deepEqual(rejected(`${BASE}[console.global]\npermissions = "full"\n`), ['console.global.bind: missing required key']);
   // also_bind (our extension): more addresses for the global console.
   const two = parseConfig(`${BASE}[console.global]\nbind = "tcp://127.0.0.1:4300"\nalso_bind = ["unix:///run/ns.sock"]\npermissions = "full"\n`);
-  assert.deepEqual(two.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length]), [['tcp://127.0.0.1:4300', 16], ['unix:///run/ns.sock', 16]]);
+  assert.deepEqual(two.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length]), [['tcp://127.0.0.1:4300', 17], ['unix:///run/ns.sock', 17]]);
   // An also_bind entry may carry permissions of its own (a read-only TCP listener).
   const own = parseConfig(`${BASE}[console.global]\nbind = "unix:///run/ns.sock"\npermissions = "full"\nalso_bind = [{ url = "tcp://127.0.0.1", permissions = ["list", "inspect"] }, "unix:///run/b.sock"]\n`);
-  assert.deepEqual(own.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length === 16 ? 'full' : l.permissions]), [
+  assert.deepEqual(own.console.global!.listeners.map((l) => [l.bind.url, l.permissions.length === 17 ? 'full' : l.permissions]), [
     ['unix:///run/ns.sock', 'full'],
     ['tcp://127.0.0.1', ['inspect', 'list']],
     ['unix:///run/b.sock', 'full'],
