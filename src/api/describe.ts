@@ -39,7 +39,8 @@ export function describeModelError(e: ModelError, subject?: Container): string {
   if ('start_container_failed' in e) return `failed to start container ${e.start_container_failed.container}: ${e.start_container_failed.error}`;
   if ('stop_container_not_started' in e) return `container ${e.stop_container_not_started.container} is not started`;
   if ('invalid_repository' in e) return `invalid repository ${e.invalid_repository.repository}`;
-  if ('install_duplicate' in e) return `container ${e.install_duplicate.container} is already installed`;
+  // Upstream sends it only for a copy in another repository (one in the same is `unexpected`).
+  if ('install_duplicate' in e) return `container ${e.install_duplicate.container} is already installed in another repository: uninstall it there first`;
   if ('critical_container' in e) return `critical container ${e.critical_container.container} exited with ${exitText(e.critical_container.status)}`;
   // The runtime words each of its `unexpected` refusals as a plain cause (a bad package, a
   // bad signal, a full repository): no prefix that would make a refusal read like a crash.

@@ -71,7 +71,7 @@ describe('refusals name their cause', () => {
     assert.deepEqual((await client.list()).map(String).sort(), [TC, TR]);
   });
 
-  test('a package already in the repository says so and what to do', async (t) => {
+  test('a package already installed, in the same repository or another, says so and what to do', async (t) => {
     const { client } = await startWithTestContainers(t);
     const good = await makeNpk(tempDir(t), { name: 'good' });
     for (const repo of REPOS) {
@@ -80,6 +80,12 @@ describe('refusals name their cause', () => {
       assert.equal(e.message, `repository ${repo}: good:0.0.1 is already installed: uninstall it first, or give the new package another version`);
       await client.uninstall('good:0.0.1');
     }
+    // In another repository: upstream's install_duplicate, with what to do.
+    await installFile(client, good, 'memory');
+    const e = await refusal(installFile(client, good, 'default'), 'install_duplicate');
+    assert.equal(e.message, 'container good:0.0.1 is already installed in another repository: uninstall it there first');
+    assert.deepEqual((await client.list()).map(String).sort(), ['good:0.0.1', TC, TR]);
+    assert.equal((await client.inspect('good:0.0.1')).repository, 'memory');
   });
 
   test('a bad signal number is named, with the valid range', async (t) => {
