@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { NorthstarError, SystemError, ValidationError, errorMessage, isSystemError } from '../src/common/errors.js';
+import { describeModelError } from '../src/api/describe.js';
+import { Container } from '../src/common/container.js';
 
 test('ValidationError names the field path and the rule', () => {
   const e = new ValidationError([{ path: 'mounts./data.host', rule: 'must be an absolute path' }]);
@@ -32,4 +34,22 @@ test('error codes are typed: an errno name or a typo is not one of ours', () => 
   const typo = new NorthstarError('ECGROPU', 'x');
   assert.equal(errnoName.code, 'EINVAL', 'the check is at compile time only');
   assert.equal(typo.code, 'ECGROPU');
+});
+
+test('runtime error variants read as plain causes: no "unexpected error:", the subject when another container is named', () => {
+  const v1 = Container.parse('app:0.0.1');
+  const v2 = Container.parse('app:0.0.2');
+  const res = Container.parse('res:0.0.1');
+  // The runtime words its `unexpected` refusals itself; nothing is put in front of them.
+  assert.equal(describeModelError({ unexpected: { error: 'max number of container reached' } }), 'max number of container reached');
+  assert.equal(
+    describeModelError({ start_container_started: { container: v1 } }, v2),
+    'cannot start app:0.0.2: app:0.0.1 is running, and only one version of a name may run at a time; stop app:0.0.1 first',
+  );
+  assert.equal(describeModelError({ start_container_started: { container: v1 } }, v1), 'container app:0.0.1 is already started');
+  assert.equal(describeModelError({ start_container_started: { container: v1 } }), 'container app:0.0.1 is already started');
+  assert.equal(describeModelError({ umount_busy: { container: v1 } }, v1), 'container app:0.0.1 is running: stop it first');
+  assert.equal(describeModelError({ umount_busy: { container: v1 } }, res), 'res:0.0.1 is in use: container app:0.0.1 is running and uses it; stop app:0.0.1 first');
+  // Without a subject (a mount/umount batch result) the text says only what the variant says.
+  assert.equal(describeModelError({ umount_busy: { container: v1 } }), 'container app:0.0.1 is busy (umount)');
 });

@@ -552,7 +552,7 @@ export class Client implements AsyncIterable<Notification> {
   }
 
   private static result(r: ContainerResult): Container {
-    if ('error' in r) throw new RuntimeError(r.error.error);
+    if ('error' in r) throw new RuntimeError(r.error.error, r.error.container);
     return r.ok.container;
   }
 

@@ -1,14 +1,18 @@
 /** Typed errors of the console client (upstream's client Error enum, in our error classes). */
 import { NorthstarError } from '../common/errors.js';
+import type { Container } from '../common/container.js';
 import type { Version } from '../common/version.js';
 import { encodeRequest } from '../api/codec.js';
 import { describeModelError } from '../api/describe.js';
 import type { ModelError, Request } from '../api/model.js';
 
-/** The runtime answered with an error variant; `error` is the wire error. */
+/**
+ * The runtime answered with an error variant; `error` is the wire error, `subject` the
+ * container the request named (the message says e.g. which other version runs).
+ */
 export class RuntimeError extends NorthstarError {
-  constructor(readonly error: ModelError) {
-    super('ERUNTIME', describeModelError(error));
+  constructor(readonly error: ModelError, subject?: Container) {
+    super('ERUNTIME', describeModelError(error, subject));
     this.name = 'RuntimeError';
   }
   /** The variant's tag (`invalid_container`, `umount_busy`, …). */

@@ -34,6 +34,10 @@ export const MAX_MANIFEST_SIZE = 64 << 10;
 export interface NpkOpenOptions {
   /** Public key of the repository; absent = trusted, no signature checks. */
   key?: KeyObject | undefined;
+  /** How messages name the key, e.g. its file and config key (default: none, "the repository key"). */
+  keyName?: string | undefined;
+  /** How messages name the file (default: its path; a repository names an upload instead of its temp path). */
+  name?: string | undefined;
 }
 
 export interface NpkVerity {
@@ -65,7 +69,7 @@ export class Npk {
   ) {}
 
   static async open(path: string, opts: NpkOpenOptions = {}): Promise<Npk> {
-    const zip = await openZip(path);
+    const zip = await openZip(path, opts.name ?? path);
     try {
       return await Npk.load(path, zip, opts);
     } finally {
@@ -105,7 +109,10 @@ export class Npk {
     const metaVersion = parseMetaComment(metaBytes);
 
     const sigEntry = found.get(SIGNATURE_NAME);
-    if (opts.key && !sigEntry) throw new NpkError('ESIGNATURE', 'npk is not signed: signature.yaml not found');
+    const theKey = `the repository key${opts.keyName ? ` ${opts.keyName}` : ''}`;
+    if (opts.key && !sigEntry) {
+      throw new NpkError('ESIGNATURE', `${opts.name ?? path} is not signed (it has no signature.yaml), and only packages signed for ${theKey} are accepted: pack it with a signing key (sextant pack --key <private key>)`);
+    }
     if (opts.key && sigEntry!.uncompressedSize > MAX_SIGNATURE_SIZE) {
       throw new NpkError('ESIGNATURE', `signature.yaml: ${sigEntry!.uncompressedSize} bytes, more than the limit of ${MAX_SIGNATURE_SIZE} (it holds three hashes, an offset and a signature)`);
     }
@@ -121,7 +128,10 @@ export class Npk {
     let verity: NpkVerity | undefined;
     if (opts.key && signature) {
       if (!verifyEd25519Strict(opts.key, signature.document, signature.signature)) {
-        throw new NpkError('ESIGNATURE', 'signature.yaml: signature does not verify with the repository key');
+        throw new NpkError(
+          'ESIGNATURE',
+          `the package's signature does not verify with ${theKey}: it was signed with another key or changed after signing; sign it with the private key of that public key, or install it into a repository that trusts its key`,
+        );
       }
       if (!sha256(metaBytes).equals(signature.hashes.metaHash)) {
         throw new NpkError('ESIGNATURE', 'meta (zip comment) hash does not match signature.yaml');
@@ -183,10 +193,13 @@ async function readVerity(path: string, fsImg: NpkEntryInfo, rootHash: Buffer, v
   }
 }
 
-function openZip(path: string): Promise<yauzl.ZipFile> {
+/** yauzl's message, lowercase at the start like ours. */
+const zipText = (err: Error): string => err.message.charAt(0).toLowerCase() + err.message.slice(1);
+
+function openZip(path: string, name: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, autoClose: false }, (err, zip) => {
-      if (err) reject(new NpkError('ENPKZIP', `${path}: not a valid npk: ${err.message}`));
+      if (err) reject(new NpkError('ENPKZIP', `${name} is not a valid npk (an npk is a zip archive, as sextant pack writes it): ${zipText(err)}`));
       else resolve(zip);
     });
   });
@@ -204,7 +217,7 @@ function nextEntry(zip: yauzl.ZipFile): Promise<yauzl.Entry | undefined> {
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(new NpkError('ENPKZIP', `not a valid npk: ${err.message}`));
+      reject(new NpkError('ENPKZIP', `not a valid npk: ${zipText(err)}`));
     };
     const cleanup = () => {
       zip.off('entry', onEntry);

@@ -22,7 +22,7 @@ import type { CgroupPort, LauncherPort } from './ports.js';
 import type { Mounter } from './mount/mounter.js';
 import type { Repository, RepositoryEntry } from './repository/types.js';
 import { startContainer, type Running, type ServeContainerConsole, type StartDeps, type StartRequest, type StartResource } from './start.js';
-import { OpError, formatDuration, toModelError, unexpected } from './op-error.js';
+import { OpError, formatDuration, invalidSignal, toModelError, unexpected } from './op-error.js';
 import { removeTree } from './fs-safe.js';
 import { RESTART_RESET_AFTER_MS, restartDelayMs } from '../manifest/restart.js';
 import { failpoint } from '../common/failpoint.js';
@@ -486,7 +486,7 @@ export class State {
     if (e.running) throw new OpError({ start_container_started: { container: c } });
     for (const other of this.entries.values()) {
       if (other !== e && other.running && other.container.name === c.name) {
-        throw new OpError({ start_container_started: { container: other.container } });
+        throw new OpError({ start_container_started: { container: other.container } }, c);
       }
     }
   }
@@ -639,7 +639,7 @@ export class State {
    */
   async kill(c: Container, signal: number): Promise<void> {
     if (!Number.isInteger(signal) || signal < 1 || signal > 64) {
-      throw new OpError({ unexpected: { error: 'EINVAL: Invalid argument' } });
+      throw invalidSignal(c, signal);
     }
     const e = this.entry(c);
     if (!e.running && e.restart?.timer) {

@@ -247,7 +247,7 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     const i = await nstar(...u, 'install', npk, 'memory');
     assert.deepEqual([i.code, i.stdout, i.stderr], [0, `installed ${npk} into memory\n`, '']);
     const dup = await nstar(...u, 'install', npk, 'default');
-    assert.deepEqual([dup.code, dup.stderr], [1, 'Error: container test-resource:0.0.1 is already installed\n']);
+    assert.deepEqual([dup.code, dup.stderr], [1, 'Error: container test-resource:0.0.1 is already installed in another repository: uninstall it there first\n']);
     assert.ok((await nstar(...u, 'ps')).stdout.includes(' test-resource  | 0.0.1   | resource | installed |     |        | memory\n'));
 
     const un = await nstar(...u, 'uninstall', '--wipe', 'test-resource');

@@ -57,7 +57,7 @@ describe('runtime lifecycle', { skip: !isRoot && 'needs root', timeout: 600_000 
     const { rt, client } = await setup(t);
     await assert.rejects(client.start('unknown:0.0.12'), (e: unknown) => e instanceof RuntimeError && 'invalid_container' in e.error);
     await assert.rejects(client.kill(TC, 15), (e: unknown) => e instanceof RuntimeError && 'stop_container_not_started' in e.error);
-    await assert.rejects(client.kill(TC, 0), (e: unknown) => e instanceof RuntimeError && JSON.stringify(e.error) === '{"unexpected":{"error":"EINVAL: Invalid argument"}}');
+    await assert.rejects(client.kill(TC, 0), (e: unknown) => e instanceof RuntimeError && 'unexpected' in e.error && / 0 is not a signal number/.test(e.message));
     await assert.rejects(
       client.start(TC, { env: { NORTHSTAR_NAME: 'x' } }),
       (e: unknown) => e instanceof RuntimeError && 'invalid_arguments' in e.error,

@@ -139,8 +139,18 @@ export async function loopUnavailable(dev = '/dev', sysBlock = '/sys/block'): Pr
   return `${why}, and ${devices === 0 ? `there is no loop block device in ${dev}` : `all ${devices} loop block devices in ${dev} are in use`}`;
 }
 
-function mountError(code: ErrorCode, what: string, detail: string, cause?: unknown): NorthstarError {
-  return new NorthstarError(code, `${what}: ${detail.trim().replace(/\s+/g, ' ')}`, cause ? { cause } : undefined);
+/**
+ * A failed mount step, with the tool's (or the error's) text on one line. A mem repository's
+ * package is read through `/proc/<runtime pid>/fd/<n>`, which mount(8) and losetup name in
+ * their messages ("failed to setup loop device for /proc/…"): a path that means nothing to
+ * whoever reads the refusal, so it is named as what it is.
+ */
+export function mountError(code: ErrorCode, what: string, detail: string, cause?: unknown): NorthstarError {
+  const text = detail
+    .trim()
+    .replace(/\s+/g, ' ')
+    .replace(/\/proc\/(?:\d+|self)\/fd\/\d+/g, "the package's sealed in-memory copy");
+  return new NorthstarError(code, `${what}: ${text}`, cause ? { cause } : undefined);
 }
 
 export class LoopMounter implements Mounter {

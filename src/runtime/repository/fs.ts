@@ -32,6 +32,8 @@ export interface FsRepositoryOptions {
   id: string;
   dir: string;
   key?: KeyObject | undefined;
+  /** The key's file, for messages (`repositories.<id>.key`). */
+  keyPath?: string | undefined;
   mountOnStart?: boolean | undefined;
   capacityNum?: number | undefined;
   capacitySize?: number | undefined;
@@ -113,7 +115,7 @@ export class FsRepository implements Repository {
           log.warn(`repository ${id}: skipping ${path}: not a regular file`);
           return undefined;
         }
-        const npk = await Npk.open(path, { key: this.opts.key });
+        const npk = await Npk.open(path, { key: this.opts.key, keyName: keyName(id, this.opts.keyPath) });
         return { container: manifestContainer(npk.manifest), npk, path, size: st.size, repository: id } satisfies RepositoryEntry;
       } catch (e) {
         log.error(`repository ${id}: skipping ${path}: ${errorMessage(e)}`);
@@ -195,7 +197,7 @@ export class FsRepository implements Repository {
         () => undefined,
         (e: unknown) => e,
       );
-      const opened = await verifiedOpen(tmp, this.opts.key, id).then(
+      const opened = await verifiedOpen(tmp, this.opts.key, id, this.opts.keyPath).then(
         (npk) => ({ npk }),
         (e: unknown) => ({ error: e }),
       );
@@ -207,7 +209,7 @@ export class FsRepository implements Repository {
       fh = undefined;
       const container = manifestContainer(npk.manifest);
       if (this.entries.has(container.toString())) {
-        throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
+        throw duplicateError(id, container);
       }
       const path = within(dir, `${container}.npk`, 'name');
       failpoint('install.after-write');
@@ -265,8 +267,16 @@ export class FsRepository implements Repository {
  * checks again (the file could change on disk in between). Without a key (a trusted
  * repository) only the layout and the manifest are checked, like upstream.
  */
-export async function verifiedOpen(path: string, key: KeyObject | undefined, repository: string): Promise<Npk> {
-  const npk = await Npk.open(path, { key });
+export async function verifiedOpen(path: string, key: KeyObject | undefined, repository: string, keyPath?: string): Promise<Npk> {
+  // Messages name the upload and the key the repository trusts, never the temporary file
+  // (a path in the repository, or /proc/<pid>/fd/<n> of a mem repository's sealed copy).
+  let npk: Npk;
+  try {
+    npk = await Npk.open(path, { key, name: 'the uploaded package', keyName: keyName(repository, keyPath) });
+  } catch (e) {
+    if (e instanceof NpkError) throw new NpkError(e.code, `repository ${repository}: package refused: ${e.message}`, { cause: e });
+    throw e;
+  }
   if (npk.verity) {
     try {
       await npk.verifyImage();
@@ -276,6 +286,16 @@ export async function verifiedOpen(path: string, key: KeyObject | undefined, rep
     }
   }
   return npk;
+}
+
+/** How messages name a repository's key: its file and the config key that names it. */
+function keyName(repository: string, keyPath: string | undefined): string | undefined {
+  return keyPath === undefined ? undefined : `${keyPath} (repositories.${repository}.key)`;
+}
+
+/** A package already in this repository (upstream answers `unexpected`; the text is ours). */
+export function duplicateError(repository: string, container: Container): NorthstarError {
+  return new NorthstarError('EDUPLICATE', `repository ${repository}: ${container} is already installed: uninstall it first, or give the new package another version`);
 }
 
 /** fsync a directory so a rename or unlink survives a power cut. */

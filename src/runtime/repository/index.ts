@@ -32,7 +32,7 @@ export async function openRepository(cfg: RepositoryConfig, opts: OpenRepository
       throw new NorthstarError('EKEY', `repositories.${cfg.id}.key: ${errorMessage(e)}`, { cause: e });
     }
   }
-  const common = { id: cfg.id, key, mountOnStart: cfg.mountOnStart, capacityNum: cfg.capacityNum, capacitySize: cfg.capacitySize, log: opts.log };
+  const common = { id: cfg.id, key, keyPath: cfg.key, mountOnStart: cfg.mountOnStart, capacityNum: cfg.capacityNum, capacitySize: cfg.capacitySize, log: opts.log };
   if (cfg.type.kind === 'fs') return FsRepository.open({ ...common, dir: cfg.type.dir });
   return MemRepository.open({ ...common, dir: opts.memDir });
 }

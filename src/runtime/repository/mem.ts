@@ -29,7 +29,7 @@ import { NorthstarError, SystemError, errorMessage, isSystemError } from '../../
 import { fdExhaustion } from '../../common/exec.js';
 import { manifestContainer } from '../../manifest/index.js';
 import { removeTree } from '../fs-safe.js';
-import { capacityError, verifiedOpen } from './fs.js';
+import { capacityError, duplicateError, verifiedOpen } from './fs.js';
 import { consumeExactly, Serial } from './stream.js';
 import { storageError } from './storage-error.js';
 import type { Log } from '../logger.js';
@@ -167,6 +167,8 @@ async function sealedCopy(file: string, size: number, name: string): Promise<Fil
 export interface MemRepositoryOptions {
   id: string;
   key?: KeyObject | undefined;
+  /** The key's file, for messages (`repositories.<id>.key`). */
+  keyPath?: string | undefined;
   mountOnStart?: boolean | undefined;
   capacityNum?: number | undefined;
   capacitySize?: number | undefined;
@@ -287,12 +289,12 @@ export class MemRepository implements Repository {
       linked = false;
       const path = `/proc/${process.pid}/fd/${reader.fd}`;
       // With a key: signature, hashes and the whole verity hash tree of the sealed copy.
-      const npk = await verifiedOpen(path, this.opts.key, id).catch((e: unknown) => {
+      const npk = await verifiedOpen(path, this.opts.key, id, this.opts.keyPath).catch((e: unknown) => {
         throw storageError(id, this.dir, 'reading', file, e);
       });
       const container = manifestContainer(npk.manifest);
       if (this.entries.has(container.toString())) {
-        throw new NorthstarError('EDUPLICATE', `repository ${id}: ${container} is already installed`);
+        throw duplicateError(id, container);
       }
       const entry: MemEntry = { container, npk, path, size, repository: id, handle: reader, fd: reader.fd };
       this.entries.set(container.toString(), entry);
