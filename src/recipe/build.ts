@@ -11,7 +11,7 @@
  * root is an overlay of the image so far with the new layer as upper; the host sees none
  * of it. The final image is a read-only overlay of all layers, packed with packNpk.
  */
-import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chown } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -569,7 +569,7 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
       JSON.stringify(layers),
       serializeManifest(manifest),
       bare === null ? '' : `${bare}\0${pathVar}`,
-      opts.key ? publicKeyBytes(opts.key).toString('hex') : 'unsigned',
+      opts.key ? publicKeyBytes(createPublicKey(opts.key)).toString('hex') : 'unsigned',
       String(opts.compression ?? 'gzip'),
       String(opts.mtime ?? ''),
     );
