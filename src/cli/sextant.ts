@@ -11,6 +11,7 @@ import { generateKeyPair, readPublicKey, readSigningKey } from '../npk/keys.js';
 import { inspectLong, inspectShort, unpackNpk, verifyNpk } from '../npk/tools.js';
 import { BuildStepError, buildRecipe, DEFAULT_CACHE_DIR } from '../recipe/build.js';
 import { DEFAULT_DEBOOTSTRAP_CACHE } from '../recipe/base.js';
+import { checkStartable } from '../recipe/check.js';
 
 const COMPRESSIONS = ['none', 'gzip', 'lzo', 'xz', 'zstd'] as const;
 
@@ -57,7 +58,7 @@ program
   .requiredOption('-m, --manifest-path <file>', 'manifest (YAML, JSON or TOML)')
   .option('-r, --root <dir>', 'root filesystem directory')
   .option('-k, --key <file>', 'ed25519 signing key (32-byte seed); signs and appends verity data')
-  .requiredOption('-o, --out <path>', 'output file, or an existing directory for <name>-<version>.npk')
+  .requiredOption('-o, --out <path>', 'output file, or a directory for <name>-<version>.npk (created when given with a trailing /)')
   .addOption(new Option('-c, --compression <algorithm>', 'squashfs compression').choices(COMPRESSIONS).default('gzip'))
   .option('-b, --block-size <bytes>', 'squashfs block size (power of two, 4096..1048576)', positiveInt('block size'))
   .option('--clones <n>', 'pack n copies named <name>-<i> (out must be a directory)', positiveInt('clones'))
@@ -73,7 +74,10 @@ program
     } catch (e) {
       throw new Error(`${o.manifestPath}: ${errorMessage(e)}`);
     }
+    // What the runtime would refuse at start (a relative init or mount point, an init missing from the root, ...).
+    await checkStartable(manifest, o.manifestPath, o.root);
     const key = o.key ? await readSigningKey(o.key) : undefined;
+    const target = o.clones ? o.out : await packTarget(o.out, manifest.name, manifest.version);
     const opts = {
       manifest,
       root: o.root,
@@ -87,7 +91,7 @@ program
     const started = Date.now();
     const results = o.clones
       ? await packClones({ ...opts, out: o.out }, o.clones)
-      : [await packNpk({ ...opts, out: await packTarget(o.out, manifest.name, manifest.version) })];
+      : [await packNpk({ ...opts, out: target })];
     for (const r of results) {
       console.log(`Packed ${r.path} [${r.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
     }
@@ -129,7 +133,7 @@ program
   .command('gen-key')
   .description('generate an ed25519 key pair: <out>/<name>.key (seed) and <out>/<name>.pub')
   .requiredOption('-n, --name <name>', 'key name')
-  .requiredOption('-o, --out <dir>', 'output directory')
+  .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
   .action(async (o: { name: string; out: string }) => {
     const { key, pub } = await generateKeyPair(o.name, o.out);
     console.log(`wrote ${key} and ${pub}`);
@@ -141,13 +145,14 @@ program
   .argument('<recipe>', 'recipe file; COPY sources and FROM paths are relative to its directory')
   .requiredOption('-m, --manifest-path <file>', 'manifest (YAML, JSON or TOML) merged with what the recipe implies')
   .option('-k, --key <file>', 'ed25519 signing key (32-byte seed); signs and appends verity data')
-  .requiredOption('-o, --out <path>', 'output file, or an existing directory for <name>-<version>.npk')
+  .requiredOption('-o, --out <path>', 'output file, or a directory for <name>-<version>.npk (created when given with a trailing /)')
   .addOption(new Option('-c, --compression <algorithm>', 'squashfs compression').choices(COMPRESSIONS).default('gzip'))
   .option('--cache-dir <dir>', 'layer cache', DEFAULT_CACHE_DIR)
   .option('--debootstrap-cache <dir>', 'cache of debian:<suite> roots', DEFAULT_DEBOOTSTRAP_CACHE)
   .option('--mirror <url>', 'Debian mirror for FROM debian:<suite> (default: the first of apt\'s sources)')
-  .option('--no-cache', 'run every step again (results are still stored)')
-  .action(async (recipe: string, o: { manifestPath: string; key?: string; out: string; compression: Compression; cacheDir: string; debootstrapCache: string; mirror?: string; cache: boolean }) => {
+  .option('--no-cache', 'run every step again and repack (results are still stored)')
+  .option('--prune', 'after the build, remove every cached layer this build did not use')
+  .action(async (recipe: string, o: { manifestPath: string; key?: string; out: string; compression: Compression; cacheDir: string; debootstrapCache: string; mirror?: string; cache: boolean; prune?: boolean }) => {
     const key = o.key ? await readSigningKey(o.key) : undefined;
     const ac = new AbortController();
     const onSignal = () => ac.abort();
@@ -164,12 +169,14 @@ program
         debootstrapCache: o.debootstrapCache,
         mirror: o.mirror,
         noCache: !o.cache,
+        prune: o.prune === true,
         compression: o.compression,
         mtime: sourceDateEpoch(),
         signal: ac.signal,
       });
       const cached = r.steps.filter((s) => s.cached).length;
-      console.log(`Built ${r.npk.path} [${r.npk.size} bytes, ${r.layers.length} layers, ${cached} cached] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+      const what = r.reused ? 'Unchanged' : 'Built';
+      console.log(`${what} ${r.npk.path} [${r.npk.size} bytes, ${r.layers.length} layers, ${cached} cached] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
     } catch (e) {
       if (e instanceof BuildStepError) {
         console.error(`sextant: error: ${e.message}`);

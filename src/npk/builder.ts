@@ -9,8 +9,8 @@
  */
 import { createHash, createHmac, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { NorthstarError } from '../common/errors.js';
 import { serializeManifest, isResourceContainer, type Manifest } from '../manifest/index.js';
 import { writeSquashfs, type SquashfsWriteOptions } from './squashfs/writer.js';
@@ -116,10 +116,30 @@ export async function packNpk(opts: PackOptions): Promise<PackResult> {
   }
 }
 
-/** Where `sextant pack` writes: `<out>/<name>-<version>.npk` for a directory, else `out` itself. */
+/** `out` ends with a slash: it names a directory. */
+function namesDirectory(out: string): boolean {
+  return out.endsWith('/') || out.endsWith(sep);
+}
+
+/**
+ * Where `sextant pack` and `build` write: `<out>/<name>-<version>.npk` for a directory, else
+ * `out` itself. Called before any work: a directory named with a trailing slash (`-o out/`)
+ * is created; a file whose directory does not exist is refused, naming it.
+ */
 export async function packTarget(out: string, name: string, version: string): Promise<string> {
+  if (namesDirectory(out)) {
+    await mkdir(out, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new NorthstarError('EARGS', `output directory ${out}: ${e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'a file is in the way' : (e.code ?? e.message)}`);
+    });
+    return join(out, `${name}-${version}.npk`);
+  }
   const s = await stat(out).catch(() => undefined);
-  return s?.isDirectory() ? join(out, `${name}-${version}.npk`) : out;
+  if (s?.isDirectory()) return join(out, `${name}-${version}.npk`);
+  const parent = dirname(out);
+  const p = await stat(parent).catch(() => undefined);
+  if (p === undefined) throw new NorthstarError('EARGS', `output ${out}: the directory ${parent} does not exist (create it, or end -o with / to name a directory that sextant creates)`);
+  if (!p.isDirectory()) throw new NorthstarError('EARGS', `output ${out}: ${parent} is not a directory`);
+  return out;
 }
 
 /**
@@ -127,6 +147,7 @@ export async function packTarget(out: string, name: string, version: string): Pr
  * the digits of n). Resource containers are packed once, like upstream.
  */
 export async function packClones(opts: PackOptions, clones: number): Promise<PackResult[]> {
+  if (namesDirectory(opts.out)) await mkdir(opts.out, { recursive: true });
   const s = await stat(opts.out).catch(() => undefined);
   if (!s?.isDirectory()) throw new NorthstarError('EARGS', `--clones needs --out to be an existing directory: ${opts.out}`);
   const m = opts.manifest;

@@ -5,7 +5,7 @@
  * small-order or non-canonical public keys and R points are refused.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { NorthstarError } from '../common/errors.js';
 
@@ -100,9 +100,12 @@ export function verifyEd25519Strict(key: KeyObject, data: Buffer, signature: Buf
   return verify(null, data, key, signature);
 }
 
-/** `sextant gen-key`: a fresh seed and its public key; refuses to overwrite. */
+/** `sextant gen-key`: a fresh seed and its public key; refuses to overwrite; creates `outDir`. */
 export async function generateKeyPair(name: string, outDir: string): Promise<{ key: string; pub: string }> {
   const stem = basename(name, extname(name)) || name;
+  await mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new NorthstarError('EKEY', `output directory ${outDir}: ${e.code === 'EEXIST' || e.code === 'ENOTDIR' ? 'a file is in the way' : (e.code ?? e.message)}`);
+  });
   const keyPath = join(outDir, `${stem}.key`);
   const pubPath = join(outDir, `${stem}.pub`);
   for (const p of [keyPath, pubPath]) {

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { errorMessage } from '../common/errors.js';
 import { Npk } from '../npk/reader.js';
 import { SquashfsImage } from '../npk/squashfs/reader.js';
-import { RecipeError, type FromSource } from './parse.js';
+import { FROM_FORMS, RecipeError, type FromSource } from './parse.js';
 import { checkOverlayPath } from '../runtime/mount/overlay.js';
 
 export interface Base {
@@ -69,7 +69,10 @@ export async function resolveBase(source: FromSource, o: BaseOptions): Promise<B
     case 'path': {
       const p = resolve(o.recipeDir, source.path);
       const s = await stat(p).catch((e: NodeJS.ErrnoException) => {
-        throw new RecipeError(`FROM ${source.path}: ${e.code === 'ENOENT' ? 'no such file or directory' : errorMessage(e)}`);
+        if (e.code === 'ENOENT') {
+          throw new RecipeError(`FROM ${source.path}: no such file or directory (FROM accepts ${FROM_FORMS}; registry images are not yet supported)`);
+        }
+        throw new RecipeError(`FROM ${source.path}: ${errorMessage(e)}`);
       });
       if (s.isDirectory()) {
         checkOverlayPath(p, 'FROM directory');

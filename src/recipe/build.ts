@@ -11,21 +11,24 @@
  * root is an overlay of the image so far with the new layer as upper; the host sees none
  * of it. The final image is a read-only overlay of all layers, packed with packNpk.
  */
-import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chown } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { NorthstarError, errorMessage } from '../common/errors.js';
+import { NorthstarError, ValidationError, errorMessage } from '../common/errors.js';
 import { Launcher, LaunchError, type ContainerProcess, type ExitStatus } from '../launch/launcher.js';
 import { MS, type LaunchPlan, type MountCall } from '../launch/plan.js';
-import { CAPABILITY_NUMBERS, type Manifest } from '../manifest/index.js';
+import { CAPABILITY_NUMBERS, serializeManifest, type Manifest } from '../manifest/index.js';
 import { packNpk, packTarget, type Compression, type PackResult } from '../npk/builder.js';
+import { Npk } from '../npk/reader.js';
+import { publicKeyBytes } from '../npk/keys.js';
+import { checkStartable, initProblems, startProblems } from './check.js';
 import { resolveBase, DEFAULT_DEBOOTSTRAP_CACHE, type Base } from './base.js';
 import { formatOf, mergeManifest } from './manifest.js';
 import { mountOverlay, umount } from '../runtime/mount/overlay.js';
-import { impliedManifest, parseRecipe, RecipeError, type CommandForm, type Instruction } from './parse.js';
+import { impliedManifest, initInstruction, parseRecipe, RecipeError, type CommandForm, type Instruction } from './parse.js';
 
 export const DEFAULT_CACHE_DIR = '/var/cache/northstar/recipe';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -53,8 +56,10 @@ export interface BuildOptions {
   cacheDir?: string | undefined;
   debootstrapCache?: string | undefined;
   mirror?: string | undefined;
-  /** Do not reuse cached steps (they are still stored). */
+  /** Do not reuse cached steps (they are still stored) nor the previous NPK. */
   noCache?: boolean | undefined;
+  /** After the build, remove every cached layer and extracted base this build did not use. */
+  prune?: boolean | undefined;
   compression?: Compression | undefined;
   mtime?: number | undefined;
   /** Output file, or an existing directory for <name>-<version>.npk. */
@@ -79,6 +84,92 @@ export interface BuildResult {
   steps: StepReport[];
   /** Layer ids, lowest first. */
   layers: string[];
+  /** Nothing that goes into the NPK changed: the previous one at the same path was kept. */
+  reused: boolean;
+  /** The step cache after the build (and after --prune). */
+  cache: CacheUsage;
+  /** What --prune removed. */
+  pruned?: CacheUsage | undefined;
+}
+
+export interface CacheUsage {
+  layers: number;
+  bytes: number;
+}
+
+/** Disk usage of a tree (allocated blocks, not apparent size), never following symlinks. */
+async function diskUsage(path: string): Promise<number> {
+  const s = await lstat(path).catch(() => null);
+  if (s === null) return 0;
+  let total = s.blocks * 512;
+  if (s.isDirectory()) for (const n of await readdir(path).catch(() => [] as string[])) total += await diskUsage(join(path, n));
+  return total;
+}
+
+/** The stored layers and extracted NPK bases of a cache (temporary entries of running builds excluded). */
+async function cacheEntries(cacheDir: string): Promise<{ layers: string[]; bases: string[] }> {
+  const layers = (await readdir(join(cacheDir, 'layers')).catch(() => [] as string[])).filter((n) => !n.startsWith('tmp-'));
+  const bases = (await readdir(join(cacheDir, 'bases')).catch(() => [] as string[])).filter((n) => n.startsWith('npk-') && !n.endsWith('.complete'));
+  return { layers, bases };
+}
+
+async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
+  const { layers, bases } = await cacheEntries(cacheDir);
+  let bytes = 0;
+  for (const l of layers) bytes += await diskUsage(join(cacheDir, 'layers', l));
+  for (const b of bases) bytes += await diskUsage(join(cacheDir, 'bases', b));
+  return { layers: layers.length, bytes };
+}
+
+/** Remove every layer and NPK base not in `keep` (a build using them at the same time would lose them). */
+async function pruneCache(cacheDir: string, keepLayers: readonly string[], keepBase: string): Promise<CacheUsage> {
+  const { layers, bases } = await cacheEntries(cacheDir);
+  const removed: CacheUsage = { layers: 0, bytes: 0 };
+  for (const l of layers) {
+    if (keepLayers.includes(l)) continue;
+    const dir = join(cacheDir, 'layers', l);
+    removed.bytes += await diskUsage(dir);
+    removed.layers++;
+    // The marker first: a half-removed layer is never taken for a complete one.
+    await rm(join(dir, 'done'), { force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+  for (const b of bases) {
+    const dir = join(cacheDir, 'bases', b);
+    if (dir === keepBase) continue;
+    removed.bytes += await diskUsage(dir);
+    await rm(`${dir}.complete`, { force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+  return removed;
+}
+
+/** What a build records about the NPK it wrote, to reuse it when nothing changed. */
+interface OutputRecord {
+  packKey: string;
+  path: string;
+  sha256: string;
+  size: number;
+  fsImg: { offset: number; size: number };
+  rootHash?: string | undefined;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const x = createHash('sha256');
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) x.update(c as Buffer);
+  return x.digest('hex');
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 const h = (...parts: string[]): string => {
@@ -308,6 +399,18 @@ async function findExecutable(root: string, name: string, env: Map<string, strin
   throw new RecipeError(`RUN: ${name} is not found in PATH of the image`);
 }
 
+/** The image path of `name` in `path` (colon-separated) inside `root`: an executable regular file. */
+async function findProgram(root: string, name: string, path: string): Promise<string | null> {
+  for (const dir of path.split(':')) {
+    if (!dir.startsWith('/')) continue;
+    const p = `${dir.replace(/\/+$/, '')}/${name}`;
+    const host = await resolveInRoot(root, p, { followLast: true, create: false }).catch(() => null);
+    const s = host === null ? null : await stat(host).catch(() => null);
+    if (s !== null && s.isFile() && (s.mode & 0o111) !== 0) return p;
+  }
+  return null;
+}
+
 function lines(stream: Readable | null, out: (l: string) => void): Promise<void> {
   if (!stream) return Promise.resolve();
   return new Promise((res) => {
@@ -330,11 +433,24 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
     throw new RecipeError(`recipe ${opts.recipe}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
   });
   const recipe = parseRecipe(text, opts.recipe);
+  for (const w of recipe.warnings) log(`warning: ${w}`);
   const manifestText = await readFile(opts.manifest, 'utf8').catch((e: NodeJS.ErrnoException) => {
     throw new NorthstarError('EMANIFEST', `manifest ${opts.manifest}: ${e.code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
   });
   // Fails before anything runs if the result cannot be a valid manifest.
-  const manifest = mergeManifest(manifestText, formatOf(opts.manifest), impliedManifest(recipe), `manifest ${opts.manifest} merged with ${opts.recipe}`);
+  const subject = `manifest ${opts.manifest} merged with ${opts.recipe}`;
+  let manifest = mergeManifest(manifestText, formatOf(opts.manifest), impliedManifest(recipe), subject);
+  // What the runtime would refuse at start, before any work. A bare program name of an exec
+  // form ENTRYPOINT/CMD is resolved through the image's PATH once the image exists.
+  const initIns = initInstruction(recipe);
+  const program = initIns !== null && 'exec' in initIns.command ? initIns.command.exec[0]! : null;
+  const bare = program !== null && !program.includes('/') ? program : null;
+  if (initIns !== null && program !== null && !program.startsWith('/') && bare === null) {
+    throw new RecipeError(`${opts.recipe}:${initIns.line}: ${initIns.op}: the program ${JSON.stringify(program)} must be an absolute path or a name found in the image's PATH (a container has no working directory)`);
+  }
+  const early = startProblems(manifest).filter((i) => !(bare !== null && i.path === 'init'));
+  if (early.length > 0) throw new ValidationError(early, `${subject}: the runtime would refuse to start this container`);
+  const out = await packTarget(opts.out, manifest.name, manifest.version);
 
   if (process.getuid?.() !== 0 && recipe.instructions.some((i) => i.op === 'COPY' || i.op === 'RUN')) {
     throw new NorthstarError('EPRIVILEGE', 'sextant build needs root for COPY and RUN steps (overlay mounts and the launch core)');
@@ -444,10 +560,51 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
       }
     }
 
+    // Nothing that goes into the NPK changed (layers, base, manifest, key, packing options)
+    // and the NPK written last time is still there, unmodified: keep it.
+    const pathVar = env.get('PATH') ?? DEFAULT_PATH;
+    const packKey = h(
+      'pack',
+      base.key,
+      JSON.stringify(layers),
+      serializeManifest(manifest),
+      bare === null ? '' : `${bare}\0${pathVar}`,
+      opts.key ? publicKeyBytes(createPublicKey(opts.key)).toString('hex') : 'unsigned',
+      String(opts.compression ?? 'gzip'),
+      String(opts.mtime ?? ''),
+    );
+    const recordPath = join(cacheDir, 'outputs', `${h('out', resolve(out))}.json`);
+    const keep = layers.slice();
+    const keepBase = base.dir;
+    const finish = async (npk: PackResult, final: Manifest, reused: boolean): Promise<BuildResult> => {
+      let pruned: CacheUsage | undefined;
+      if (opts.prune) {
+        pruned = await pruneCache(cacheDir, keep, keepBase);
+        log(`Pruned the step cache: removed ${pruned.layers} layers, ${formatBytes(pruned.bytes)}`);
+      }
+      const cache = await cacheUsage(cacheDir);
+      log(`Step cache ${cacheDir}: ${cache.layers} layers, ${formatBytes(cache.bytes)}${opts.prune ? '' : ' (sextant build --prune keeps only the layers of this build)'}`);
+      return { npk, manifest: final, steps, layers, reused, cache, pruned };
+    };
+    if (!opts.noCache) {
+      const rec = await readFile(recordPath, 'utf8')
+        .then((t) => JSON.parse(t) as OutputRecord)
+        .catch(() => null);
+      if (rec !== null && rec.packKey === packKey && rec.path === resolve(out) && existsSync(out) && (await sha256File(out)) === rec.sha256) {
+        const npkFile = await Npk.open(out).catch(() => null);
+        if (npkFile !== null) {
+          log(`Nothing changed since the last build: keeping ${out} (not repacked)`);
+          const npk: PackResult = { path: out, size: rec.size, fsImg: rec.fsImg, ...(rec.rootHash ? { rootHash: Buffer.from(rec.rootHash, 'hex') } : {}) };
+          return await finish(npk, npkFile.manifest, true);
+        }
+      }
+    }
+
     // Pack a read-only view of all layers.
     const finalDir = join(cacheDir, `final-${randomBytes(6).toString('hex')}`);
     await mkdir(finalDir);
     let mounted = false;
+    let npk: PackResult;
     try {
       let root = base.dir;
       if (layers.length > 0) {
@@ -457,14 +614,31 @@ export async function buildRecipe(opts: BuildOptions): Promise<BuildResult> {
         mounted = true;
         root = finalDir;
       }
-      const out = await packTarget(opts.out, manifest.name, manifest.version);
+      if (bare !== null && initIns !== null) {
+        const found = await findProgram(root, bare, pathVar);
+        if (found === null) {
+          throw new RecipeError(`${opts.recipe}:${initIns.line}: ${initIns.op}: ${bare} is not found in the image's PATH (${pathVar}); install it in a RUN step, write its absolute path, or set ENV PATH`);
+        }
+        log(`${initIns.op}: ${bare} is ${found} in the image`);
+        manifest = { ...manifest, init: found } as Manifest;
+      }
+      const missing = await initProblems(manifest, root);
+      if (missing.length > 0) {
+        const where = initIns !== null ? `${opts.recipe}:${initIns.line}: ${initIns.op}: ` : `${opts.manifest}: `;
+        throw new RecipeError(`${where}init: ${missing[0]!.rule.replace(/^init: /, '')}`);
+      }
+      await checkStartable(manifest, subject);
       log(`Packing ${manifest.name}:${manifest.version} into ${out}`);
-      const npk = await packNpk({ manifest, root, key: opts.key, out, compression: opts.compression, mtime: opts.mtime });
-      return { npk, manifest, steps, layers };
+      npk = await packNpk({ manifest, root, key: opts.key, out, compression: opts.compression, mtime: opts.mtime });
     } finally {
       if (mounted) await umount(finalDir).catch((e: unknown) => log(`cleanup: ${errorMessage(e)}`));
       await rm(finalDir, { recursive: true, force: true }).catch(() => undefined);
     }
+    const record: OutputRecord = { packKey, path: resolve(out), sha256: await sha256File(out), size: npk.size, fsImg: npk.fsImg, rootHash: npk.rootHash?.toString('hex') };
+    await mkdir(join(cacheDir, 'outputs'), { recursive: true });
+    await writeFile(`${recordPath}.tmp`, JSON.stringify(record));
+    await rename(`${recordPath}.tmp`, recordPath);
+    return await finish(npk, manifest, false);
   } finally {
     if (ownLauncher) launcher?.close();
   }

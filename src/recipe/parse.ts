@@ -9,6 +9,7 @@
  *   CMD <shell command> | ["exe", "arg", ...]
  *   ENV <key>=<value> ... | ENV <key> <value>
  *   USER <uid>[:<gid>]                                  (numeric only)
+ *   EXPOSE, LABEL                                       accepted and ignored, with a warning
  *
  * WORKDIR and named users are refused: a Northstar manifest has no working directory and
  * only numeric ids. Parsing does no I/O: paths are resolved by the builder.
@@ -38,14 +39,38 @@ export type Instruction =
 
 export interface Recipe {
   instructions: Instruction[];
+  /** Accepted instructions that do nothing here (EXPOSE, LABEL), each as `<file>:<line>: …`. */
+  warnings: string[];
+}
+
+/** Instructions accepted for Dockerfile compatibility that change nothing: what they do not do. */
+const IGNORED: Record<string, string> = {
+  EXPOSE:
+    'EXPOSE is ignored: northstar maps no ports. A container has its own empty network namespace unless the manifest sets `network: host` (then it uses the host network and its ports directly) or `network: !namespace <name>`',
+  LABEL: 'LABEL is ignored: an NPK has no labels; put such data in the manifest field `custom` (-m)',
+};
+
+/** What FROM accepts, for messages. */
+export const FROM_FORMS = 'scratch, debian:<suite> (a debootstrap root, e.g. debian:bookworm), a directory, or an NPK file';
+
+/**
+ * A registry image reference (`python:3.11-slim`, `docker.io/library/redis`, `alpine@sha256:…`)
+ * rather than a path: a tag or digest on a name without a path-like start.
+ */
+export function isRegistryReference(w: string): boolean {
+  if (w.startsWith('.') || w.startsWith('/') || w.startsWith('~')) return false;
+  return /^[a-z0-9][a-z0-9._-]*(?::[0-9]+)?(?:\/[a-z0-9][a-z0-9._-]*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/.test(w) && (/:|@/.test(w));
+}
+
+/** The FROM error for a registry reference: what FROM takes instead. */
+export function registryFromMessage(ref: string): string {
+  return `FROM ${ref}: registry images are not yet supported (OCI image import is planned). FROM accepts ${FROM_FORMS}; for example FROM debian:bookworm and RUN apt-get install -y <packages>`;
 }
 
 const REFUSED: Record<string, string> = {
   WORKDIR: 'a northstar manifest has no working directory field; use absolute paths (RUN cd <dir> && ...)',
   ADD: 'use COPY (no URLs or archive extraction)',
-  EXPOSE: 'a northstar manifest has no ports; configure the network in the manifest (-m)',
   VOLUME: 'declare mounts in the manifest (-m)',
-  LABEL: 'use the manifest field custom (-m)',
   ARG: 'build arguments are not supported',
   SHELL: 'RUN always uses /bin/sh -c for the shell form',
   STOPSIGNAL: 'a northstar manifest has no stop signal field',
@@ -205,6 +230,7 @@ function env(args: string, where: string): [string, string][] {
 /** Parse a recipe; `name` (its file) only appears in messages. Throws RecipeError. */
 export function parseRecipe(text: string, name = 'recipe'): Recipe {
   const instructions: Instruction[] = [];
+  const warnings: string[] = [];
   for (const { line, text: l } of logicalLines(text)) {
     const where = `${name}:${line}`;
     const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(l)!;
@@ -212,19 +238,31 @@ export function parseRecipe(text: string, name = 'recipe'): Recipe {
     const args = (m[2] ?? '').trim();
     if (REFUSED[op]) throw new RecipeError(`${where}: ${op} is not supported: ${REFUSED[op]}`);
     if (instructions.length === 0 && op !== 'FROM') throw new RecipeError(`${where}: the first instruction must be FROM, got ${op}`);
+    if (IGNORED[op]) {
+      warnings.push(`${where}: ${IGNORED[op]}`);
+      continue;
+    }
     switch (op) {
       case 'FROM': {
         if (instructions.length > 0) throw new RecipeError(`${where}: FROM may appear only once, as the first instruction (multi-stage builds are not supported)`);
         const words = splitWords(args, where);
-        if (words.length !== 1) throw new RecipeError(`${where}: FROM takes exactly one argument: scratch, an NPK file, a directory or debian:<suite>`);
+        if (words.length !== 1) {
+          const stage = words.length === 3 && words[1]!.toUpperCase() === 'AS' ? ' (FROM … AS <stage>: multi-stage builds are not supported)' : '';
+          throw new RecipeError(`${where}: FROM takes exactly one argument: ${FROM_FORMS}${stage}`);
+        }
         const w = words[0]!;
         let source: FromSource;
         if (w === 'scratch') source = { kind: 'scratch' };
         else if (w.startsWith('debian:')) {
           const suite = w.slice('debian:'.length);
-          if (!/^[a-z][a-z0-9-]*$/.test(suite)) throw new RecipeError(`${where}: invalid Debian suite ${JSON.stringify(suite)}`);
+          if (!/^[a-z][a-z0-9-]*$/.test(suite) || /-slim$/.test(suite) || suite === 'latest') {
+            throw new RecipeError(
+              `${where}: invalid Debian suite ${JSON.stringify(suite)}: debian:<suite> takes a Debian suite name such as bookworm or trixie (a debootstrap root, not the Docker Hub image; registry images are not yet supported)`,
+            );
+          }
           source = { kind: 'debian', suite };
-        } else source = { kind: 'path', path: w };
+        } else if (isRegistryReference(w)) throw new RecipeError(`${where}: ${registryFromMessage(w)}`);
+        else source = { kind: 'path', path: w };
         instructions.push({ op, line, text: l, source });
         break;
       }
@@ -267,7 +305,7 @@ export function parseRecipe(text: string, name = 'recipe'): Recipe {
     }
   }
   if (instructions.length === 0) throw new RecipeError(`${name}: the recipe is empty (it needs at least FROM)`);
-  return { instructions };
+  return { instructions, warnings };
 }
 
 /** What the recipe implies for the manifest: init, args, env, uid and gid (only those set). */
@@ -277,6 +315,19 @@ export interface ImpliedManifest {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
+}
+
+/** The ENTRYPOINT or CMD whose program becomes init (null: none, a resource container). */
+export function initInstruction(recipe: Recipe): Extract<Instruction, { op: 'ENTRYPOINT' | 'CMD' }> | null {
+  let entry: Extract<Instruction, { op: 'ENTRYPOINT' }> | null = null;
+  let cmd: Extract<Instruction, { op: 'CMD' }> | null = null;
+  for (const ins of recipe.instructions) {
+    if (ins.op === 'ENTRYPOINT') {
+      entry = ins;
+      cmd = null;
+    } else if (ins.op === 'CMD') cmd = ins;
+  }
+  return entry ?? cmd;
 }
 
 /** ENTRYPOINT/CMD → init/args as Docker combines them; ENV and USER as they stand at the end. */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -284,7 +284,102 @@ test('sextant build: the CLI exits with a failing step\'s exit code and builds i
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /Built .*built-0\.1\.0\.npk \[\d+ bytes, 2 layers, 2 cached\]/);
   assert.ok(existsSync(join(w.dir, 'built-0.1.0.npk')));
+  assert.match(ok.stdout, /\nStep cache .*: 2 layers, [\d.]+ MiB \(sextant build --prune keeps only the layers of this build\)\n/);
+  const again = run([join(w.dir, 'Recipe'), '-m', join(w.dir, 'manifest.yaml'), '-o', `${w.dir}/`, '-k', KEY, '--cache-dir', join(w.dir, 'cache'), '--prune']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(again.stdout, /Nothing changed since the last build: keeping .*built-0\.1\.0\.npk \(not repacked\)\n/);
+  assert.match(again.stdout, /\nPruned the step cache: removed 0 layers, 0 B\n/);
+  assert.match(again.stdout, /\nUnchanged .*built-0\.1\.0\.npk \[\d+ bytes, 2 layers, 2 cached\]/);
   const bad = run([join(w.dir, 'nope'), '-m', join(w.dir, 'manifest.yaml'), '-o', w.dir]);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /^sextant: error: recipe .*nope: no such file\n$/);
+});
+
+test('exec-form ENTRYPOINT/CMD: a bare program name is resolved through the image PATH; what the runtime would refuse fails the build, naming the instruction or field', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, `${BASE}CMD ["cat", "/data"]\n`);
+  const r = await buildRecipe(w.opts());
+  assert.equal(r.manifest.init, '/bin/cat', 'the default PATH finds /bin/cat');
+  assert.deepEqual(r.manifest.args, ['/data']);
+  assert.equal(parseManifest((await Npk.open(r.npk.path)).manifestBytes.toString()).init, '/bin/cat', 'the NPK has the resolved path');
+  assert.ok(w.lines.includes('CMD: cat is /bin/cat in the image'), w.lines.join('\n'));
+  // ENV PATH of the recipe is the PATH searched.
+  writeFileSync(join(w.dir, 'files', 'tool'), '#!/bin/sh\necho tool\n');
+  execFileSync('chmod', ['755', join(w.dir, 'files', 'tool')]);
+  writeFileSync(join(w.dir, 'Recipe'), `${BASE}COPY files/tool /opt/tools/tool\nENV PATH=/opt/tools:/bin\nENTRYPOINT ["tool", "x"]\n`);
+  assert.equal((await buildRecipe(w.opts())).manifest.init, '/opt/tools/tool');
+  // Not in PATH: a build error with file, line and instruction.
+  writeFileSync(join(w.dir, 'Recipe'), `${BASE}ENV PATH=/usr/bin\nENTRYPOINT ["tool"]\n`);
+  await assert.rejects(buildRecipe(w.opts()), (e: unknown) => e instanceof RecipeError && /Recipe:5: ENTRYPOINT: tool is not found in the image's PATH \(\/usr\/bin\)/.test(e.message));
+  // An absolute program that is not in the image.
+  writeFileSync(join(w.dir, 'Recipe'), `${BASE}CMD ["/usr/bin/python3", "app.py"]\n`);
+  await assert.rejects(buildRecipe(w.opts()), /Recipe:4: CMD: init: \/usr\/bin\/python3 does not exist in the image/);
+  assert.deepEqual(leftovers(w.dir), NONE);
+
+  // Refused before any step runs: a relative program path, a relative mount point.
+  const early = workspace(t, `${BASE}RUN touch /ran\nCMD ["./app"]\n`);
+  await assert.rejects(buildRecipe(early.opts()), /Recipe:5: CMD: the program "\.\/app" must be an absolute path or a name found in the image's PATH/);
+  assert.ok(!early.lines.some((l) => /^Step /.test(l)), early.lines.join('\n'));
+  writeFileSync(join(early.dir, 'Recipe'), `${BASE}CMD ["/bin/true"]\n`);
+  writeFileSync(join(early.dir, 'manifest.yaml'), 'name: built\nversion: 0.1.0\nuid: 1000\ngid: 1000\nmounts:\n  data:\n    type: persist\n');
+  await assert.rejects(buildRecipe(early.opts()), /mounts\.data: mount points must be absolute/);
+  assert.ok(!early.lines.some((l) => /^Step /.test(l)), early.lines.join('\n'));
+  assert.equal(existsSync(join(early.dir, 'cache', 'layers')), false, 'no work was done');
+});
+
+test('-o: a missing directory given as dir/ is created, a missing parent is refused before any work', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, `${BASE}CMD ["/bin/true"]\n`);
+  await assert.rejects(buildRecipe(w.opts({ out: join(w.dir, 'nodir', 'x.npk') })), /output .*nodir\/x\.npk: the directory .*nodir does not exist/);
+  assert.ok(!w.lines.some((l) => /^Step /.test(l)), 'refused before the first step');
+  assert.equal(existsSync(join(w.dir, 'cache', 'layers')), false);
+  const r = await buildRecipe(w.opts({ out: `${join(w.dir, 'out', 'npks')}/` }));
+  assert.equal(r.npk.path, join(w.dir, 'out', 'npks', 'built-0.1.0.npk'));
+  assert.ok(existsSync(r.npk.path));
+});
+
+test('a fully cached build keeps the unchanged NPK; any change that goes into it repacks; --prune keeps only this build\'s layers', async (t) => {
+  const why = skipReason();
+  if (why) return t.skip(why);
+  const w = workspace(t, `${BASE}COPY files/a.txt /a\nCMD ["cat", "/a"]\n`);
+  const key = await readSigningKey(KEY);
+  const first = await buildRecipe(w.opts({ key }));
+  assert.equal(first.reused, false);
+  const before = statSync(first.npk.path);
+  const from = w.lines.length;
+  const second = await buildRecipe(w.opts({ key }));
+  assert.equal(second.reused, true);
+  assert.ok(w.lines.slice(from).some((l) => /^Nothing changed since the last build: keeping .*out\.npk \(not repacked\)$/.test(l)), w.lines.slice(from).join('\n'));
+  assert.ok(!w.lines.slice(from).some((l) => /^Packing /.test(l)));
+  const after = statSync(second.npk.path);
+  assert.equal(after.mtimeMs, before.mtimeMs, 'the file was not rewritten');
+  assert.equal(second.npk.size, first.npk.size);
+  assert.equal(second.manifest.init, '/bin/cat');
+  const npk = await Npk.open(second.npk.path, { key: await readPublicKey(PUB) });
+  await npk.verifyImage();
+  // Each of these repacks: a changed manifest, an output that was modified, unsigned, --no-cache.
+  writeFileSync(join(w.dir, 'manifest.yaml'), 'name: built\nversion: 0.1.0\nuid: 1001\ngid: 1001\n');
+  assert.equal((await buildRecipe(w.opts({ key }))).reused, false, 'manifest changed');
+  assert.equal((await buildRecipe(w.opts({ key }))).reused, true);
+  writeFileSync(join(w.dir, 'out.npk'), 'x', { flag: 'a' });
+  assert.equal((await buildRecipe(w.opts({ key }))).reused, false, 'the output was modified');
+  assert.equal((await buildRecipe(w.opts())).reused, false, 'another key (none)');
+  assert.equal((await buildRecipe(w.opts({ noCache: true }))).reused, false, '--no-cache');
+  rmSync(join(w.dir, 'out.npk'));
+  assert.equal((await buildRecipe(w.opts())).reused, false, 'the output is gone');
+  const last = await buildRecipe(w.opts());
+  assert.equal(last.reused, true);
+  // The cache size is reported; --prune removes the layers of other recipes.
+  assert.equal(last.cache.layers, 3);
+  assert.ok(last.cache.bytes > 1_000_000, `busybox is in a layer: ${last.cache.bytes}`);
+  assert.ok(w.lines.some((l) => /^Step cache .*cache: 3 layers, [\d.]+ MiB \(sextant build --prune keeps only the layers of this build\)$/.test(l)), w.lines.join('\n'));
+  writeFileSync(join(w.dir, 'Recipe'), `${BASE}COPY files/b.txt /b\nCMD ["cat", "/b"]\n`);
+  const other = await buildRecipe(w.opts({ out: join(w.dir, 'other.npk'), prune: true }));
+  assert.deepEqual(other.pruned, { layers: 1, bytes: other.pruned!.bytes });
+  assert.equal(other.cache.layers, 3, 'COPY busybox and RUN are shared, COPY a.txt is gone');
+  assert.deepEqual(readdirSync(join(w.dir, 'cache', 'layers')).sort(), [...other.layers].sort());
+  assert.ok(w.lines.some((l) => /^Pruned the step cache: removed 1 layers, /.test(l)));
+  assert.deepEqual(leftovers(w.dir), NONE);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { impliedManifest, parseRecipe, RecipeError } from '../../src/recipe/parse.js';
+import { impliedManifest, initInstruction, isRegistryReference, parseRecipe, RecipeError } from '../../src/recipe/parse.js';
 import { mergeManifest } from '../../src/recipe/manifest.js';
 
 const bad = (text: string, re: RegExp) => assert.throws(() => parseRecipe(text, 'R'), (e: unknown) => e instanceof RecipeError && re.test(e.message));
@@ -91,4 +91,34 @@ test('the manifest merge: the recipe wins, env merges, the result is validated',
   assert.throws(() => mergeManifest('name: app\nversion: 1.0.0\n', 'yaml', { env: {} }), /uid: missing field|uid/);
   assert.throws(() => mergeManifest('name: app\nversion: 1.0.0\n', 'yaml', { env: {}, uid: 0, gid: 0 }), /uid: must be at least 1/);
   assert.throws(() => mergeManifest('name: [', 'yaml', r), /invalid manifest|unexpected|flow/i);
+});
+
+test('EXPOSE and LABEL are accepted with a warning that says what they do not do', () => {
+  const r = parseRecipe('FROM scratch\nEXPOSE 8080/tcp\nLABEL a=b\nCMD ["/app"]\n', 'R');
+  assert.deepEqual(r.instructions.map((i) => i.op), ['FROM', 'CMD'], 'neither becomes a step');
+  assert.equal(r.warnings.length, 2);
+  assert.match(r.warnings[0]!, /^R:2: EXPOSE is ignored: northstar maps no ports\. .*own empty network namespace unless the manifest sets `network: host`/);
+  assert.match(r.warnings[1]!, /^R:3: LABEL is ignored: .*manifest field `custom`/);
+  assert.deepEqual(parseRecipe('FROM scratch').warnings, []);
+});
+
+test('FROM with a registry image says what FROM accepts and that OCI import is not yet supported', () => {
+  for (const ref of ['python:3.11-slim', 'docker.io/library/redis:7', 'ghcr.io/owner/app:latest', 'alpine@sha256:' + 'a'.repeat(64), 'localhost:5000/app:1']) {
+    bad(`FROM ${ref}`, new RegExp(`^R:1: FROM ${ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: registry images are not yet supported \\(OCI image import is planned\\)\\. FROM accepts scratch, debian:<suite>.*a directory, or an NPK file`));
+  }
+  bad('FROM debian:12', /invalid Debian suite "12": debian:<suite> takes a Debian suite name such as bookworm/);
+  bad('FROM debian:bookworm-slim', /invalid Debian suite "bookworm-slim"/);
+  bad('FROM python AS build', /multi-stage builds are not supported/);
+  // Paths stay paths.
+  assert.deepEqual(parseRecipe('FROM base.npk').instructions[0], { op: 'FROM', line: 1, text: 'FROM base.npk', source: { kind: 'path', path: 'base.npk' } });
+  assert.deepEqual(parseRecipe('FROM ./a:b').instructions[0], { op: 'FROM', line: 1, text: 'FROM ./a:b', source: { kind: 'path', path: './a:b' } });
+  assert.equal(isRegistryReference('rootfs'), false, 'a bare name is a directory or NPK (its absence is reported with what FROM accepts)');
+});
+
+test('initInstruction: the ENTRYPOINT or CMD whose program becomes init', () => {
+  const at = (t: string) => initInstruction(parseRecipe(`FROM scratch\n${t}`))?.line ?? null;
+  assert.equal(at('ENV A=1'), null);
+  assert.equal(at('CMD ["a"]\nENTRYPOINT ["b"]'), 3);
+  assert.equal(at('ENTRYPOINT ["b"]\nCMD ["a"]'), 2);
+  assert.equal(at('CMD ["a"]\nCMD ["c"]'), 3);
 });
