@@ -176,7 +176,7 @@ program
   .addOption(new Option('-s, --shell <shell>', 'generate completions for this shell').choices(SHELLS).makeOptionMandatory())
   .option('-o, --output <file>', 'output file where to generate completions into')
   .action(async (o: { shell: Shell; output?: string }) => {
-    const spec = programSpec(program, { [CONTAINER]: 'container', npk: 'file', input: 'file' }, ['output']);
+    const spec = programSpec(program, { [CONTAINER]: 'container', npk: 'file', input: 'file', signal: 'signal' }, ['output']);
     const script = completionScript(o.shell, spec);
     if (o.output === undefined) {
       process.stdout.write(script);
