@@ -100,7 +100,7 @@ describe('nstar command line', () => {
   test('help: one example per command, in its help and after the program\'s', async () => {
     const h = await nstar('--help');
     const examples = h.stdout.slice(h.stdout.indexOf('\nExamples:\n'));
-    const commands = [...h.stdout.matchAll(/^  ([a-z-]+)(?:\|[a-z]+)? .*$/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    const commands = [...h.stdout.matchAll(/^ {2}([a-z-]+)(?:\|[a-z]+)? .*$/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
     assert.ok(commands.length >= 20, commands.join(' '));
     for (const c of commands) {
       const sub = await nstar(c, '--help');
