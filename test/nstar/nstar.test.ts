@@ -370,7 +370,8 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     t.after(() => c.close());
     const follow = spawnNstar([...u, 'notifications']);
     t.after(() => follow.child.kill());
-    // Subscribed once it printed a notification: then the runtime dies without a word.
+    await subscribers(rt, 1);
+    // It printed a notification: then the runtime dies without a word.
     await c.start(TC, { args: ['sleep'] });
     await rt.until(() => follow.stdout().includes('started test-container:0.0.1\n'), 'nstar printed the started notification');
     process.kill(rt.innerPid(), 'SIGKILL');
