@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything this project needs on a fresh Debian machine and builds it:
 # system packages via apt (only those missing), npm dependencies, the TypeScript
-# build and the C core. Idempotent: a second run only rebuilds.
+# build and the C core; links nstar, sextant and northstar into /usr/local/bin
+# (scripts/link-tools.sh). Idempotent: a second run only rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build and runtime needs, plus the tools our tests compare against
-# (squashfs-tools, veritysetup, the shells whose completion scripts nstar writes) and the
+# (squashfs-tools, veritysetup, the shells whose completion scripts nstar writes, bash's
+# completion loader that reads /etc/bash_completion.d) and the
 # example/bench inputs (busybox, debootstrap).
 PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin
-      debootstrap busybox-static iproute2 attr util-linux zsh fish)
+      debootstrap busybox-static iproute2 attr util-linux zsh fish bash-completion)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,4 +40,12 @@ fi
 # Every other example (static C programs, the busybox and Node.js resources, the TS app).
 if [ -f examples/Makefile ]; then
   make -s -C examples
+fi
+
+# The tools on PATH (symlinks into dist/, so later builds need no new link): as root only,
+# a user without root links them elsewhere with scripts/link-tools.sh ~/.local/bin.
+if [ "$(id -u)" -eq 0 ]; then
+  ./scripts/link-tools.sh
+else
+  echo "install: not root: nstar, sextant and northstar not linked into /usr/local/bin (scripts/link-tools.sh DIR links them elsewhere)"
 fi

@@ -29,7 +29,9 @@ async function main(): Promise<number> {
     // and a full collection after each burst of starts (--expose-gc, see State.idleCollect)
     // roughly halve the settled RSS (figures: docs/design/measurements.md). Only the
     // re-executed runtime gets them; flags given explicitly to node win.
-    const ours = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode'];
+    // --lite-mode turns WebAssembly off; --no-expose-wasm says so, so V8 does not print
+    // "Warning: disabling flag --expose_wasm due to conflicting flags" at every start.
+    const ours = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', '--no-expose-wasm'];
     const v8Flags = process.execArgv.some((a) => ours.some((f) => a.startsWith(f.split('=')[0]!))) ? [] : ours;
     const code = await ensurePrivateMountNamespace({ argv: [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)] });
     if (code !== undefined) return code;
@@ -58,6 +60,20 @@ async function main(): Promise<number> {
   return runtime.done;
 }
 
+/** A listen error names the address and what to do (a console bind that is taken); others as they are. */
+function startError(e: unknown): string {
+  for (let c: unknown = e; c instanceof Error; c = c.cause) {
+    const err = c as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (err.syscall === 'listen' && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES')) {
+      const address = err.port !== undefined ? `tcp://${err.address}:${err.port}` : `unix://${err.address}`;
+      const config = program.opts<{ config?: string }>().config;
+      const what = err.code === 'EADDRINUSE' ? 'is in use: another process (another northstar?) listens there' : err.code === 'EACCES' ? 'may not be bound by this user' : 'is not an address of this machine';
+      return `console address ${address} ${what} (${err.code}); stop that process or change the console's bind or also_bind in ${config}`;
+    }
+  }
+  return errorMessage(e);
+}
+
 main().then(
   (code) => {
     process.exitCode = code;
@@ -65,7 +81,7 @@ main().then(
     setTimeout(() => process.exit(code), 500).unref();
   },
   (e: unknown) => {
-    console.error(`northstar: error: ${errorMessage(e)}`);
+    console.error(`northstar: error: ${startError(e)}`);
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 500).unref();
   },

@@ -9,7 +9,8 @@ import { errorMessage } from '../common/errors.js';
 import { PROTOCOL_VERSION } from '../api/model.js';
 import { Nstar, type GlobalOptions, type OutputFormat } from '../nstar/commands.js';
 import { DEFAULT_CONSOLE_URL } from '../common/console-url.js';
-import { defaultConsoleUrl, DEVICE_SOCKET } from '../nstar/connect.js';
+import { chooseConsoleUrl, DEVICE_SOCKET } from '../nstar/connect.js';
+import { commandExample, programExamples, suggestCommands } from '../nstar/help.js';
 import { parseDurationMs } from '../nstar/duration.js';
 import { completionScript, SHELLS, type Shell } from '../nstar/completion.js';
 import { programSpec } from '../nstar/program-spec.js';
@@ -61,7 +62,8 @@ const program = new Command('nstar')
 function session(cmd: Command): Nstar {
   const g = program.opts<{ url?: string; json?: boolean; timeout: number; format: OutputFormat }>();
   const local = cmd.opts<{ format?: OutputFormat }>();
-  const opts: GlobalOptions = { url: g.url ?? defaultConsoleUrl(), transcript: g.json === true, timeoutMs: g.timeout, format: local.format ?? g.format };
+  const { url, source } = chooseConsoleUrl(g.url);
+  const opts: GlobalOptions = { url, urlSource: source, transcript: g.json === true, timeoutMs: g.timeout, format: local.format ?? g.format };
   return new Nstar(opts, {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),
@@ -138,7 +140,6 @@ program
   .addOption(new Option('-e, --env <KEY=VALUE>', 'set a variable (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
   .argument(`<${CONTAINER}>`, 'container name and optional version')
   .argument('<command...>', 'the program (looked up in the container\'s PATH) and its arguments; put -- before it')
-  .addHelpText('after', '\nExample:\n  nstar exec -it redis -- /bin/sh\n  nstar exec web -- cat /etc/os-release')
   .action(async (name: string, command: string[], o: { interactive?: boolean; tty?: boolean; env?: string[] }, cmd: Command) => {
     const env: Record<string, string> = {};
     for (const kv of o.env ?? []) {
@@ -152,10 +153,14 @@ program
     process.exitCode = await session(cmd).exec(name, command, { interactive: o.interactive === true, tty: o.tty === true, env });
   });
 
-command('install', 'Install an npk')
+command('install', 'Install an npk; --replace swaps an installed one of the same name and version (ours)')
+  .option('-r, --replace', 'if the npk\'s name:version is installed: stop it if it runs, uninstall it (its data kept), install, start it again if it ran')
+  .addOption(new Option('-t, --time <seconds>', 'with --replace: seconds to wait for the exit before SIGKILL').default(10).argParser(count))
   .argument('<npk>', 'path to the .npk file')
   .argument('<repository>', 'target repository')
-  .action((npk: string, repo: string, _o, cmd: Command) => session(cmd).install(npk, repo));
+  .action((npk: string, repo: string, o: { replace?: boolean; time: number }, cmd: Command) =>
+    session(cmd).install(npk, repo, o.replace === true ? { seconds: o.time } : undefined),
+  );
 
 command('uninstall', 'Uninstall a container')
   .option('-w, --wipe', "wipe the container's persistent dir (if present)")
@@ -181,7 +186,10 @@ command('verify-token', 'Verify a token')
   .argument('<token>', 'token (base64)')
   .argument('<user>', 'user (a container name)')
   .argument('<shared>', 'shared info')
-  .action((token: string, user: string, shared: string, _o, cmd: Command) => session(cmd).verifyToken(token, user, shared));
+  .action(async (token: string, user: string, shared: string, _o, cmd: Command) => {
+    // Exit 1 for Invalid, Expired and Future: a script can test the result.
+    if ((await session(cmd).verifyToken(token, user, shared)) !== 'Ok') process.exitCode = 1;
+  });
 
 command('ident', 'Identification').action((_o, cmd: Command) => session(cmd).ident());
 
@@ -191,7 +199,7 @@ program
   .addOption(new Option('-s, --shell <shell>', 'generate completions for this shell').choices(SHELLS).makeOptionMandatory())
   .option('-o, --output <file>', 'output file where to generate completions into')
   .action(async (o: { shell: Shell; output?: string }) => {
-    const spec = programSpec(program, { [CONTAINER]: 'container', npk: 'file', input: 'file' }, ['output']);
+    const spec = programSpec(program, { [CONTAINER]: 'container', npk: 'file', input: 'file', signal: 'signal' }, ['output']);
     const script = completionScript(o.shell, spec);
     if (o.output === undefined) {
       process.stdout.write(script);
@@ -212,6 +220,25 @@ program
     process.stdout.write(await seccompFromFile(input, o.defaultProfile));
   });
 
+// One example per command, in its help and (all of them) after the program's help.
+for (const c of program.commands) {
+  const e = commandExample(c.name());
+  if (e !== undefined) c.addHelpText('after', e);
+}
+program.addHelpText('after', () => programExamples(program.commands.map((c) => c.name())));
+
+// Commander suggests any command within 3 edits (`top` → stop, `pull` → kill); ours only
+// plausible typos (help.ts).
+Object.assign(program, {
+  unknownCommand(this: Command): void {
+    const word = this.args[0] ?? '';
+    const names = this.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    const s = suggestCommands(word, names);
+    const hint = s.length === 0 ? '' : s.length === 1 ? `\n(Did you mean ${s[0]}?)` : `\n(Did you mean one of ${s.join(', ')}?)`;
+    this.error(`error: unknown command '${word}'${hint}`, { code: 'commander.unknownCommand' });
+  },
+});
+
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   // A closed pipe (nstar list | head): stop quietly.
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -225,5 +252,8 @@ program.parseAsync().catch((e: unknown) => {
     return;
   }
   process.stderr.write(`Error: ${errorMessage(e)}\n`);
+  // A console that cannot be reached: what to check (commands.ts, connect.ts).
+  const hint = (e as { hint?: unknown } | null)?.hint;
+  if (typeof hint === 'string') process.stderr.write(`${hint}\n`);
   process.exitCode = 1;
 });

@@ -123,7 +123,6 @@ export class ConsoleServer {
     // Errors after listening (e.g. EMFILE on accept) are logged, never thrown out of the runtime.
     server.on('error', (e: Error) => this.log.warn({ url: bound, err: e.message }, 'console listener error'));
     this.servers.add(server);
-    this.log.info({ url: bound }, 'console listening');
     return bound;
   }
 

@@ -2,6 +2,7 @@
 import { Container } from '../common/container.js';
 import { NorthstarError } from '../common/errors.js';
 import { parseName } from '../common/name.js';
+import { compareVersions } from '../common/version.js';
 import { signalNumber } from '../client/index.js';
 
 export interface StartCommand {
@@ -56,13 +57,17 @@ export function parseSignal(text: string): number {
 
 /**
  * A `name[:version]` argument. With a version it is parsed as it is; without one, `list()`
- * is asked (one request) and exactly one installed version must exist.
+ * is asked (one request) and exactly one installed version must exist; with several, the
+ * error lists them.
  */
 export async function resolveContainer(text: string, list: () => Promise<Container[]>): Promise<Container> {
   if (text.includes(':')) return Container.parse(text, 'container');
   const name = parseName(text, 'container name');
   const matches = (await list()).filter((c) => c.name === name);
   if (matches.length === 0) throw new NorthstarError('ENOCONTAINER', `no container found with name ${name}`);
-  if (matches.length > 1) throw new NorthstarError('EAMBIGUOUS', `container ${name} has multiple versions`);
+  if (matches.length > 1) {
+    const versions = matches.map((c) => c.version).sort(compareVersions).map((v) => v.toString());
+    throw new NorthstarError('EAMBIGUOUS', `container ${name} has multiple versions: ${versions.join(', ')}; give one, for example ${name}:${versions[versions.length - 1]}`);
+  }
   return matches[0]!;
 }

@@ -5,11 +5,12 @@
  */
 import { execCli, type ExecCliOptions } from './exec.js';
 import { stat } from 'node:fs/promises';
-import { Client, RuntimeError } from '../client/index.js';
-import type { Container } from '../common/container.js';
-import { NorthstarError } from '../common/errors.js';
+import { Client, RuntimeError, type Notification } from '../client/index.js';
+import { Container } from '../common/container.js';
+import { errorMessage, NorthstarError } from '../common/errors.js';
+import { Npk } from '../npk/reader.js';
 import { TOKEN_LENGTH, type JsonValue, type LogLine } from '../api/model.js';
-import { openConsole } from './connect.js';
+import { openConsole, unreachableHint, type UrlSource } from './connect.js';
 import { parseSignal, resolveContainer, splitStartCommand, startedLine } from './args.js';
 import { containerDataJson, compactJson, prettyJson } from './json.js';
 import {
@@ -29,6 +30,8 @@ export type OutputFormat = 'table' | 'json';
 export interface GlobalOptions {
   /** Console URL (tcp:// or unix://). */
   url: string;
+  /** Where `url` came from (default: given with -u); named in the hint when it is unreachable. */
+  urlSource?: UrlSource;
   /** `-j`: raw transcript of the connection on stdout, no other output there. */
   transcript: boolean;
   /** Handshake limit in ms. */
@@ -53,7 +56,13 @@ export class Nstar {
 
   /** Connect, run `f`, close; the connection is closed on every path. */
   private async with<T>(subscribe: boolean, f: (c: Client, list: () => Promise<Container[]>) => Promise<T>): Promise<T> {
-    const stream = await openConsole(this.opts.url);
+    const stream = await openConsole(this.opts.url).catch((e: unknown) => {
+      if (e instanceof NorthstarError && (e.code === 'ECONNECT' || e.code === 'ETIMEOUT')) {
+        const errno = (e.cause as NodeJS.ErrnoException | undefined)?.code ?? e.code;
+        throw Object.assign(e, { hint: unreachableHint(this.opts.url, this.opts.urlSource ?? 'option', errno) });
+      }
+      throw e;
+    });
     const transcript = this.opts.transcript ? (b: Buffer): void => this.io.stdout(b) : undefined;
     const client = await Client.connect(stream, { subscribe, timeout: this.opts.timeoutMs, transcript });
     let listed: Promise<Container[]> | undefined;
@@ -135,21 +144,7 @@ export class Nstar {
   async stop(name: string, seconds: number): Promise<void> {
     const { container, status, killed } = await this.with(true, async (c, list) => {
       const target = await resolveContainer(name, list);
-      const key = target.toString();
-      const exited = waitForExit(c, key);
-      await c.kill(target, 15);
-      let st = await exited.within(seconds * 1000);
-      let hard = false;
-      if (st === undefined) {
-        hard = true;
-        await c.kill(target, 9).catch((e: unknown) => {
-          // It exited between the deadline and the SIGKILL: the exit is on its way.
-          if (!(e instanceof RuntimeError && e.kind === 'stop_container_not_started')) throw e;
-        });
-        st = await exited.within(STOP_KILL_WAIT_MS);
-        if (st === undefined) throw new NorthstarError('ETIMEOUT', `stop ${key}: no exit ${STOP_KILL_WAIT_MS / 1000} s after SIGKILL`);
-      }
-      return { container: target, status: st, killed: hard };
+      return { container: target, ...(await stopContainer(c, target, seconds)) };
     });
     this.print(
       () => `stopped ${container}${killed ? ` (SIGKILL after ${seconds} s)` : ''}: ${describeExit(status)}\n`,
@@ -163,14 +158,54 @@ export class Nstar {
     this.print(() => `restarted ${container}\n`, () => ({ restarted: container.toString() }));
   }
 
-  async install(path: string, repository: string): Promise<void> {
+  async install(path: string, repository: string, replace?: { seconds: number }): Promise<void> {
     const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
       throw new NorthstarError('EINSTALL', `${path}: ${e.code ?? e.message}`);
     });
     if (!st.isFile()) throw new NorthstarError('EINSTALL', `${path}: not a regular file`);
+    if (replace !== undefined) return this.replace(path, repository, replace.seconds);
     const bar = this.io.progress ? progressBar(this.io.stderr) : undefined;
     const container = await this.with(false, (c) => c.install(path, repository, { onProgress: bar }));
     this.print(() => `installed ${path} into ${repository}\n`, () => ({ installed: container.toString(), path, repository }));
+  }
+
+  /**
+   * `install --replace` (ours): the package's name:version (from its manifest) is stopped if
+   * it runs (as `stop`: SIGTERM, SIGKILL after `seconds`), uninstalled (its persistent data
+   * kept), the NPK installed, and the container started again (with its manifest's init,
+   * args and env) if it ran. Each step is a plain request, so other clients see the usual
+   * notifications: exit, uninstall, install, started. Not installed yet: a plain install.
+   */
+  private async replace(path: string, repository: string, seconds: number): Promise<void> {
+    const npk = await Npk.open(path).catch((e: unknown) => {
+      throw new NorthstarError('EINSTALL', `${path}: ${errorMessage(e)}`);
+    });
+    const target = new Container(npk.manifest.name, npk.manifest.version);
+    const key = target.toString();
+    const bar = this.io.progress ? progressBar(this.io.stderr) : undefined;
+    const done = await this.with(true, async (c, list) => {
+      const installed = (await list()).some((x) => x.toString() === key);
+      let ran = false;
+      let stopped: { status: ExitJson; killed: boolean } | undefined;
+      if (installed) {
+        ran = (await c.inspect(target)).process !== null;
+        if (ran) stopped = await stopContainer(c, target, seconds);
+        await c.uninstall(target, { wipe: false });
+      }
+      try {
+        await c.install(path, repository, { onProgress: bar });
+      } catch (e) {
+        if (!installed) throw e;
+        throw new NorthstarError('EINSTALL', `replace ${key}: the old package was uninstalled, but installing ${path} failed: ${errorMessage(e)}; ${key} is not installed now`, { cause: e });
+      }
+      if (ran) await c.start(target);
+      return { installed, ran, stopped };
+    });
+    const steps = [done.stopped ? `stopped (${describeExit(done.stopped.status)})` : undefined, done.installed ? 'uninstalled' : undefined, `installed ${path} into ${repository}`, done.ran ? 'started' : undefined];
+    this.print(
+      () => `${done.installed ? `replaced ${key}: ` : ''}${steps.filter((x) => x !== undefined).join(', ')}\n`,
+      () => ({ installed: key, path, repository, replaced: done.installed, restarted: done.ran }),
+    );
   }
 
   async uninstall(name: string, wipe: boolean): Promise<void> {
@@ -198,10 +233,12 @@ export class Nstar {
     this.print(() => `created token ${b64}\n`, () => ({ token: b64 }));
   }
 
-  async verifyToken(token: string, user: string, shared: string): Promise<void> {
+  /** Prints the result; returns it (nstar exits with 1 for anything but `Ok`). */
+  async verifyToken(token: string, user: string, shared: string): Promise<string> {
     const bytes = decodeToken(token);
     const result = await this.with(false, (c) => c.verifyToken(bytes, user, shared));
     this.print(() => `${result}\n`, () => ({ result }));
+    return result;
   }
 
   async ident(): Promise<void> {
@@ -250,14 +287,24 @@ export class Nstar {
     return this.with(false, async (c, list) => execCli(c, await resolveContainer(name, list), command, o));
   }
 
-  /** Follow notifications; stop after `count` of them, or at EOF. */
+  /**
+   * Follow notifications; stop after `count` of them, or when the runtime ends the stream:
+   * its `shutdown` notification, then EOF. A connection that ends without it (the runtime
+   * was killed, the socket reset) is an error: the stream was cut, not finished.
+   */
   async notifications(count: number | undefined): Promise<void> {
     await this.with(true, async (c) => {
       let seen = 0;
       if (count === 0) return;
+      let last: Notification | undefined;
       for await (const n of c.notifications()) {
+        last = n;
         if (!this.opts.transcript) this.io.stdout(this.opts.format === 'json' ? `${compactJson(notificationJson(n))}\n` : `${notificationLine(n)}\n`);
-        if (count !== undefined && ++seen >= count) break;
+        if (count !== undefined && ++seen >= count) return;
+      }
+      if (last !== 'shutdown') {
+        const after = count === undefined ? '' : ` after ${seen} of ${count} notifications`;
+        throw new NorthstarError('ECONNCLOSED', `the connection to ${this.opts.url} was lost${after} without the runtime's shutdown notification (was the runtime killed?)`);
       }
     });
   }
@@ -316,6 +363,29 @@ function waitForExit(client: Client, container: string): { within(ms: number): P
       }
     },
   };
+}
+
+/**
+ * SIGTERM, then SIGKILL if `target` has not exited after `seconds`; resolves with its exit
+ * status once the `exit` notification came (`c` must be subscribed). Used by `stop` and
+ * `install --replace`.
+ */
+async function stopContainer(c: Client, target: Container, seconds: number): Promise<{ status: ExitJson; killed: boolean }> {
+  const key = target.toString();
+  const exited = waitForExit(c, key);
+  await c.kill(target, 15);
+  let st = await exited.within(seconds * 1000);
+  let killed = false;
+  if (st === undefined) {
+    killed = true;
+    await c.kill(target, 9).catch((e: unknown) => {
+      // It exited between the deadline and the SIGKILL: the exit is on its way.
+      if (!(e instanceof RuntimeError && e.kind === 'stop_container_not_started')) throw e;
+    });
+    st = await exited.within(STOP_KILL_WAIT_MS);
+    if (st === undefined) throw new NorthstarError('ETIMEOUT', `stop ${key}: no exit ${STOP_KILL_WAIT_MS / 1000} s after SIGKILL`);
+  }
+  return { status: st, killed };
 }
 
 /** The wire exit status (`{"exit":{"code":n}}` or `{"signalled":{"signal":n}}`) in words. */

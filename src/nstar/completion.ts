@@ -6,7 +6,14 @@
  * of the command line being completed), container names for `name[:version]` arguments.
  */
 
-export type ArgKind = 'container' | 'file' | 'other';
+import { constants as osConstants } from 'node:os';
+
+export type ArgKind = 'container' | 'file' | 'signal' | 'other';
+
+/** Signal names for `kill NAME <TAB>`: SIGHUP, SIGINT, … (os.constants.signals, by number). */
+export const SIGNAL_NAMES: readonly string[] = Object.entries(osConstants.signals)
+  .sort(([a, x], [b, y]) => x - y || a.localeCompare(b))
+  .map(([name]) => name);
 
 export interface OptionSpec {
   short?: string;
@@ -78,7 +85,22 @@ function bashScript(spec: ProgramSpec): string {
       const optWords = c.options.flatMap(flags).join(' ');
       const pos = c.args[0];
       let positional = 'COMPREPLY=()';
-      if (c.args.some((a) => a.kind === 'container')) positional = `COMPREPLY=($(compgen -W "$(_${f}_containers)" -- "$cur"))`;
+      const containers = `COMPREPLY=($(compgen -W "$(_${f}_containers)" -- "$cur"))`;
+      const signalIndex = c.args.findIndex((a) => a.kind === 'signal');
+      if (signalIndex > 0) {
+        // The argument's position: the words after the command that are neither options nor their values.
+        const skip = valued(c.options);
+        const signals = `if [[ -z "$cur" ]]; then COMPREPLY=($(compgen -W ${sq(SIGNAL_NAMES.join(' '))})); else COMPREPLY=($(compgen -W ${sq([...SIGNAL_NAMES, ...SIGNAL_NAMES.map((n) => n.slice(3))].join(' '))} -- "\${cur^^}")); fi`;
+        positional = `local n=0 j
+            for ((j = i + 1; j < cword; j++)); do
+                case "\${words[j]}" in
+                    ${skip.length > 0 ? `${skip.join('|')}) ((j++)) ;;` : ''}
+                    -*) ;;
+                    *) ((n++)) ;;
+                esac
+            done
+            if ((n >= ${signalIndex})); then ${signals}; else ${containers}; fi`;
+      } else if (c.args.some((a) => a.kind === 'container')) positional = containers;
       else if (pos?.kind === 'file') positional = 'COMPREPLY=($(compgen -f -- "$cur"))';
       return `    ${all(c)})
         case "$prev" in
@@ -170,7 +192,7 @@ function zshOption(o: OptionSpec): string {
 }
 
 function zshArg(a: ArgSpec, index: number): string {
-  const action = a.kind === 'container' ? `_${'nstar'}_containers` : a.kind === 'file' ? '_files' : '';
+  const action = a.kind === 'container' ? `_${'nstar'}_containers` : a.kind === 'file' ? '_files' : a.kind === 'signal' ? `(${SIGNAL_NAMES.join(' ')})` : '';
   return a.variadic ? `'*:${zdesc(a.name)}:${action}'` : `'${index + 1}:${zdesc(a.name)}:${action}'`;
 }
 
@@ -283,7 +305,12 @@ function fishScript(spec: ProgramSpec): string {
   for (const c of spec.commands) {
     const cond = `__fish_seen_subcommand_from ${[c.name, ...c.aliases].join(' ')}`;
     for (const o of c.options) lines.push(opt(o, cond));
-    if (c.args.some((a) => a.kind === 'container')) lines.push(`complete -c ${n} -n ${fq(cond)} -x -a '(__${f}_containers)'`);
+    const signalIndex = c.args.findIndex((a) => a.kind === 'signal');
+    if (signalIndex > 0) {
+      // Words on the line before the cursor: nstar, the command, then its arguments.
+      lines.push(`complete -c ${n} -n ${fq(`${cond}; and test (count (commandline -opc)) -le ${signalIndex + 1}`)} -x -a '(__${f}_containers)'`);
+      lines.push(`complete -c ${n} -n ${fq(`${cond}; and test (count (commandline -opc)) -gt ${signalIndex + 1}`)} -x -a ${fq(SIGNAL_NAMES.join(' '))}`);
+    } else if (c.args.some((a) => a.kind === 'container')) lines.push(`complete -c ${n} -n ${fq(cond)} -x -a '(__${f}_containers)'`);
     else if (c.args[0]?.kind === 'file') lines.push(`complete -c ${n} -n ${fq(cond)} -F`);
   }
   return lines.join('\n') + '\n';

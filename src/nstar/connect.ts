@@ -27,10 +27,45 @@ function isSocket(path: string): boolean {
  * root can open); else upstream's `tcp://localhost:4200` (DEFAULT_CONSOLE_URL).
  */
 export function defaultConsoleUrl(env: NodeJS.ProcessEnv = process.env, socketAt: (path: string) => boolean = isSocket): string {
+  return chooseConsoleUrl(undefined, env, socketAt).url;
+}
+
+/** Where the console URL came from: `-u`, `$NORTHSTAR_URL`, a console socket found, or upstream's default. */
+export type UrlSource = 'option' | 'env' | 'socket' | 'default';
+
+/** The console URL nstar uses and where it came from (for the hint when it is unreachable). */
+export function chooseConsoleUrl(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  socketAt: (path: string) => boolean = isSocket,
+): { url: string; source: UrlSource } {
+  if (option !== undefined) return { url: option, source: 'option' };
   const fromEnv = env['NORTHSTAR_URL'];
-  if (fromEnv) return fromEnv;
-  for (const path of [DEVICE_SOCKET, QUICKSTART_SOCKET]) if (socketAt(path)) return `unix://${path}`;
-  return DEFAULT_URL;
+  if (fromEnv) return { url: fromEnv, source: 'env' };
+  for (const path of [DEVICE_SOCKET, QUICKSTART_SOCKET]) if (socketAt(path)) return { url: `unix://${path}`, source: 'socket' };
+  return { url: DEFAULT_URL, source: 'default' };
+}
+
+/**
+ * What to check when the console at `url` cannot be reached (`code`: the errno of the
+ * connect, or ETIMEOUT): whether the runtime runs, which address was tried and why, and how
+ * to give another one.
+ */
+export function unreachableHint(url: string, source: UrlSource, code: string): string {
+  const why = {
+    option: 'given with -u',
+    env: 'from $NORTHSTAR_URL',
+    socket: 'the console socket found there',
+    default: `the default: neither ${DEVICE_SOCKET} (a device) nor ${QUICKSTART_SOCKET} (the Quickstart) is a socket`,
+  }[source];
+  if (code === 'EACCES' || code === 'EPERM') {
+    return `hint: ${url} (${why}) is the runtime's console with full permissions, a socket only root may open: run nstar as root (sudo nstar ...)`;
+  }
+  return (
+    `hint: is the runtime running? nstar tried ${url} (${why}); ` +
+    'start it (./scripts/quickstart.sh in the checkout), or give its console with -u URL or NORTHSTAR_URL=URL ' +
+    `(unix:///path/to/console.sock or tcp://host:port; the Quickstart's is unix://${QUICKSTART_SOCKET})`
+  );
 }
 /** Upstream's fixed limit for the socket connect; `-t` limits the handshake only. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -56,7 +91,7 @@ export function openConsole(url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promis
       // A tcp connect that tried several addresses fails with an AggregateError.
       const inner = e instanceof AggregateError ? (e.errors[0] as NodeJS.ErrnoException | undefined) : undefined;
       const code = e.code ?? inner?.code ?? e.message;
-      reject(new NorthstarError('ECONNECT', `failed to connect to ${url}: ${code}`, { cause: e }));
+      reject(new NorthstarError('ECONNECT', `failed to connect to ${url}: ${code}`, { cause: e.code === undefined && inner ? inner : e }));
     };
     socket.once('error', onError);
     socket.once('connect', () => {

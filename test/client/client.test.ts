@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable } from 'node:stream';
 import { Container } from '../../src/common/container.js';
 import { parseManifest } from '../../src/manifest/index.js';
@@ -347,4 +348,17 @@ test('a denied install: PermissionDeniedError, the payload is drained and the co
   });
   assert.deepEqual(await c.list(), [HELLO]);
   assert.deepEqual(h.handle.requests.map((r) => r.req), ['list']);
+});
+
+test("docs/client.md's error table has every error class and code the client raises", () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const doc = readFileSync(join(root, 'docs', 'client.md'), 'utf8');
+  const rows = new Set([...doc.matchAll(/^\| `(\w+)` \| `(E[A-Z]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`));
+  const errors = readFileSync(join(root, 'src', 'client', 'errors.ts'), 'utf8');
+  const classes = [...errors.matchAll(/export class (\w+) extends NorthstarError \{[\s\S]*?super\('(E[A-Z]+)'/g)].map((m) => `${m[1]} ${m[2]}`);
+  assert.ok(classes.length >= 7, classes.join(', '));
+  const client = readFileSync(join(root, 'src', 'client', 'client.ts'), 'utf8');
+  const plain = [...new Set([...client.matchAll(/new NorthstarError\('(E[A-Z]+)'/g)].map((m) => `NorthstarError ${m[1]}`))];
+  assert.ok(plain.includes('NorthstarError ECONNECT'));
+  for (const row of [...classes, ...plain]) assert.ok(rows.has(row), `docs/client.md, Errors: a row for ${row}`);
 });

@@ -6,11 +6,15 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, tempDir } from '../helpers/tmp.js';
-import { nstar } from './run.js';
+import { nstar, spawnNstar } from './run.js';
+import { chooseConsoleUrl, QUICKSTART_SOCKET, unreachableHint } from '../../src/nstar/connect.js';
+import { suggestCommands } from '../../src/nstar/help.js';
 import { Container } from '../../src/common/container.js';
+
+const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 
 describe('nstar command line', () => {
   test('help and version exit 0', async () => {
@@ -50,16 +54,60 @@ describe('nstar command line', () => {
     }
   });
 
-  test('connection errors exit 1 with one line "Error: ..."', async (t) => {
+  test('connection errors exit 1 with one line "Error: ..." and, for an unreachable console, a hint', async (t) => {
     const dir = tempDir(t);
-    const cases: [string[], string][] = [
-      [['-u', 'http://localhost:4200', 'ls'], 'Error: invalid url "http://localhost:4200": the scheme must be tcp or unix\n'],
-      [['-u', `unix://${dir}/missing.sock`, 'ident'], `Error: failed to connect to unix://${dir}/missing.sock: ENOENT\n`],
-      [['-u', 'tcp://127.0.0.1:1', 'ident'], 'Error: failed to connect to tcp://127.0.0.1:1: ECONNREFUSED\n'],
+    const unreachable = (url: string, why: string): string =>
+      `hint: is the runtime running? nstar tried ${url} (${why}); start it (./scripts/quickstart.sh in the checkout), or give its console with -u URL or NORTHSTAR_URL=URL (unix:///path/to/console.sock or tcp://host:port; the Quickstart's is unix://${QUICKSTART_SOCKET})\n`;
+    const cases: [string[], NodeJS.ProcessEnv, string][] = [
+      [['-u', 'http://localhost:4200', 'ls'], {}, 'Error: invalid url "http://localhost:4200": the scheme must be tcp or unix\n'],
+      [['-u', `unix://${dir}/missing.sock`, 'ident'], {}, `Error: failed to connect to unix://${dir}/missing.sock: ENOENT\n${unreachable(`unix://${dir}/missing.sock`, 'given with -u')}`],
+      [['-u', 'tcp://127.0.0.1:1', 'ident'], {}, `Error: failed to connect to tcp://127.0.0.1:1: ECONNREFUSED\n${unreachable('tcp://127.0.0.1:1', 'given with -u')}`],
+      [['ident'], { NORTHSTAR_URL: 'tcp://127.0.0.1:1' }, `Error: failed to connect to tcp://127.0.0.1:1: ECONNREFUSED\n${unreachable('tcp://127.0.0.1:1', 'from $NORTHSTAR_URL')}`],
     ];
-    for (const [args, err] of cases) {
-      const r = await nstar(...args);
+    for (const [args, env, err] of cases) {
+      const r = await spawnNstar(args, env).done;
       assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', err], args.join(' '));
+    }
+  });
+
+  test('the hint names the default address and why it was chosen; a root-only socket says so', () => {
+    const none = chooseConsoleUrl(undefined, {}, () => false);
+    assert.deepEqual(none, { url: 'tcp://localhost:4200', source: 'default' });
+    assert.match(unreachableHint(none.url, none.source, 'ECONNREFUSED'), /nstar tried tcp:\/\/localhost:4200 \(the default: neither \/run\/northstar\/console \(a device\) nor \/.*\/target\/northstar\/console\.sock \(the Quickstart\) is a socket\)/);
+    const dev = chooseConsoleUrl(undefined, {}, (p) => p === '/run/northstar/console');
+    assert.deepEqual(dev, { url: 'unix:///run/northstar/console', source: 'socket' });
+    assert.equal(
+      unreachableHint(dev.url, dev.source, 'EACCES'),
+      "hint: unix:///run/northstar/console (the console socket found there) is the runtime's console with full permissions, a socket only root may open: run nstar as root (sudo nstar ...)",
+    );
+    assert.deepEqual(chooseConsoleUrl('tcp://h', { NORTHSTAR_URL: 'tcp://e' }), { url: 'tcp://h', source: 'option' });
+  });
+
+  test('a mistyped command suggests only a plausible typo', async () => {
+    for (const [word, suggestion] of [['lgos', 'logs'], ['instal', 'install'], ['unintsall', 'uninstall'], ['notification', 'notifications']] as const) {
+      const r = await nstar(word);
+      assert.deepEqual([r.code, r.stderr], [2, `error: unknown command '${word}'\n(Did you mean ${suggestion}?)\n`]);
+    }
+    // Words of other tools and unrelated words: no suggestion (commander's own would say stop, kill, start).
+    for (const word of ['xyz', 'top', 'pull', 'status', 'stats', 'run', 'rm']) {
+      const r = await nstar(word);
+      assert.deepEqual([r.code, r.stderr], [2, `error: unknown command '${word}'\n`], word);
+    }
+    assert.deepEqual(suggestCommands('ks', ['ls', 'ps', 'kill']), []);
+    assert.deepEqual(suggestCommands('mont', ['mount', 'umount']), ['mount']);
+  });
+
+  test('help: one example per command, in its help and after the program\'s', async () => {
+    const h = await nstar('--help');
+    const examples = h.stdout.slice(h.stdout.indexOf('\nExamples:\n'));
+    const commands = [...h.stdout.matchAll(/^ {2}([a-z-]+)(?:\|[a-z]+)? .*$/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    assert.ok(commands.length >= 20, commands.join(' '));
+    for (const c of commands) {
+      const sub = await nstar(c, '--help');
+      const m = /\nExample:\n {2}\$ (nstar .*)\n+$/.exec(sub.stdout);
+      assert.ok(m, `nstar ${c} --help ends with an example:\n${sub.stdout}`);
+      assert.ok(m[1]!.startsWith(`nstar ${c} `) || m[1] === `nstar ${c}`, m[1]);
+      assert.ok(examples.includes(`\n  $ ${m[1]}\n`), `the program's help lists ${m[1]}`);
     }
   });
 
@@ -129,6 +177,24 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.deepEqual(complete('nstar', '-u', 'x', 'uninstall', '-').sort(), ['--format', '--help', '--wipe', '-f', '-h', '-w']);
     assert.deepEqual(complete('nstar', 'completion', '--shell', 'z'), ['zsh']);
     assert.deepEqual(complete('nstar', 'notifications', '--n'), ['--number']);
+    // kill NAME <TAB>: signal names (a container is the first argument, the signal the second).
+    assert.deepEqual(complete('nstar', 'kill', 'hello-world', 'SIGK'), ['SIGKILL']);
+    assert.deepEqual(complete('nstar', 'kill', 'hello-world', 'ki'), ['KILL']);
+    assert.deepEqual(complete('nstar', '-u', 'unix:///x', 'kill', '-f', 'json', 'hello-world', 'SIGTE'), ['SIGTERM']);
+    const all = complete('nstar', 'kill', 'hello-world', '');
+    assert.ok(all.includes('SIGTERM') && all.includes('SIGHUP') && !all.includes('TERM'), all.join(' '));
+  });
+
+  test('bash completion installed as documented: bash-completion loads it from the completion directory', {
+    skip: !existsSync(BASH_COMPLETION) && `${BASH_COMPLETION} is missing (apt-get install bash-completion; scripts/install.sh does)`,
+  }, async (t) => {
+    // The documented `nstar completion -s bash -o /etc/bash_completion.d/nstar`, into a
+    // directory of our own that bash-completion reads instead (BASH_COMPLETION_COMPAT_DIR).
+    const dir = tempDir(t);
+    const w = await nstar('completion', '-s', 'bash', '-o', join(dir, 'nstar'));
+    assert.equal(w.code, 0, w.stderr);
+    const out = execFileSync('bash', ['-c', `source ${BASH_COMPLETION}; complete -p nstar`], { encoding: 'utf8', env: { ...process.env, BASH_COMPLETION_COMPAT_DIR: dir } });
+    assert.equal(out, 'complete -F _nstar nstar\n');
   });
 
   test('fish completion: subcommands, options and option values', { skip: !hasCommand('fish') && 'fish is not installed (apt-get install -y fish)' }, async (t) => {

@@ -55,7 +55,7 @@ describe('signals and names', () => {
     assert.equal(calls, 1);
     assert.deepEqual(await resolveContainer('c:1.0.0', list), C('c:1.0.0'), 'with a version: no list');
     assert.equal(calls, 1);
-    await assert.rejects(resolveContainer('b', list), { message: 'container b has multiple versions' });
+    await assert.rejects(resolveContainer('b', list), { message: 'container b has multiple versions: 0.0.1, 0.0.2; give one, for example b:0.0.2' });
     await assert.rejects(resolveContainer('x', list), { message: 'no container found with name x' });
     await assert.rejects(resolveContainer('a:x', list), /invalid container "a:x"/);
     await assert.rejects(resolveContainer('a b', list), /container name: invalid character " "/);

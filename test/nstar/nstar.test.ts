@@ -225,9 +225,10 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     const v2 = await packTestVariant('test-container-v2', testContainerManifest().replace('version: 0.0.1', 'version: 0.0.2'));
     const { u } = await runtime(t, [v2]);
     const r = await nstar(...u, 'inspect', 'test-container');
-    assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', 'Error: container test-container has multiple versions\n']);
+    const many = 'Error: container test-container has multiple versions: 0.0.1, 0.0.2; give one, for example test-container:0.0.2\n';
+    assert.deepEqual([r.code, r.stdout, r.stderr], [1, '', many]);
     const m = await nstar(...u, 'mount', 'test-resource', 'test-container');
-    assert.deepEqual([m.code, m.stderr], [1, 'Error: container test-container has multiple versions\n']);
+    assert.deepEqual([m.code, m.stderr], [1, many]);
     assert.equal((await nstar(...u, 'inspect', 'test-container:0.0.2')).code, 0);
     const ps = lines((await nstar(...u, 'ps')).stdout).map((l) => l.split('|').slice(0, 2).join('|'));
     assert.deepEqual(ps.slice(2), [' test-container | 0.0.1   ', ' test-container | 0.0.2   ', ' test-resource  | 0.0.1   ']);
@@ -297,8 +298,11 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     const m = /^created token ([A-Za-z0-9+/]{54}==)\n$/.exec(tok.stdout);
     assert.ok(m, tok.stdout);
     const token = m[1]!;
-    assert.deepEqual([(await nstar(...u, 'verify-token', token, 'extern', 'hello')).stdout], ['Ok\n']);
-    assert.deepEqual([(await nstar(...u, 'verify-token', token, 'extern', 'other')).stdout], ['Invalid\n']);
+    const ok = await nstar(...u, 'verify-token', token, 'extern', 'hello');
+    assert.deepEqual([ok.code, ok.stdout], [0, 'Ok\n']);
+    // Anything but Ok exits with 1, so a script can test it.
+    const invalid = await nstar(...u, 'verify-token', token, 'extern', 'other');
+    assert.deepEqual([invalid.code, invalid.stdout, invalid.stderr], [1, 'Invalid\n', '']);
     assert.deepEqual(JSON.parse((await nstar(...u, 'verify-token', '--format', 'json', token, 'extern', 'hello')).stdout), { result: 'Ok' });
     const tj = JSON.parse((await nstar(...u, 'token', '-f', 'json', 'extern', '')).stdout) as { token: string };
     assert.equal(Buffer.from(tj.token, 'base64').length, 40);
@@ -357,7 +361,25 @@ describe('nstar against the runtime', { skip: !isRoot && 'needs root (the runtim
     assert.equal(await rt.exited(), 0);
     const after = await nstar(...u, 'ident');
     assert.equal(after.code, 1);
-    assert.match(after.stderr, /^Error: failed to connect to unix:\/\/.*: (ENOENT|ECONNREFUSED)\n$/);
+    assert.match(after.stderr, /^Error: failed to connect to unix:\/\/.*: (ENOENT|ECONNREFUSED)\nhint: is the runtime running\? nstar tried unix:\/\/.* \(given with -u\); /);
+  });
+
+  test('notifications: a connection cut without the shutdown notification exits 1, not like a finished stream', async (t) => {
+    const { rt, u } = await runtime(t);
+    const c = await rt.client();
+    t.after(() => c.close());
+    const follow = spawnNstar([...u, 'notifications']);
+    t.after(() => follow.child.kill());
+    await subscribers(rt, 1);
+    // It printed a notification: then the runtime dies without a word.
+    await c.start(TC, { args: ['sleep'] });
+    await rt.until(() => follow.stdout().includes('started test-container:0.0.1\n'), 'nstar printed the started notification');
+    process.kill(rt.innerPid(), 'SIGKILL');
+    const r = await follow.done;
+    assert.deepEqual(
+      [r.code, r.stdout, r.stderr],
+      [1, 'started test-container:0.0.1\n', `Error: the connection to ${rt.consoleUrl} was lost without the runtime's shutdown notification (was the runtime killed?)\n`],
+    );
   });
 
   test('bash completion asks the runtime for container names', { skip: !hasCommand('bash') && 'bash is not installed' }, async (t) => {
