@@ -72,4 +72,24 @@ function run(clone: string): void {
   const mount = nstar('mount', 'test-container');
   assert.equal(mount.status, 0, mount.stderr);
   assert.match(nstar('-f', 'json', 'ps').stdout, /"test-container"/);
+
+  // The README's day-2 commands, as written there.
+  const ok = (...args: string[]): string => {
+    const r = nstar(...args);
+    assert.equal(r.status, 0, `nstar ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  /** Until the kept output of `c` has `re` (the runtime reads it as the container writes it). */
+  const logged = (c: string, re: RegExp): void => {
+    const deadline = Date.now() + 60_000;
+    while (!re.test(ok('logs', c))) assert.ok(Date.now() < deadline, `nstar logs ${c} never showed ${re}`);
+  };
+  logged('hello-world', /Hello/);
+  ok('start', 'test-container', '<INIT>', 'print', 'hello');
+  logged('test-container', /hello/);
+  assert.match(ok('logs', '-t', 'test-container'), /^\d{4}-\d\d-\d\dT[\d:.]+Z /m);
+  assert.match(ok('exec', 'test-container', '--', '/test-container', 'once', 'inspect'), /^getuid: 1000$/m);
+  assert.match(ok('restart', 'test-container'), /restarted test-container:0\.0\.1/);
+  assert.match(ok('stop', '-t', '5', 'test-container'), /stopped test-container:0\.0\.1/);
+  assert.match(ok('ps'), /test-container .*\| (killed|exited) \(\d+\) \d+s ago/);
 }
