@@ -108,6 +108,11 @@ export class LogBuffer {
     return () => this.followers.delete(f);
   }
 
+  /** The follows of `from` follow `to` from now on (a restart: the next run, or waiting for it). */
+  retag(from: unknown, to: unknown): void {
+    for (const [f, r] of this.followers) if (r === from) this.followers.set(f, to);
+  }
+
   /**
    * End the follows of `run` (every follow for undefined): each follower is told once,
    * then forgotten.

@@ -53,6 +53,8 @@ interface Entry {
   rollback?: NodeJS.Timeout;
   /** Ours (logs): its recent `io: pipe` output; kept across its runs, dropped with the entry. */
   logs?: LogBuffer;
+  /** A console `restart` of it is under way (its follows wait for the next run). */
+  restarting?: boolean;
 }
 
 /** After an exit, how long the end of its piped output is waited for before follows end. */
@@ -289,6 +291,8 @@ export class State {
     let stop = (): void => undefined;
     if (follower) {
       if (e.running) stop = buf.follow(follower, e.running);
+      // Between the runs of a restart: the follow begins with the next run.
+      else if (e.restart?.timer || e.restarting) stop = buf.follow(follower, e);
       else follower.end('not_running');
     }
     return { ok, stop };
@@ -470,6 +474,8 @@ export class State {
         } catch (err) {
           // Every client, and whoever reads the log, learns why: not only the one that asked.
           this.log.warn(`start of ${c} failed: ${errorMessage(err)}`);
+          // Follows waiting for this run end, unless a restart (which settles them) goes on.
+          if (why === 'request') this.settleWaitingFollows(e);
           throw err;
         }
         return undefined;
@@ -513,13 +519,16 @@ export class State {
         onRunning: (r) => {
           running = r;
           e.running = r;
+          // Follows carried over from the last run (a restart) follow this one.
+          buf?.retag(e, r);
         },
         output: { line: (stream, text) => buf?.push(stream, text), ended: outputEnded },
       });
     } catch (err) {
       if (running && e.running === running) e.running = undefined;
-      // A follow that began while it counted as started (before exec failed) ends with it.
-      if (running) buf?.endFollowers('exit', running);
+      // A follow of this run (one that began while it counted as started, or carried over
+      // from the last run) waits for the next run; start() or the restart settles it.
+      if (running) buf?.retag(running, e);
       await this.rollbackMounts(mounted);
       throw err;
     }
@@ -648,6 +657,7 @@ export class State {
       e.restart.timer = undefined;
       e.restart.inRow = 0;
       this.log.info(`restart of ${c} cancelled by a kill`);
+      this.settleWaitingFollows(e);
       return;
     }
     if (!e.running) throw new OpError({ stop_container_not_started: { container: c } });
@@ -665,6 +675,16 @@ export class State {
    */
   async restart(c: Container, timeoutMs: number): Promise<void> {
     const e = this.entry(c);
+    e.restarting = true;
+    try {
+      await this.restartOnce(e, c, timeoutMs);
+    } finally {
+      e.restarting = false;
+      this.settleWaitingFollows(e);
+    }
+  }
+
+  private async restartOnce(e: Entry, c: Container, timeoutMs: number): Promise<void> {
     const running = e.running;
     if (running) {
       e.stopping = running;
@@ -721,8 +741,18 @@ export class State {
     });
     void Promise.race([outputDone, late]).then(() => {
       clearTimeout(timer);
-      e.logs?.endFollowers('exit', running);
+      const buf = e.logs;
+      if (!buf) return;
+      // Across a restart (the policy's or a console `restart`) a follow goes on with the next run.
+      if (e.running && e.running !== running) buf.retag(running, e.running);
+      else if (!e.running && (e.restart?.timer || e.restarting)) buf.retag(running, e);
+      else buf.endFollowers('exit', running);
     });
+  }
+
+  /** Follows waiting for a next run (tagged with the entry) end when none is coming. */
+  private settleWaitingFollows(e: Entry): void {
+    if (!e.running && !e.restart?.timer && !e.restarting) e.logs?.endFollowers('exit', e);
   }
 
   /**
@@ -754,15 +784,19 @@ export class State {
     if (r.timer) clearTimeout(r.timer);
     r.timer = setTimeout(() => {
       r.timer = undefined;
-      if (this.shuttingDown || this.entries.get(e.container.toString()) !== e || e.running) return;
+      if (this.shuttingDown || this.entries.get(e.container.toString()) !== e || e.running) {
+        this.settleWaitingFollows(e);
+        return;
+      }
       r.total += 1;
       this.start(e.container, e.lastStart ?? {}, 'restart').catch((err: unknown) => {
         if (err instanceof OpError && 'start_container_started' in err.error) {
           this.log.info(`restart of ${e.container} dropped: ${describeModelError(err.error)}`);
-          return;
+        } else {
+          // Already logged by start at warn; a restart that cannot start counts as a failure.
+          this.scheduleRestart(e, `could not be restarted (${err instanceof OpError ? describeModelError(err.error) : errorMessage(err)})`, true, 0);
         }
-        // Already logged by start at warn; a restart that cannot start counts as a failure.
-        this.scheduleRestart(e, `could not be restarted (${err instanceof OpError ? describeModelError(err.error) : errorMessage(err)})`, true, 0);
+        this.settleWaitingFollows(e);
       });
     }, delay);
     r.timer.unref();

@@ -100,4 +100,37 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
     await client.kill(c, 9);
     await nextNotification(client, isExit(c));
   });
+
+  test('a logs follow goes on across restarts (policy and console) and ends when the container stays stopped', async (t) => {
+    const { rt, client } = await startWithTestContainers(t);
+    await client.install(await variant('followed', '  policy: on-failure\n  max_retries: 1\n  backoff: 10ms\n'), 'default');
+    const c = 'followed:0.0.1';
+    await client.start(c, { args: ['sleep'] });
+    await nextNotification(client, isStarted(c));
+    const reader = await rt.client();
+    t.after(() => reader.close());
+    const follow = await reader.logs(c, { tail: 0, follow: true });
+    const lines: string[] = [];
+    const done = (async () => {
+      for await (const l of follow) lines.push(l.line);
+    })();
+    const killInit = async (): Promise<void> => {
+      // From the host: an end by itself (signal 9), which the policy restarts.
+      process.kill(Number((await client.inspect(c)).process!.pid), 'SIGKILL');
+      await nextNotification(client, isExit(c));
+    };
+    await killInit();
+    await nextNotification(client, isStarted(c));
+    // A console restart of the restarted run: the follow goes on with the next one too.
+    await client.restart(c, { timeoutMs: 5000 });
+    await nextNotification(client, isExit(c));
+    await nextNotification(client, isStarted(c));
+    await killInit(); // the policy restarts it (its count began afresh with the console restart)
+    await nextNotification(client, isStarted(c));
+    await killInit(); // max_retries 1 reached: it stays stopped, the follow ends
+    await done;
+    assert.equal(follow.endReason, 'exit');
+    // Each of the three later runs printed its lines into the same follow.
+    assert.equal(lines.filter((l) => l === 'Executing "Sleep"').length, 3, lines.join('\n'));
+  });
 });
