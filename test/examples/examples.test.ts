@@ -106,6 +106,19 @@ async function waitLine(rt: TestRuntime, re: RegExp, timeoutMs = 60_000): Promis
 }
 
 /**
+ * Its output as `nstar logs` / the `logs` request shows it (ours: the runtime keeps `io: pipe`
+ * output per container), once a line matching `re` is in: the lines, `[stream] text`.
+ */
+async function keptLines(client: Client, c: string, re: RegExp): Promise<string[]> {
+  let lines: string[] = [];
+  await until(`${c}'s kept output shows ${re}`, async () => {
+    lines = (await client.logs(c)).lines.map((l) => `[${l.stream}] ${l.line}`);
+    return lines.some((l) => re.test(l));
+  });
+  return lines;
+}
+
+/**
  * An autostarted container has exited (its start precedes any client, so its notifications
  * cannot be awaited): the runtime is up only after its autostarts, so inspect showing no
  * process means it has exited. Its exit status, which only the log has then, is checked last.
@@ -125,6 +138,10 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const client = await rt.client();
     t.after(() => client.close());
     await exitedAtBoot(rt, client, 'hello-world:0.0.1');
+    // The same output through nstar logs (ours), as the README's Quickstart shows it.
+    await keptLines(client, 'hello-world:0.0.1', /Goodbye from hello-world:0\.0\.1/);
+    const shown = execFileSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'nstar.js'), '-u', rt.consoleUrl, 'logs', 'hello-world'], { encoding: 'utf8' });
+    assert.match(shown, /^Hello again hello-world:0\.0\.1!\n(.*\n)*Goodbye from hello-world:0\.0\.1\n$/);
   });
 
   test('all examples in one repository (as in the Quickstart): all installed, hello-world autostarts', async (t) => {
@@ -149,6 +166,8 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     await client.start('crashing:0.0.1');
     assert.deepEqual(await exitOf(client, 'crashing:0.0.1'), { exit: { code: 101 } });
     await waitLine(rt, /^thread 'main' panicked at /);
+    // And through nstar logs: the panic on stderr.
+    await keptLines(client, 'crashing:0.0.1', /^\[stderr\] thread 'main' panicked at /);
   });
 
   test('console: ident, list, inspect over the console fd, then a self-kill with SIGTERM; it stays mounted', async (t) => {
@@ -327,6 +346,8 @@ describe('examples', { skip: !isRoot && 'needs root (a real runtime: mounts, nam
     const status = await exitOf(client, 'node-hello:0.0.1', 60_000);
     assert.deepEqual(status, { exit: { code: 0 } }, appLines(rt).slice(-20).join('\n'));
     const lines = await waitLine(rt, /^Inspect node-hello:0\.0\.1: /);
+    // Its output through nstar logs too.
+    await keptLines(client, 'node-hello:0.0.1', /^\[stdout\] Hello from TypeScript in node-hello:0\.0\.1 on Node\.js /);
     assert.ok(lines.includes(`Hello from TypeScript in node-hello:0.0.1 on Node.js ${process.version}`), lines.slice(-10).join('\n'));
     assert.ok(lines.includes('Installed containers: hello-world:0.0.1, node-hello:0.0.1, node:0.0.1'), lines.slice(-10).join('\n'));
     assert.ok(lines.some((l) => /^Inspect node-hello:0\.0\.1: init \/node\/lib\/ld\.so, pid \d+, repository default$/.test(l)));
