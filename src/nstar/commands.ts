@@ -3,6 +3,7 @@
  * as a table/line (default) or JSON (`--format json`), and closes. With `-j` every byte read
  * and written on the connection goes to stdout instead and nothing else is printed there.
  */
+import { settledWithin } from '../common/deadline.js';
 import { execCli, type ExecCliOptions } from './exec.js';
 import { stat } from 'node:fs/promises';
 import { Client, RuntimeError, type Notification } from '../client/index.js';
@@ -351,17 +352,7 @@ function waitForExit(client: Client, container: string): { within(ms: number): P
     }
   })();
   return {
-    within: async (ms) => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), ms);
-      });
-      try {
-        return await Promise.race([next, late]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    within: (ms) => settledWithin(next, ms, undefined),
   };
 }
 

@@ -26,6 +26,7 @@ import { OpError, formatDuration, invalidSignal, toModelError, unexpected } from
 import { removeTree } from './fs-safe.js';
 import { RESTART_RESET_AFTER_MS, restartDelayMs } from '../manifest/restart.js';
 import { failpoint } from '../common/failpoint.js';
+import { settledWithin } from '../common/deadline.js';
 import { DEFAULT_LOG_BUFFER_SIZE, LogBuffer, type LogFollower, type LogLine } from './logs.js';
 import { execPlan, serveExec, type ExecControl, type ExecSink } from './exec.js';
 
@@ -689,12 +690,7 @@ export class State {
     if (running) {
       e.stopping = running;
       running.proc.kill(15);
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      });
-      const exited = await Promise.race([running.proc.exited.then(() => true), late]);
-      clearTimeout(timer);
+      const exited = await settledWithin(running.proc.exited.then(() => true), timeoutMs, false);
       if (!exited) {
         this.log.warn(`restart of ${c}: no exit within ${timeoutMs} ms of SIGTERM: SIGKILL`);
         running.proc.destroy();
@@ -871,7 +867,7 @@ export class State {
       const exits = running.map((e) => e.running!.proc.exited.then(() => undefined));
       for (const e of running) e.running?.proc.kill(15);
       const all = Promise.all(exits);
-      const timedOut = await Promise.race([all.then(() => false), sleep(grace).then(() => true)]);
+      const timedOut = await settledWithin(all.then(() => false), grace, true);
       if (timedOut) {
         for (const e of running) {
           if (e.running) {
@@ -902,10 +898,6 @@ function process_uptime(startedAt: bigint): bigint {
   return process.hrtime.bigint() - startedAt;
 }
 
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function drain(payload: AsyncIterable<Uint8Array>): Promise<void> {
   try {
