@@ -124,15 +124,20 @@ export class Teardown {
     this.steps.push({ what, undo });
   }
 
+  /** How long each undo took (ms), in the order they ran: the exit's phase line. */
+  readonly took: string[] = [];
+
   /** Run the stack once; later calls wait for the same run. */
   run(): Promise<void> {
     this.running ??= (async () => {
       for (const { what, undo } of this.steps.reverse()) {
+        const t0 = process.hrtime.bigint();
         try {
           await undo();
         } catch (err) {
           this.log.error(`${this.container}: undoing ${what} failed: ${errorMessage(err)}`);
         }
+        this.took.push(`${what} ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(2)}`);
       }
       this.steps.length = 0;
     })();

@@ -702,11 +702,15 @@ export class State {
 
   private async onExit(e: Entry, running: Running, status: ExitStatus | null, outputDone: Promise<void>): Promise<void> {
     const st: ExitStatus = status ?? { signal: 9 };
+    const t0 = process.hrtime.bigint();
     // Exec'd commands died with the pid namespace; their cores leave the cgroups as they end.
     for (const x of running.execs) x.kill();
     await Promise.all([...running.execs].map((x) => x.exited));
+    const t1 = process.hrtime.bigint();
     // The console, the writable root, the cgroup, the socket files: what the start made.
     await running.teardown.run();
+    const ms = (a: bigint, b: bigint): string => (Number(b - a) / 1e6).toFixed(2);
+    this.log.debug(`exit phases of ${e.container} (ms): execs ${ms(t0, t1)}, ${running.teardown.took.join(', ')}, teardown ${ms(t1, process.hrtime.bigint())}`);
     if (e.running === running) e.running = undefined;
     const ran = process.hrtime.bigint() - running.startedAt;
     e.lastExit = { status: toWireExit(st), time: BigInt(Date.now()), duration: ran };
