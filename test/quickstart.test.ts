@@ -53,7 +53,8 @@ function run(clone: string): void {
   assert.match(qs.stdout, /northstar is running \(pid \d+\)/);
   const ps = spawnSync('npx', ['nstar', 'ps'], { cwd: clone, encoding: 'utf8' });
   assert.equal(ps.status, 0, ps.stderr);
-  assert.match(ps.stdout, /hello-world\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+(running|mounted)/);
+  // Autostarted; it greets for a few seconds and exits 0 (ps then says so).
+  assert.match(ps.stdout, /hello-world\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+(running|exited \(0\) \d+s ago)/);
   assert.match(ps.stdout, /test-container\s+\|\s+0\.0\.1\s+\|\s+app\s+\|\s+installed/);
   const log = readFileSync(join(clone, 'target', 'northstar', 'northstar.log'), 'utf8');
   assert.match(log, /Started hello-world:0\.0\.1/);
