@@ -56,6 +56,8 @@ interface Follow {
  */
 const EXEC_QUEUE_HIGH = 1 << 20;
 const EXEC_QUEUE_LOW = 256 << 10;
+/** Exec messages kept while the command is being started (beyond: the connection closes). */
+const EXEC_EARLY_MESSAGES = 1024;
 
 /** This connection's exec (ours). */
 interface Exec {
@@ -352,6 +354,8 @@ export class Session {
     if (!x) return;
     const c = x.control;
     if (!c) {
+      // A peer that floods input before its command runs is not buffered without bound.
+      if (x.early.length >= EXEC_EARLY_MESSAGES) throw new Close(`more than ${EXEC_EARLY_MESSAGES} exec messages before the command ran`);
       x.early.push(m);
       return;
     }
