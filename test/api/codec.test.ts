@@ -336,3 +336,29 @@ test('restart (ours): request and response round-trip; the "expected one of" lis
   assert.equal(isPermitted(r.request, permissionSet(['kill', 'start'])), true);
   assert.equal(isPermitted(r.request, permissionSet('full')), true);
 });
+
+test('exec (ours): the request, its answer and its messages round-trip byte for byte; bad ones are named', () => {
+  const lines = [
+    '{"request":{"exec":{"container":"redis:0.1.0","command":["redis-cli","ping"],"environment":{"A":"1"},"tty":true,"stdin":true,"size":{"rows":40,"cols":120}}}}',
+    '{"request":{"exec":{"container":"redis:0.1.0","command":["/bin/sh"],"environment":{},"tty":false,"stdin":false,"size":null}}}',
+    '{"response":{"exec":{"ok":{"container":"redis:0.1.0"}}}}',
+    '{"response":{"exec":{"error":{"container":"redis:0.1.0","error":{"stop_container_not_started":{"container":"redis:0.1.0"}}}}}}',
+    '{"exec_output":{"container":"redis:0.1.0","stream":"stderr","data":"UE9ORwo="}}',
+    '{"exec_exit":{"container":"redis:0.1.0","status":{"signalled":{"signal":9}}}}',
+    '{"exec_input":{"data":"aGVsbG8K","eof":true}}',
+    '{"exec_resize":{"rows":24,"cols":80}}',
+    '{"exec_signal":{"signal":2}}',
+  ];
+  for (const l of lines) assert.equal(encode(parseMessage(l)), l);
+  const out = parseMessage(lines[4]!) as Extract<Message, { exec_output: unknown }>;
+  assert.equal(out.exec_output.data.toString(), 'PONG\n');
+  const bad: [string, RegExp][] = [
+    ['{"request":{"exec":{"container":"a:0.0.1","command":[],"environment":{},"tty":false,"stdin":false}}}', /request\.exec\.command: must name a program/],
+    ['{"request":{"exec":{"container":"a:0.0.1","command":["x"],"environment":{"A=B":"1"},"tty":false,"stdin":false}}}', /invalid variable name "A=B"/],
+    ['{"request":{"exec":{"container":"a:0.0.1","command":["x"],"environment":{},"tty":false,"stdin":false,"size":{"rows":70000,"cols":1}}}}', /size\.rows: 70000 is out of range for u16/],
+    ['{"exec_signal":{"signal":0}}', /exec_signal\.signal: 0 is not a signal number/],
+    ['{"exec_input":{"data":"@@","eof":false}}', /exec_input\.data: invalid base64/],
+    ['{"exec_output":{"container":"a:0.0.1","stream":"stdin","data":""}}', /exec_output\.stream/],
+  ];
+  for (const [l, re] of bad) assert.throws(() => parseMessage(l), (e: unknown) => e instanceof ProtocolError && re.test(e.message), l);
+});
