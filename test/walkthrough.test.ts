@@ -10,25 +10,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY, startRuntime } from './runtime/harness.js';
-import { aptMirror } from '../src/recipe/base.js';
+import { debianBuildSkip } from './helpers/debian.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-async function skipReason(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return 'needs root (sextant build, a real runtime)';
-  if (!existsSync('/usr/sbin/debootstrap')) return 'debootstrap is not installed';
-  if (process.arch !== 'x64') return 'the walkthrough is tested on amd64';
-  const mirror = await aptMirror();
-  const ok = await fetch(`${mirror.replace(/\/$/, '')}/dists/bookworm/Release`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
-    .then((res) => res.ok)
-    .catch(() => false);
-  return ok ? null : `the Debian archive ${mirror} is not reachable (the recipe installs python3)`;
-}
 
 /** The first ```sh block after "## Your first image". */
 function walkthrough(): string {
@@ -41,7 +30,7 @@ function walkthrough(): string {
 }
 
 test('docs/recipes.md: your first image, from recipe to a replaced running app', { timeout: 1_200_000 }, async (t) => {
-  const why = await skipReason();
+  const why = await debianBuildSkip('the walkthrough');
   if (why) return t.skip(why);
   const block = walkthrough();
   // What the walkthrough promises, so a change of the doc is a change of this test.

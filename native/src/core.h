@@ -48,6 +48,7 @@ __attribute__((noreturn)) void app_main(const struct plan *p, int err_fd);
 struct join {
   pid_t launcher; /* host pid of the container's launcher; its only child is init */
   uint8_t tty;    /* 1: the command gets a pty, the core relays it over fds 0 and 1 */
+  uint16_t rows, cols; /* the pty's initial size (0 0: none) */
 };
 int parse_join(const uint8_t *buf, uint32_t len, struct join *out);
 __attribute__((noreturn)) void join_main(const struct plan *p, const struct join *j);

@@ -113,26 +113,8 @@ static pid_t spawn_app(const struct plan *p) {
   /* Init keeps no copy of the passed fds: the app owns them now. */
   unsigned passed = (p->console ? 1u : 0u) + p->nsockets;
   for (unsigned i = 0; i < passed; i++) close(FIRST_PASSED_FD + (int)i);
-  uint8_t rec[MAX_REPORT + 4];
-  size_t got = 0;
-  for (;;) {
-    ssize_t n = read(errp[0], rec + got, sizeof rec - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-    if (got == sizeof rec) break;
-  }
-  close(errp[0]);
-  if (got == 0) return pid;
-  /* A step of the app failed: forward its record if well-formed, then end. */
-  uint32_t flen = got >= 4 ? ((uint32_t)rec[0] | ((uint32_t)rec[1] << 8) | ((uint32_t)rec[2] << 16) |
-                               ((uint32_t)rec[3] << 24))
-                           : 0;
-  if (got >= 5 && flen == got - 4 && rec[4] == REP_ERROR) {
-    write_all(CONTROL_FD, rec, got);
-  } else {
-    report_error(CONTROL_FD, "exec", EPROTO, NULL, "malformed failure report from the app child");
-  }
+  /* A step of the app failed: its record is forwarded, then the container ends. */
+  if (!forward_child_error(errp[0], CONTROL_FD, "app")) return pid;
   int status;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

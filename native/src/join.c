@@ -1,6 +1,7 @@
 /* Exec into a running container (ours, `nstar exec`): the core's second mode.
  *
- * The runtime sends a JOIN frame {u8 CMD_JOIN, u32 launcher pid, u8 tty} before the plan.
+ * The runtime sends a JOIN frame {u8 CMD_JOIN, u32 launcher pid, u8 tty, u16 rows, u16 cols}
+ * before the plan.
  * The plan is the container's own (ids, groups, capabilities, rlimits, scheduling, seccomp,
  * cgroups, environment) with the command to run; its mounts, console and sockets are unused.
  *
@@ -54,12 +55,14 @@ __attribute__((noreturn)) static void fail_join(void) {
 }
 
 int parse_join(const uint8_t *buf, uint32_t len, struct join *out) {
-  if (len != 6 || buf[0] != CMD_JOIN) return fail_step("join", EPROTO, NULL, "malformed join command (%u bytes)", len);
+  if (len != 10 || buf[0] != CMD_JOIN) return fail_step("join", EPROTO, NULL, "malformed join command (%u bytes)", len);
   uint32_t pid = (uint32_t)buf[1] | ((uint32_t)buf[2] << 8) | ((uint32_t)buf[3] << 16) | ((uint32_t)buf[4] << 24);
   if (pid < 2 || pid > 0x3fffffff) return fail_step("join", EINVAL, NULL, "join: launcher pid %u out of range", pid);
   if (buf[5] > 1) return fail_step("join", EINVAL, NULL, "join: tty must be 0 or 1, got %u", buf[5]);
   out->launcher = (pid_t)pid;
   out->tty = buf[5];
+  out->rows = (uint16_t)(buf[6] | (buf[7] << 8));
+  out->cols = (uint16_t)(buf[8] | (buf[9] << 8));
   return 0;
 }
 
@@ -104,7 +107,7 @@ static int differing_namespaces(pid_t init, int *flags) {
   return 0;
 }
 
-static int open_pty(int *master, int *slave) {
+static int open_pty(int *master, int *slave, uint16_t rows, uint16_t cols) {
   *master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (*master < 0) return fail_step("tty", errno, "/dev/ptmx", "opening a pseudo terminal failed");
   char name[64];
@@ -118,6 +121,14 @@ static int open_pty(int *master, int *slave) {
     int e = errno;
     close(*master);
     return fail_step("tty", e, name, "opening %s failed", name);
+  }
+  /* The caller's size from the first instruction on (later ones come as RESIZE). */
+  struct winsize ws = {.ws_row = rows, .ws_col = cols};
+  if ((rows || cols) && ioctl(*master, TIOCSWINSZ, &ws) < 0) {
+    int e = errno;
+    close(*slave);
+    close(*master);
+    return fail_step("tty", e, name, "setting the terminal size failed");
   }
   return 0;
 }
@@ -202,16 +213,6 @@ __attribute__((noreturn)) static void child_main(const struct plan *p, int err_f
 fail:
   send_step_error(err_fd);
   _exit(1);
-}
-
-/* Forward the child's ERROR record (or say it was malformed). */
-static void forward_error(const uint8_t *rec, size_t got) {
-  uint32_t flen = got >= 4 ? ((uint32_t)rec[0] | ((uint32_t)rec[1] << 8) | ((uint32_t)rec[2] << 16) | ((uint32_t)rec[3] << 24)) : 0;
-  if (got >= 5 && flen == got - 4 && rec[4] == REP_ERROR) {
-    write_all(CONTROL_FD, rec, got);
-  } else {
-    report_error(CONTROL_FD, "exec", EPROTO, NULL, "malformed failure report from the exec child");
-  }
 }
 
 struct relay {
@@ -382,7 +383,7 @@ void join_main(const struct plan *p, const struct join *j) {
   if (join_cgroups(p, getpid()) < 0) fail_join();
   if (reset_oom_score_adj() < 0) fail_join();
   int master = -1, slave = -1;
-  if (j->tty && open_pty(&master, &slave) < 0) fail_join();
+  if (j->tty && open_pty(&master, &slave, j->rows, j->cols) < 0) fail_join();
   /* Without a terminal, input from the runtime (a socket) reaches the command through a
    * real pipe: a command that reopens its stdin (/dev/stdin, /proc/self/fd/0) can. */
   int inpipe[2] = {-1, -1};
@@ -432,18 +433,7 @@ void join_main(const struct plan *p, const struct join *j) {
   close(errp[1]);
   if (slave >= 0) close(slave);
   if (inpipe[0] >= 0) close(inpipe[0]);
-  uint8_t rec[MAX_REPORT + 4];
-  size_t got = 0;
-  for (;;) {
-    ssize_t n = read(errp[0], rec + got, sizeof rec - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-    if (got == sizeof rec) break;
-  }
-  close(errp[0]);
-  if (got > 0) {
-    forward_error(rec, got);
+  if (forward_child_error(errp[0], CONTROL_FD, "exec")) {
     int status;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }

@@ -22,7 +22,7 @@
 #define FIRST_PASSED_FD 5
 
 /* CMD_JOIN (ours, exec into a running container, join.c) comes before the plan: u8 CMD_JOIN,
- * u32 launcher pid, u8 tty. CMD_RESIZE (u8, u16 rows, u16 cols) is for such a core only. */
+ * u32 launcher pid, u8 tty, u16 rows, u16 cols. CMD_RESIZE (u8, u16 rows, u16 cols) is for such a core only. */
 enum { CMD_EXEC = 1, CMD_SIGNAL = 2, CMD_JOIN = 3, CMD_RESIZE = 4 };
 enum { REP_CREATED = 1, REP_STARTED = 2, REP_EXIT = 3, REP_ERROR = 4 };
 #define MAX_FRAME (PLAN_MAX_BYTES)
@@ -55,5 +55,9 @@ size_t report_error_build(uint8_t *buf, const char *step, int err, const char *p
                           va_list ap);
 int report_error(int fd, const char *step, int err, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Read a forked child's close-on-exec error pipe to its end (and close it): EOF at once
+ * means its execve succeeded (0); an ERROR record it wrote is forwarded to out_fd, or one
+ * saying it was malformed (1). `who` names the child in that message. */
+int forward_child_error(int err_fd, int out_fd, const char *who);
 
 #endif

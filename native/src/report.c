@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto.h"
 
@@ -72,4 +73,26 @@ int report_error(int fd, const char *step, int err, const char *path, const char
   size_t n = report_error_build(buf, step, err, path, fmt, ap);
   va_end(ap);
   return write_all(fd, buf, n);
+}
+
+int forward_child_error(int err_fd, int out_fd, const char *who) {
+  uint8_t rec[MAX_REPORT + 4];
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = read(err_fd, rec + got, sizeof rec - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+    if (got == sizeof rec) break;
+  }
+  close(err_fd);
+  if (got == 0) return 0;
+  /* A step of the child failed: forward its record if well-formed. */
+  uint32_t flen = got >= 4 ? ((uint32_t)rec[0] | ((uint32_t)rec[1] << 8) | ((uint32_t)rec[2] << 16) | ((uint32_t)rec[3] << 24)) : 0;
+  if (got >= 5 && flen == got - 4 && rec[4] == REP_ERROR) {
+    write_all(out_fd, rec, got);
+  } else {
+    report_error(out_fd, "exec", EPROTO, NULL, "malformed failure report from the %s child", who);
+  }
+  return 1;
 }

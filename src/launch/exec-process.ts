@@ -111,13 +111,17 @@ export class ExecProcess {
       control.destroy();
       gone();
     });
-    const join = Buffer.alloc(6);
+    // The JOIN frame: the launcher's pid, tty, and the terminal's initial size (set before
+    // the command runs).
+    const join = Buffer.alloc(10);
     join[0] = CMD_JOIN;
     join.writeUInt32LE(opts.launcherPid, 1);
     join[5] = opts.tty ? 1 : 0;
-    const first = [join, encoded];
-    if (opts.tty && opts.size) first.push(resizeFrame(opts.size.rows, opts.size.cols));
-    this.commands.write(frames(...first));
+    if (opts.tty && opts.size) {
+      join.writeUInt16LE(clampU16(opts.size.rows), 6);
+      join.writeUInt16LE(clampU16(opts.size.cols), 8);
+    }
+    this.commands.write(frames(join, encoded));
   }
 
   /** Send a signal to the command's process group (with a tty: the terminal's foreground group). */
@@ -163,10 +167,14 @@ export class ExecProcess {
   }
 }
 
+function clampU16(n: number): number {
+  return Math.max(0, Math.min(0xffff, Math.trunc(n) || 0));
+}
+
 function resizeFrame(rows: number, cols: number): Buffer {
   const b = Buffer.alloc(5);
   b[0] = CMD_RESIZE;
-  b.writeUInt16LE(Math.max(0, Math.min(0xffff, Math.trunc(rows) || 0)), 1);
-  b.writeUInt16LE(Math.max(0, Math.min(0xffff, Math.trunc(cols) || 0)), 3);
+  b.writeUInt16LE(clampU16(rows), 1);
+  b.writeUInt16LE(clampU16(cols), 3);
   return b;
 }

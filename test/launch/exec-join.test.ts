@@ -103,14 +103,24 @@ test('the container\'s seccomp filter applies to exec', { skip: skip ?? false },
 test('with a tty the command has a terminal, input and resize', { skip: skip ?? false }, async (t) => {
   const root = makeRoot(t);
   const { proc, plan } = await running(t, root);
-  const e = execIn(proc, plan, ['sh', '-c', 'stty size; read line; echo "got $line"; [ -t 0 ] && echo tty0; [ -t 1 ] && echo tty1'], { tty: true, size: { rows: 33, cols: 101 } });
+  const e = execIn(proc, plan, ['sh', '-c', 'stty size; read line; stty size; echo "got $line"; [ -t 0 ] && echo tty0; [ -t 1 ] && echo tty1'], { tty: true, size: { rows: 33, cols: 101 } });
   await e.started;
   assert.equal(e.stderr, null);
-  const collected = collect(e.stdout);
+  let out = '';
+  let seen: (() => void) | undefined;
+  e.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    if (out.includes('33 101')) seen?.();
+  });
+  const ended = new Promise((r) => e.stdout.once('end', r));
+  // The initial size is there before the command runs; once it printed it, a resize, and
+  // then the input (a RESIZE reaches the terminal before input written after it).
+  await new Promise<void>((r) => (out.includes('33 101') ? r() : (seen = r)));
+  e.resize(50, 132);
   e.stdin!.write('hello\n');
   assert.deepEqual(await e.exited, { code: 0 });
-  const out = await collected;
-  assert.match(out, /33 101/);
+  await ended;
+  assert.match(out, /33 101\r\n(.*\r\n)?50 132\r\n/, 'the initial size, then the resized one');
   assert.match(out, /got hello/);
   assert.match(out, /tty0/);
   assert.match(out, /tty1/);

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY, isExit, isStarted, nextNotification, startRuntime } from '../runtime/harness.js';
-import { aptMirror } from '../../src/recipe/base.js';
+import { debianBuildSkip } from '../helpers/debian.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const RECIPES = join(ROOT, 'examples', 'recipes');
@@ -27,17 +27,8 @@ const LAUNCH = join(ROOT, 'native', 'build', 'northstar-launch');
 const STEP_CACHE = '/var/cache/northstar/recipe-examples-test';
 
 async function skipReason(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return 'needs root (sextant build, a real runtime)';
   if (!existsSync(LAUNCH)) return 'native/build/northstar-launch is not built (make -C native)';
-  if (!existsSync('/usr/sbin/debootstrap')) return 'debootstrap is not installed';
-  if (process.arch !== 'x64') return 'the examples are tested on amd64';
-  const mirror = await aptMirror();
-  const ok = await fetch(`${mirror.replace(/\/$/, '')}/dists/bookworm/Release`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })
-    .then((res) => res.ok)
-    .catch(() => false);
-  // The RUN steps run apt-get update, so even a cached debian root needs the archive.
-  if (!ok) return `the Debian archive ${mirror} is not reachable (the RUN steps install packages)`;
-  return null;
+  return debianBuildSkip('the recipe examples');
 }
 
 function freePort(): Promise<number> {
