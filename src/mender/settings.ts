@@ -64,7 +64,11 @@ function healthSeconds(text: string, where: string): number {
  * The settings: the file (if it exists), then the environment over it; defaults for what
  * neither gives (the device's console as nstar finds it, `default`, 10 s).
  */
-export function loadSettings(env: NodeJS.ProcessEnv = process.env, read: (path: string) => string | undefined = readIfExists): Settings {
+export function loadSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  read: (path: string) => string | undefined = readIfExists,
+  deviceUrl: () => string = () => defaultConsoleUrl({}),
+): Settings {
   const file = env['NORTHSTAR_NPK_CONFIG'] || SETTINGS_FILE;
   const text = read(file);
   const fromFile = text === undefined ? {} : parseSettingsText(text, file);
@@ -87,7 +91,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, read: (path: 
   const health = pick('health_seconds');
   return {
     // Without a URL: as nstar chooses (the device's /run/northstar/console when it is a socket).
-    url: url?.value ?? defaultConsoleUrl({}),
+    url: url?.value ?? deviceUrl(),
     repository: repo?.value ?? DEFAULT_REPOSITORY,
     healthSeconds: health ? healthSeconds(health.value, health.where) : DEFAULT_HEALTH_SECONDS,
     file: text === undefined ? undefined : file,

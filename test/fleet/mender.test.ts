@@ -291,7 +291,8 @@ describe('fleet updates through Mender (real mender client, standalone)', { skip
       await s.c.close();
       s.rt.child.kill('SIGKILL');
       await s.rt.exited();
-      const rt2 = await startRuntime(t, { dir: join(s.dir, 'rt'), cgroup: s.cgroup });
+      // The same directories (repository, data); a new cgroup, so that the killed runtime's cleanup does not meet this one.
+      const rt2 = await startRuntime(t, { dir: join(s.dir, 'rt') });
       const c2 = await rt2.client();
       t.after(() => c2.close());
       s.dev.url = rt2.consoleUrl;
