@@ -315,7 +315,15 @@ class Module {
           const d = await this.data(old);
           if (!d) continue;
           if (d.process != null) await this.stop(old);
-          await c.uninstall(old);
+          try {
+            await c.uninstall(old);
+          } catch (e) {
+            // The new versions passed the gate: a version left behind (e.g. a resource still
+            // mounted by another container) does not undo that.
+            if (!(e instanceof RuntimeError)) throw e;
+            this.log(`warning: ${old} stays installed, the runtime refused to uninstall it: ${errorMessage(e)} (nstar uninstall ${old} once it is free)`);
+            continue;
+          }
           this.log(`uninstalled ${old} (replaced by ${it.version})`);
         }
       }
