@@ -59,8 +59,12 @@ class Device {
     this.conf = join(dir, 'mender.conf');
     this.data = join(dir, 'data');
     mkdirSync(this.data);
-    writeFileSync(this.conf, `${JSON.stringify({ UpdateLogPath: dir }, null, 2)}\n`);
+    this.configure({});
     writeFileSync(join(this.data, 'device_type'), `device_type=${DEVICE_TYPE}\n`);
+  }
+  /** mender.conf with these keys (e.g. ArtifactVerifyKey). */
+  configure(keys: Record<string, unknown>): void {
+    writeFileSync(this.conf, `${JSON.stringify({ UpdateLogPath: this.dir, ...keys }, null, 2)}\n`);
   }
   env(): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, NORTHSTAR_URL: this.url, NORTHSTAR_REPOSITORY: 'default', NORTHSTAR_HEALTH_SECONDS: String(this.health) };
@@ -80,10 +84,11 @@ class Device {
 }
 
 /** An artifact of type northstar-npk for our device type, made by the real mender-artifact. */
-async function artifact(dir: string, name: string, npks: string[]): Promise<string> {
+async function artifact(dir: string, name: string, npks: string[], signingKey?: string): Promise<string> {
   const out = join(dir, `${name}.mender`);
   const files = npks.flatMap((f) => ['-f', f]);
-  const r = await run('mender-artifact', ['write', 'module-image', '-T', 'northstar-npk', '-t', DEVICE_TYPE, '-n', name, ...files, '-o', out]);
+  const sign = signingKey ? ['-k', signingKey] : [];
+  const r = await run('mender-artifact', ['write', 'module-image', '-T', 'northstar-npk', '-t', DEVICE_TYPE, '-n', name, ...files, ...sign, '-o', out]);
   assert.equal(r.code, 0, r.stderr);
   return out;
 }
@@ -281,6 +286,29 @@ describe('fleet updates through Mender (real mender client, standalone)', { skip
     assert.notEqual((await mod('ArtifactCommit')).code, 0);
     assert.equal((await mod('Cleanup')).code, 0);
     assert.equal(existsSync(join(tree, 'tmp', 'northstar-npk.json')), false);
+  });
+
+  test('signed artifacts: with ArtifactVerifyKey set, an unsigned artifact is refused before the module runs; a signed one installs', { skip: !hasCommand('openssl') && 'needs openssl (the artifact signing key)' }, async (t) => {
+    const { c, dev, dir } = await scene(t, { runV1: true });
+    const key = join(dir, 'artifact.key');
+    const pub = join(dir, 'artifact.pub');
+    // mender-artifact 3.9 takes PKCS#1 RSA keys (openssl genrsa -traditional).
+    for (const [cmd, args] of [['openssl', ['genrsa', '-traditional', '-out', key, '2048']], ['openssl', ['rsa', '-in', key, '-pubout', '-out', pub]]] as const) {
+      const r = await run(cmd, [...args]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    dev.configure({ ArtifactVerifyKey: pub });
+    const before = await pid(c, V1);
+    const unsigned = await dev.mender('install', await artifact(dir, 'release-unsigned', [v2npk]));
+    assert.notEqual(unsigned.code, 0, 'refused');
+    assert.deepEqual(moduleLines(unsigned), [], 'the module never ran');
+    assert.deepEqual(await installedSet(c), [V1]);
+    assert.equal(await pid(c, V1), before);
+    const signed = await dev.mender('install', await artifact(dir, 'release-signed', [v2npk], key));
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.deepEqual(await installedSet(c), [V1, V2]);
+    assert.equal((await dev.mender('commit')).code, 0);
+    assert.equal(await dev.artifact(), 'release-signed');
   });
 
   for (const then of ['commit', 'rollback'] as const) {
