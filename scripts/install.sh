@@ -24,6 +24,27 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The Mender client and artifact tool for the fleet tests (docs/fleet.md), best effort: the
+# rest of the project does not need them. Where systemd runs, the Debian package enables and
+# starts the mender-client daemon; this is a build machine, not a managed device, so a daemon
+# that this install brought is stopped and disabled again (a device enables it: docs/fleet.md).
+# Without systemd the package starts nothing.
+mender_missing=()
+for p in mender-client mender-artifact; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || mender_missing+=("$p")
+done
+if ((${#mender_missing[@]})) && [ "$(id -u)" -eq 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  mender_install() { apt-get install -y -qq --no-install-recommends "${mender_missing[@]}" >/dev/null 2>&1; }
+  if mender_install || { apt-get update -qq && mender_install; }; then
+    if [[ " ${mender_missing[*]} " == *" mender-client "* ]] && [ -d /run/systemd/system ]; then
+      systemctl disable --now mender-client.service >/dev/null 2>&1 || true
+    fi
+  else
+    echo "install: ${mender_missing[*]} not installed (apt failed): the fleet tests (test/fleet) skip" >&2
+  fi
+fi
+
 # npm dependencies: only when missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
