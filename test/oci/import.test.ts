@@ -273,10 +273,11 @@ test('malformed images are refused, naming the problem, and leave nothing behind
       name: 'a ../ entry',
       damage: (dir) => {
         const d = `${dir}-dotdot`;
-        makeLayout(d, 'v1', [[{ path: 'ok', data: 'ok\n' }, { path: '../escaped', data: 'pwned\n' }]], ['--config.user=1000:1000', '--config.cmd=/ok'], `${d}-layers`);
+        // Written naively (root + path), this entry lands in the test's directory W.
+        makeLayout(d, 'v1', [[{ path: 'ok', data: 'ok\n' }, { path: `${'../'.repeat(24)}${W.slice(1)}/escaped`, data: 'pwned\n' }]], ['--config.user=1000:1000', '--config.cmd=/ok'], `${d}-layers`);
         return `oci:${d}:v1`;
       },
-      error: /entry path "\.\.\/escaped" has a '\.\.' component that could escape the root \(refused\)/,
+      error: /entry path "(\.\.\/)+tmp\/ns-oci-\w+\/escaped" has a '\.\.' component that could escape the root \(refused\)/,
     },
     {
       name: 'an absolute entry',
@@ -315,6 +316,46 @@ test('malformed images are refused, naming the problem, and leave nothing behind
     assert.deepEqual(readdirSync(outDir), [], `${c.name}: nothing left behind`);
     assert.equal(existsSync(join(W, 'escaped')), false, c.name);
   }
+});
+
+test('symlinks of a lower layer never lead an entry or a hard link out of the root', { skip: SKIP ?? false }, async () => {
+  const dir = join(W, 'hostile');
+  const hostDir = mkdtempSync(join(W, 'host-'));
+  writeFileSync(join(hostDir, 'secret'), 'host secret\n');
+  // Layer 0 makes links to host paths; layer 1 writes through them and hard-links through them.
+  makeLayout(
+    dir,
+    'v1',
+    [
+      [
+        { path: 'bin/', type: 'dir' },
+        { path: 'bin/busybox', data: readFileSync(BUSYBOX), mode: 0o755 },
+        { path: 'abs', type: 'symlink', link: hostDir },
+        { path: 'rel', type: 'symlink', link: `${'../'.repeat(12)}${hostDir.slice(1)}` },
+      ],
+      [
+        { path: 'abs/written-abs', data: 'pwned\n' },
+        { path: 'rel/written-rel', data: 'pwned\n' },
+      ],
+    ],
+    ['--config.user=1000:1000', '--config.cmd=/bin/busybox'],
+    join(W, 'hostile-layers'),
+  );
+  const out = join(W, 'hostile.npk');
+  importOk(`oci:${dir}:v1`, out);
+  assert.deepEqual(readdirSync(hostDir), ['secret'], 'nothing was written through the links on the host');
+  const root = unpackNpk(out);
+  // Inside the image the links resolve to the image's own directory of that name.
+  assert.equal(readFileSync(join(root, hostDir.slice(1), 'written-abs'), 'utf8'), 'pwned\n');
+  assert.equal(readFileSync(join(root, hostDir.slice(1), 'written-rel'), 'utf8'), 'pwned\n');
+  assert.equal(readlinkSync(join(root, 'abs')), hostDir, 'symlinks are kept as they are');
+  // A hard link through such a link to a host file is refused: the target is not in the image.
+  const dir2 = join(W, 'hostile-hardlink');
+  makeLayout(dir2, 'v1', [[{ path: 'abs', type: 'symlink', link: hostDir }], [{ path: 'stolen', type: 'hardlink', link: 'abs/secret' }]], ['--config.user=1000:1000', '--config.cmd=/stolen'], join(W, 'hostile-layers2'));
+  const r = sextant(['import', `oci:${dir2}:v1`, '-m', manifestFile(), '-o', join(W, 'stolen.npk')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /hard link \/stolen → \/abs\/secret: the target does not exist in the layers applied so far/);
+  assert.equal(existsSync(join(W, 'stolen.npk')), false);
 });
 
 test('the imported NPK installs and runs in a real runtime', { skip: SKIP ?? false }, async (t) => {
