@@ -229,10 +229,13 @@ export class RootBuilder {
       return;
     }
     const name = parts[parts.length - 1]!;
-    const parentRel = await this.dir(parts.slice(0, -1), true, what);
-    const parentHost = parentRel === '' ? this.root : join(this.root, parentRel!);
+    // A whiteout in a directory that does not exist has nothing to hide: no directory is made for it.
+    const whiteout = name.startsWith('.wh.');
+    const parentRel = await this.dir(parts.slice(0, -1), !whiteout, what);
+    if (parentRel === undefined) return;
+    const parentHost = parentRel === '' ? this.root : join(this.root, parentRel);
     const rel = parentRel === '' ? name : `${parentRel}/${name}`;
-    if (name.startsWith('.wh.')) {
+    if (whiteout) {
       if (name === '.wh..wh..opq') {
         for (const n of await readdir(parentHost)) {
           const childRel = parentRel === '' ? n : `${parentRel}/${n}`;
