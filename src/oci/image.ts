@@ -148,15 +148,29 @@ async function archiveStore(file: string, describe: string): Promise<Store> {
     } catch (e) {
       throw new OciError(e instanceof Error ? e.message : String(e), { cause: e });
     }
+    const norm = (p: string) => p.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
     const byPath = new Map<string, TarIndexEntry>();
-    for (const e of entries) {
-      const p = e.path.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-      if (e.type === 'file') byPath.set(p, e);
-    }
+    for (const e of entries) if (e.type === 'file' || e.type === 'symlink' || e.type === 'hardlink') byPath.set(norm(e.path), e);
+    /** A file of the archive; links between its files (docker save's <id>/layer.tar) followed inside it. */
+    const lookup = (path: string): TarIndexEntry | undefined => {
+      let p = path;
+      for (let hops = 0; hops < 8; hops++) {
+        const e = byPath.get(p);
+        if (!e || e.type === 'file') return e;
+        const base = e.type === 'symlink' ? p.split('/').slice(0, -1) : [];
+        const parts: string[] = [];
+        for (const c of [...base, ...e.linkname.split('/')]) {
+          if (c === '..') parts.pop();
+          else if (c !== '' && c !== '.') parts.push(c);
+        }
+        p = parts.join('/');
+      }
+      return undefined;
+    };
     return {
       describe,
       async get(path) {
-        const e = byPath.get(path);
+        const e = lookup(path);
         if (!e) return undefined;
         return {
           size: e.size,

@@ -149,6 +149,7 @@ export interface TarIndexEntry {
   type: TarType;
   offset: number;
   size: number;
+  linkname: string;
 }
 
 /**
@@ -160,6 +161,7 @@ export async function indexTar(read: (pos: number, len: number) => Promise<Buffe
   let pos = 0;
   let pax = new Map<string, string>();
   let longName: string | undefined;
+  let longLink: string | undefined;
   for (;;) {
     if (pos + BLOCK > fileSize) {
       if (pos === fileSize) return out;
@@ -182,15 +184,18 @@ export async function indexTar(read: (pos: number, len: number) => Promise<Buffe
     const hasData = type === 'file' || type === 'other';
     const dataAt = pos + BLOCK;
     if (hasData && dataAt + size > fileSize) throw new TarError(`${where}: its ${size} bytes extend past the end of the archive (truncated)`);
-    if (flag === 'x' || flag === 'L') {
+    if (flag === 'x' || flag === 'L' || flag === 'K') {
       if (size > MAX_META) throw new TarError(`${where}: a ${size}-byte metadata entry is too large`);
       const body = await read(dataAt, size);
       if (flag === 'x') pax = parsePax(body, where);
-      else longName = cstr(body);
-    } else if (flag !== 'g' && flag !== 'K') {
-      out.push({ path: pax.get('path') ?? longName ?? path, type, offset: dataAt, size: hasData ? size : 0 });
+      else if (flag === 'L') longName = cstr(body);
+      else longLink = cstr(body);
+    } else if (flag !== 'g') {
+      const linkname = pax.get('linkpath') ?? longLink ?? cstr(h.subarray(157, 257));
+      out.push({ path: pax.get('path') ?? longName ?? path, type, offset: dataAt, size: hasData ? size : 0, linkname });
       pax = new Map();
       longName = undefined;
+      longLink = undefined;
     }
     pos = dataAt + (hasData ? Math.ceil(size / BLOCK) * BLOCK : 0);
   }

@@ -251,6 +251,41 @@ test('malformed images are refused, naming the problem, and leave nothing behind
       error: /layer sha256:[0-9a-f]{64}: (digest mismatch|corrupt compressed data)|layer 1 .*digest mismatch|layer 1 .*corrupt/,
     },
     {
+      name: 'a flipped byte in the config',
+      damage: (dir) => {
+        const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+        const m = JSON.parse(readFileSync(join(dir, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string } };
+        const blob = join(dir, 'blobs', 'sha256', m.config.digest.slice(7));
+        writeFileSync(blob, readFileSync(blob, 'utf8').replace('"app"', '"ap0"'));
+        return `oci:${dir}:v1`;
+      },
+      error: /config sha256:[0-9a-f]{64}: digest mismatch: the content hashes to sha256:/,
+    },
+    {
+      // A docker archive's layers have no blob digest: the config's diff_ids catch this. The
+      // layers are named as docker save used to (<id>/layer.tar, links inside the archive).
+      name: 'a flipped byte in a docker-archive layer',
+      damage: (dir) => {
+        const x = `${dir}-docker`;
+        mkdirSync(x);
+        execFileSync('tar', ['-C', x, '-xf', join(W, 'docker.tar')]);
+        const list = JSON.parse(readFileSync(join(x, 'manifest.json'), 'utf8')) as { Layers: string[] }[];
+        const ids = readdirSync(x).filter((n) => /^[0-9a-f]{64}$/.test(n));
+        const byTarget = new Map(ids.map((id) => [readlinkSync(join(x, id, 'layer.tar')).replace(/^\.\.\//, ''), `${id}/layer.tar`]));
+        list[0]!.Layers = list[0]!.Layers.map((l) => byTarget.get(l) ?? assert.fail(`no <id>/layer.tar for ${l}`));
+        writeFileSync(join(x, 'manifest.json'), JSON.stringify(list));
+        const layer0 = join(x, readlinkSync(join(x, list[0]!.Layers[0]!)).replace(/^\.\.\//, ''));
+        const b = readFileSync(layer0);
+        const at = b.indexOf('one\n'); // data/file1's content: the tar stays well-formed
+        b[at] = 'O'.charCodeAt(0);
+        execFileSync('chmod', ['u+w', layer0]);
+        writeFileSync(layer0, b);
+        execFileSync('tar', ['-C', x, '-cf', `${x}.tar`, '.']);
+        return `docker-archive:${x}.tar`;
+      },
+      error: /layer 0 \([0-9a-f]{64}\/layer\.tar\): the uncompressed layer hashes to sha256:[0-9a-f]{64}, the config's rootfs\.diff_ids says sha256:/,
+    },
+    {
       name: 'a truncated layer blob',
       damage: (dir) => {
         const blob = layerBlobs(dir, 'v1')[2]!;
