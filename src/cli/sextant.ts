@@ -204,7 +204,13 @@ program
   .action(async (image: string, o: { manifestPath: string; key?: string; out: string; platform?: string; compression: Compression; seed?: string }) => {
     const key = o.key ? await readSigningKey(o.key) : undefined;
     const started = Date.now();
+    // Ctrl-C stops between layer entries and the staging tree is removed (packing, once begun, finishes).
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const r = await importImage({
+      signal: ac.signal,
       image,
       platform: o.platform,
       manifest: o.manifestPath,
@@ -216,8 +222,11 @@ program
       warn: (m) => console.error(`warning: ${m}`),
       onExtract: progressBar('layers '),
       onPack: progressBar('packing'),
+    }).finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
-    console.log(`Imported ${image} (${r.platform}, ${r.layers} layers, ${r.digest}) as ${r.npk.path} [${r.npk.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    console.log(`Imported ${image} (${r.platform}, ${r.layers} layer${r.layers === 1 ? "" : "s"}, ${r.digest}) as ${r.npk.path} [${r.npk.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   });
 
 program

@@ -87,6 +87,8 @@ export interface ApplyOptions {
   warn: (message: string) => void;
   /** Compressed bytes read so far, over all layers. */
   onBytes?: ((n: number) => void) | undefined;
+  /** Stops between entries (e.g. on SIGINT); the caller removes the staging tree. */
+  signal?: AbortSignal | undefined;
 }
 
 interface DirMeta {
@@ -121,7 +123,10 @@ export class RootBuilder {
       }
     };
     try {
-      for await (const { entry, body } of readTar(hashed(), what)) await this.entry(entry, body, what);
+      for await (const { entry, body } of readTar(hashed(), what)) {
+        if (this.opts.signal?.aborted) throw new OciError(`${what}: interrupted`);
+        await this.entry(entry, body, what);
+      }
     } catch (e) {
       if (e instanceof TarError) throw new OciError(e.message, { cause: e });
       if (e instanceof OciError) throw e;

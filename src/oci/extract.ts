@@ -9,12 +9,13 @@ export interface ExtractProgress {
 }
 
 /** Apply every layer of `image` to the empty directory `dir`. */
-export async function extractImage(image: Image, dir: string, warn: (m: string) => void, onProgress?: ExtractProgress): Promise<void> {
+export async function extractImage(image: Image, dir: string, warn: (m: string) => void, onProgress?: ExtractProgress, signal?: AbortSignal): Promise<void> {
   const total = image.layers.reduce((a, l) => a + l.size, 0);
   let done = 0;
   await mkdir(dir, { mode: 0o755 });
   const b = new RootBuilder(dir, {
     warn,
+    signal,
     onBytes: (n) => {
       done += n;
       onProgress?.(done, total);

@@ -32,6 +32,8 @@ export interface ImportOptions {
   warn?: ((message: string) => void) | undefined;
   onExtract?: ExtractProgress | undefined;
   onPack?: ((done: number, total: number) => void) | undefined;
+  /** Aborts the import between layer entries or before packing; nothing is left behind. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ImportResult {
@@ -69,7 +71,7 @@ export async function importImage(o: ImportOptions): Promise<ImportResult> {
     const preliminary = await packTarget(o.out, '_', '_');
     staging = await mkdtemp(join(dirname(preliminary), `.${basename(preliminary)}.import-`));
     const root = join(staging, 'root');
-    await extractImage(image, root, warn, o.onExtract);
+    await extractImage(image, root, warn, o.onExtract, o.signal);
     const { implied, warnings } = await configToManifest(image.config, root, { init: !keys.has('init'), uid: !keys.has('uid'), gid: !keys.has('gid') });
     for (const w of warnings) warn(w);
     let manifest: Manifest;
@@ -80,6 +82,7 @@ export async function importImage(o: ImportOptions): Promise<ImportResult> {
       throw e;
     }
     await checkStartable(manifest, o.manifest, root);
+    if (o.signal?.aborted) throw new OciError(`${o.image}: interrupted`);
     const target = await packTarget(o.out, manifest.name, manifest.version);
     const npk = await packNpk({ manifest, root, key: o.key, out: target, compression: o.compression, mtime: o.mtime, seed: o.seed, onProgress: o.onPack });
     return { npk, manifest, digest: image.digest, platform: formatPlatform(image.platform), layers: image.layers.length };
