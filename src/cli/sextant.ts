@@ -226,7 +226,7 @@ program
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });
-    console.log(`Imported ${image} (${r.platform}, ${r.layers} layer${r.layers === 1 ? "" : "s"}, ${r.digest}) as ${r.npk.path} [${r.npk.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
+    console.log(`Imported ${image} (${r.platform}, ${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.digest}) as ${r.npk.path} [${r.npk.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   });
 
 program
