@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 # Build and runtime needs, plus the tools our tests compare against
 # (squashfs-tools, veritysetup, the shells whose completion scripts nstar writes, bash's
 # completion loader that reads /etc/bash_completion.d) and the
-# example/bench inputs (busybox, debootstrap).
-PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin
+# example/bench inputs (busybox, debootstrap), and umoci, skopeo and zstd that make and convert
+# the OCI images of the sextant import tests.
+PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin umoci skopeo zstd
       debootstrap busybox-static iproute2 attr util-linux zsh fish bash-completion)
 missing=()
 for p in "${PKGS[@]}"; do

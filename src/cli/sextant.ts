@@ -12,6 +12,7 @@ import { inspectLong, inspectShort, unpackNpk, verifyNpk } from '../npk/tools.js
 import { BuildStepError, buildRecipe, DEFAULT_CACHE_DIR } from '../recipe/build.js';
 import { DEFAULT_DEBOOTSTRAP_CACHE } from '../recipe/base.js';
 import { checkStartable } from '../recipe/check.js';
+import { importImage } from '../recipe/import.js';
 
 const COMPRESSIONS = ['none', 'gzip', 'lzo', 'xz', 'zstd'] as const;
 
@@ -33,21 +34,21 @@ function sourceDateEpoch(): number | undefined {
   return Number(v);
 }
 
-function progressBar(): ((done: number, total: number) => void) | undefined {
+function progressBar(label = 'packing'): ((done: number, total: number) => void) | undefined {
   if (!process.stderr.isTTY) return undefined;
   let last = -1;
   return (done, total) => {
-    const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
+    const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
     if (pct === last) return;
     last = pct;
     const width = 30;
     const fill = Math.round((pct / 100) * width);
-    process.stderr.write(`\rpacking [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct}%${pct === 100 ? '\n' : ''}`);
+    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${pct}%${pct === 100 ? '\n' : ''}`);
   };
 }
 
 const program = new Command('sextant')
-  .description('Northstar package (NPK) tool: pack, unpack, inspect, verify, gen-key, schema')
+  .description('Northstar package (NPK) tool: pack, unpack, inspect, verify, gen-key, build, import, schema')
   .version('0.1.0')
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
@@ -188,6 +189,44 @@ program
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+  });
+
+program
+  .command('import')
+  .description('make an NPK from an OCI image: the layers become the root, the image config fills what the manifest leaves open; see docs/oci.md')
+  .argument('<image>', 'oci:<dir>[:<tag>], oci-archive:<file>[:<tag>] or docker-archive:<file>[:<name:tag>]')
+  .requiredOption('-m, --manifest-path <file>', 'manifest (YAML, JSON or TOML); its values win over the image config')
+  .option('-k, --key <file>', 'ed25519 signing key (32-byte seed); signs and appends verity data')
+  .requiredOption('-o, --out <path>', 'output file, or a directory for <name>-<version>.npk (created when given with a trailing /)')
+  .option('--platform <os/arch[/variant]>', "the image of an index to take (default: this machine's)")
+  .addOption(new Option('-c, --compression <algorithm>', 'squashfs compression').choices(COMPRESSIONS).default('gzip'))
+  .option('--seed <text>', 'derive the verity salt and UUID from this text (reproducible builds)')
+  .action(async (image: string, o: { manifestPath: string; key?: string; out: string; platform?: string; compression: Compression; seed?: string }) => {
+    const key = o.key ? await readSigningKey(o.key) : undefined;
+    const started = Date.now();
+    // Ctrl-C stops between layer entries and the staging tree is removed (packing, once begun, finishes).
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const r = await importImage({
+      signal: ac.signal,
+      image,
+      platform: o.platform,
+      manifest: o.manifestPath,
+      key,
+      out: o.out,
+      compression: o.compression,
+      mtime: sourceDateEpoch(),
+      seed: o.seed,
+      warn: (m) => console.error(`warning: ${m}`),
+      onExtract: progressBar('layers '),
+      onPack: progressBar('packing'),
+    }).finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
+    console.log(`Imported ${image} (${r.platform}, ${r.layers} layer${r.layers === 1 ? '' : 's'}, ${r.digest}) as ${r.npk.path} [${r.npk.size} bytes, ${o.compression}] in ${((Date.now() - started) / 1000).toFixed(2)}s`);
   });
 
 program

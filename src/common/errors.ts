@@ -86,7 +86,10 @@ export type ErrorCode =
   | 'ENOLOGS' // nstar logs: the container's manifest keeps no output (io not pipe)
   // sextant build
   | 'ERECIPE'
-  | 'ESTEP';
+  | 'ESTEP'
+  // sextant import (OCI images)
+  | 'EOCI'
+  | 'ETAR';
 
 /** An errno name as Node spells it in `code` of its system errors ('ENOENT', 'ENOSPC', …). */
 export type ErrnoName = keyof typeof osConstants.errno;

@@ -1,8 +1,9 @@
 /**
  * The image a recipe starts FROM: an empty directory (scratch), a host directory (used
  * read-only as the lowest overlay layer), the image of an NPK (extracted once with our
- * squashfs reader into the build cache) or a Debian root made by debootstrap once per
- * suite and architecture and reused from then on.
+ * squashfs reader into the build cache), an OCI image (its layers applied once into the
+ * build cache, by digest) or a Debian root made by debootstrap once per suite and
+ * architecture and reused from then on.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +15,8 @@ import { Npk } from '../npk/reader.js';
 import { SquashfsImage } from '../npk/squashfs/reader.js';
 import { FROM_FORMS, RecipeError, type FromSource } from './parse.js';
 import { checkOverlayPath } from '../runtime/mount/overlay.js';
+import { openImage, parseImageRef } from '../oci/image.js';
+import { extractImage } from '../oci/extract.js';
 
 export interface Base {
   /** Absolute directory: the lowest layer. */
@@ -66,11 +69,13 @@ export async function resolveBase(source: FromSource, o: BaseOptions): Promise<B
     }
     case 'debian':
       return debianBase(source.suite, o);
+    case 'oci':
+      return ociBase(source.image, o);
     case 'path': {
       const p = resolve(o.recipeDir, source.path);
       const s = await stat(p).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') {
-          throw new RecipeError(`FROM ${source.path}: no such file or directory (FROM accepts ${FROM_FORMS}; registry images are not yet supported)`);
+          throw new RecipeError(`FROM ${source.path}: no such file or directory (FROM accepts ${FROM_FORMS})`);
         }
         throw new RecipeError(`FROM ${source.path}: ${errorMessage(e)}`);
       });
@@ -113,6 +118,49 @@ async function npkBase(path: string, o: BaseOptions): Promise<Base> {
     }
   }
   return { dir, key: `npk:${hash}`, describe: `NPK ${path}` };
+}
+
+/**
+ * An OCI image (oci:, oci-archive:, docker-archive:; a relative path is relative to the
+ * recipe): its layers applied once into the build cache under the image's digest (the
+ * manifest's; docker-archive: the config's), so every build of the same image reuses it.
+ * Only the root is taken: the image config (Entrypoint, Env, User) is not inherited.
+ */
+async function ociBase(text: string, o: BaseOptions): Promise<Base> {
+  let image;
+  try {
+    const ref = parseImageRef(text);
+    if (!ref) throw new RecipeError(`FROM ${text}: expected ${FROM_FORMS}`);
+    image = await openImage({ ...ref, path: resolve(o.recipeDir, ref.path) });
+  } catch (e) {
+    if (e instanceof RecipeError) throw e;
+    throw new RecipeError(`FROM ${text}: ${errorMessage(e)}`, { cause: e });
+  }
+  try {
+    const id = image.digest.replace(':', '-').slice(0, 7 + 64);
+    const dir = join(o.cacheDir, 'bases', `oci-${id}`);
+    if (!existsSync(`${dir}.complete`)) {
+      o.log(`FROM ${text}: applying ${image.layers.length} layers of ${image.digest} (${image.platform.os}/${image.platform.architecture}); cached in ${dir}`);
+      await mkdir(join(o.cacheDir, 'bases'), { recursive: true });
+      const tmp = await mkdtemp(join(o.cacheDir, 'bases', 'tmp-'));
+      try {
+        await extractImage(image, join(tmp, 'root'), (w) => o.log(`warning: ${w}`)).catch((e: unknown) => {
+          throw new RecipeError(`FROM ${text}: ${errorMessage(e)}`, { cause: e });
+        });
+        await rm(dir, { recursive: true, force: true });
+        await rename(join(tmp, 'root'), dir);
+        await writeFile(`${dir}.complete`, '');
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    } else {
+      o.log(`FROM ${text}: using the cached root of ${image.digest}`);
+    }
+    checkOverlayPath(dir, 'FROM image');
+    return { dir, key: `oci:${image.digest}`, describe: `OCI image ${text} (${image.digest})` };
+  } finally {
+    await image.close();
+  }
 }
 
 /** The first Debian mirror of apt's configuration (deb822 .sources or sources.list). */

@@ -109,7 +109,7 @@ async function diskUsage(path: string): Promise<number> {
 /** The stored layers and extracted NPK bases of a cache (temporary entries of running builds excluded). */
 async function cacheEntries(cacheDir: string): Promise<{ layers: string[]; bases: string[] }> {
   const layers = (await readdir(join(cacheDir, 'layers')).catch(() => [] as string[])).filter((n) => !n.startsWith('tmp-'));
-  const bases = (await readdir(join(cacheDir, 'bases')).catch(() => [] as string[])).filter((n) => n.startsWith('npk-') && !n.endsWith('.complete'));
+  const bases = (await readdir(join(cacheDir, 'bases')).catch(() => [] as string[])).filter((n) => (n.startsWith('npk-') || n.startsWith('oci-')) && !n.endsWith('.complete'));
   return { layers, bases };
 }
 

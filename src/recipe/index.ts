@@ -3,3 +3,4 @@ export { parseRecipe, impliedManifest, initInstruction, isRegistryReference, FRO
 export { buildRecipe, resolveInRoot, BuildStepError, DEFAULT_CACHE_DIR, type BuildOptions, type BuildResult, type StepReport } from './build.js';
 export { mergeManifest, formatOf } from './manifest.js';
 export { resolveBase, debianBase, aptMirror, DEFAULT_DEBOOTSTRAP_CACHE, type Base } from './base.js';
+export { importImage, type ImportOptions, type ImportResult } from './import.js';

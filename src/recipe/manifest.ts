@@ -22,7 +22,11 @@ export function formatOf(file: string): Format {
   return 'yaml';
 }
 
-export function mergeManifest(text: string, format: Format, implied: ImpliedManifest, subject = 'manifest'): Manifest {
+/**
+ * With `explicitWins` (sextant import: the image config only fills what the -m file leaves
+ * open), a field or env key the text sets is kept; else (recipes) the implied value replaces it.
+ */
+export function mergeManifest(text: string, format: Format, implied: ImpliedManifest, subject = 'manifest', explicitWins = false): Manifest {
   let root: Node;
   try {
     root = parseNodes(text, format);
@@ -35,16 +39,19 @@ export function mergeManifest(text: string, format: Format, implied: ImpliedMani
   const entries = [...root.entries];
   const set = (field: string, value: Node): void => {
     const i = entries.findIndex(([k]) => keyOf(k) === field);
+    if (i >= 0 && explicitWins && field !== 'env') return;
     if (i >= 0) entries[i] = [entries[i]![0], value];
     else entries.push([{ kind: 'str', value: field }, value]);
   };
-  if (implied.init !== undefined) {
+  if (implied.init !== undefined && !(explicitWins && entries.some(([k]) => keyOf(k) === 'init'))) {
     set('init', fromPlain(implied.init));
     set('args', fromPlain(implied.args ?? []));
   }
   if (implied.uid !== undefined) set('uid', fromPlain(implied.uid, true));
   if (implied.gid !== undefined) set('gid', fromPlain(implied.gid, true));
-  const envKeys = Object.keys(implied.env);
+  const existingEnv = entries.find(([k]) => keyOf(k) === 'env')?.[1];
+  const explicitEnv = explicitWins && existingEnv?.kind === 'map' ? existingEnv.entries.map(([k]) => keyOf(k)) : [];
+  const envKeys = Object.keys(implied.env).filter((k) => !explicitEnv.includes(k));
   if (envKeys.length > 0) {
     const existing = entries.find(([k]) => keyOf(k) === 'env')?.[1];
     const kept = existing?.kind === 'map' ? existing.entries.filter(([k]) => !envKeys.includes(keyOf(k) ?? '')) : [];

@@ -2,7 +2,7 @@
  * The recipe language (docs/recipes.md): a Dockerfile-like list of instructions, one per
  * line, `#` comment lines, `\` at the end of a line continues it on the next.
  *
- *   FROM scratch | <npk file> | <directory> | debian:<suite>
+ *   FROM scratch | <npk file> | <directory> | debian:<suite> | oci:… | oci-archive:… | docker-archive:…
  *   COPY [--chown=<uid>[:<gid>]] <src>... <dest>      (or the JSON form ["src", ..., "dest"])
  *   RUN [--network=host|none] <shell command>          (or ["exe", "arg", ...])
  *   ENTRYPOINT <shell command> | ["exe", "arg", ...]
@@ -26,7 +26,7 @@ export class RecipeError extends NorthstarError {
 /** A command: the shell form runs `/bin/sh -c <text>`, the exec form runs argv directly. */
 export type CommandForm = { shell: string } | { exec: string[] };
 
-export type FromSource = { kind: 'scratch' } | { kind: 'debian'; suite: string } | { kind: 'path'; path: string };
+export type FromSource = { kind: 'scratch' } | { kind: 'debian'; suite: string } | { kind: 'path'; path: string } | { kind: 'oci'; image: string };
 
 export type Instruction =
   | { op: 'FROM'; line: number; text: string; source: FromSource }
@@ -51,7 +51,7 @@ const IGNORED: Record<string, string> = {
 };
 
 /** What FROM accepts, for messages. */
-export const FROM_FORMS = 'scratch, debian:<suite> (a debootstrap root, e.g. debian:bookworm), a directory, or an NPK file';
+export const FROM_FORMS = 'scratch, debian:<suite> (a debootstrap root, e.g. debian:bookworm), an OCI image as oci:<dir>[:<tag>], oci-archive:<file>[:<tag>] or docker-archive:<file>[:<name:tag>], a directory, or an NPK file';
 
 /**
  * A registry image reference (`python:3.11-slim`, `docker.io/library/redis`, `alpine@sha256:…`)
@@ -64,7 +64,7 @@ export function isRegistryReference(w: string): boolean {
 
 /** The FROM error for a registry reference: what FROM takes instead. */
 export function registryFromMessage(ref: string): string {
-  return `FROM ${ref}: registry images are not yet supported (OCI image import is planned). FROM accepts ${FROM_FORMS}; for example FROM debian:bookworm and RUN apt-get install -y <packages>`;
+  return `FROM ${ref}: registry images are not fetched; copy the image to a file first (skopeo copy docker://${ref} oci-archive:image.tar, or docker save -o image.tar ${ref}) and write FROM oci-archive:image.tar (or docker-archive:image.tar). FROM accepts ${FROM_FORMS}`;
 }
 
 const REFUSED: Record<string, string> = {
@@ -253,11 +253,12 @@ export function parseRecipe(text: string, name = 'recipe'): Recipe {
         const w = words[0]!;
         let source: FromSource;
         if (w === 'scratch') source = { kind: 'scratch' };
+        else if (/^(oci|oci-archive|docker-archive):./.test(w)) source = { kind: 'oci', image: w };
         else if (w.startsWith('debian:')) {
           const suite = w.slice('debian:'.length);
           if (!/^[a-z][a-z0-9-]*$/.test(suite) || /-slim$/.test(suite) || suite === 'latest') {
             throw new RecipeError(
-              `${where}: invalid Debian suite ${JSON.stringify(suite)}: debian:<suite> takes a Debian suite name such as bookworm or trixie (a debootstrap root, not the Docker Hub image; registry images are not yet supported)`,
+              `${where}: invalid Debian suite ${JSON.stringify(suite)}: debian:<suite> takes a Debian suite name such as bookworm or trixie (a debootstrap root, not the Docker Hub image; for that, copy it to a file and use FROM oci-archive:<file>)`,
             );
           }
           source = { kind: 'debian', suite };

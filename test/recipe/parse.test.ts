@@ -102,15 +102,17 @@ test('EXPOSE and LABEL are accepted with a warning that says what they do not do
   assert.deepEqual(parseRecipe('FROM scratch').warnings, []);
 });
 
-test('FROM with a registry image says what FROM accepts and that OCI import is not yet supported', () => {
+test('FROM with a registry image says how to copy it to a file and what FROM accepts', () => {
   for (const ref of ['python:3.11-slim', 'docker.io/library/redis:7', 'ghcr.io/owner/app:latest', 'alpine@sha256:' + 'a'.repeat(64), 'localhost:5000/app:1']) {
-    bad(`FROM ${ref}`, new RegExp(`^R:1: FROM ${ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: registry images are not yet supported \\(OCI image import is planned\\)\\. FROM accepts scratch, debian:<suite>.*a directory, or an NPK file`));
+    bad(`FROM ${ref}`, new RegExp(`^R:1: FROM ${ref.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: registry images are not fetched; copy the image to a file first \\(skopeo copy docker://.*\\) and write FROM oci-archive:image.tar .*FROM accepts scratch, debian:<suite>.*oci:<dir>\\[:<tag>\\], oci-archive:<file>.*docker-archive:<file>.*a directory, or an NPK file`));
   }
   bad('FROM debian:12', /invalid Debian suite "12": debian:<suite> takes a Debian suite name such as bookworm/);
   bad('FROM debian:bookworm-slim', /invalid Debian suite "bookworm-slim"/);
   bad('FROM python AS build', /multi-stage builds are not supported/);
   // Paths stay paths.
   assert.deepEqual(parseRecipe('FROM base.npk').instructions[0], { op: 'FROM', line: 1, text: 'FROM base.npk', source: { kind: 'path', path: 'base.npk' } });
+  assert.deepEqual(parseRecipe('FROM oci-archive:app.tar:v1').instructions[0], { op: 'FROM', line: 1, text: 'FROM oci-archive:app.tar:v1', source: { kind: 'oci', image: 'oci-archive:app.tar:v1' } });
+  assert.deepEqual(parseRecipe('FROM docker-archive:/tmp/x.tar').instructions[0]?.op, 'FROM');
   assert.deepEqual(parseRecipe('FROM ./a:b').instructions[0], { op: 'FROM', line: 1, text: 'FROM ./a:b', source: { kind: 'path', path: './a:b' } });
   assert.equal(isRegistryReference('rootfs'), false, 'a bare name is a directory or NPK (its absence is reported with what FROM accepts)');
 });
