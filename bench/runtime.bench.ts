@@ -16,7 +16,7 @@
  * BENCH_V8_FLAGS=1 measures instead what each V8 flag of the runtime saves: the memory part
  * once per flag set (all, none, all but one), through bin/northstar's NORTHSTAR_V8_FLAGS.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -30,8 +30,8 @@ import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
 const NORTHSTAR = process.env['BENCH_NORTHSTAR'] ?? join(ROOT, 'bin', 'northstar');
-/** The runtime's V8 flags, as bin/northstar passes them (kept equal by test/runtime/one-process.test.ts). */
-const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', '--no-expose-wasm'];
+/** The runtime's V8 flags, as bin/northstar passes them (V8_FLAGS of src/cli/northstar.ts, and --no-expose-wasm where node has it). */
+const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', ...(spawnSync(process.execPath, ['--no-expose-wasm', '--version']).status === 0 ? ['--no-expose-wasm'] : [])];
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const MANY = 100;
 

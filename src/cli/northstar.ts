@@ -4,6 +4,7 @@
  * namespace, read the configuration, run the runtime until it shuts down.
  */
 import { Command, Option } from 'commander';
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,15 +29,24 @@ const program = new Command('northstar')
  * (--lite-mode: the daemon's hot paths are syscalls, crypto and I/O, not JS) and a full
  * collection after each burst of starts (--expose-gc, see State.idleCollect); what each
  * saves is measured by `BENCH_V8_FLAGS=1 npm run bench -- runtime` (docs/runtime.md,
- * "Memory"). --lite-mode turns WebAssembly off; --no-expose-wasm says so, so V8 does not
- * print "Warning: disabling flag --expose_wasm due to conflicting flags" at every start.
- * bin/northstar passes the same list; NORTHSTAR_V8_FLAGS replaces it in both ("" = none).
+ * "Memory"). bin/northstar passes the same list; NORTHSTAR_V8_FLAGS replaces it in both
+ * ("" = none).
  */
-export const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', '--no-expose-wasm'] as const;
+export const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode'] as const;
+
+/**
+ * --lite-mode turns WebAssembly off; where V8 still has --expose-wasm (Node 20, 22)
+ * --no-expose-wasm says so, or V8 prints "Warning: disabling flag --expose_wasm due to
+ * conflicting flags" at every start. Node 24's V8 has no such flag and refuses to start with
+ * it, so ask the node binary (--version returns before V8 starts).
+ */
+function quietWasm(): string[] {
+  return spawnSync(process.execPath, ['--no-expose-wasm', '--version'], { stdio: 'ignore' }).status === 0 ? ['--no-expose-wasm'] : [];
+}
 
 function v8Flags(): string[] {
   const env = process.env['NORTHSTAR_V8_FLAGS'];
-  const ours = env !== undefined ? env.split(/\s+/).filter((f) => f !== '') : [...V8_FLAGS];
+  const ours = env !== undefined ? env.split(/\s+/).filter((f) => f !== '') : [...V8_FLAGS, ...quietWasm()];
   // Flags given explicitly to node win.
   return process.execArgv.some((a) => ours.some((f) => a.startsWith(f.split('=')[0]!))) ? [] : ours;
 }

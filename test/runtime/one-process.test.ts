@@ -6,7 +6,7 @@
  */
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,8 +147,10 @@ describe('the runtime is one process', { skip: isRoot ? false : 'needs root (a r
     const rt = await launch(s, LAUNCHER, runtimeArgs(s.config));
     const pid = rt.child.pid!;
     assertOneProcess(pid);
-    // The V8 flags the launcher gives are the runtime's list (src/cli/northstar.ts V8_FLAGS).
+    // The V8 flags the launcher gives are the runtime's list (src/cli/northstar.ts V8_FLAGS),
+    // and --no-expose-wasm where this node has it (Node 24 refuses it).
     const listed = /export const V8_FLAGS = \[([^\]]*)\]/.exec(readFileSync(ENTRY, 'utf8'))![1]!.split(',').map((f) => f.trim().replace(/^'|'$/g, ''));
+    if (spawnSync(process.execPath, ['--no-expose-wasm', '--version']).status === 0) listed.push('--no-expose-wasm');
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     assert.deepEqual(argv.slice(1, 1 + listed.length), listed, 'bin/northstar passes the V8 flags of src/cli/northstar.ts');
 
