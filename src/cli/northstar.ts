@@ -75,10 +75,13 @@ function onPath(name: string): string {
  *    for (two Node processes: start the runtime through bin/northstar to have one).
  */
 async function enterPrivateMountNamespace(dieWithParent: boolean): Promise<number | undefined> {
+  // Already there: ensurePrivateMountNamespace checks that the root mount is private.
+  // (Another pid in the marker is inherited from some runtime's environment: not ours.)
   const marker = process.env[MOUNT_NS_MARKER];
+  if (marker === 'exec' || marker === String(process.pid)) return ensurePrivateMountNamespace();
   const argv = [process.execPath, ...v8Flags(), ...process.execArgv, ...process.argv.slice(1)];
   const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
-  if (marker === undefined && typeof execve === 'function') {
+  if (typeof execve === 'function') {
     const unshare = onPath('unshare');
     const pdeath = dieWithParent ? [onPath('setpriv'), '--pdeathsig', 'KILL', '--'] : [];
     try {
