@@ -6,16 +6,21 @@
  *    a pause of 100 ms (what a start on a device mostly is: the launch pool is full then),
  *  - the time to start 100 different containers at once until all are `started`,
  *  - mount time per package (user-space verity with a key, and without a key),
- *  - the runtime's RSS idle and with 100 sleeping containers.
- * Run: `npm run bench -- runtime` (as root). BENCH_NORTHSTAR=<path of dist/src/cli/northstar.js>
- * runs the same rounds against another build, for a before/after figure in one run.
+ *  - memory as the user pays for it: PSS and RSS summed over every long-lived process of the
+ *    runtime (every Node process of it, and its helpers: pooled launch cores), idle and with
+ *    100 sleeping containers, and the per-container processes (launch core + init) apart;
+ *    the containers' own apps are not the runtime's and are not counted.
+ * Run: `npm run bench -- runtime` (as root). The runtime is started as a user starts it:
+ * bin/northstar -c <config>. BENCH_NORTHSTAR=<path> starts another build: a .js file (e.g.
+ * an older dist/src/cli/northstar.js) runs as `node <path>`, anything else is executed.
+ * BENCH_V8_FLAGS=1 measures instead what each V8 flag of the runtime saves: the memory part
+ * once per flag set (all, none, all but one), through bin/northstar's NORTHSTAR_V8_FLAGS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import { Client, type Notification } from '../src/client/index.js';
 import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
@@ -24,7 +29,9 @@ import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
-const NORTHSTAR = process.env['BENCH_NORTHSTAR'] ?? join(ROOT, 'dist', 'src', 'cli', 'northstar.js');
+const NORTHSTAR = process.env['BENCH_NORTHSTAR'] ?? join(ROOT, 'bin', 'northstar');
+/** The runtime's V8 flags, as bin/northstar passes them (V8_FLAGS of src/cli/northstar.ts, and --no-expose-wasm where node has it). */
+const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', ...(spawnSync(process.execPath, ['--no-expose-wasm', '--version']).status === 0 ? ['--no-expose-wasm'] : [])];
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 200);
 const MANY = 100;
 
@@ -47,10 +54,83 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
+interface Mem {
+  pss: number;
+  rss: number;
+  n: number;
 }
+const mem0 = (): Mem => ({ pss: 0, rss: 0, n: 0 });
+
+/** PSS and RSS (KiB) of one process from /proc/<pid>/smaps_rollup; null when it is gone. */
+function smaps(pid: number): { pss: number; rss: number } | null {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const f = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0);
+    return { pss: f('Pss'), rss: f('Rss') };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The runtime's processes below `root` (the pid its starter got): every Node process and the
+ * pooled launch cores are the runtime's own (`runtime`); a launch core that serves a
+ * container and its child (the container's init) are `perContainer`; anything deeper is the
+ * container's app (not the runtime's cost).
+ */
+function measure(root: number): { runtime: Mem; perContainer: Mem; nodes: number } {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+    } catch {
+      // gone
+    }
+  }
+  const runtime = mem0();
+  const perContainer = mem0();
+  let nodes = 0;
+  const add = (into: Mem, pid: number) => {
+    const m = smaps(pid);
+    if (!m) return;
+    into.pss += m.pss;
+    into.rss += m.rss;
+    into.n++;
+  };
+  const isNode = (pid: number) => {
+    try {
+      return /^node/.test(basename(readlinkSync(`/proc/${pid}/exe`)));
+    } catch {
+      return false;
+    }
+  };
+  const cmdline = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const walk = (pid: number) => {
+    nodes++;
+    add(runtime, pid);
+    for (const c of children.get(pid) ?? []) {
+      if (isNode(c)) walk(c);
+      else if (cmdline(c).includes('(pooled)')) add(runtime, c);
+      else {
+        add(perContainer, c);
+        for (const init of children.get(c) ?? []) add(perContainer, init);
+      }
+    }
+  };
+  walk(root);
+  return { runtime, perContainer, nodes };
+}
+
+const mib = (kib: number) => (kib / 1024).toFixed(1);
 
 async function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
@@ -83,10 +163,111 @@ class Notifications {
 const tagged = (tag: 'started' | 'exit', c: string) => (n: Notification) =>
   typeof n === 'object' && tag in n && (tag === 'started' ? String((n as { started: unknown }).started) === c : String((n as unknown as { exit: [unknown] }).exit[0]) === c);
 
+interface Session {
+  mountTimes: Record<string, number[]>;
+  toStarted: number[];
+  toExit: number[];
+  idleStarted: number[];
+  idleExit: number[];
+  hundred: number;
+  idle: ReturnType<typeof measure>;
+  busy: ReturnType<typeof measure>;
+  exitCode: number | null;
+}
+
+/**
+ * One runtime from start to shutdown. `latency`: the mount and start latency rounds too;
+ * otherwise (the V8 flag comparison) only 20 start/exit rounds before the idle figure, so the
+ * runtime has done what it does before it idles. `v8Flags`: NORTHSTAR_V8_FLAGS for bin/northstar.
+ */
+async function session(dir: string, names: string[], latency: boolean, v8Flags?: string): Promise<Session> {
+  const sock = join(dir, 'console.sock');
+  const cmd = NORTHSTAR.endsWith('.js') ? [process.execPath, NORTHSTAR] : [NORTHSTAR];
+  const env = v8Flags === undefined ? process.env : { ...process.env, NORTHSTAR_V8_FLAGS: v8Flags };
+  const child = spawn(cmd[0]!, [...cmd.slice(1), '-c', join(dir, 'northstar.toml'), '--log-level', process.env['BENCH_LOG_LEVEL'] ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    await waitFor(() => {
+      try {
+        readFileSync(sock);
+        return false;
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'ENXIO';
+      }
+    }, 20_000, 'the console socket');
+    const client = await Client.connect(`unix://${sock}`, { subscribe: true, notificationQueue: 100_000 });
+    const events = new Notifications(client);
+
+    // Mount time per package.
+    const mountTimes: Record<string, number[]> = { signed: [], plain: [] };
+    for (let i = 0; i < (latency ? 30 : 0); i++) {
+      for (const [repo, c] of [['signed', 'exit0:0.0.1'], ['plain', 'plain:0.0.1']] as const) {
+        const t0 = process.hrtime.bigint();
+        const [r] = await client.mount([c]);
+        mountTimes[repo]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (!r || !('ok' in r)) throw new Error(`mount ${c}: ${JSON.stringify(r)}`);
+        await client.umount([c]);
+      }
+    }
+    await client.mount(['exit0:0.0.1']);
+
+    // start → started / exit latency, back to back and after a pause of `pauseMs`.
+    const rounds = async (n: number, pauseMs: number): Promise<{ started: number[]; exit: number[] }> => {
+      const out = { started: [] as number[], exit: [] as number[] };
+      for (let i = 0; i < n; i++) {
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        const started = events.wait(tagged('started', 'exit0:0.0.1'));
+        const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
+        const t0 = process.hrtime.bigint();
+        await client.start('exit0:0.0.1', { args: ['exit', '0'] });
+        out.started.push(Number((await started) - t0) / 1e6);
+        out.exit.push(Number((await exited) - t0) / 1e6);
+      }
+      return out;
+    };
+    // Idle: after the runtime has started containers, settled (its idle collection) for 3 s.
+    const warm = await rounds(latency ? 0 : 20, 0);
+    await new Promise((r) => setTimeout(r, 3000));
+    const idle = measure(child.pid!);
+    const { started: toStarted, exit: toExit } = latency ? await rounds(ROUNDS, 0) : warm;
+    const { started: idleStarted, exit: idleExit } = latency ? await rounds(Math.max(10, Math.floor(ROUNDS / 4)), 100) : warm;
+
+    // 100 different containers at once.
+    await client.mount(names.map((n) => `${n}:0.0.1`));
+    const allStarted = Promise.all(names.map((n) => events.wait(tagged('started', `${n}:0.0.1`))));
+    const t0 = process.hrtime.bigint();
+    await Promise.all(names.map((n) => client.start(`${n}:0.0.1`, { args: ['sleep'] })));
+    const times = await allStarted;
+    const hundred = Number(times.reduce((a, b) => (b > a ? b : a), t0) - t0) / 1e6;
+    // Steady state: let the runtime settle (GC) for a few seconds with all 100 asleep.
+    await new Promise((r) => setTimeout(r, 3000));
+    const busy = measure(child.pid!);
+    await client.shutdown();
+    const exitCode = await exited;
+    return { mountTimes, toStarted, toExit, idleStarted, idleExit, hundred, idle, busy, exitCode };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+const IDLE_TARGET = 64 * 1024;
+const BUSY_TARGET = 80 * 1024;
+const PER_CONTAINER_TARGET = 1024;
+
+function memoryLines(r: Session): string[] {
+  const per = r.busy.perContainer.n ? r.busy.perContainer.pss / MANY : 0;
+  const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  return [
+    `  runtime processes (Node + pooled cores): idle ${r.idle.runtime.n}, with ${MANY} sleeping ${r.busy.runtime.n}; Node processes ${r.busy.nodes}`,
+    `  runtime PSS idle:                  ${mib(r.idle.runtime.pss)} MiB   (RSS ${mib(r.idle.runtime.rss)} MiB)   target <= 64 MiB PSS: ${met(r.idle.runtime.pss <= IDLE_TARGET)}`,
+    `  runtime PSS, ${MANY} sleeping:      ${mib(r.busy.runtime.pss)} MiB   (RSS ${mib(r.busy.runtime.rss)} MiB)   target <= 80 MiB PSS: ${met(r.busy.runtime.pss <= BUSY_TARGET)}`,
+    `  per-container processes (${r.busy.perContainer.n}: launch core + init of ${MANY}): PSS ${mib(r.busy.perContainer.pss)} MiB = ${(per).toFixed(0)} KiB per container (RSS ${mib(r.busy.perContainer.rss)} MiB)   target <= 1 MiB: ${met(per <= PER_CONTAINER_TARGET)}`,
+  ];
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the runtime benchmark needs root');
   const dir = mkdtempSync(join(tmpdir(), 'ns-bench-rt-'));
-  let child: ChildProcess | undefined;
   try {
     for (const d of ['run', 'data', 'sockets', 'signed', 'plain', 'roots']) mkdirSync(join(dir, d));
     const key = await readSigningKey(join(FIXTURES, 'northstar.key'));
@@ -108,76 +289,44 @@ async function main(): Promise<void> {
         `[repositories.signed]\ntype = { fs = { dir = "${dir}/signed" } }\nkey = "${join(FIXTURES, 'northstar.pub')}"\n` +
         `[repositories.plain]\ntype = { fs = { dir = "${dir}/plain" } }\n`,
     );
-    child = spawn(process.execPath, [NORTHSTAR, '-c', join(dir, 'northstar.toml'), '--log-level', process.env['BENCH_LOG_LEVEL'] ?? 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitFor(() => {
-      try {
-        readFileSync(sock);
-        return false;
-      } catch (e) {
-        return (e as NodeJS.ErrnoException).code === 'ENXIO';
-      }
-    }, 20_000, 'the console socket');
-    const inner = Number(execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
-    const client = await Client.connect(`unix://${sock}`, { subscribe: true, notificationQueue: 100_000 });
-    const events = new Notifications(client);
 
-    // Mount time per package.
-    const mountTimes: Record<string, number[]> = { signed: [], plain: [] };
-    for (let i = 0; i < 30; i++) {
-      for (const [repo, c] of [['signed', 'exit0:0.0.1'], ['plain', 'plain:0.0.1']] as const) {
-        const t0 = process.hrtime.bigint();
-        const [r] = await client.mount([c]);
-        mountTimes[repo]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        if (!r || !('ok' in r)) throw new Error(`mount ${c}: ${JSON.stringify(r)}`);
-        await client.umount([c]);
+    if (process.env['BENCH_V8_FLAGS']) {
+      // What each flag saves: all flags, none, and all but one (--lite-mode goes with
+      // --no-expose-wasm, which only says that lite mode has no WebAssembly).
+      const sets: [string, string[]][] = [
+        ['all flags', V8_FLAGS],
+        ['no flags', []],
+        ...V8_FLAGS.filter((f) => f !== '--no-expose-wasm').map((f): [string, string[]] => [`without ${f}`, V8_FLAGS.filter((g) => g !== f && !(f === '--lite-mode' && g === '--no-expose-wasm'))]),
+      ];
+      const rows: string[] = [];
+      let all: Session | undefined;
+      for (const [label, flags] of sets) {
+        const r = await session(dir, names, false, flags.join(' '));
+        all ??= r;
+        const d = (a: number, b: number) => `${a - b >= 0 ? '+' : ''}${mib(a - b)}`;
+        rows.push(
+          `  ${label.padEnd(34)} idle PSS ${mib(r.idle.runtime.pss).padStart(5)} MiB (${d(r.idle.runtime.pss, all.idle.runtime.pss).padStart(5)}), RSS ${mib(r.idle.runtime.rss).padStart(5)};` +
+            `  ${MANY} sleeping PSS ${mib(r.busy.runtime.pss).padStart(5)} MiB (${d(r.busy.runtime.pss, all.busy.runtime.pss).padStart(5)}), RSS ${mib(r.busy.runtime.rss).padStart(5)};  ${MANY} at once ${r.hundred.toFixed(0)} ms;  20 starts median exit ${median(r.toExit).toFixed(2)} ms`,
+        );
+        console.log(rows[rows.length - 1]);
       }
+      console.log(`V8 flags of the runtime (runtime PSS, difference to all flags: what the flag saves)`);
+      for (const r of rows) console.log(r);
+      return;
     }
-    await client.mount(['exit0:0.0.1']);
-    await new Promise((r) => setTimeout(r, 3000));
-    const idleRss = rssKiB(inner);
 
-    // start → started / exit latency, back to back and after a pause of `pauseMs`.
-    const rounds = async (n: number, pauseMs: number): Promise<{ started: number[]; exit: number[] }> => {
-      const out = { started: [] as number[], exit: [] as number[] };
-      for (let i = 0; i < n; i++) {
-        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
-        const started = events.wait(tagged('started', 'exit0:0.0.1'));
-        const exited = events.wait(tagged('exit', 'exit0:0.0.1'));
-        const t0 = process.hrtime.bigint();
-        await client.start('exit0:0.0.1', { args: ['exit', '0'] });
-        out.started.push(Number((await started) - t0) / 1e6);
-        out.exit.push(Number((await exited) - t0) / 1e6);
-      }
-      return out;
-    };
-    const { started: toStarted, exit: toExit } = await rounds(ROUNDS, 0);
-    const { started: idleStarted, exit: idleExit } = await rounds(Math.max(10, Math.floor(ROUNDS / 4)), 100);
-
-    // 100 different containers at once.
-    await client.mount(names.map((n) => `${n}:0.0.1`));
-    const allStarted = Promise.all(names.map((n) => events.wait(tagged('started', `${n}:0.0.1`))));
-    const t0 = process.hrtime.bigint();
-    await Promise.all(names.map((n) => client.start(`${n}:0.0.1`, { args: ['sleep'] })));
-    const times = await allStarted;
-    const hundred = Number(times.reduce((a, b) => (b > a ? b : a), t0) - t0) / 1e6;
-    // Steady state: let the runtime settle (GC) for a few seconds with all 100 asleep.
-    await new Promise((r) => setTimeout(r, 3000));
-    const busyRss = rssKiB(inner);
-
-    console.log(`runtime benchmark (${ROUNDS} rounds; ${MANY} containers)`);
-    console.log(`  mount, user-space verity (signed): median ${median(mountTimes['signed']!).toFixed(1)} ms`);
-    console.log(`  mount, no key:                     median ${median(mountTimes['plain']!).toFixed(1)} ms  (ratio ${(median(mountTimes['signed']!) / median(mountTimes['plain']!)).toFixed(2)})`);
-    console.log(`  start request -> started:          median ${median(toStarted).toFixed(2)} ms`);
-    console.log(`  start request -> exit (exit 0):    median ${median(toExit).toFixed(2)} ms   (target <= 10 ms)`);
-    console.log(`  after 100 ms idle -> started:      median ${median(idleStarted).toFixed(2)} ms`);
-    console.log(`  after 100 ms idle -> exit (exit 0): median ${median(idleExit).toFixed(2)} ms`);
-    console.log(`  ${MANY} containers at once, all started: ${hundred.toFixed(0)} ms   (target <= 1500 ms)`);
-    console.log(`  runtime RSS idle:                  ${(idleRss / 1024).toFixed(1)} MiB`);
-    console.log(`  runtime RSS, ${MANY} sleeping:      ${(busyRss / 1024).toFixed(1)} MiB   (target <= 80 MiB)`);
-    await client.shutdown();
-    await new Promise<void>((r) => child!.once('exit', () => r()));
+    const r = await session(dir, names, true);
+    console.log(`runtime benchmark (${ROUNDS} rounds; ${MANY} containers; ${NORTHSTAR})`);
+    console.log(`  mount, user-space verity (signed): median ${median(r.mountTimes['signed']!).toFixed(1)} ms`);
+    console.log(`  mount, no key:                     median ${median(r.mountTimes['plain']!).toFixed(1)} ms  (ratio ${(median(r.mountTimes['signed']!) / median(r.mountTimes['plain']!)).toFixed(2)})`);
+    console.log(`  start request -> started:          median ${median(r.toStarted).toFixed(2)} ms`);
+    console.log(`  start request -> exit (exit 0):    median ${median(r.toExit).toFixed(2)} ms   (target <= 10 ms)`);
+    console.log(`  after 100 ms idle -> started:      median ${median(r.idleStarted).toFixed(2)} ms`);
+    console.log(`  after 100 ms idle -> exit (exit 0): median ${median(r.idleExit).toFixed(2)} ms`);
+    console.log(`  ${MANY} containers at once, all started: ${r.hundred.toFixed(0)} ms   (target <= 1500 ms)`);
+    for (const l of memoryLines(r)) console.log(l);
+    console.log(`  runtime exit code after shutdown:  ${r.exitCode}`);
   } finally {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Links the command-line tools of this checkout (nstar, sextant, northstar) into a directory
 # on PATH, default /usr/local/bin, so that they work from any directory. Symlinks to
-# dist/src/cli/*.js: a rebuild needs no new link. Idempotent: a link that already points here
+# dist/src/cli/*.js (northstar: to bin/northstar, which execs the runtime in its private mount
+# namespace as one process): a rebuild needs no new link. Idempotent: a link that already points here
 # is left alone, a link to another checkout is moved here, and a file that is not a symlink
 # (another installation of a tool of that name) is left alone with a warning.
 # Usage: scripts/link-tools.sh [DIR]   (or NORTHSTAR_BIN_DIR=DIR)
@@ -15,6 +16,7 @@ if ! mkdir -p "$DIR" 2>/dev/null || [ ! -w "$DIR" ]; then
 fi
 for tool in nstar sextant northstar; do
   src="$ROOT/dist/src/cli/$tool.js"
+  [ "$tool" = northstar ] && src="$ROOT/bin/northstar"
   dst="$DIR/$tool"
   if [ -e "$dst" ] && [ ! -L "$dst" ]; then
     echo "link-tools: $dst exists and is not a symlink: left alone (remove it to use this checkout's $tool)" >&2

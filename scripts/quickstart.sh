@@ -3,6 +3,8 @@
 # the C core, pack the example containers (signed with a key made on first use) and start
 # the runtime in the background with them: console with full permissions on the unix socket
 # target/northstar/console.sock (root only), read-only on tcp://localhost:4200.
+# The pid file names the runtime process itself (bin/northstar reaches the runtime's private
+# mount namespace by exec: one Node process, no waiting parent). Its containers die with it.
 # Stop it with: kill $(cat target/northstar/northstar.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,7 @@ if [ -f target/northstar/northstar.pid ] && kill -0 "$(cat target/northstar/nort
   kill "$(cat target/northstar/northstar.pid)"
   while kill -0 "$(cat target/northstar/northstar.pid)" 2>/dev/null; do sleep 0.1; done
 fi
-nohup node dist/src/cli/northstar.js -c target/northstar/northstar.toml > target/northstar/northstar.log 2>&1 &
+nohup bin/northstar -c target/northstar/northstar.toml > target/northstar/northstar.log 2>&1 &
 echo $! > target/northstar/northstar.pid
 for _ in $(seq 100); do
   grep -q "Runtime up and running" target/northstar/northstar.log && break

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, tempDir } from './helpers/tmp.js';
@@ -51,6 +51,10 @@ function run(clone: string): void {
   const qs = spawnSync('./scripts/quickstart.sh', { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   assert.equal(qs.status, 0, `quickstart failed:\n${qs.stdout}\n${qs.stderr}`);
   assert.match(qs.stdout, /northstar is running \(pid \d+\)/);
+  // The pid file names the runtime itself: one Node process in a mount namespace of its own.
+  const pid = Number(readFileSync(join(clone, 'target', 'northstar', 'northstar.pid'), 'utf8'));
+  assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(process.execPath), 'the pid file names the Node runtime');
+  assert.notEqual(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'the runtime runs in its own mount namespace');
   const ps = spawnSync('npx', ['nstar', 'ps'], { cwd: clone, encoding: 'utf8' });
   assert.equal(ps.status, 0, ps.stderr);
   // Autostarted; it greets for a few seconds and exits 0 (ps then says so).

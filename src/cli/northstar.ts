@@ -4,11 +4,14 @@
  * namespace, read the configuration, run the runtime until it shuts down.
  */
 import { Command, Option } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { errorMessage } from '../common/errors.js';
+import { join } from 'node:path';
+import { errorMessage, NorthstarError } from '../common/errors.js';
 import { parseConfig } from '../runtime/config.js';
 import { createLogger, type LogFormat } from '../runtime/logger.js';
-import { ensurePrivateMountNamespace } from '../runtime/mount/namespace.js';
+import { ensurePrivateMountNamespace, MOUNT_NS_MARKER } from '../runtime/mount/namespace.js';
 import { createCgroups } from '../runtime/cgroups/index.js';
 import { Runtime } from '../runtime/runtime.js';
 
@@ -18,22 +21,83 @@ const program = new Command('northstar')
   .requiredOption('-c, --config <file>', 'runtime configuration (TOML)')
   .addOption(new Option('--log-format <format>', 'log line format').choices(['human', 'json']).default('human'))
   .addOption(new Option('--log-level <level>', 'minimum log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
-  .option('-d, --disable-mount-namespace', 'run in the host mount namespace (mounts are visible on the host and survive a crash)');
+  .option('-d, --disable-mount-namespace', 'run in the host mount namespace (mounts are visible on the host and survive a crash)')
+  .option('--die-with-parent', 'get SIGKILL when the process that started the runtime dies (setpriv --pdeathsig KILL)');
+
+/**
+ * Memory: a small young generation, V8's size-optimised heuristics, no optimising compiler
+ * (--lite-mode: the daemon's hot paths are syscalls, crypto and I/O, not JS) and a full
+ * collection after each burst of starts (--expose-gc, see State.idleCollect); what each
+ * saves is measured by `BENCH_V8_FLAGS=1 npm run bench -- runtime` (docs/runtime.md,
+ * "Memory"). bin/northstar passes the same list; NORTHSTAR_V8_FLAGS replaces it in both
+ * ("" = none).
+ */
+export const V8_FLAGS = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode'] as const;
+
+/**
+ * --lite-mode turns WebAssembly off; where V8 still has --expose-wasm (Node 20, 22)
+ * --no-expose-wasm says so, or V8 prints "Warning: disabling flag --expose_wasm due to
+ * conflicting flags" at every start. Node 24's V8 has no such flag and refuses to start with
+ * it, so ask the node binary (--version returns before V8 starts).
+ */
+function quietWasm(): string[] {
+  return spawnSync(process.execPath, ['--no-expose-wasm', '--version'], { stdio: 'ignore' }).status === 0 ? ['--no-expose-wasm'] : [];
+}
+
+function v8Flags(): string[] {
+  const env = process.env['NORTHSTAR_V8_FLAGS'];
+  const ours = env !== undefined ? env.split(/\s+/).filter((f) => f !== '') : [...V8_FLAGS, ...quietWasm()];
+  // Flags given explicitly to node win.
+  return process.execArgv.some((a) => ours.some((f) => a.startsWith(f.split('=')[0]!))) ? [] : ours;
+}
+
+/** An executable of that name on PATH (execve does not search it), else the name itself. */
+function onPath(name: string): string {
+  for (const dir of (process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), fsConstants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return name;
+}
+
+/**
+ * Reach the private mount namespace by exec, so the runtime stays one process whose pid is
+ * the one its caller started (docs/runtime.md, "Processes"):
+ *  - already there (bin/northstar, or after the execve below): go on;
+ *  - Node with process.execve (22.15+, 24): replace this process by
+ *    `unshare --mount --propagation private -- [setpriv --pdeathsig KILL --] node <flags> <argv>`;
+ *  - Node 20: it cannot exec; the re-executed runtime runs as a child this process waits
+ *    for (two Node processes: start the runtime through bin/northstar to have one).
+ */
+async function enterPrivateMountNamespace(dieWithParent: boolean): Promise<number | undefined> {
+  // Already there: ensurePrivateMountNamespace checks that the root mount is private.
+  // (Another pid in the marker is inherited from some runtime's environment: not ours.)
+  const marker = process.env[MOUNT_NS_MARKER];
+  if (marker === 'exec' || marker === String(process.pid)) return ensurePrivateMountNamespace();
+  const argv = [process.execPath, ...v8Flags(), ...process.execArgv, ...process.argv.slice(1)];
+  const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
+  if (typeof execve === 'function') {
+    const unshare = onPath('unshare');
+    const pdeath = dieWithParent ? [onPath('setpriv'), '--pdeathsig', 'KILL', '--'] : [];
+    try {
+      execve(unshare, ['unshare', '--mount', '--propagation', 'private', '--', ...pdeath, ...argv], { ...process.env, [MOUNT_NS_MARKER]: 'exec' });
+    } catch (e) {
+      throw new NorthstarError('EMOUNTNS', `cannot run ${unshare}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)} (it is util-linux's; install it or start with -d)`);
+    }
+  }
+  return ensurePrivateMountNamespace({ argv });
+}
 
 async function main(): Promise<number> {
   program.parse();
-  const o = program.opts<{ config: string; logFormat: LogFormat; logLevel: 'info'; disableMountNamespace?: boolean }>();
+  const o = program.opts<{ config: string; logFormat: LogFormat; logLevel: 'info'; disableMountNamespace?: boolean; dieWithParent?: boolean }>();
   if (!o.disableMountNamespace) {
-    // Memory: a small young generation, V8's size-optimised heuristics, no optimising
-    // compiler (--lite-mode: the daemon's hot paths are syscalls, crypto and I/O, not JS)
-    // and a full collection after each burst of starts (--expose-gc, see State.idleCollect)
-    // roughly halve the settled RSS (figures: docs/design/measurements.md). Only the
-    // re-executed runtime gets them; flags given explicitly to node win.
-    // --lite-mode turns WebAssembly off; --no-expose-wasm says so, so V8 does not print
-    // "Warning: disabling flag --expose_wasm due to conflicting flags" at every start.
-    const ours = ['--max-semi-space-size=1', '--optimize-for-size', '--expose-gc', '--lite-mode', '--no-expose-wasm'];
-    const v8Flags = process.execArgv.some((a) => ours.some((f) => a.startsWith(f.split('=')[0]!))) ? [] : ours;
-    const code = await ensurePrivateMountNamespace({ argv: [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)] });
+    const code = await enterPrivateMountNamespace(o.dieWithParent === true);
     if (code !== undefined) return code;
   }
   const log = createLogger({ format: o.logFormat, level: o.logLevel });

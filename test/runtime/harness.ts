@@ -5,7 +5,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,10 +185,21 @@ export class TestRuntime {
     lines(child.stdout!, this.stdout);
   }
 
-  /** Pid of the runtime itself (the child runs it through unshare in its own mount namespace). */
+  /**
+   * Pid of the runtime itself: on Node 20 `node northstar.js` runs it as a child (through
+   * unshare) and waits; where it is one process (bin/northstar, Node with process.execve, -d)
+   * the child is the runtime and its children are launch cores.
+   */
   innerPid(): number {
-    const out = execFileSync('pgrep', ['-P', String(this.child.pid)], { encoding: 'utf8' }).trim().split('\n')[0];
-    return Number(out);
+    const node = readlinkSync(`/proc/${this.child.pid}/exe`);
+    const kids = execFileSync('pgrep', ['-P', String(this.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return kids.find((k) => {
+      try {
+        return readlinkSync(`/proc/${k}/exe`) === node;
+      } catch {
+        return false;
+      }
+    }) ?? this.child.pid!;
   }
 
   get repoDir(): string {
