@@ -3,35 +3,16 @@
  * Entrypoint + Cmd → init and args, Env → env, User → uid/gid. Only what the -m file leaves
  * open is asked for (`open`), so a root image whose manifest sets uid and gid imports fine.
  */
-import { lstat, readFile, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { imagePath } from '../common/image-path.js';
+import type { ImpliedManifest } from '../manifest/implied.js';
+import { lstat, readFile } from 'node:fs/promises';
 import { RESERVED_ENV_VARIABLES } from '../manifest/schema.js';
 import { OciError, type ImageConfig } from './image.js';
 
-/** A host path of `path` inside `root`, following symlinks inside it; undefined when missing. */
+/** A host path of `path` inside `root`, following symlinks inside it; undefined when it cannot be resolved. */
 async function inRoot(root: string, path: string): Promise<string | undefined> {
-  let todo = path.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift()!;
-    if (c === '..') {
-      done.pop();
-      continue;
-    }
-    const host = join(root, ...done, c);
-    const s = await lstat(host).catch(() => undefined);
-    if (!s) return undefined;
-    if (s.isSymbolicLink()) {
-      if (++links > 40) return undefined;
-      const t = await readlink(host);
-      if (t.startsWith('/')) done.length = 0;
-      todo = [...t.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
-      continue;
-    }
-    done.push(c);
-  }
-  return join(root, ...done);
+  const r = await imagePath(root, path, { followLast: true, create: false }).catch(() => undefined);
+  return r?.ok ? r.path : undefined;
 }
 
 async function fileInRoot(root: string, path: string): Promise<string | undefined> {
@@ -50,14 +31,7 @@ function idDb(text: string | undefined): { name: string; id: number; gid: number
     .map((f) => ({ name: f[0]!, id: Number(f[2]), gid: /^\d+$/.test(f[3] ?? '') ? Number(f[3]) : -1 }));
 }
 
-/** What the config implies for the manifest (the shape of a recipe's ImpliedManifest). */
-export interface ImpliedManifest {
-  init?: string;
-  args?: string[];
-  env: Record<string, string>;
-  uid?: number;
-  gid?: number;
-}
+export type { ImpliedManifest };
 
 export interface ConfigResult {
   implied: ImpliedManifest;

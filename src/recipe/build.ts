@@ -11,6 +11,7 @@
  * root is an overlay of the image so far with the new layer as upper; the host sees none
  * of it. The final image is a read-only overlay of all layers, packed with packNpk.
  */
+import { imagePath } from '../common/image-path.js';
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile, chown } from 'node:fs/promises';
@@ -187,40 +188,9 @@ const h = (...parts: string[]): string => {
  * on the way are created when `create` is set.
  */
 export async function resolveInRoot(root: string, path: string, opts: { followLast: boolean; create: boolean }): Promise<string> {
-  let todo = path.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const c = todo.shift()!;
-    if (c === '..') {
-      done.pop();
-      continue;
-    }
-    const host = join(root, ...done, c);
-    const last = todo.length === 0;
-    const s = await lstat(host).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return null;
-      throw e;
-    });
-    if (s?.isSymbolicLink() && (!last || opts.followLast)) {
-      if (++links > 40) throw new RecipeError(`${path}: too many levels of symbolic links in the image`);
-      const target = await readlink(host);
-      const parts = target.split('/').filter((x) => x !== '' && x !== '.');
-      if (target.startsWith('/')) done.length = 0;
-      todo = [...parts, ...todo];
-      continue;
-    }
-    if (!last) {
-      if (s === null) {
-        if (!opts.create) throw new RecipeError(`${path}: ${join('/', ...done, c)} does not exist in the image`);
-        await mkdir(host, 0o755);
-      } else if (!s.isDirectory()) {
-        throw new RecipeError(`${path}: ${join('/', ...done, c)} is not a directory in the image`);
-      }
-    }
-    done.push(c);
-  }
-  return join(root, ...done);
+  const r = await imagePath(root, path, opts);
+  if (!r.ok) throw new RecipeError(r.problem);
+  return r.path;
 }
 
 // --- COPY -------------------------------------------------------------------------------

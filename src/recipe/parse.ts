@@ -14,6 +14,7 @@
  * WORKDIR and named users are refused: a Northstar manifest has no working directory and
  * only numeric ids. Parsing does no I/O: paths are resolved by the builder.
  */
+import type { ImpliedManifest } from '../manifest/implied.js';
 import { NorthstarError } from '../common/errors.js';
 
 export class RecipeError extends NorthstarError {
@@ -309,14 +310,7 @@ export function parseRecipe(text: string, name = 'recipe'): Recipe {
   return { instructions, warnings };
 }
 
-/** What the recipe implies for the manifest: init, args, env, uid and gid (only those set). */
-export interface ImpliedManifest {
-  init?: string;
-  args?: string[];
-  env: Record<string, string>;
-  uid?: number;
-  gid?: number;
-}
+export type { ImpliedManifest };
 
 /** The ENTRYPOINT or CMD whose program becomes init (null: none, a resource container). */
 export function initInstruction(recipe: Recipe): Extract<Instruction, { op: 'ENTRYPOINT' | 'CMD' }> | null {
