@@ -48,9 +48,14 @@ test('Quickstart from a fresh clone: runtime up with the examples, nstar ps show
 });
 
 function run(clone: string): void {
-  const qs = spawnSync('./scripts/quickstart.sh', { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // The clone's tools are linked into a directory of the test (install.sh honours
+  // NORTHSTAR_BIN_DIR), not over the /usr/local/bin links of the checkout under test: the
+  // clone is removed afterwards, and those links must keep working.
+  const bin = join(clone, '..', 'bin');
+  const qs = spawnSync('./scripts/quickstart.sh', { cwd: clone, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NORTHSTAR_BIN_DIR: bin } });
   assert.equal(qs.status, 0, `quickstart failed:\n${qs.stdout}\n${qs.stderr}`);
   assert.match(qs.stdout, /northstar is running \(pid \d+\)/);
+  for (const tool of ['nstar', 'sextant', 'northstar']) assert.ok(existsSync(join(bin, tool)), `the Quickstart linked ${tool}`);
   // The pid file names the runtime itself: one Node process in a mount namespace of its own.
   const pid = Number(readFileSync(join(clone, 'target', 'northstar', 'northstar.pid'), 'utf8'));
   assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(process.execPath), 'the pid file names the Node runtime');
