@@ -143,6 +143,55 @@ function parsePax(data: Buffer, where: string): Map<string, string> {
   return out;
 }
 
+/**
+ * What every reader takes from a header block at byte `at`: the checksum checked, the type
+ * flag, the path (a ustar prefix joined), the size (a pax `size` wins, checked).
+ */
+function header(h: Buffer, pax: ReadonlyMap<string, string>, what: string, at: number): { flag: string; path: string; where: string; size: number; magic: string } {
+  if (!checksumOk(h)) throw new TarError(`${what}: bad tar header checksum at byte ${at} (not a tar archive, or corrupt)`);
+  const flag = String.fromCharCode(h[156]!);
+  let path = cstr(h.subarray(0, 100));
+  const magic = h.subarray(257, 263).toString('latin1');
+  if (magic === 'ustar\0') {
+    const prefix = cstr(h.subarray(345, 500));
+    if (prefix !== '') path = `${prefix}/${path}`;
+  }
+  const where = `${what}: entry ${JSON.stringify(path)}`;
+  let size = num(h.subarray(124, 136), 'size', where);
+  if (pax.has('size')) size = Number(pax.get('size'));
+  if (!Number.isSafeInteger(size) || size < 0) throw new TarError(`${where}: invalid size`);
+  return { flag, path, where, size, magic };
+}
+
+/** The pax and GNU long-name/long-link entries that apply to the next real entry. */
+class Extensions {
+  pax = new Map<string, string>();
+  private longName: string | undefined;
+  private longLink: string | undefined;
+
+  /** The body of an `x`, `L` or `K` entry (bounded by MAX_META before it is read). */
+  add(flag: string, body: Buffer, where: string): void {
+    if (flag === 'x') this.pax = parsePax(body, where);
+    else if (flag === 'L') this.longName = cstr(body);
+    else if (flag === 'K') this.longLink = cstr(body);
+  }
+
+  path(fromHeader: string): string {
+    return this.pax.get('path') ?? this.longName ?? fromHeader;
+  }
+
+  linkname(h: Buffer): string {
+    return this.pax.get('linkpath') ?? this.longLink ?? cstr(h.subarray(157, 257));
+  }
+
+  /** After a real entry: they applied to it only. */
+  reset(): void {
+    this.pax = new Map();
+    this.longName = undefined;
+    this.longLink = undefined;
+  }
+}
+
 /** An entry of a tar file found by `indexTar`: where its data lies in the file. */
 export interface TarIndexEntry {
   path: string;
@@ -159,9 +208,7 @@ export interface TarIndexEntry {
 export async function indexTar(read: (pos: number, len: number) => Promise<Buffer>, fileSize: number, what: string): Promise<TarIndexEntry[]> {
   const out: TarIndexEntry[] = [];
   let pos = 0;
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const ext = new Extensions();
   for (;;) {
     if (pos + BLOCK > fileSize) {
       if (pos === fileSize) return out;
@@ -169,33 +216,17 @@ export async function indexTar(read: (pos: number, len: number) => Promise<Buffe
     }
     const h = await read(pos, BLOCK);
     if (h.every((b) => b === 0)) return out;
-    if (!checksumOk(h)) throw new TarError(`${what}: bad tar header checksum at byte ${pos} (not a tar archive, or corrupt)`);
-    const flag = String.fromCharCode(h[156]!);
-    let path = cstr(h.subarray(0, 100));
-    if (h.subarray(257, 263).toString('latin1') === 'ustar\0') {
-      const prefix = cstr(h.subarray(345, 500));
-      if (prefix !== '') path = `${prefix}/${path}`;
-    }
-    const where = `${what}: entry ${JSON.stringify(path)}`;
-    let size = num(h.subarray(124, 136), 'size', where);
-    if (pax.has('size')) size = Number(pax.get('size'));
-    if (!Number.isSafeInteger(size) || size < 0) throw new TarError(`${where}: invalid size`);
+    const { flag, path, where, size } = header(h, ext.pax, what, pos);
     const type = TYPES[flag] ?? 'other';
     const hasData = type === 'file' || type === 'other';
     const dataAt = pos + BLOCK;
     if (hasData && dataAt + size > fileSize) throw new TarError(`${where}: its ${size} bytes extend past the end of the archive (truncated)`);
     if (flag === 'x' || flag === 'L' || flag === 'K') {
       if (size > MAX_META) throw new TarError(`${where}: a ${size}-byte metadata entry is too large`);
-      const body = await read(dataAt, size);
-      if (flag === 'x') pax = parsePax(body, where);
-      else if (flag === 'L') longName = cstr(body);
-      else longLink = cstr(body);
+      ext.add(flag, await read(dataAt, size), where);
     } else if (flag !== 'g') {
-      const linkname = pax.get('linkpath') ?? longLink ?? cstr(h.subarray(157, 257));
-      out.push({ path: pax.get('path') ?? longName ?? path, type, offset: dataAt, size: hasData ? size : 0, linkname });
-      pax = new Map();
-      longName = undefined;
-      longLink = undefined;
+      out.push({ path: ext.path(path), type, offset: dataAt, size: hasData ? size : 0, linkname: ext.linkname(h) });
+      ext.reset();
     }
     pos = dataAt + (hasData ? Math.ceil(size / BLOCK) * BLOCK : 0);
   }
@@ -210,9 +241,7 @@ const MAX_META = 1 << 20;
  */
 export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | string>, what: string): AsyncGenerator<{ entry: TarEntry; body: () => AsyncGenerator<Buffer> }> {
   const r = new ByteReader(source);
-  let pax = new Map<string, string>();
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const ext = new Extensions();
   for (;;) {
     const h = await r.exact(BLOCK, what);
     if (h === null) return; // ends at a header boundary without the end blocks: accepted, like Go's reader
@@ -220,33 +249,19 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       await r.drain();
       return;
     }
-    const headerAt = r.position - BLOCK;
-    if (!checksumOk(h)) throw new TarError(`${what}: bad tar header checksum at byte ${headerAt} (not a tar archive, or corrupt)`);
-    const flag = String.fromCharCode(h[156]!);
-    let path = cstr(h.subarray(0, 100));
-    const magic = h.subarray(257, 263).toString('latin1');
-    if (magic === 'ustar\0') {
-      const prefix = cstr(h.subarray(345, 500));
-      if (prefix !== '') path = `${prefix}/${path}`;
-    }
-    const where = `${what}: entry ${JSON.stringify(path)}`;
-    let size = num(h.subarray(124, 136), 'size', where);
-    if (pax.has('size')) size = Number(pax.get('size'));
-    if (!Number.isSafeInteger(size) || size < 0) throw new TarError(`${where}: invalid size`);
+    const { flag, path, where, size, magic } = header(h, ext.pax, what, r.position - BLOCK);
+    const pax = ext.pax;
     const padded = Math.ceil(size / BLOCK) * BLOCK;
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > MAX_META) throw new TarError(`${where}: a ${size}-byte metadata entry is too large`);
       const data = (await r.exact(padded, where)) ?? Buffer.alloc(0);
       if (data.length < padded) throw new TarError(`${where}: truncated`);
-      const body = data.subarray(0, size);
-      if (flag === 'x') pax = parsePax(body, where);
-      else if (flag === 'L') longName = cstr(body);
-      else if (flag === 'K') longLink = cstr(body);
       // 'g' (global pax headers): nothing in them matters for a root filesystem.
+      ext.add(flag, data.subarray(0, size), where);
       continue;
     }
     const entry: TarEntry = {
-      path: pax.get('path') ?? longName ?? path,
+      path: ext.path(path),
       type: TYPES[flag] ?? 'other',
       flag,
       mode: num(h.subarray(100, 108), 'mode', where) & 0o7777,
@@ -254,15 +269,13 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       gid: pax.has('gid') ? Number(pax.get('gid')) : num(h.subarray(116, 124), 'gid', where),
       size,
       mtime: pax.has('mtime') ? Math.floor(Number(pax.get('mtime'))) : num(h.subarray(136, 148), 'mtime', where),
-      linkname: pax.get('linkpath') ?? longLink ?? cstr(h.subarray(157, 257)),
+      linkname: ext.linkname(h),
       devmajor: magic.startsWith('ustar') ? num(h.subarray(329, 337), 'devmajor', where) : 0,
       devminor: magic.startsWith('ustar') ? num(h.subarray(337, 345), 'devminor', where) : 0,
       offset: r.position,
     };
     if (!Number.isFinite(entry.mtime)) entry.mtime = 0;
-    pax = new Map();
-    longName = undefined;
-    longLink = undefined;
+    ext.reset();
     // Hard links, symlinks, directories and devices carry no data whatever size says (as Go's reader does).
     const hasData = entry.type === 'file' || entry.type === 'other';
     const dataSize = hasData ? size : 0;
