@@ -7,15 +7,16 @@
 import { lstat, mkdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export type ImagePath = { ok: true; path: string } | { ok: false; problem: string };
+export type ImagePath = { ok: true; path: string } | { ok: false; kind: 'missing' | 'notdir' | 'loop'; problem: string };
 
 /**
  * The host path of `path` inside `root`. With `followLast` false the last component itself is
  * not followed; missing directories on the way are created when `create` is set, otherwise
  * they are a problem (as are a non-directory on the way and a symlink loop). A missing last
- * component is not a problem: the caller decides.
+ * component is not a problem (the caller decides) unless `dir` is set: then `path` itself is
+ * a directory on the way like the others.
  */
-export async function imagePath(root: string, path: string, opts: { followLast: boolean; create: boolean }): Promise<ImagePath> {
+export async function imagePath(root: string, path: string, opts: { followLast: boolean; create: boolean; dir?: boolean }): Promise<ImagePath> {
   let todo = path.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   let links = 0;
@@ -32,18 +33,18 @@ export async function imagePath(root: string, path: string, opts: { followLast: 
       throw e;
     });
     if (s?.isSymbolicLink() && (!last || opts.followLast)) {
-      if (++links > 40) return { ok: false, problem: `${path}: too many levels of symbolic links in the image` };
+      if (++links > 40) return { ok: false, kind: 'loop', problem: `${path}: too many levels of symbolic links in the image` };
       const target = await readlink(host);
       if (target.startsWith('/')) done.length = 0;
       todo = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
       continue;
     }
-    if (!last) {
+    if (!last || opts.dir) {
       if (s === null) {
-        if (!opts.create) return { ok: false, problem: `${path}: ${join('/', ...done, c)} does not exist in the image` };
+        if (!opts.create) return { ok: false, kind: 'missing', problem: `${path}: ${join('/', ...done, c)} does not exist in the image` };
         await mkdir(host, 0o755);
       } else if (!s.isDirectory()) {
-        return { ok: false, problem: `${path}: ${join('/', ...done, c)} is not a directory in the image` };
+        return { ok: false, kind: 'notdir', problem: `${path}: ${join('/', ...done, c)} is not a directory in the image` };
       }
     }
     done.push(c);

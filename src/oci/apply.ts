@@ -14,8 +14,9 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, unlink, chmod, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink, chmod, utimes } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { imagePath } from '../common/image-path.js';
 import { Duplex, pipeline, Readable, type Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { OciError, type Layer } from './image.js';
@@ -179,36 +180,12 @@ export class RootBuilder {
     const key = parts.join('/');
     const known = this.parents.get(key);
     if (known !== undefined) return known;
-    let todo = [...parts];
-    const done: string[] = [];
-    let links = 0;
-    while (todo.length > 0) {
-      const c = todo.shift()!;
-      if (c === '..') {
-        done.pop();
-        continue;
-      }
-      const host = join(this.root, ...done, c);
-      const s = await lstat(host).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return undefined;
-        throw e;
-      });
-      if (s?.isSymbolicLink()) {
-        if (++links > 40) throw new OciError(`${what}: ${key}: too many levels of symbolic links`);
-        const target = await readlink(host);
-        if (target.startsWith('/')) done.length = 0;
-        todo = [...target.split('/').filter((x) => x !== '' && x !== '.'), ...todo];
-        continue;
-      }
-      if (s === undefined) {
-        if (!create) return undefined;
-        await mkdir(host, 0o755);
-      } else if (!s.isDirectory()) {
-        throw new OciError(`${what}: /${key}: /${[...done, c].join('/')} is not a directory`);
-      }
-      done.push(c);
+    const r = await imagePath(this.root, key, { followLast: true, create, dir: true });
+    if (!r.ok) {
+      if (r.kind === 'missing') return undefined;
+      throw new OciError(`${what}: ${r.problem}`);
     }
-    const real = done.join('/');
+    const real = relative(this.root, r.path);
     this.parents.set(key, real);
     return real;
   }
