@@ -109,45 +109,35 @@ export interface LogsOptions {
 const FOLLOW_QUEUE_LINES = 65_536;
 
 /**
- * Ours: a `logs` follow. Iterating yields the lines of the answer (`logs.lines`), then every
- * new line, and ends once the runtime ends the follow (`endReason` says why: `exit`,
- * `not_running`, `stopped`, `lagged`, `uninstall`) or the connection closes. Breaking out
- * of the loop (or `stop()`) stops the follow.
+ * What the connection's reader hands to one async iterator: items in order, then the end,
+ * or an error thrown once the items before it have been taken.
  */
-export class LogFollow implements AsyncIterable<LogLine> {
-  /** Why the follow ended; undefined while it runs (or when the connection closed first). */
-  endReason: LogEndReason | undefined;
-  private readonly queue: LogLine[];
+class Feed<T> {
+  private readonly queue: T[] = [];
   private wake: (() => void) | undefined;
-  private ended = false;
   private error: Error | undefined;
+  closed = false;
 
-  /** @internal */
-  constructor(
-    /** The answer: io, buffer figures and the tail of lines. */
-    readonly info: Logs,
-    private readonly stopper: () => Promise<void>,
-  ) {
-    this.queue = [...info.lines];
+  get length(): number {
+    return this.queue.length;
   }
 
-  /** @internal */
-  push(lines: readonly LogLine[]): void {
-    if (this.ended) return;
-    this.queue.push(...lines);
-    if (this.queue.length > FOLLOW_QUEUE_LINES) {
-      this.error = new NorthstarError('ELAGGED', `logs of ${this.info.container}: more than ${FOLLOW_QUEUE_LINES} lines were not read`);
-      this.queue.length = 0;
-      void this.stop().catch(() => undefined);
-    }
+  push(items: readonly T[]): void {
+    this.queue.push(...items);
     this.notify();
   }
 
-  /** @internal The runtime ended it (reason), or the connection closed (undefined). */
-  finish(reason: LogEndReason | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.endReason = reason;
+  /** The reader lagged: what is queued goes, the iterator throws `e` next. */
+  fail(e: Error): void {
+    this.error = e;
+    this.queue.length = 0;
+    this.notify();
+  }
+
+  /** No more items; with `e`, the iterator throws it after the queued ones. */
+  close(e?: Error): void {
+    this.closed = true;
+    this.error ??= e;
     this.notify();
   }
 
@@ -157,26 +147,68 @@ export class LogFollow implements AsyncIterable<LogLine> {
     w?.();
   }
 
+  async *items(): AsyncGenerator<T> {
+    for (;;) {
+      const item = this.queue.shift();
+      if (item !== undefined) {
+        yield item;
+        continue;
+      }
+      if (this.error) throw this.error;
+      if (this.closed) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+/**
+ * Ours: a `logs` follow. Iterating yields the lines of the answer (`logs.lines`), then every
+ * new line, and ends once the runtime ends the follow (`endReason` says why: `exit`,
+ * `not_running`, `stopped`, `lagged`, `uninstall`) or the connection closes. Breaking out
+ * of the loop (or `stop()`) stops the follow.
+ */
+export class LogFollow implements AsyncIterable<LogLine> {
+  /** Why the follow ended; undefined while it runs (or when the connection closed first). */
+  endReason: LogEndReason | undefined;
+  private readonly feed = new Feed<LogLine>();
+
+  /** @internal */
+  constructor(
+    /** The answer: io, buffer figures and the tail of lines. */
+    readonly info: Logs,
+    private readonly stopper: () => Promise<void>,
+  ) {
+    this.feed.push(info.lines);
+  }
+
+  /** @internal */
+  push(lines: readonly LogLine[]): void {
+    if (this.feed.closed) return;
+    this.feed.push(lines);
+    if (this.feed.length > FOLLOW_QUEUE_LINES) {
+      this.feed.fail(new NorthstarError('ELAGGED', `logs of ${this.info.container}: more than ${FOLLOW_QUEUE_LINES} lines were not read`));
+      void this.stop().catch(() => undefined);
+    }
+  }
+
+  /** @internal The runtime ended it (reason), or the connection closed (undefined). */
+  finish(reason: LogEndReason | undefined): void {
+    if (this.feed.closed) return;
+    this.endReason = reason;
+    this.feed.close();
+  }
+
   /** Stop following (a `logs` request with tail 0 on the same connection); resolves once it ended. */
   async stop(): Promise<void> {
-    if (this.ended) return;
+    if (this.feed.closed) return;
     await this.stopper();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<LogLine> {
     try {
-      for (;;) {
-        const l = this.queue.shift();
-        if (l !== undefined) {
-          yield l;
-          continue;
-        }
-        if (this.error) throw this.error;
-        if (this.ended) return;
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
+      yield* this.feed.items();
     } finally {
-      if (!this.ended) await this.stop().catch(() => undefined);
+      if (!this.feed.closed) await this.stop().catch(() => undefined);
     }
   }
 }
@@ -207,10 +239,7 @@ export interface ExecChunk {
 export class ExecSession implements AsyncIterable<ExecChunk> {
   /** How the command ended. */
   readonly exit: Promise<ExitStatus>;
-  private readonly queue: ExecChunk[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-  private error: Error | undefined;
+  private readonly feed = new Feed<ExecChunk>();
   private resolveExit!: (s: ExitStatus) => void;
   private rejectExit!: (e: Error) => void;
 
@@ -248,39 +277,23 @@ export class ExecSession implements AsyncIterable<ExecChunk> {
 
   /** @internal */
   push(chunk: ExecChunk): void {
-    if (this.ended) return;
-    this.queue.push(chunk);
-    this.notify();
+    if (!this.feed.closed) this.feed.push([chunk]);
   }
 
   /** @internal the exit (status), or the connection closed (error). */
   finish(status: ExitStatus | Error): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.feed.closed) return;
     if (status instanceof Error) {
-      this.error = status;
+      this.feed.close(status);
       this.rejectExit(status);
-    } else this.resolveExit(status);
-    this.notify();
-  }
-
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<ExecChunk> {
-    for (;;) {
-      const c = this.queue.shift();
-      if (c !== undefined) {
-        yield c;
-        continue;
-      }
-      if (this.error) throw this.error;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+    } else {
+      this.feed.close();
+      this.resolveExit(status);
     }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ExecChunk> {
+    return this.feed.items();
   }
 }
 
