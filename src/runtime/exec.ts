@@ -6,16 +6,16 @@
  * it with the container's pid namespace; the runtime waits for it before the cgroups go) or
  * when its connection ends.
  */
-import type { ExitStatus as WireExit, ExecRequest } from '../api/model.js';
+import type { ExecRequest } from '../api/model.js';
 import type { ExecControl, ExecSink } from '../console/handle.js';
-
-export type { ExecControl, ExecSink };
 import type { Container } from '../common/container.js';
 import { errorMessage } from '../common/errors.js';
 import type { ExecProcess } from '../launch/exec-process.js';
-import type { ExitStatus } from '../launch/launcher.js';
 import type { LaunchPlan } from '../launch/plan.js';
 import type { Logger } from './logger.js';
+import { toWireExit } from './wire-exit.js';
+
+export type { ExecControl, ExecSink };
 
 /** The plan of a command in a container that runs with `plan`. */
 export function execPlan(plan: LaunchPlan, req: Pick<ExecRequest, 'command' | 'environment'>): LaunchPlan {
@@ -34,10 +34,6 @@ export function execPlan(plan: LaunchPlan, req: Pick<ExecRequest, 'command' | 'e
     argv: req.command,
     envp: [...env].map(([k, v]) => `${k}=${v}`),
   };
-}
-
-export function wireExit(s: ExitStatus): WireExit {
-  return 'code' in s ? { exit: { code: s.code } } : { signalled: { signal: s.signal } };
 }
 
 /**
@@ -67,7 +63,7 @@ export function serveExec(c: Container, proc: ExecProcess, sink: ExecSink, log: 
   void Promise.all([proc.exited, ...ends]).then(([status]) => {
     const st = status ?? { signal: 9 };
     log.info(`exec in ${c} (${what}) ended with ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
-    sink.exit(wireExit(st));
+    sink.exit(toWireExit(st));
   });
   return {
     input: (data, eof) => {

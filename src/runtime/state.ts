@@ -9,7 +9,7 @@
  * and used after it is either taken into a local first (a snapshot), or re-read and
  * re-checked after the await, or protected by holding the lock.
  */
-import type { ContainerData, ExecRequest, ExitStatus as WireExit, JsonValue, LastExit, MemoryNotification, ModelError, Notification } from '../api/model.js';
+import type { ContainerData, ExecRequest, JsonValue, LastExit, MemoryNotification, ModelError, Notification } from '../api/model.js';
 import { Container, compareContainers } from '../common/container.js';
 import { NorthstarError, errorMessage } from '../common/errors.js';
 import { describeModelError } from '../api/describe.js';
@@ -29,6 +29,7 @@ import { failpoint } from '../common/failpoint.js';
 import { settledWithin } from '../common/deadline.js';
 import { DEFAULT_LOG_BUFFER_SIZE, LogBuffer, type LogFollower, type LogLine } from './logs.js';
 import { execPlan, serveExec, type ExecControl, type ExecSink } from './exec.js';
+import { toWireExit } from './wire-exit.js';
 
 export { OpError, toModelError, unexpected, formatDuration };
 export type { Running };
@@ -81,10 +82,6 @@ export interface StateDeps {
   serveConsole: ServeContainerConsole;
   /** A critical container failed: the runtime shuts down with a non-zero exit. */
   onCritical?: (container: Container, status: ExitStatus) => void;
-}
-
-export function toWireExit(s: ExitStatus): WireExit {
-  return 'code' in s ? { exit: { code: s.code } } : { signalled: { signal: s.signal } };
 }
 
 export class State {
