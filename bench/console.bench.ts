@@ -19,15 +19,11 @@ import { Client } from '../src/client/client.js';
 import { Container } from '../src/common/container.js';
 import type { RuntimeHandle } from '../src/console/handle.js';
 import { ConsoleServer } from '../src/console/server.js';
+import { median } from './stats.js';
 
 const INSPECT =
   '{"response":{"inspect":{"ok":{"container":"console:0.0.1","data":{"manifest":{"name":"console","version":"0.0.1","console":{"permissions":["ident","notifications","inspect","kill","list"]},"init":"/console","uid":1000,"gid":1000,"mounts":{"/dev":{"type":"dev"},"/lib":{"type":"bind","host":"/lib"}},"io":{"stdout":"pipe","stderr":"pipe"}},"repository":"memory","mounted":true,"process":{"pid":4242,"uptime":1234567890,"statistics":{"memory":{},"cpu":{},"blkio":{}}}}}}}}';
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 const LIST = Array.from({ length: 10 }, (_, i) => Container.parse(`container-${i}:0.0.1`));
 const LIST_LINE = encode({ response: { list: LIST } }) + '\n';

@@ -21,15 +21,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Launcher } from '../src/launch/launcher.js';
 import type { LaunchPlan } from '../src/launch/plan.js';
+import { median } from './stats.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ROUNDS = Number(process.env.LAUNCH_BENCH_ROUNDS ?? 200);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;

@@ -21,15 +21,11 @@ import { Npk } from '../src/npk/reader.js';
 import { LoopMounter, type MountRequest } from '../src/runtime/mount/index.js';
 import { nullLog } from '../src/runtime/logger.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
+import { median } from './stats.js';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 30);
 const megabytes = Number(process.env['BENCH_MB'] ?? 10);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function noise(bytes: number): Buffer {
   const out = Buffer.alloc(bytes);

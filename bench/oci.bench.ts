@@ -11,16 +11,12 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.js';
 
 const ROUNDS = 3;
 const BASE = '/var/cache/northstar/debootstrap/bookworm-amd64';
 const SEXTANT = fileURLToPath(new URL('../src/cli/sextant.js', import.meta.url));
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** Wall seconds and peak RSS (KiB) of one command. */
 function timed(cmd: string, args: string[]): { secs: number; rssKiB: number } {

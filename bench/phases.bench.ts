@@ -22,6 +22,7 @@ import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
 import { readSigningKey } from '../src/npk/keys.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
+import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
@@ -29,11 +30,6 @@ const NORTHSTAR = process.env['BENCH_NORTHSTAR'] ?? join(ROOT, 'dist', 'src', 'c
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 100);
 const C = 'exit0:0.0.1';
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** `phase value, phase value, …` of a phases line, into the table. */
 function collect(into: Map<string, number[]>, text: string): void {

@@ -14,14 +14,10 @@ import { buildRecipe } from '../src/recipe/build.js';
 import { unpackNpk } from '../src/npk/tools.js';
 import { packNpk } from '../src/npk/builder.js';
 import { parseManifest } from '../src/manifest/index.js';
+import { median } from './stats.js';
 
 const ROUNDS = 7;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {

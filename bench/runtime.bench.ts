@@ -26,6 +26,7 @@ import { parseManifest } from '../src/manifest/index.js';
 import { packNpk } from '../src/npk/builder.js';
 import { readSigningKey } from '../src/npk/keys.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
+import { median } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
@@ -49,10 +50,6 @@ mounts:
 `;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 interface Mem {
   pss: number;
