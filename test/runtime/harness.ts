@@ -345,6 +345,28 @@ export async function nextNotification(client: Client, pred: (n: Notification) =
   }
 }
 
+/**
+ * Waits until each predicate has matched one notification, in any order. Two containers
+ * started together may exit in either order; waiting for them one after the other with
+ * nextNotification would discard the second's notification while waiting for the first.
+ */
+export async function allNotifications(client: Client, preds: ((n: Notification) => boolean)[], timeoutMs = 60_000): Promise<Notification[]> {
+  const found: (Notification | undefined)[] = preds.map(() => undefined);
+  const it = client[Symbol.asyncIterator]();
+  const timer = setTimeout(() => void it.return?.(), timeoutMs);
+  try {
+    while (found.includes(undefined)) {
+      const r = await it.next();
+      if (r.done) throw new Error(`notification stream ended with ${found.filter((f) => f === undefined).length} of ${preds.length} awaited notifications missing`);
+      const i = preds.findIndex((p, k) => found[k] === undefined && p(r.value));
+      if (i >= 0) found[i] = r.value;
+    }
+    return found as Notification[];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Matches the exit notification of container `c` (`name:version`). */
 export const isExit = (c: string) => (n: Notification) => typeof n === 'object' && 'exit' in n && n.exit[0].toString() === c;
 /** Matches the started notification of container `c` (`name:version`). */

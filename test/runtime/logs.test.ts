@@ -12,7 +12,7 @@ import { chownSync, mkdirSync, openSync, closeSync, writeFileSync, writeSync } f
 import { join } from 'node:path';
 import { type Client, type LogLine, type Logs } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
-import { isExit, isStarted, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
+import { allNotifications, isExit, isStarted, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
 
@@ -165,8 +165,7 @@ describe('logs', { skip: !isRoot && 'needs root', timeout: 900_000 }, () => {
     await client.start('no-logs:0.0.1', { args: ['console', ask('no-logs:0.0.1')] });
     await client.start('with-logs:0.0.1', { args: ['console', ask('with-logs:0.0.1')] });
     // The console command prints each answer, then exits: its output is read through logs.
-    await nextNotification(client, isExit('no-logs:0.0.1'));
-    await nextNotification(client, isExit('with-logs:0.0.1'));
+    await allNotifications(client, [isExit('no-logs:0.0.1'), isExit('with-logs:0.0.1')]);
     const answer = (l: Logs): string | undefined => l.lines.find((x) => x.line.startsWith('console: {"response"'))?.line;
     const denied = await logsUntil(client, 'no-logs:0.0.1', (l) => answer(l) !== undefined, 'no-logs answered');
     assert.equal(answer(denied), `console: {"response":{"permission_denied":${ask('no-logs:0.0.1').slice(11, -1)}}}`);
