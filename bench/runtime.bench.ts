@@ -4,7 +4,11 @@
  *  - the latency from a console `start` request to the `started` and to the `exit`
  *    notification for the test container's `exit 0` (median of N), back to back and after
  *    a pause of 100 ms (what a start on a device mostly is: the launch pool is full then),
- *  - the time to start 100 different containers at once until all are `started`,
+ *  - the same start -> exit alternating, round by round, with a cold `unshare` of the same
+ *    namespaces and a `runc run` of the same binary (bench/reference.ts), and their ratios
+ *    (issue 15: ours <= 1.5x unshare, runc >= 5x ours),
+ *  - the time to start 100 different containers at once until all are `started`, next to
+ *    100 cold unshare runs started at once until all have exited,
  *  - mount time per package (user-space verity with a key, and without a key),
  *  - memory as the user pays for it: PSS and RSS summed over every long-lived process of the
  *    runtime (every Node process of it, and its helpers: pooled launch cores), idle and with
@@ -27,6 +31,7 @@ import { packNpk } from '../src/npk/builder.js';
 import { readSigningKey } from '../src/npk/keys.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 import { median } from './stats.js';
+import { references, type References } from './reference.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
@@ -167,6 +172,10 @@ interface Session {
   idleStarted: number[];
   idleExit: number[];
   hundred: number;
+  /** Alternating rounds: ours start -> exit, a cold unshare, a runc run (ms each). */
+  alt: { ours: number[]; unshare: number[]; runc: number[] };
+  /** 100 cold unshare runs started at once, until all have exited (ms); null without unshare. */
+  hundredUnshare: number | null;
   idle: ReturnType<typeof measure>;
   busy: ReturnType<typeof measure>;
   exitCode: number | null;
@@ -177,7 +186,7 @@ interface Session {
  * otherwise (the V8 flag comparison) only 20 start/exit rounds before the idle figure, so the
  * runtime has done what it does before it idles. `v8Flags`: NORTHSTAR_V8_FLAGS for bin/northstar.
  */
-async function session(dir: string, names: string[], latency: boolean, v8Flags?: string): Promise<Session> {
+async function session(dir: string, names: string[], latency: boolean, v8Flags?: string, refs?: References): Promise<Session> {
   const sock = join(dir, 'console.sock');
   const cmd = NORTHSTAR.endsWith('.js') ? [process.execPath, NORTHSTAR] : [NORTHSTAR];
   const env = v8Flags === undefined ? process.env : { ...process.env, NORTHSTAR_V8_FLAGS: v8Flags };
@@ -228,6 +237,20 @@ async function session(dir: string, names: string[], latency: boolean, v8Flags?:
     const idle = measure(child.pid!);
     const { started: toStarted, exit: toExit } = latency ? await rounds(ROUNDS, 0) : warm;
     const { started: idleStarted, exit: idleExit } = latency ? await rounds(Math.max(10, Math.floor(ROUNDS / 4)), 100) : warm;
+    // The references, alternating with our start -> exit round by round (issue 15's ratios).
+    const alt = { ours: [] as number[], unshare: [] as number[], runc: [] as number[] };
+    for (let i = 0; latency && i < Math.max(20, Math.floor(ROUNDS / 2)); i++) {
+      alt.ours.push((await rounds(1, 0)).exit[0]!);
+      if (refs?.unshare) alt.unshare.push(await refs.unshare());
+      if (refs?.runc) alt.runc.push(await refs.runc());
+    }
+    let hundredUnshare: number | null = null;
+    if (latency && refs?.unshare) {
+      const one = refs.unshare;
+      const t = performance.now();
+      await Promise.all(Array.from({ length: MANY }, () => one()));
+      hundredUnshare = performance.now() - t;
+    }
 
     // 100 different containers at once.
     await client.mount(names.map((n) => `${n}:0.0.1`));
@@ -241,7 +264,7 @@ async function session(dir: string, names: string[], latency: boolean, v8Flags?:
     const busy = measure(child.pid!);
     await client.shutdown();
     const exitCode = await exited;
-    return { mountTimes, toStarted, toExit, idleStarted, idleExit, hundred, idle, busy, exitCode };
+    return { mountTimes, toStarted, toExit, idleStarted, idleExit, hundred, alt, hundredUnshare, idle, busy, exitCode };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
@@ -312,15 +335,28 @@ async function main(): Promise<void> {
       return;
     }
 
-    const r = await session(dir, names, true);
+    const r = await session(dir, names, true, undefined, references(dir, BIN, ['exit', '0']));
     console.log(`runtime benchmark (${ROUNDS} rounds; ${MANY} containers; ${NORTHSTAR})`);
     console.log(`  mount, user-space verity (signed): median ${median(r.mountTimes['signed']!).toFixed(1)} ms`);
     console.log(`  mount, no key:                     median ${median(r.mountTimes['plain']!).toFixed(1)} ms  (ratio ${(median(r.mountTimes['signed']!) / median(r.mountTimes['plain']!)).toFixed(2)})`);
     console.log(`  start request -> started:          median ${median(r.toStarted).toFixed(2)} ms`);
-    console.log(`  start request -> exit (exit 0):    median ${median(r.toExit).toFixed(2)} ms   (target <= 10 ms)`);
+    console.log(`  start request -> exit (exit 0):    median ${median(r.toExit).toFixed(2)} ms`);
     console.log(`  after 100 ms idle -> started:      median ${median(r.idleStarted).toFixed(2)} ms`);
     console.log(`  after 100 ms idle -> exit (exit 0): median ${median(r.idleExit).toFixed(2)} ms`);
-    console.log(`  ${MANY} containers at once, all started: ${r.hundred.toFixed(0)} ms   (target <= 1500 ms)`);
+    const { alt } = r;
+    console.log(`  alternating rounds (${alt.ours.length}): start request -> exit ${median(alt.ours).toFixed(2)} ms` +
+      (alt.unshare.length ? `, cold unshare ${median(alt.unshare).toFixed(2)} ms` : ', unshare not installed') +
+      (alt.runc.length ? `, runc run ${median(alt.runc).toFixed(2)} ms` : ', runc not installed'));
+    if (alt.unshare.length) {
+      const x = median(alt.ours) / median(alt.unshare);
+      console.log(`    ours / cold unshare = ${x.toFixed(2)}x   (issue 15: <= 1.5x: ${x <= 1.5 ? 'met' : 'NOT met'}; stretch < 1x: ${x < 1 ? 'met' : 'not met'})`);
+    }
+    if (alt.runc.length) {
+      const x = median(alt.runc) / median(alt.ours);
+      console.log(`    runc / ours         = ${x.toFixed(2)}x   (issue 15: >= 5x: ${x >= 5 ? 'met' : 'NOT met'})`);
+    }
+    console.log(`  ${MANY} containers at once, all started: ${r.hundred.toFixed(0)} ms` +
+      (r.hundredUnshare !== null ? `; ${MANY} cold unshare runs at once, all exited: ${r.hundredUnshare.toFixed(0)} ms (issue 15: within it: ${r.hundred <= r.hundredUnshare ? 'met' : 'NOT met'})` : ''));
     for (const l of memoryLines(r)) console.log(l);
     console.log(`  runtime exit code after shutdown:  ${r.exitCode}`);
   } finally {

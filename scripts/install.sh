@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # Build and runtime needs, plus the tools our tests compare against
 # (squashfs-tools, veritysetup, the shells whose completion scripts nstar writes, bash's
 # completion loader that reads /etc/bash_completion.d) and the
-# example/bench inputs (busybox, debootstrap), and umoci, skopeo and zstd that make and convert
-# the OCI images of the sextant import tests.
+# example/bench inputs (busybox, debootstrap), umoci, skopeo and zstd that make and convert
+# the OCI images of the sextant import tests, and runc, the reference the launch and runtime
+# benchmarks measure a start against.
 PKGS=(gcc make pkg-config libseccomp-dev libc6-dev squashfs-tools cryptsetup-bin umoci skopeo zstd
-      debootstrap busybox-static iproute2 attr util-linux zsh fish bash-completion)
+      debootstrap busybox-static iproute2 attr util-linux zsh fish bash-completion runc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

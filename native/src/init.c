@@ -69,6 +69,9 @@ static int set_selinux(const struct plan *p) {
   return 0;
 }
 
+/* How long init waits for EXEC before it trims its memory while parked. */
+#define PARK_TRIM_AFTER_MS 50
+
 /* Wait for a command while parked. Returns CMD_EXEC, or 0 to end (EOF, SIGNAL). */
 static int park(int *signo) {
   for (;;) {
@@ -165,8 +168,10 @@ void init_main(const struct plan *p) {
   }
   report_created(CONTROL_FD, hpid);
 
+  /* Parked for a while (the runtime's debug commands, a slow start): drop the setup code.
+   * Not when EXEC follows at once: the app, forked from init, would fault it all back. */
   struct pollfd pending = {.fd = COMMAND_FD, .events = POLLIN};
-  if (poll(&pending, 1, 0) == 0) trim_rss(); /* parked for a while: drop setup code */
+  if (poll(&pending, 1, PARK_TRIM_AFTER_MS) == 0) trim_rss();
   int signo = 0;
   if (park(&signo) != CMD_EXEC) {
     if (signo > 0) report_exit(CONTROL_FD, 1, signo);
@@ -178,8 +183,8 @@ void init_main(const struct plan *p) {
     send_step_error(CONTROL_FD);
     finish(app, 0, 0);
   }
-  trim_rss(); /* before STARTED: once the runtime sees a running container, init is small */
   report_started(CONTROL_FD, (uint32_t)app);
+  trim_rss(); /* after STARTED: off the start's path; init is small while the app runs */
 
   int status = 0;
   int app_done = 0;

@@ -11,7 +11,8 @@
  * time between SIGTERM and SIGKILL at shutdown, spec README item 9) and `verity`
  * ("kernel" | "user" | "auto", spec README item 16; auto = kernel when the kernel has
  * device-mapper, see hasDeviceMapper in mount/), `[cgroups] pids_max` (integer 1..=4194304
- * or "max", default 1024: `pids.max` of every container cgroup) and `oom_score_adj`
+ * or "max", default 1024: `pids.max` of every container cgroup), `[cgroups] prepare`
+ * (boolean, default true: cgroups made ahead of starts) and `oom_score_adj`
  * (integer -1000..=1000, default -900: the runtime's own OOM score adjustment; containers
  * are reset to 0 by the launch core).
  */
@@ -67,7 +68,7 @@ export interface Config {
   socketDir: string;
   cgroup: string;
   /** Ours: `[cgroups]`. */
-  cgroups: { pidsMax: number | 'max' };
+  cgroups: { pidsMax: number | 'max'; prepare: boolean };
   /** Ours: written to /proc/self/oom_score_adj at start. */
   oomScoreAdj: number;
   eventBufferSize: number;
@@ -441,9 +442,15 @@ export function parseConfig(tomlText: string): Config {
   }
 
   let pidsMax: number | 'max' = DEFAULTS.pidsMax;
+  let prepare = true;
   const cgroupsT = r.table(doc, 'cgroups', '');
   if (cgroupsT) {
-    r.unknownKeys(cgroupsT, 'cgroups', ['pids_max']);
+    r.unknownKeys(cgroupsT, 'cgroups', ['pids_max', 'prepare']);
+    const pp = cgroupsT['prepare'];
+    if (pp !== undefined) {
+      if (typeof pp !== 'boolean') r.fail('cgroups.prepare', `expected true or false, found ${tomlType(pp)}`);
+      else prepare = pp;
+    }
     const pv = cgroupsT['pids_max'];
     if (pv === 'max') pidsMax = 'max';
     else if (typeof pv === 'string') r.fail('cgroups.pids_max', `expected an integer 1..=${PIDS_MAX_LIMIT} or "max", found ${JSON.stringify(pv)}`);
@@ -557,7 +564,7 @@ export function parseConfig(tomlText: string): Config {
     dataDir: dataDir!,
     socketDir: socketDir!,
     cgroup: cgroup!,
-    cgroups: { pidsMax },
+    cgroups: { pidsMax, prepare },
     oomScoreAdj,
     eventBufferSize,
     notificationBufferSize,

@@ -115,25 +115,26 @@ export interface Running {
 
 /** Undo actions in reverse order of creation; each failure is logged, the rest still run. */
 export class Teardown {
-  private readonly steps: { what: string; undo: () => Promise<void> | void }[] = [];
+  private readonly steps: { what: string; undo: (exit: boolean) => Promise<void> | void }[] = [];
   private running: Promise<void> | undefined;
 
   constructor(private readonly log: Logger, private readonly container: Container) {}
 
-  push(what: string, undo: () => Promise<void> | void): void {
+  /** `undo(exit)`: `exit` is true for a started container's exit, false for a failed start. */
+  push(what: string, undo: (exit: boolean) => Promise<void> | void): void {
     this.steps.push({ what, undo });
   }
 
   /** How long each undo took (ms), in the order they ran: the exit's phase line. */
   readonly took: string[] = [];
 
-  /** Run the stack once; later calls wait for the same run. */
-  run(): Promise<void> {
+  /** Run the stack once (`exit`: for a started container's exit); later calls wait for the same run. */
+  run(exit = false): Promise<void> {
     this.running ??= (async () => {
       for (const { what, undo } of this.steps.reverse()) {
         const t0 = process.hrtime.bigint();
         try {
-          await undo();
+          await undo(exit);
         } catch (err) {
           this.log.error(`${this.container}: undoing ${what} failed: ${errorMessage(err)}`);
         }
@@ -158,7 +159,9 @@ export async function startContainer(deps: StartDeps, job: StartJob): Promise<Ru
     const sockets = socketSpecs(deps.config, c, job.manifest);
     teardown.push('socket files', () => removeFiles(sockets.map((s) => s.path)));
     const cgroup = await deps.cgroups.create(String(job.manifest.name), job.manifest, (ev) => deps.onMemoryEvent(c, ev));
-    teardown.push('cgroup', () => cgroup.destroy());
+    // At an exit, the exit is reported once no task is left; the directories go afterwards
+    // (a start of the same name waits for that). A failed start removes them at once.
+    teardown.push('cgroup', (exit) => (exit && cgroup.release ? cgroup.release() : cgroup.destroy()));
     phases.mark('cgroup');
     failpoint('start.after-cgroup');
     const root = await writableRoot(deps.config, job, teardown);

@@ -387,6 +387,17 @@ export class State {
     const m = await this.deps.mounter.mount({ container: e.container, npk: e.pkg.npk, path: e.pkg.path });
     e.root = m.target;
     this.log.info(`mounted ${e.container} from ${m.device} (verity: ${m.verity}) in ${m.durationMs.toFixed(1)} ms`);
+    this.prepareCgroup(e);
+  }
+
+  /**
+   * Ours (warm starts): a mounted container that can start gets its cgroup made ahead of
+   * time, in the background (`cgroups.prepare`); its start then only takes it.
+   */
+  private prepareCgroup(e: Entry): void {
+    const m = e.pkg.npk.manifest;
+    if (this.shuttingDown || !e.root || m.init === undefined || m.init === null) return;
+    this.deps.cgroups.prepare?.(String(m.name), m);
   }
 
   private async umountEntry(e: Entry): Promise<void> {
@@ -398,6 +409,11 @@ export class State {
     }
     e.root = undefined;
     this.log.info(`unmounted ${e.container}`);
+    // Its prepared cgroup goes, unless another version of the name is still mounted.
+    const name = String(e.container.name);
+    if (![...this.entries.values()].some((x) => x !== e && x.root && String(x.container.name) === name)) {
+      void this.deps.cgroups.discard?.(name).catch((err: unknown) => this.log.warn(`removing the prepared cgroup of ${name}: ${errorMessage(err)}`));
+    }
   }
 
   async mount(containers: readonly Container[]): Promise<({ ok: { container: Container } } | { error: { container: Container; error: ModelError } })[]> {
@@ -705,7 +721,7 @@ export class State {
     await Promise.all([...running.execs].map((x) => x.exited));
     const t1 = process.hrtime.bigint();
     // The console, the writable root, the cgroup, the socket files: what the start made.
-    await running.teardown.run();
+    await running.teardown.run(true);
     const ms = (a: bigint, b: bigint): string => (Number(b - a) / 1e6).toFixed(2);
     this.log.debug(`exit phases of ${e.container} (ms): execs ${ms(t0, t1)}, ${running.teardown.took.join(', ')}, teardown ${ms(t1, process.hrtime.bigint())}`);
     if (e.running === running) e.running = undefined;
@@ -714,6 +730,8 @@ export class State {
     const took = formatDuration(ran);
     this.log.info(`Process ${e.container} exited after ${took} with status ${'code' in st ? `Exit(${st.code})` : `Signalled(${st.signal})`}`);
     this.notify({ exit: [e.container, toWireExit(st)] });
+    // The next start (a restart, or the next request) finds its cgroup made.
+    if (this.entries.get(e.container.toString()) === e) this.prepareCgroup(e);
     this.endLogFollows(e, running, outputDone);
     const critical = e.pkg.npk.manifest.autostart === 'critical';
     if (critical && !this.shuttingDown && !('code' in st && st.code === 0)) {

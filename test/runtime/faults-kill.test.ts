@@ -19,6 +19,7 @@ import type { Client } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
 import { isExit, isStarted, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type RuntimeOptions, type TestRuntime } from './harness.js';
 import { until } from '../helpers/until.js';
+import { cgroupIno, runCgroupGone } from '../helpers/cgroup.js';
 
 const TC = 'test-container:0.0.1';
 const TR = 'test-resource:0.0.1';
@@ -293,7 +294,7 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
       t.diagnostic(started ? 'the start succeeded, the container exited' : 'the start failed');
       if (started) await exited;
       else void exited.catch(() => undefined);
-      for (const d of cgroupDirs(s.cgroup)) await until(`${d}/test-container removed`, () => !existsSync(join(d, 'test-container')));
+      for (const d of cgroupDirs(s.cgroup)) await until(`${d}/test-container removed`, () => runCgroupGone(join(d, 'test-container')));
       await until('socket files removed', () => readdirSync(rt.socketDir).length === 0);
       assert.deepEqual(await client.list().then((l) => l.map(String).sort()), [TC, TR]);
       assert.equal((await client.inspect(TC)).process, null, 'the container is not reported as running');
@@ -333,11 +334,12 @@ describe('SIGKILL faults: a restarted runtime recovers', { skip: !isRoot && 'nee
     // init is the container process whose parent is not in the container (the launch core).
     const init = [...new Set(procs)].find((p) => !procs.includes(Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])));
     assert.ok(init, `init found among ${procs.join(',')}`);
+    const inos = cgroupDirs(s.cgroup).map((d) => cgroupIno(join(d, 'test-container')));
     const exit = nextNotification(client, isExit(TC));
     process.kill(init, 'SIGKILL');
     const n = await exit;
     assert.deepEqual(typeof n === 'object' && 'exit' in n ? JSON.parse(JSON.stringify(n.exit[1])) : undefined, { signalled: { signal: 9 } });
-    for (const d of cgroupDirs(s.cgroup)) await until(`${d}/test-container removed`, () => !existsSync(join(d, 'test-container')));
+    for (const [i, d] of cgroupDirs(s.cgroup).entries()) await until(`${d}/test-container removed`, () => runCgroupGone(join(d, 'test-container'), inos[i]));
     assert.deepEqual(readdirSync(rt.socketDir), []);
     await client.start(TC, { args: ['sleep'] });
     await nextNotification(client, isStarted(TC));

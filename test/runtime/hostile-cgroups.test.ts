@@ -24,6 +24,7 @@ import { isRoot } from '../helpers/tmp.js';
 import { isExit, isStarted, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
 import { recordingLog } from './npk-fixture.js';
 import { until } from '../helpers/until.js';
+import { cgroupIno, runCgroupGone } from '../helpers/cgroup.js';
 
 const TC = 'test-container:0.0.1';
 const layout = await detectCgroupLayout().catch(() => undefined);
@@ -68,9 +69,9 @@ async function sleeper(t: { after(fn: () => unknown): void }): Promise<ChildProc
 test('config: cgroups.pids_max and oom_score_adj, their defaults and their errors', () => {
   const base = 'run_dir = "/r"\ndata_dir = "/d"\nsocket_dir = "/s"\ncgroup = "northstar"\n';
   const d = parseConfig(base);
-  assert.deepEqual([d.cgroups, d.oomScoreAdj], [{ pidsMax: 1024 }, -900]);
+  assert.deepEqual([d.cgroups, d.oomScoreAdj], [{ pidsMax: 1024, prepare: true }, -900]);
   const c = parseConfig(`oom_score_adj = 0\n${base}[cgroups]\npids_max = "max"\n`);
-  assert.deepEqual([c.cgroups, c.oomScoreAdj], [{ pidsMax: 'max' }, 0]);
+  assert.deepEqual([c.cgroups, c.oomScoreAdj], [{ pidsMax: 'max', prepare: true }, 0]);
   assert.equal(parseConfig(`${base}[cgroups]\npids_max = 4194304\n`).cgroups.pidsMax, 4194304);
   const issues = (toml: string) => {
     try {
@@ -86,7 +87,7 @@ test('config: cgroups.pids_max and oom_score_adj, their defaults and their error
     'oom_score_adj: -1001 is out of range -1000..=1000',
   ]);
   assert.deepEqual(issues(`oom_score_adj = "low"\n${base}[cgroups]\npids_max = "lots"\nmemory = 1\n`), [
-    'cgroups.memory: unknown key, expected one of `pids_max`',
+    'cgroups.memory: unknown key, expected one of `pids_max`, `prepare`',
     'cgroups.pids_max: expected an integer 1..=4194304 or "max", found "lots"',
     'oom_score_adj: expected an integer -1000..=1000, found a string',
   ]);
@@ -103,6 +104,7 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     const line = await rt.waitLog(/fork: \d+ of 200 errno/, 30_000);
     const [, forked, errno] = /fork: (\d+) of 200 errno (\w+)/.exec(line)!;
     const pidsDir = join(topDirs(rt)['pids']!, 'test-container');
+    const runIno = cgroupIno(pidsDir);
     const inCgroup = procs(pidsDir);
     assert.ok(Number(forked) < 200, `the fork bomb was stopped (forked ${forked}, errno ${errno})`);
     assert.equal(errno, 'EAGAIN');
@@ -114,7 +116,7 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
     assert.ok((await client.inspect(TC)).process);
     await client.kill(TC, 9);
     await nextNotification(client, isExit(TC));
-    await until('the container cgroup to go', () => !existsSync(pidsDir));
+    await until('the container cgroup to go', () => runCgroupGone(pidsDir, runIno));
     assert.ok(inCgroup.every((p) => !alive(p)), 'no process of the container is left');
   });
 

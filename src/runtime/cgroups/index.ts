@@ -22,6 +22,7 @@ export function createCgroups(
     log,
     ...(config.runDir !== undefined ? { runDir: config.runDir } : {}),
     ...(config.cgroups?.pidsMax !== undefined ? { pidsMax: config.cgroups.pidsMax } : {}),
+    ...(config.cgroups?.prepare !== undefined ? { prepare: config.cgroups.prepare } : {}),
     ...opts,
   });
 }

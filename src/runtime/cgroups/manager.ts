@@ -14,7 +14,7 @@
  *   keys are ignored (upstream panics).
  * Events carry exactly the wire shape of the `c_group` notification's memory payload.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { access, mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { MemoryNotification } from '../../api/model.js';
@@ -57,6 +57,12 @@ export interface ContainerCgroup {
   statistics(): Promise<CgroupStatistics>;
   /** Stop the monitor, SIGKILL leftover tasks, remove the directories. */
   destroy(): Promise<void>;
+  /**
+   * Ours: what `destroy` does, but resolves once no task is left; the directories are
+   * removed afterwards, in the background (a `create` of the same name waits for that).
+   * For an exit: it is reported without waiting for the kernel to free the cgroup.
+   */
+  release?(): Promise<void>;
 }
 
 export interface Cgroups {
@@ -68,6 +74,15 @@ export interface Cgroups {
    * With `cgroups.memory.oom_monitor` and a callback, memory events are reported.
    */
   create(name: string, manifest: CgroupSource, onMemoryNotification?: (e: MemoryNotification) => void): Promise<ContainerCgroup>;
+  /**
+   * Ours (warm starts): make `name`'s cgroup ahead of its start, in the background. A later
+   * `create` of the same name with the same settings takes it instead of making one; with
+   * other settings it is removed and made again. Failures are logged, never thrown: the
+   * start then makes its own. Absent or a no-op: every start makes its cgroup.
+   */
+  prepare?(name: string, manifest: CgroupSource): void;
+  /** Ours: remove a prepared cgroup of `name` (its container was unmounted). */
+  discard?(name: string): Promise<void>;
   /** Destroy remaining container cgroups and remove the top level (and parents we made). */
   shutdown(): Promise<void>;
 }
@@ -90,6 +105,8 @@ export interface CgroupManagerOptions {
   runDir?: string;
   /** `pids.max` of every container cgroup (the config's `cgroups.pids_max`); absent = not limited. */
   pidsMax?: number | 'max';
+  /** The config's `cgroups.prepare` (default true): whether `prepare` makes cgroups ahead of starts. */
+  prepare?: boolean;
 }
 
 function count(text: string): Count {
@@ -215,6 +232,16 @@ class EventsWatcher {
 
 export class CgroupManager implements Cgroups {
   private readonly live = new Map<string, ContainerCgroupImpl>();
+  /** Cgroups made ahead of their container's start (prepare), by name, with their settings' key. */
+  private readonly prepared = new Map<string, { cg: ContainerCgroupImpl; key: string }>();
+  /**
+   * Per container name, the tail of its cgroup operations (create, prepare, the background
+   * removal after an exit, discard): they run one after the other, so a start never finds
+   * the directory of the last run still being removed, nor races a preparation.
+   */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** `cgroups.prepare`; off from shutdown on. */
+  private preparing: boolean;
   /** Directories this manager created for the top level and parents, in creation order. */
   private readonly created: string[] = [];
   /** Parent cgroups (per hierarchy) known to exist: not walked again at each create. */
@@ -227,6 +254,7 @@ export class CgroupManager implements Cgroups {
     const own = layout.version === 2 ? layout.own : (layout.own.memory ?? layout.own.cpu ?? '/');
     this.top = resolveCgroupPath(own, opts.name, 'cgroup');
     this.poller = new OomPoller(opts.oomPollInterval ?? 100);
+    this.preparing = opts.prepare !== false;
   }
 
   get version(): 1 | 2 {
@@ -343,13 +371,77 @@ export class CgroupManager implements Cgroups {
     this.opts.log.info(`cgroup: v${L.version} top level ${this.top}${L.version === 2 ? ` (controllers: ${this.v2Controllers.join(' ') || 'none'})` : ''}`);
   }
 
-  async create(name: string, manifest: CgroupSource, onMemoryNotification?: (e: MemoryNotification) => void): Promise<ContainerCgroup> {
+  /** Run `fn` after every earlier cgroup operation on `name` (see `chains`). */
+  serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.chains.get(name) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(name, tail);
+    void tail.then(() => {
+      if (this.chains.get(name) === tail) this.chains.delete(name);
+    });
+    return run;
+  }
+
+  create(name: string, manifest: CgroupSource, onMemoryNotification?: (e: MemoryNotification) => void): Promise<ContainerCgroup> {
+    return this.serial(name, async () => {
+      if (this.live.has(name)) throw new NorthstarError('ECGROUP', `cgroup of ${name} exists already (another version is running)`);
+      const cg = (await this.takePrepared(name, manifest)) ?? (await this.make(name, manifest));
+      try {
+        if (manifest.cgroups?.memory?.oom_monitor && onMemoryNotification) await cg.startMonitor(onMemoryNotification);
+      } catch (e) {
+        await cg.destroy().catch(() => undefined);
+        throw e;
+      }
+      this.live.set(name, cg);
+      return cg;
+    });
+  }
+
+  prepare(name: string, manifest: CgroupSource): void {
+    if (!this.preparing || wantsRealtime(manifest)) return;
+    void this.serial(name, async () => {
+      if (this.live.has(name) || this.prepared.has(name)) return;
+      const cg = await this.make(name, manifest);
+      this.prepared.set(name, { cg, key: settingsKey(manifest, this.opts.pidsMax) });
+      this.opts.log.debug(`cgroup of ${name} prepared`);
+    }).catch((e: unknown) => this.opts.log.warn(`preparing the cgroup of ${name} ahead of its start failed (its start makes one): ${errorMessage(e)}`));
+  }
+
+  discard(name: string): Promise<void> {
+    return this.serial(name, async () => {
+      const p = this.prepared.get(name);
+      if (!p) return;
+      this.prepared.delete(name);
+      await p.cg.destroy();
+    });
+  }
+
+  /** The prepared cgroup of `name` if it fits these settings and still exists; one that does not fit is removed. */
+  private async takePrepared(name: string, manifest: CgroupSource): Promise<ContainerCgroupImpl | undefined> {
+    const p = this.prepared.get(name);
+    if (!p) return undefined;
+    this.prepared.delete(name);
+    // Removed behind our back (or an empty directory left by a foreign tool): made afresh.
+    const present = p.cg.dirs.every((d) => existsSync(`${d}/cgroup.procs`));
+    if (p.key === settingsKey(manifest, this.opts.pidsMax) && present) return p.cg;
+    await p.cg.destroy().catch((e: unknown) => this.opts.log.warn(`cgroup of ${name}: removing the prepared one failed: ${errorMessage(e)}`));
+    return undefined;
+  }
+
+  /** @internal Whether `name` has a prepared cgroup (for tests). */
+  hasPrepared(name: string): boolean {
+    return this.prepared.has(name);
+  }
+
+  /** Make and configure the cgroup of `name` (not yet live, no monitor). */
+  private async make(name: string, manifest: CgroupSource): Promise<ContainerCgroupImpl> {
     const container = name;
     const settings = manifest.cgroups;
     cgroupComponents(name, 'container name');
     if (name.includes('/') || name === '') throw new NorthstarError('ECGROUP', `invalid cgroup name ${JSON.stringify(name)}`);
-    const key = name;
-    if (this.live.has(key)) throw new NorthstarError('ECGROUP', `cgroup of ${name} exists already (another version is running)`);
     const base = settings?.parent ?? this.opts.name;
     const what = settings?.parent !== undefined ? `${container}: cgroups.parent` : 'cgroup';
     // The hierarchies are independent: their directories are made concurrently, recorded as
@@ -404,12 +496,10 @@ export class CgroupManager implements Cgroups {
       await cg.apply(cgroupWrites(settings, this.layout.version).writes);
       const plan = cgroupWrites(settings, this.layout.version);
       if (plan.skipped.length) this.opts.log.debug(`${container}: cgroup settings without a file on v${this.layout.version}: ${plan.skipped.join(', ')}`);
-      if (settings?.memory?.oom_monitor && onMemoryNotification) await cg.startMonitor(onMemoryNotification);
     } catch (e) {
       await cg.destroy().catch(() => undefined);
       throw e;
     }
-    this.live.set(key, cg);
     return cg;
   }
 
@@ -495,6 +585,7 @@ export class CgroupManager implements Cgroups {
   /** @internal */
   forget(cg: ContainerCgroupImpl): void {
     if (this.live.get(cg.name) === cg) this.live.delete(cg.name);
+    if (this.prepared.get(cg.name)?.cg === cg) this.prepared.delete(cg.name);
   }
 
   /** @internal */
@@ -503,7 +594,10 @@ export class CgroupManager implements Cgroups {
   }
 
   async shutdown(): Promise<void> {
-    for (const cg of [...this.live.values()]) {
+    // Background removals and preparations first; then nothing new is prepared.
+    this.preparing = false;
+    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    for (const cg of [...this.live.values(), ...[...this.prepared.values()].map((p) => p.cg)]) {
       await cg.destroy().catch((e: unknown) => this.opts.log.warn(`cgroup ${cg.path}: ${errorMessage(e)}`));
     }
     for (const dir of [...this.created].reverse()) {
@@ -520,6 +614,11 @@ export class CgroupManager implements Cgroups {
     this.parents.clear();
     await this.owned.close();
   }
+}
+
+/** What a prepared cgroup was configured from: a create with another key makes a new one. */
+function settingsKey(manifest: CgroupSource, pidsMax: number | 'max' | undefined): string {
+  return JSON.stringify([manifest.cgroups ?? null, pidsMax ?? null], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 }
 
 function wantsRealtime(manifest: CgroupSource): boolean {
@@ -624,6 +723,21 @@ class ContainerCgroupImpl implements ContainerCgroup {
     }
   }
 
+  /** pids(), read synchronously (small in-memory cgroupfs files). */
+  private pidsNow(): number[] {
+    const all = new Set<number>();
+    for (const file of this.procs) {
+      let text = '';
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        // gone: no tasks
+      }
+      for (const l of text.split('\n')) if (l.trim()) all.add(Number(l));
+    }
+    return [...all];
+  }
+
   async pids(): Promise<number[]> {
     const all = new Set<number>();
     for (const text of await Promise.all(this.procs.map(readOpt))) {
@@ -713,9 +827,24 @@ class ContainerCgroupImpl implements ContainerCgroup {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    await this.empty();
+    await this.remove();
+  }
+
+  async release(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.empty();
+    // Until removed, the name stays taken (live): a create waits for this in its chain.
+    void this.manager.serial(this.name, () => this.remove()).catch((e: unknown) => this.log.warn(`${this.container}: ${errorMessage(e)}`));
+  }
+
+  /** Stop the monitor and kill what is left, so that no task of the container remains. */
+  private async empty(): Promise<void> {
     await this.stopMonitor();
     // Leftover tasks (an init that escaped its reaper, a debug command) are killed first.
-    const pids = await this.pids();
+    // Read at once: on the exit's path, and cgroupfs files are in memory.
+    const pids = this.pidsNow();
     if (pids.length > 0) {
       this.log.warn(`${this.container}: killing ${pids.length} leftover task(s) in cgroup ${this.path}`);
       for (const { dir } of this.hier) {
@@ -724,6 +853,10 @@ class ContainerCgroupImpl implements ContainerCgroup {
         }
       }
     }
+  }
+
+  /** Remove the (empty) directories. */
+  private async remove(): Promise<void> {
     // Give a realtime budget back first: a removed cgroup's budget stays counted against
     // its parent until the kernel frees the group, which would refuse the next start's.
     for (const { dir, controllers } of this.hier) {
