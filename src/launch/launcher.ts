@@ -164,6 +164,8 @@ export class ContainerProcess {
   /** @internal called synchronously when init reports CREATED (init is alive then). */
   onCreated: ((initPid: number) => void) | null = null;
   private controlClosed = false;
+  /** EXEC was sent with the plan (Launcher.start, or create with `exec`). */
+  private execSent = false;
 
   /** @internal use Launcher.create / Launcher.start */
   constructor(container: string, child: ChildProcess, pipes: { stdout: boolean; stderr: boolean; console: number | null }) {
@@ -217,6 +219,22 @@ export class ContainerProcess {
     });
   }
 
+  /**
+   * For a create that sent EXEC with the plan: resolves once the app's execve succeeded
+   * (at once if it already has), rejects like exec().
+   */
+  started(): Promise<void> {
+    if (this.appPid !== null && !this.error) return Promise.resolve();
+    if (!this.execSent) return Promise.reject(new NorthstarError('ESTATE', `started ${this.container}: EXEC was not sent with the plan; use exec()`));
+    if (this.phase === 'exited') {
+      return Promise.reject(this.error ?? new LaunchError(this.container, 'launch', 0, null, `the launch core exited (${describeExit(this.childExit)}) before the container started`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiter = { resolve, reject, want: 'running' };
+      this.settle();
+    });
+  }
+
   /** Exec the app in a created container. Resolves when execve succeeded. */
   exec(): Promise<void> {
     if (this.phase !== 'created') {
@@ -255,6 +273,7 @@ export class ContainerProcess {
 
   /** @internal the plan (and EXEC for a one-call start) in one write, read by the core at once */
   sendPlan(plan: Buffer, exec: boolean): void {
+    this.execSent = exec;
     if (exec) this.send(plan, Buffer.from([CMD_EXEC]));
     else this.send(plan);
   }
@@ -282,7 +301,7 @@ export class ContainerProcess {
         this.pid = r.pid;
         this.createdAt = new Date();
         this.onCreated?.(this.pid);
-        if (this.phase === 'creating') this.phase = 'created';
+        if (this.phase === 'creating') this.phase = this.execSent ? 'starting' : 'created';
         if (this.waiter?.want === 'created') this.settle();
         break;
       case 'started':
@@ -392,8 +411,10 @@ export class Launcher {
    * Resolves with the handle (pid = init's host pid) or rejects with a LaunchError once
    * no process of the container is left.
    */
-  async create(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
-    const proc = this.spawnCore(plan, fds, false);
+  async create(plan: LaunchPlan, fds: LaunchFds = {}, opts: { exec?: boolean } = {}): Promise<ContainerProcess> {
+    // `exec`: EXEC goes with the plan, so init runs the app once created, without waiting
+    // for a round trip to the runtime; the caller waits for it with started().
+    const proc = this.spawnCore(plan, fds, opts.exec === true);
     await proc.wait('created');
     return proc;
   }

@@ -10,8 +10,12 @@ import type { ExecOptions, ExecProcess } from '../launch/exec-process.js';
 export type { Cgroups as CgroupPort, ContainerCgroup as CgroupHandle } from './cgroups/index.js';
 
 export interface LauncherPort {
-  /** Create the container with init parked (pid known); `exec()` on the result starts the app. */
-  create(plan: LaunchPlan, fds: LaunchFds): Promise<ContainerProcess>;
+  /**
+   * Create the container with init parked (pid known); `exec()` on the result starts the
+   * app. With `exec`, the app is started as soon as the container is created (no round
+   * trip); `started()` on the result waits for it.
+   */
+  create(plan: LaunchPlan, fds: LaunchFds, opts?: { exec?: boolean }): Promise<ContainerProcess>;
   /** Ours: run a command inside a running container (a launcher without it refuses exec). */
   exec?(plan: LaunchPlan, opts: ExecOptions): ExecProcess;
   /** Release what the launcher holds (its pooled cores); running containers are not affected. */

@@ -167,7 +167,11 @@ export async function startContainer(deps: StartDeps, job: StartJob): Promise<Ru
     const root = await writableRoot(deps.config, job, teardown);
     const plan = launchPlan(deps, job, { root, cgroupProcs: cgroup.procs, sockets: sockets.map((s) => s.name) });
     phases.mark('plan');
-    const proc = await createProcess(deps.launcher, plan, job.manifest, sockets);
+    // Without debug commands to run while init is parked, the app is started as soon as
+    // the container is created: its output and console wait in their pipes until served
+    // below, which happens in the same turn as onRunning.
+    const execAtOnce = deps.config.debug.commands.length === 0;
+    const proc = await createProcess(deps.launcher, plan, job.manifest, sockets, execAtOnce);
     teardown.push('container process', async () => {
       proc.destroy();
       await proc.exited;
@@ -178,7 +182,7 @@ export async function startContainer(deps: StartDeps, job: StartJob): Promise<Ru
     for (const cmd of deps.config.debug.commands) await runDebugCommand(deps.log, cmd, proc.pid, c.toString());
     const running: Running = { proc, startedAt: began, cgroup, resources: [...job.resources.values()].map((r) => r.container), teardown, plan, execs: new Set() };
     job.onRunning(running);
-    await proc.exec();
+    await (execAtOnce ? proc.started() : proc.exec());
     phases.mark('exec');
     failpoint('start.after-exec');
     deps.log.debug(`start phases of ${c} (ms): ${phases}`);
@@ -278,7 +282,7 @@ function launchPlan(deps: StartDeps, job: StartJob, at: { root: string; cgroupPr
 }
 
 /** The container with init parked. stdin is /dev/null; `discard` output too. */
-async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest: Manifest, sockets: SocketSpec[]): Promise<ContainerProcess> {
+async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest: Manifest, sockets: SocketSpec[], exec: boolean): Promise<ContainerProcess> {
   const io = manifest.io ?? { stdout: 'discard', stderr: 'discard' };
   // Absent fds are /dev/null; with only /dev/null and pipes a pooled core can serve the start.
   const fds: LaunchFds = {
@@ -287,7 +291,7 @@ async function createProcess(launcher: LauncherPort, plan: LaunchPlan, manifest:
     ...(manifest.console !== undefined ? { console: 'pipe' as const } : {}),
     ...(sockets.length > 0 ? { createSockets: sockets } : {}),
   };
-  return launcher.create(plan, fds);
+  return launcher.create(plan, fds, { exec });
 }
 
 /** stdout/stderr logged (`pipe`) or copied (`inherit`); the container console served. */

@@ -85,6 +85,7 @@ class FakeLauncher {
       console: null,
       exited,
       exec: async () => {},
+      started: async () => {},
       kill: (sig: number) => {
         exit({ signal: sig });
         return true;

@@ -68,6 +68,7 @@ class FakeLauncher {
       console: null,
       exited,
       exec: async () => {},
+      started: async () => {},
       kill: (sig: number) => {
         exit({ signal: sig });
         return true;
