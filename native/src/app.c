@@ -5,7 +5,7 @@
  *   no_new_privs, the passed fds renumbered to 3.. with every other fd close-on-exec,
  *   NORTHSTAR_CONSOLE / NORTHSTAR_SOCKET_<name> appended to the environment, a check
  *   that the executable and its #! interpreter or ELF loader can be run (exec_check.c),
- *   then seccomp, then execve.
+ *   then the seccomp filter (compiled by the launcher, received by init), then execve.
  * Any failure is written as an ERROR record to err_fd (close-on-exec, read by init); a
  * successful execve closes err_fd, which init sees as EOF. */
 #include <errno.h>
@@ -56,7 +56,7 @@ static int renumber_fds(unsigned count) {
   return 0;
 }
 
-void app_main(const struct plan *p, int err_fd) {
+void app_main(const struct plan *p, int err_fd, const struct sock_fprog *filter) {
   sigset_t all;
   sigemptyset(&all);
   if (sigprocmask(SIG_SETMASK, &all, NULL) < 0) {
@@ -90,7 +90,7 @@ void app_main(const struct plan *p, int err_fd) {
     die(err_fd);
   }
   if (check_interpreter(p->path) < 0) die(err_fd);
-  if (load_seccomp(p) < 0) die(err_fd);
+  if (install_seccomp(filter) < 0) die(err_fd);
   execve(p->path, p->argv, env);
   /* Only reached if execve failed after the filter was installed: reporting needs write
    * and exit_group; a filter without them turns this into a SIGSYS kill. */

@@ -33,16 +33,29 @@ int apply_ids(const struct plan *p);
 int apply_caps(const struct plan *p);
 int drop_init_caps(void);
 
-/* seccomp.c: build and load the filter; the last step before execve. */
+/* seccomp.c: the filter. compile_seccomp gives the plan's BPF program (len 0: none;
+ * the launcher compiles it while init sets up the root), install_seccomp loads one (the
+ * app's last step before execve), load_seccomp does both (an exec). */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+/* BPF_MAXINSNS instructions. */
+#define SECCOMP_MAX_BPF_BYTES (4096 * 8)
+/* The record the launcher sends init on its filter socket: this type byte and the program
+ * (an ERROR record instead when compiling failed). */
+#define REC_FILTER 0x46
+int compile_seccomp(const struct plan *p, struct sock_fprog *prog);
+int install_seccomp(const struct sock_fprog *prog);
 int load_seccomp(const struct plan *p);
 /* exec_check.c: -1 (step error set) when the #! interpreter or ELF loader of path is missing. */
 int check_interpreter(const char *path);
 
 /* init.c: PID 1 of the container. Never returns. */
-__attribute__((noreturn)) void init_main(const struct plan *p);
+__attribute__((noreturn)) void init_main(const struct plan *p, int filter_fd);
+/* main.c's side of filter_fd: compile the plan's filter and send it (or the failure). */
+void send_filter(int fd, const struct plan *p);
 
 /* app.c: the app child of init. Never returns. */
-__attribute__((noreturn)) void app_main(const struct plan *p, int err_fd);
+__attribute__((noreturn)) void app_main(const struct plan *p, int err_fd, const struct sock_fprog *filter);
 
 /* join.c: exec into a running container (the JOIN frame, then the plan). */
 struct join {

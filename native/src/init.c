@@ -96,7 +96,41 @@ static int park(int *signo) {
   }
 }
 
-static pid_t spawn_app(const struct plan *p) {
+/* The app's seccomp filter, compiled by the launcher (send_filter in main.c) while init set
+ * up the root. A failure to compile is the launcher's ERROR record: forwarded as it is. */
+static void receive_filter(int fd, struct sock_fprog *prog) {
+  uint8_t *buf = NULL;
+  uint32_t len = 0;
+  int rc = read_frame(fd, &buf, &len, 1 + SECCOMP_MAX_BPF_BYTES);
+  close(fd);
+  if (rc <= 0 || len == 0) {
+    fail_step("seccomp", rc < 0 ? errno : EPIPE, NULL, "the compiled filter did not come from the launcher");
+    fail_init();
+  }
+  if (buf[0] == REP_ERROR) {
+    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    if (write_all(CONTROL_FD, hdr, 4) == 0) write_all(CONTROL_FD, buf, len);
+    finish(0, 0, 0);
+  }
+  size_t bytes = len - 1;
+  if (buf[0] != REC_FILTER || bytes % sizeof(struct sock_filter) != 0) {
+    fail_step("seccomp", EPROTO, NULL, "malformed filter record from the launcher");
+    fail_init();
+  }
+  prog->len = (unsigned short)(bytes / sizeof(struct sock_filter));
+  prog->filter = NULL;
+  if (bytes > 0) {
+    prog->filter = malloc(bytes);
+    if (!prog->filter) {
+      fail_step("seccomp", ENOMEM, NULL, "no memory for the filter");
+      fail_init();
+    }
+    memcpy(prog->filter, buf + 1, bytes);
+  }
+  free(buf);
+}
+
+static pid_t spawn_app(const struct plan *p, const struct sock_fprog *filter) {
   int errp[2];
   if (pipe2(errp, O_CLOEXEC) < 0) {
     fail_step("exec", errno, NULL, "pipe2 failed");
@@ -110,7 +144,7 @@ static pid_t spawn_app(const struct plan *p) {
   if (pid == 0) {
     close(errp[0]);
     close(g_sigfd);
-    app_main(p, errp[1]);
+    app_main(p, errp[1], filter);
   }
   close(errp[1]);
   /* Init keeps no copy of the passed fds: the app owns them now. */
@@ -136,7 +170,7 @@ static uint32_t host_pid(void) {
   return (uint32_t)strtoul(buf, NULL, 10);
 }
 
-void init_main(const struct plan *p) {
+void init_main(const struct plan *p, int filter_fd) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(1);
   const uint32_t hpid = host_pid();
 
@@ -177,7 +211,10 @@ void init_main(const struct plan *p) {
     if (signo > 0) report_exit(CONTROL_FD, 1, signo);
     finish(0, 0, 0);
   }
-  pid_t app = spawn_app(p);
+  struct sock_fprog filter;
+  receive_filter(filter_fd, &filter);
+  pid_t app = spawn_app(p, &filter);
+  free(filter.filter);
   if (drop_init_caps() < 0) {
     /* The app runs already: report, then take the container down. */
     send_step_error(CONTROL_FD);

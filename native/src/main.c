@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,21 @@ static int settle_fds(const struct plan *p, unsigned passed) {
 static int check_fd(int fd, const char *what) {
   if (fcntl(fd, F_GETFD) < 0) return fail_step("fds", errno, NULL, "%s (fd %d) was not passed", what, fd);
   return 0;
+}
+
+void send_filter(int fd, const struct plan *p) {
+  /* init may be gone already (it failed): no SIGPIPE for that, its failure is reported. */
+  signal(SIGPIPE, SIG_IGN);
+  struct sock_fprog prog;
+  if (compile_seccomp(p, &prog) < 0) {
+    send_step_error(fd);
+    return;
+  }
+  size_t bytes = (size_t)prog.len * sizeof(struct sock_filter);
+  uint32_t len = (uint32_t)(1 + bytes);
+  uint8_t hdr[5] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24), REC_FILTER};
+  if (write_all(fd, hdr, sizeof hdr) == 0 && bytes > 0) write_all(fd, prog.filter, bytes);
+  free(prog.filter);
 }
 
 int main(int argc, char **argv, char **envp) {
@@ -151,9 +167,19 @@ int main(int argc, char **argv, char **envp) {
   /* The runtime protects itself from the OOM killer (oom_score_adj, default -900); the
    * container must not inherit that, nor be able to go back below 0 (see ns.c). */
   if (reset_oom_score_adj() < 0) fail_launcher();
+  /* The seccomp filter is compiled here while init sets up the root, and sent to it. */
+  int filter[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, filter) < 0) {
+    fail_step("seccomp", errno, NULL, "socketpair for the compiled filter failed");
+    fail_launcher();
+  }
   pid_t init = clone_init(&plan);
   if (init < 0) fail_launcher();
-  if (init == 0) init_main(&plan);
+  if (init == 0) {
+    close(filter[1]);
+    init_main(&plan, filter[0]);
+  }
+  close(filter[0]);
   /* From here on only init talks to the runtime. The launcher keeps none of the fds the
    * container gets. */
   close(CONTROL_FD);
@@ -162,6 +188,8 @@ int main(int argc, char **argv, char **envp) {
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
+  send_filter(filter[1], &plan);
+  close(filter[1]);
   plan_free(&plan);
   trim_rss();
 

@@ -9,10 +9,20 @@
  * Deny-list (no `seccomp` section, runtime config `[seccomp] default = "deny-dangerous"`):
  *  - default action: allow; wrong architecture: kill (no other ABI around the list);
  *  - a matching rule fails the call with the rule's errno; same conditions as above.
- * Names libseccomp cannot resolve for this architecture are skipped. */
+ * Names libseccomp cannot resolve for this architecture are skipped.
+ *
+ * A container's filter is compiled by the launcher, right after it cloned init, while init
+ * sets up the root (on the other CPU where there is one): compile_seccomp() gives the BPF
+ * program, which init receives before it forks the app, and the app only installs it
+ * (install_seccomp), the last step before execve. An exec into a running container
+ * compiles and installs in one (load_seccomp). */
 #include <errno.h>
 #include <seccomp.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -23,15 +33,19 @@ static int add(scmp_filter_ctx ctx, uint32_t action, int nr, const char *name, u
   return 0;
 }
 
-int load_seccomp(const struct plan *p) {
-  if (p->seccomp == SECCOMP_OFF) return 0;
+/* The filter of the plan as a libseccomp context; NULL (step error set) on failure. */
+static scmp_filter_ctx build(const struct plan *p) {
   const int deny = p->seccomp == SECCOMP_DENY_LIST;
   scmp_filter_ctx ctx = seccomp_init(deny ? SCMP_ACT_ALLOW : SCMP_ACT_KILL_PROCESS);
-  if (!ctx) return fail_step("seccomp", ENOMEM, NULL, "seccomp_init failed");
+  if (!ctx) {
+    fail_step("seccomp", ENOMEM, NULL, "seccomp_init failed");
+    return NULL;
+  }
   int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc < 0) {
     seccomp_release(ctx);
-    return fail_step("seccomp", -rc, NULL, "setting the bad-architecture action failed");
+    fail_step("seccomp", -rc, NULL, "setting the bad-architecture action failed");
+    return NULL;
   }
   if (!deny && add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execve), "execve", 0, NULL) < 0) goto fail;
   for (uint32_t i = 0; i < p->nrules; i++) {
@@ -54,15 +68,63 @@ int load_seccomp(const struct plan *p) {
       }
     }
   }
-  rc = seccomp_load(ctx);
-  if (rc < 0) {
-    seccomp_release(ctx);
-    return fail_step("seccomp", -rc, NULL, "loading the filter failed");
-  }
-  /* The context is not released: freeing memory is not worth a syscall the filter might
-   * not allow; execve discards it. */
-  return 0;
+  return ctx;
 fail:
   seccomp_release(ctx);
-  return -1;
+  return NULL;
+}
+
+int compile_seccomp(const struct plan *p, struct sock_fprog *prog) {
+  prog->len = 0;
+  prog->filter = NULL;
+  if (p->seccomp == SECCOMP_OFF) return 0;
+  scmp_filter_ctx ctx = build(p);
+  if (!ctx) return -1;
+  /* libseccomp 2.5 exports to an fd only. */
+  int fd = memfd_create("seccomp-bpf", MFD_CLOEXEC);
+  if (fd < 0) {
+    seccomp_release(ctx);
+    return fail_step("seccomp", errno, NULL, "memfd_create for the compiled filter failed");
+  }
+  int rc = seccomp_export_bpf(ctx, fd);
+  seccomp_release(ctx);
+  if (rc < 0) {
+    close(fd);
+    return fail_step("seccomp", -rc, NULL, "compiling the filter failed");
+  }
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size > SECCOMP_MAX_BPF_BYTES || size % (off_t)sizeof(struct sock_filter) != 0) {
+    close(fd);
+    return fail_step("seccomp", EINVAL, NULL, "the compiled filter has %lld bytes", (long long)size);
+  }
+  struct sock_filter *code = malloc((size_t)size);
+  if (!code) {
+    close(fd);
+    return fail_step("seccomp", ENOMEM, NULL, "no memory for the compiled filter");
+  }
+  ssize_t got = pread(fd, code, (size_t)size, 0);
+  close(fd);
+  if (got != (ssize_t)size) {
+    free(code);
+    return fail_step("seccomp", got < 0 ? errno : EIO, NULL, "reading the compiled filter back failed");
+  }
+  prog->filter = code;
+  prog->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+  return 0;
+}
+
+int install_seccomp(const struct sock_fprog *prog) {
+  if (prog->len == 0) return 0;
+  /* What seccomp_load does with the default attributes: no flags; no_new_privs is set by
+   * the caller before. */
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0) return fail_step("seccomp", errno, NULL, "loading the filter failed");
+  /* The program is not freed: freeing memory is not worth a syscall the filter might not
+   * allow; execve discards it. */
+  return 0;
+}
+
+int load_seccomp(const struct plan *p) {
+  struct sock_fprog prog;
+  if (compile_seccomp(p, &prog) < 0) return -1;
+  return install_seccomp(&prog);
 }
