@@ -173,7 +173,7 @@ interface Session {
   idleExit: number[];
   hundred: number;
   /** Alternating rounds: ours start -> exit, a cold unshare, a runc run (ms each). */
-  alt: { ours: number[]; unshare: number[]; runc: number[] };
+  alt: { ours: number[]; unshare: number[]; unshareNode: number[]; runc: number[] };
   /** 100 cold unshare runs started at once, until all have exited (ms); null without unshare. */
   hundredUnshare: number | null;
   idle: ReturnType<typeof measure>;
@@ -238,15 +238,17 @@ async function session(dir: string, names: string[], latency: boolean, v8Flags?:
     const { started: toStarted, exit: toExit } = latency ? await rounds(ROUNDS, 0) : warm;
     const { started: idleStarted, exit: idleExit } = latency ? await rounds(Math.max(10, Math.floor(ROUNDS / 4)), 100) : warm;
     // The references, alternating with our start -> exit round by round (issue 15's ratios).
-    const alt = { ours: [] as number[], unshare: [] as number[], runc: [] as number[] };
+    const alt = { ours: [] as number[], unshare: [] as number[], unshareNode: [] as number[], runc: [] as number[] };
     for (let i = 0; latency && i < Math.max(20, Math.floor(ROUNDS / 2)); i++) {
       alt.ours.push((await rounds(1, 0)).exit[0]!);
       if (refs?.unshare) alt.unshare.push(await refs.unshare());
+      if (refs?.unshareFromNode) alt.unshareNode.push(await refs.unshareFromNode());
       if (refs?.runc) alt.runc.push(await refs.runc());
     }
     let hundredUnshare: number | null = null;
     if (latency && refs?.unshare) {
       const one = refs.unshare;
+      // Each run timed natively; all started at once here, until all have exited.
       const t = performance.now();
       await Promise.all(Array.from({ length: MANY }, () => one()));
       hundredUnshare = performance.now() - t;
@@ -345,11 +347,12 @@ async function main(): Promise<void> {
     console.log(`  after 100 ms idle -> exit (exit 0): median ${median(r.idleExit).toFixed(2)} ms`);
     const { alt } = r;
     console.log(`  alternating rounds (${alt.ours.length}): start request -> exit ${median(alt.ours).toFixed(2)} ms` +
-      (alt.unshare.length ? `, cold unshare ${median(alt.unshare).toFixed(2)} ms` : ', unshare not installed') +
+      (alt.unshare.length ? `, cold unshare ${median(alt.unshare).toFixed(2)} ms (from Node: ${median(alt.unshareNode).toFixed(2)} ms)` : ', unshare not installed') +
       (alt.runc.length ? `, runc run ${median(alt.runc).toFixed(2)} ms` : ', runc not installed'));
     if (alt.unshare.length) {
       const x = median(alt.ours) / median(alt.unshare);
       console.log(`    ours / cold unshare = ${x.toFixed(2)}x   (issue 15: <= 1.5x: ${x <= 1.5 ? 'met' : 'NOT met'}; stretch < 1x: ${x < 1 ? 'met' : 'not met'})`);
+      console.log(`    ours / cold unshare spawned from Node = ${(median(alt.ours) / median(alt.unshareNode)).toFixed(2)}x`);
     }
     if (alt.runc.length) {
       const x = median(alt.runc) / median(alt.ours);
