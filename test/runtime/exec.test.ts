@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isRoot } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 import { cgroupIno, runCgroupGone } from '../helpers/cgroup.js';
