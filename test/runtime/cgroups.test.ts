@@ -352,3 +352,73 @@ test('v2 for real: a cgroup2 hierarchy mounted in a temp dir; create, join, cgro
   await cg.shutdown();
   assert.ok(!existsSync(join(mnt, own, name)));
 });
+
+test('prepared cgroups (cgroup2 mounted in a temp dir): taken by a create with the same settings, made anew for other ones; release before a removal that a create waits for; discard and shutdown remove them', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
+  const mnt = mkdtempSync(join(tmpdir(), 'ns-cg2-'));
+  try {
+    execFileSync('mount', ['-t', 'cgroup2', 'none', mnt], { stdio: 'pipe' });
+  } catch (e) {
+    rmdirSync(mnt);
+    t.skip(`cannot mount cgroup2 here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    return;
+  }
+  const undo: (() => unknown)[] = [];
+  t.after(async () => {
+    for (const fn of undo.reverse()) await fn();
+    execFileSync('umount', [mnt]);
+    rmdirSync(mnt);
+  });
+  const name = `ns-test-${randomBytes(4).toString('hex')}`;
+  const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
+  const cg = await CgroupManager.open({ name, log: recordingLog(), layout: { version: 2, root: mnt, own } });
+  undo.push(() => cg.shutdown());
+  const dir = join(mnt, own, name, 'hello');
+  const ino = (): number | undefined => (existsSync(dir) ? Number(execFileSync('stat', ['-c', '%i', dir], { encoding: 'utf8' })) : undefined);
+  const one = manifestWith('  memory:\n    memory_hard_limit: 67108864\n');
+  const two = manifestWith('  memory:\n    memory_hard_limit: 33554432\n');
+
+  cg.prepare('hello', one);
+  // A create queued behind the preparation takes its directory.
+  const c1 = await cg.create('hello', one);
+  assert.equal(cg.hasPrepared('hello'), false);
+  const first = ino();
+  assert.ok(first !== undefined);
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  undo.push(() => sleeper.kill('SIGKILL'));
+  await once(sleeper, 'spawn');
+  writeFileSync(c1.procs[0]!, String(sleeper.pid));
+  const exited = once(sleeper, 'exit');
+  // release: resolves once no task is left; the directory goes afterwards.
+  await c1.release!();
+  assert.equal(((await exited) as [number | null, string | null])[1], 'SIGKILL');
+  assert.deepEqual(await c1.pids(), []);
+  // The next create of the name waits for that removal: a new directory.
+  cg.prepare('hello', one);
+  const c2 = await cg.create('hello', one);
+  const second = ino();
+  assert.ok(second !== undefined && second !== first, 'a new cgroup after the release');
+  await c2.destroy();
+  assert.ok(!existsSync(dir));
+
+  // Prepared for other settings: not used, made anew.
+  cg.prepare('hello', one);
+  await cg.serial('hello', async () => undefined);
+  assert.equal(cg.hasPrepared('hello'), true);
+  const prepared = ino();
+  const c3 = await cg.create('hello', two);
+  const third = ino();
+  assert.ok(prepared !== undefined && third !== undefined && third !== prepared, 'the cgroup prepared for other settings was replaced');
+  cg.prepare('hello', two); // the name is live: nothing is prepared
+  await cg.serial('hello', async () => undefined);
+  assert.equal(cg.hasPrepared('hello'), false);
+  await c3.destroy();
+  assert.ok(!existsSync(dir));
+
+  // discard removes a prepared cgroup; shutdown removes one too.
+  cg.prepare('hello', one);
+  await cg.discard('hello');
+  assert.ok(!existsSync(dir), 'discarded');
+  cg.prepare('hello', one);
+  await cg.shutdown();
+  assert.ok(!existsSync(join(mnt, own, name)), 'shutdown removed the prepared cgroup and the top level');
+});
