@@ -121,7 +121,11 @@ function measure(root: number): { runtime: Mem; perContainer: Mem; nodes: number
     add(runtime, pid);
     for (const c of children.get(pid) ?? []) {
       if (isNode(c)) walk(c);
-      else if (cmdline(c).includes('(pooled)')) add(runtime, c);
+      else if (cmdline(c).includes('(pooled)')) {
+        // A pooled core and its sandbox's init.
+        add(runtime, c);
+        for (const init of children.get(c) ?? []) add(runtime, init);
+      }
       else {
         add(perContainer, c);
         for (const init of children.get(c) ?? []) add(perContainer, init);

@@ -20,6 +20,7 @@ void trim_rss(void);
 /* ns.c */
 int join_network(const struct plan *p);
 pid_t clone_init(const struct plan *p);
+pid_t clone_sandbox(void);
 int join_cgroups(const struct plan *p, pid_t pid);
 int reset_oom_score_adj(void);
 

@@ -18,6 +18,14 @@
  * status is 0 when init ended normally, 1 on a launcher failure (already reported), or
  * 128 + signal when init was killed.
  *
+ * A pooled core (env NSL_SANDBOX=1) clones init before its plan exists, into new PID, IPC,
+ * UTS and network namespaces (a "sandbox"), so that their creation is off the start's path.
+ * When the plan comes, the launcher checks that it wants a new network namespace, writes
+ * both pids into the cgroups and forwards the plan to init, which unshares its mount
+ * namespace then (a copy of the runtime's mounts as they are at the start) and goes on as
+ * any init. Either way the launcher compiles the seccomp filter while init sets up the root
+ * and sends it to init over the same socket pair.
+ *
  * Failures are never crashes: each is sent to the runtime as an ERROR record
  * {step, errno, path, message} (step_error.c). This file holds main() and its helpers
  * only; the steps live in their own files and link without it (the plan unit test in
@@ -25,6 +33,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +72,7 @@ static void name_process(int argc, char **argv, const char *container) {
 
 /* Put the host's /dev/null where the plan discards output, and close every fd the plan
  * does not list (a pooled core's unused console pipe). */
-static int settle_fds(const struct plan *p, unsigned passed) {
+static int settle_fds(const struct plan *p, unsigned passed, int keep) {
   if (p->discard) {
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0) return fail_step("fds", errno, "/dev/null", "opening /dev/null for discarded output failed");
@@ -74,7 +83,16 @@ static int settle_fds(const struct plan *p, unsigned passed) {
     }
     close(devnull);
   }
-  if (close_range(FIRST_PASSED_FD + passed, ~0U, 0) < 0) return fail_step("fds", errno, NULL, "closing the fds the plan does not list failed");
+  /* `keep` (>= 0): the sandbox's socket to its launcher, which stays open. */
+  const unsigned first = FIRST_PASSED_FD + passed;
+  int rc;
+  if (keep >= (int)first) {
+    rc = (keep > (int)first ? close_range(first, (unsigned)keep - 1, 0) : 0);
+    if (rc == 0) rc = close_range((unsigned)keep + 1, ~0U, 0);
+  } else {
+    rc = close_range(first, ~0U, 0);
+  }
+  if (rc < 0) return fail_step("fds", errno, NULL, "closing the fds the plan does not list failed");
   return 0;
 }
 
@@ -96,6 +114,36 @@ void send_filter(int fd, const struct plan *p) {
   uint8_t hdr[5] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24), REC_FILTER};
   if (write_all(fd, hdr, sizeof hdr) == 0 && bytes > 0) write_all(fd, prog.filter, bytes);
   free(prog.filter);
+}
+
+/* The init of a pooled core's sandbox (see clone_sandbox): waits for the plan the launcher
+ * forwards, puts its own copies of the container's fds in order, unshares its mount
+ * namespace, and goes on as any init. A failure before init_main is reported like init's. */
+__attribute__((noreturn)) static void sandbox_init(int chan) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) _exit(1);
+  prctl(PR_SET_NAME, "nsl-sandbox", 0, 0, 0);
+  uint8_t *buf = NULL;
+  uint32_t len = 0;
+  /* EOF: the core was discarded (shutdown, or it served no plan). */
+  if (read_frame(chan, &buf, &len, PLAN_MAX_BYTES) <= 0) _exit(1);
+  struct plan plan;
+  char perr[256];
+  if (plan_parse(buf, len, &plan, perr, sizeof perr) < 0) {
+    fail_step("plan", EINVAL, NULL, "invalid plan in the sandbox: %s", perr);
+    send_step_error(CONTROL_FD);
+    _exit(1);
+  }
+  free(buf);
+  if (settle_fds(&plan, (plan.console ? 1u : 0u) + plan.nsockets, chan) < 0) {
+    send_step_error(CONTROL_FD);
+    _exit(1);
+  }
+  if (unshare(CLONE_NEWNS) < 0) {
+    fail_step("clone", errno, NULL, "creating the mount namespace in the sandbox failed");
+    send_step_error(CONTROL_FD);
+    _exit(1);
+  }
+  init_main(&plan, chan);
 }
 
 int main(int argc, char **argv, char **envp) {
@@ -120,10 +168,30 @@ int main(int argc, char **argv, char **envp) {
   snprintf(comm, sizeof comm, "nsl-%.*s", (int)strcspn(name, " "), name);
   prctl(PR_SET_NAME, comm, 0, 0, 0);
 
+  /* A pooled core (NSL_SANDBOX=1 from the runtime) clones its init ahead of the plan. The
+   * oom_score_adj is reset first, so that init starts at 0 as below. */
+  const int sandbox = getenv("NSL_SANDBOX") != NULL;
+  int chan[2] = {-1, -1};
+  pid_t init = 0;
+  if (sandbox) {
+    if (reset_oom_score_adj() < 0) fail_launcher();
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
+      fail_step("clone", errno, NULL, "socketpair for the sandbox failed");
+      fail_launcher();
+    }
+    init = clone_sandbox();
+    if (init < 0) fail_launcher();
+    if (init == 0) {
+      close(chan[1]);
+      sandbox_init(chan[0]);
+    }
+    close(chan[0]);
+  }
+
   uint8_t *buf = NULL;
   uint32_t len = 0;
   int rc = read_frame(COMMAND_FD, &buf, &len, PLAN_MAX_BYTES);
-  if (rc == 0) return 1; /* the runtime closed the control socket: nothing to do */
+  if (rc == 0) return 1; /* the runtime closed the control socket: nothing to do (a sandbox's init follows by its parent-death signal) */
   if (rc < 0) {
     fail_step("plan", errno, NULL, "reading the plan failed");
     fail_launcher();
@@ -131,6 +199,10 @@ int main(int argc, char **argv, char **envp) {
   /* A JOIN frame first (a plan starts with "NSPL"): exec into a running container. */
   struct join join = {0};
   int joining = len > 0 && buf[0] == CMD_JOIN;
+  if (joining && sandbox) {
+    fail_step("plan", EINVAL, NULL, "a pooled core cannot run an exec into a container");
+    fail_launcher();
+  }
   if (joining) {
     if (parse_join(buf, len, &join) < 0) fail_launcher();
     free(buf);
@@ -147,11 +219,11 @@ int main(int argc, char **argv, char **envp) {
     fail_step("plan", EINVAL, NULL, "invalid plan: %s", perr);
     fail_launcher();
   }
-  free(buf);
   name_process(argc, argv, plan.container);
 
   unsigned passed = (plan.console ? 1u : 0u) + plan.nsockets;
-  if (settle_fds(&plan, passed) < 0) fail_launcher();
+  /* A sandbox's launcher keeps its socket to init; its copies of the fds are closed below. */
+  if (settle_fds(&plan, passed, sandbox ? chan[1] : -1) < 0) fail_launcher();
   for (int fd = 0; fd < 3; fd++) {
     if (check_fd(fd, fd == 0 ? "stdin" : fd == 1 ? "stdout" : "stderr") < 0) fail_launcher();
   }
@@ -159,6 +231,25 @@ int main(int argc, char **argv, char **envp) {
     if (check_fd(FIRST_PASSED_FD + (int)i, plan.console && i == 0 ? "console" : "socket") < 0) fail_launcher();
   }
   if (joining) join_main(&plan, &join);
+  if (sandbox) {
+    /* init exists already, with a network namespace of its own. The runtime hands a pooled
+     * core only plans with a new network namespace. */
+    if (plan.net != NET_NEW) {
+      fail_step("network", EINVAL, NULL, "a pooled core's sandbox has a new network namespace; this plan asks for another");
+      fail_launcher();
+    }
+    /* Both processes join the cgroups before init runs anything of the container. */
+    if (join_cgroups(&plan, getpid()) < 0 || join_cgroups(&plan, init) < 0) fail_launcher();
+    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    signal(SIGPIPE, SIG_IGN); /* init gone: its parent-death or failure is what is reported */
+    if (write_all(chan[1], hdr, 4) < 0 || write_all(chan[1], buf, len) < 0) {
+      fail_step("clone", errno, NULL, "handing the plan to the sandbox failed");
+      fail_launcher();
+    }
+    free(buf);
+    goto cloned;
+  }
+  free(buf);
   if (join_network(&plan) < 0) fail_launcher();
 
   /* Joining the cgroups before init exists puts init and everything below it inside
@@ -168,18 +259,18 @@ int main(int argc, char **argv, char **envp) {
    * container must not inherit that, nor be able to go back below 0 (see ns.c). */
   if (reset_oom_score_adj() < 0) fail_launcher();
   /* The seccomp filter is compiled here while init sets up the root, and sent to it. */
-  int filter[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, filter) < 0) {
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
     fail_step("seccomp", errno, NULL, "socketpair for the compiled filter failed");
     fail_launcher();
   }
-  pid_t init = clone_init(&plan);
+  init = clone_init(&plan);
   if (init < 0) fail_launcher();
   if (init == 0) {
-    close(filter[1]);
-    init_main(&plan, filter[0]);
+    close(chan[1]);
+    init_main(&plan, chan[0]);
   }
-  close(filter[0]);
+  close(chan[0]);
+cloned:
   /* From here on only init talks to the runtime. The launcher keeps none of the fds the
    * container gets. */
   close(CONTROL_FD);
@@ -188,8 +279,8 @@ int main(int argc, char **argv, char **envp) {
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && devnull >= 0; fd++) dup2(devnull, fd);
   if (devnull > 2) close(devnull);
-  send_filter(filter[1], &plan);
-  close(filter[1]);
+  send_filter(chan[1], &plan);
+  close(chan[1]);
   plan_free(&plan);
   trim_rss();
 

@@ -461,7 +461,9 @@ export class Launcher {
   private spawnCore(plan: LaunchPlan, fds: LaunchFds, exec: boolean): ContainerProcess {
     if (this.closed) throw new NorthstarError('ESTATE', `start ${plan.container}: the launcher is closed`);
     const stdio = this.stdio(plan, fds);
-    const spare = this.takeSpare(fds);
+    // A pooled core's sandbox has a new network namespace: `network: host` or a named
+    // namespace spawns its own core.
+    const spare = plan.network.mode === 'new' ? this.takeSpare(fds) : null;
     if (spare) return this.useSpare(spare, plan, fds, exec);
     const encoded = encodePlan(plan);
     if (!existsSync(this.binary)) {
@@ -555,7 +557,9 @@ export class Launcher {
     while (!this.closed && this.spares.length < this.poolSize && existsSync(this.binary)) {
       let child: ChildProcess;
       try {
-        child = spawn(this.command(SPARE_STDIO.length), [SPARE_NAME], { stdio: [...SPARE_STDIO], env: {}, argv0: 'northstar-launch', windowsHide: true });
+        // NSL_SANDBOX: the core clones its init into new PID, IPC, UTS and network namespaces
+        // before its plan comes (native/src/main.c), off the start's path.
+        child = spawn(this.command(SPARE_STDIO.length), [SPARE_NAME], { stdio: [...SPARE_STDIO], env: { NSL_SANDBOX: '1' }, argv0: 'northstar-launch', windowsHide: true });
       } catch {
         return; // the next start spawns its own core and reports why that fails
       }

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, Notification } from '../../src/client/index.js';
 import { isRoot } from '../helpers/tmp.js';
+import { until } from '../helpers/until.js';
 import { isExit, isStarted, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
 
 const TC = 'test-container:0.0.1';
@@ -114,7 +115,13 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
     const done = (async () => {
       for await (const l of follow) lines.push(l.line);
     })();
+    const runs = (): number => lines.filter((l) => l === 'Executing "Sleep"').length;
+    let expected = 0;
     const killInit = async (): Promise<void> => {
+      // The run's first line is in the follow before it is killed (a kill right after
+      // `started` may come before the app has printed anything).
+      if (expected > 0) await until(`run ${expected}'s line in the follow`, () => runs() >= expected);
+      expected += 1;
       // From the host: an end by itself (signal 9), which the policy restarts.
       process.kill(Number((await client.inspect(c)).process!.pid), 'SIGKILL');
       await nextNotification(client, isExit(c));
@@ -122,6 +129,8 @@ describe('restart policies', { skip: !isRoot && 'needs root', timeout: 600_000 }
     await killInit();
     await nextNotification(client, isStarted(c));
     // A console restart of the restarted run: the follow goes on with the next one too.
+    await until("the restarted run's line in the follow", () => runs() >= 1);
+    expected = 2;
     await client.restart(c, { timeoutMs: 5000 });
     await nextNotification(client, isExit(c));
     await nextNotification(client, isStarted(c));
