@@ -100,14 +100,17 @@ export interface LauncherOptions {
   /** Path of northstar-launch; default: native/build/northstar-launch of this checkout. */
   binary?: string;
   /**
-   * Launch cores spawned ahead of time, each waiting for its plan (default 0). A start
-   * whose fds allow it (see `Launcher.create`) takes one instead of spawning; the pool
-   * refills once starts pause.
+   * Launch cores spawned ahead of time, each with its sandbox, waiting for its plan
+   * (default 0). A start whose fds and network allow it (see `spawnCore`) takes one instead
+   * of spawning; the pool refills once starts pause.
    */
   pool?: number;
 }
 
-/** A core spawned ahead of time: no plan, no namespace, no cgroup yet; used once. */
+/**
+ * A core spawned ahead of time: no plan, no cgroup and no mount yet; its init already waits
+ * in new PID, IPC, UTS and network namespaces (a sandbox, see native/src/main.c). Used once.
+ */
 interface Spare {
   readonly child: ChildProcess;
   gone: boolean;
@@ -436,7 +439,8 @@ export class Launcher {
   close(): void {
     this.closed = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
-    // A pooled core holds nothing yet (no namespace, cgroup or mount): SIGKILL is all.
+    // A pooled core holds no cgroup or mount yet: SIGKILL is all (its sandbox's init
+    // follows by its parent-death signal).
     for (const s of this.spares.splice(0)) {
       for (const fd of s.child.stdio) (fd as Duplex | null)?.destroy();
       if (!s.gone) s.child.kill('SIGKILL');
