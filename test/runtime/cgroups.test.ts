@@ -1,8 +1,7 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +13,7 @@ import {
 } from '../../src/runtime/cgroups/index.js';
 import { tempDir, isRoot } from '../helpers/tmp.js';
 import { recordingLog } from './npk-fixture.js';
+import { mountCgroup2 } from '../helpers/cgroup.js';
 
 function manifestWith(cgroups: string) {
   return parseManifest(`name: hello\nversion: 0.0.1\ninit: /bin/hello\nuid: 1000\ngid: 1000\ncgroups:\n${cgroups}`);
@@ -314,27 +314,20 @@ test('v2 (directory layout): controllers enabled on the way down, v2 files writt
   assert.ok(existsSync(join(root, 'svc')), 'the runtime\'s own cgroup is never removed');
 });
 
-test('v2 for real: a cgroup2 hierarchy mounted in a temp dir; create, join, cgroup.kill of leftovers, removal', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
-  // Not tempDir(): its recursive removal must never run while the hierarchy is mounted.
-  const mnt = mkdtempSync(join(tmpdir(), 'ns-cg2-'));
-  try {
-    execFileSync('mount', ['-t', 'cgroup2', 'none', mnt], { stdio: 'pipe' });
-  } catch (e) {
-    rmdirSync(mnt);
-    t.skip(`cannot mount cgroup2 here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    return;
-  }
-  // One hook, undone in reverse order: the hierarchy is unmounted last.
-  const undo: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of undo.reverse()) await fn();
-    execFileSync('umount', [mnt]);
-    rmdirSync(mnt);
-  });
+/** A manager on a cgroup2 hierarchy mounted for this test (null: skipped), shut down after it. */
+async function v2Manager(t: TestContext) {
+  const m2 = mountCgroup2(t);
+  if (!m2) return null;
   const name = `ns-test-${randomBytes(4).toString('hex')}`;
-  const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
-  const cg = await CgroupManager.open({ name, log: recordingLog(), layout: { version: 2, root: mnt, own } });
-  undo.push(() => cg.shutdown());
+  const cg = await CgroupManager.open({ name, log: recordingLog(), layout: { version: 2, root: m2.mnt, own: m2.own } });
+  m2.undo.push(() => cg.shutdown());
+  return { ...m2, name, cg };
+}
+
+test('v2 for real: a cgroup2 hierarchy mounted in a temp dir; create, join, cgroup.kill of leftovers, removal', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
+  const v2 = await v2Manager(t);
+  if (!v2) return;
+  const { mnt, own, undo, name, cg } = v2;
   const c = await cg.create('hello', manifestWith('  memory:\n    memory_hard_limit: 67108864\n'));
   const dir = join(mnt, own, name, 'hello');
   assert.deepEqual(c.procs, [join(dir, 'cgroup.procs')]);
@@ -354,24 +347,9 @@ test('v2 for real: a cgroup2 hierarchy mounted in a temp dir; create, join, cgro
 });
 
 test('prepared cgroups (cgroup2 mounted in a temp dir): taken by a create with the same settings, made anew for other ones; release before a removal that a create waits for; discard and shutdown remove them', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'ns-cg2-'));
-  try {
-    execFileSync('mount', ['-t', 'cgroup2', 'none', mnt], { stdio: 'pipe' });
-  } catch (e) {
-    rmdirSync(mnt);
-    t.skip(`cannot mount cgroup2 here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    return;
-  }
-  const undo: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of undo.reverse()) await fn();
-    execFileSync('umount', [mnt]);
-    rmdirSync(mnt);
-  });
-  const name = `ns-test-${randomBytes(4).toString('hex')}`;
-  const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
-  const cg = await CgroupManager.open({ name, log: recordingLog(), layout: { version: 2, root: mnt, own } });
-  undo.push(() => cg.shutdown());
+  const v2 = await v2Manager(t);
+  if (!v2) return;
+  const { mnt, own, undo, name, cg } = v2;
   const dir = join(mnt, own, name, 'hello');
   const ino = (): number | undefined => (existsSync(dir) ? Number(execFileSync('stat', ['-c', '%i', dir], { encoding: 'utf8' })) : undefined);
   const one = manifestWith('  memory:\n    memory_hard_limit: 67108864\n');

@@ -10,7 +10,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,7 @@ import { isRoot } from '../helpers/tmp.js';
 import { isExit, isStarted, nextNotification, startRuntime, testNpks, type TestRuntime } from './harness.js';
 import { recordingLog } from './npk-fixture.js';
 import { until } from '../helpers/until.js';
-import { cgroupIno, runCgroupGone } from '../helpers/cgroup.js';
+import { alive, cgroupIno, mountCgroup2, procs, runCgroupGone } from '../helpers/cgroup.js';
 
 const TC = 'test-container:0.0.1';
 const layout = await detectCgroupLayout().catch(() => undefined);
@@ -46,18 +46,6 @@ function topDirs(rt: TestRuntime): Record<string, string> {
   return out;
 }
 
-function procs(dir: string): number[] {
-  return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-/** A live (not zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 async function sleeper(t: { after(fn: () => unknown): void }): Promise<ChildProcess> {
   const p = spawn('sleep', ['600'], { stdio: 'ignore' });
@@ -242,24 +230,12 @@ describe('hostile containers: pids, OOM score, foreign and leftover cgroups', { 
 });
 
 test('v2 for real: crash cleanup kills the tasks of our cgroup but not those of a foreign child cgroup in it', { skip: isRoot ? false : 'needs root to mount cgroup2' }, async (t) => {
-  const mnt = mkdtempSync(join(tmpdir(), 'ns-cg2-'));
-  try {
-    execFileSync('mount', ['-t', 'cgroup2', 'none', mnt], { stdio: 'pipe' });
-  } catch (e) {
-    rmdirSync(mnt);
-    t.skip(`cannot mount cgroup2 here: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
-    return;
-  }
-  const undo: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of undo.reverse()) await fn();
-    execFileSync('umount', [mnt]);
-    rmdirSync(mnt);
-  });
+  const m2 = mountCgroup2(t);
+  if (!m2) return;
+  const { mnt, own, undo } = m2;
   const runDir = mkdtempSync(join(tmpdir(), 'ns-owned-'));
   undo.push(() => rmSync(runDir, { recursive: true, force: true }));
   const name = `ns-test-${randomBytes(4).toString('hex')}`;
-  const own = /^0::(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))?.[1] ?? '/';
   const L = { version: 2 as const, root: mnt, own };
   // The "crashed" run: a container cgroup with a task of ours, never shut down.
   const first = await CgroupManager.open({ name, log: recordingLog(), layout: L, runDir });

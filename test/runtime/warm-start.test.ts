@@ -22,7 +22,7 @@ import { ValidationError } from '../../src/common/errors.js';
 import { parseConfig } from '../../src/runtime/config.js';
 import { isRoot } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
-import { cgroupIno, runCgroupGone } from '../helpers/cgroup.js';
+import { alive, cgroupIno, procs, runCgroupGone } from '../helpers/cgroup.js';
 import { isExit, isStarted, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
 
 const layout = await detectCgroupLayout().catch(() => undefined);
@@ -52,18 +52,6 @@ function containerDirs(rt: TestRuntime, name: string): string[] {
   return [...dirs];
 }
 
-function procs(dir: string): number[] {
-  return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-}
-
-/** A live (not zombie) process. */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** The pids file of the cgroup dirs: v1 `pids` hierarchy or the v2 directory. */
 function pidsDir(dirs: string[]): string | undefined {
