@@ -69,13 +69,16 @@ const variantNpk = (name: string, extra: string): Promise<string> => {
 /** What the container prints for `args` (between its Executing and Sleeping lines); then it is killed. */
 async function output(client: Client, c: string, args: string[], ready: () => Promise<void>): Promise<string[]> {
   await ready();
+  // The lines of earlier runs stay in the buffer: this run's output follows a new Executing line.
+  const runs = (lines: string[]): number => lines.filter((l) => l.startsWith('Executing ')).length;
+  const before = runs((await client.logs(c)).lines.map((l) => l.line));
   await client.start(c, { args });
   const deadline = Date.now() + 60_000;
   for (;;) {
     const lines = (await client.logs(c)).lines.map((l) => l.line);
     const from = lines.findLastIndex((l) => l.startsWith('Executing '));
     const to = lines.indexOf('Sleeping...', from);
-    if (from >= 0 && to > from) {
+    if (runs(lines) > before && from >= 0 && to > from) {
       await client.kill(c, 9);
       await nextNotification(client, isExit(c));
       return lines.slice(from + 1, to);

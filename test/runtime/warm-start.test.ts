@@ -80,10 +80,13 @@ describe('warm starts: cgroups made ahead of the start, removed after the exit',
     assert.ok(dirs.every((d) => !existsSync(d)), 'no cgroup before the mount');
 
     await client.mount([C]);
-    await until('the cgroup prepared in every hierarchy', () => dirs.every((d) => existsSync(join(d, 'cgroup.procs'))));
+    // Prepared: made in every hierarchy and configured (pids.max is written last).
+    const configured = (): boolean => {
+      const pids = pidsDir(dirs);
+      return pids === undefined || readFileSync(join(pids, 'pids.max'), 'utf8').trim() === '64';
+    };
+    await until('the cgroup prepared and configured in every hierarchy', () => dirs.every((d) => existsSync(join(d, 'cgroup.procs'))) && configured());
     for (const d of dirs) assert.deepEqual(procs(d), [], `${d} has no task before the start`);
-    const pids = pidsDir(dirs);
-    if (pids) assert.equal(readFileSync(join(pids, 'pids.max'), 'utf8').trim(), '64', 'configured when prepared');
     const prepared = dirs.map(cgroupIno);
 
     // The app forks three children that stay: four processes of the app besides init.
