@@ -6,17 +6,15 @@
  * - mount prepares the cgroup (configured: pids.max); the start takes that very directory;
  * - the exit notification means every process of the container is gone; the run's cgroup is
  *   then removed and a fresh, empty one made, with no statistics carried over;
- * - a start right after an exit (the same name) works, many times: on v1 the run's directories
- *   are renamed out of the way and removed in the background (none stays), on v2 the start
- *   waits for their removal;
+ * - a start right after an exit (the same name) waits for that removal and works, many times;
  * - other cgroup settings (another version of the name) are never served a prepared cgroup
  *   made for different ones;
  * - umount and shutdown remove a prepared cgroup; `cgroups.prepare = false` makes none.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { detectCgroupLayout } from '../../src/runtime/cgroups/index.js';
 import { ValidationError } from '../../src/common/errors.js';
 import { parseConfig } from '../../src/runtime/config.js';
@@ -119,9 +117,6 @@ describe('warm starts: cgroups made ahead of the start, removed after the exit',
       assert.deepEqual(JSON.parse(JSON.stringify(typeof n === 'object' && 'exit' in n ? n.exit[1] : null)), { exit: { code: i } });
     }
     await until('a fresh cgroup after the last exit', () => dirs.every((d) => existsSync(join(d, 'cgroup.procs')) && procs(d).length === 0));
-    // v1 renames a run's directories out of the way at its exit (`.removing-<name>-<n>`) and
-    // removes them in the background: none stays.
-    await until('the renamed directories of the runs removed', () => dirs.every((d) => !readdirSync(dirname(d)).some((n) => n.startsWith('.removing-'))));
 
     // umount removes the prepared cgroup.
     await client.umount([C]);

@@ -14,7 +14,7 @@
  *   keys are ignored (upstream panics).
  * Events carry exactly the wire shape of the `c_group` notification's memory payload.
  */
-import { existsSync, readFileSync, renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { access, mkdir, readFile, readdir, rmdir, statfs, writeFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { MemoryNotification } from '../../api/model.js';
@@ -835,69 +835,8 @@ class ContainerCgroupImpl implements ContainerCgroup {
     if (this.destroyed) return;
     this.destroyed = true;
     await this.empty();
-    // v1: the empty directories are renamed out of the way (within their parent), so the
-    // name is free at once and a start right after the exit does not wait for the kernel
-    // to remove them; they are removed in the background.
-    if (this.manager.version === 1 && (await this.moveAside())) return;
     // Until removed, the name stays taken (live): a create waits for this in its chain.
     void this.manager.serial(this.name, () => this.remove()).catch((e: unknown) => this.log.warn(`${this.container}: ${errorMessage(e)}`));
-  }
-
-  /**
-   * Rename each (empty) directory to `.removing-<name>-<n>` beside it, recorded first as
-   * ours under that path (a crash in between leaves one of the two paths recorded), then
-   * remove them in the background. False (nothing renamed) when a directory's identity is
-   * not recorded or the first rename fails: the caller removes them in place.
-   */
-  private async moveAside(): Promise<boolean> {
-    const own = this.manager.ownership;
-    const pairs = this.hier.map(({ dir }) => ({ from: dir, to: posix.join(posix.dirname(dir), `.removing-${this.name}-${nextTomb++}`) }));
-    if (!(await own.recordMoves(pairs))) return false;
-    // A realtime budget goes back before the name is free (see remove()).
-    this.releaseRtBudget();
-    const moved: { from: string; to: string }[] = [];
-    for (const p of pairs) {
-      try {
-        renameSync(p.from, p.to);
-        moved.push(p);
-      } catch (e) {
-        this.log.debug(`${this.container}: renaming ${p.from} failed (${errorMessage(e)}): removed in place`);
-      }
-    }
-    const left = pairs.filter((p) => !moved.includes(p));
-    // One write: the moved paths are free (a new cgroup may be made there at once) and the
-    // tombstones not made are not ours.
-    await own.forget(...moved.map((p) => p.from), ...left.map((p) => p.to));
-    if (moved.length === 0) return false;
-    const stay = this.hier.filter(({ dir }) => !moved.some((p) => p.from === dir));
-    this.hier.splice(0, this.hier.length, ...stay);
-    // Each tombstone has a chain of its own (shutdown waits for every chain).
-    for (const p of moved) {
-      void this.manager
-        .serial(`\0${p.to}`, async () => {
-          await removeCgroupDir(p.to, this.log);
-          await own.forget(p.to);
-        })
-        .catch((e: unknown) => this.log.warn(`${this.container}: ${errorMessage(e)}`));
-    }
-    if (this.hier.length === 0) {
-      this.manager.forget(this);
-      return true;
-    }
-    void this.manager.serial(this.name, () => this.remove()).catch((e: unknown) => this.log.warn(`${this.container}: ${errorMessage(e)}`));
-    return true;
-  }
-
-  private releaseRtBudget(): void {
-    for (const { dir, controllers } of this.hier) {
-      if (!controllers.includes('cpu')) continue;
-      const rt = `${dir}/cpu.rt_runtime_us`;
-      try {
-        if (readFileSync(rt, 'utf8').trim() !== '0') writeFileSync(rt, '0');
-      } catch {
-        // no RT group scheduling here
-      }
-    }
   }
 
   /** Stop the monitor and kill what is left, so that no task of the container remains. */
@@ -964,9 +903,6 @@ async function removeCgroupDir(dir: string, log: Log): Promise<void> {
 }
 
 const CGROUP_SUPER_MAGIC = 0x27e0eb;
-
-/** Numbers of the tombstones of released cgroups (`.removing-<name>-<n>`), unique per process. */
-let nextTomb = 0;
 
 /** cgroupfs (v1) or cgroup2; anything else is a plain directory layout (tests). */
 async function isCgroupFs(dir: string): Promise<boolean> {

@@ -209,23 +209,6 @@ export class CgroupOwnership {
     if (changes.length > 0) await this.save(changes);
   }
 
-  /**
-   * Directories about to be renamed (`from` → `to`): each `to` is recorded with the identity
-   * of its `from` (one write, before the rename). False, with nothing written, when a
-   * `from` has no recorded identity.
-   */
-  async recordMoves(pairs: readonly { from: string; to: string }[]): Promise<boolean> {
-    const ids = pairs.map((p) => this.entries.get(p.from));
-    if (ids.some((e) => e?.ino === undefined)) return false;
-    const changes = pairs.map((p, i) => {
-      const e = ids[i]!;
-      this.entries.set(p.to, { dir: p.to, dev: e.dev, ino: e.ino });
-      return { made: p.to, dev: e.dev, ino: e.ino };
-    });
-    await this.save(changes);
-    return true;
-  }
-
   /** These directories are gone (or were never made): drop them (one write). */
   async forget(...dirs: string[]): Promise<void> {
     const gone = dirs.filter((d) => this.entries.delete(d));
