@@ -108,8 +108,7 @@ static void receive_filter(int fd, struct sock_fprog *prog) {
     fail_init();
   }
   if (buf[0] == REP_ERROR) {
-    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
-    if (write_all(CONTROL_FD, hdr, 4) == 0) write_all(CONTROL_FD, buf, len);
+    send_frame(CONTROL_FD, buf, len);
     finish(0, 0, 0);
   }
   size_t bytes = len - 1;

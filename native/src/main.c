@@ -110,9 +110,16 @@ void send_filter(int fd, const struct plan *p) {
     return;
   }
   size_t bytes = (size_t)prog.len * sizeof(struct sock_filter);
-  uint32_t len = (uint32_t)(1 + bytes);
-  uint8_t hdr[5] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24), REC_FILTER};
-  if (write_all(fd, hdr, sizeof hdr) == 0 && bytes > 0) write_all(fd, prog.filter, bytes);
+  uint8_t *rec = malloc(1 + bytes);
+  if (!rec) {
+    fail_step("seccomp", ENOMEM, NULL, "no memory for the filter record");
+    send_step_error(fd);
+  } else {
+    rec[0] = REC_FILTER;
+    if (bytes > 0) memcpy(rec + 1, prog.filter, bytes);
+    send_frame(fd, rec, 1 + bytes);
+    free(rec);
+  }
   free(prog.filter);
 }
 
@@ -240,37 +247,34 @@ int main(int argc, char **argv, char **envp) {
     }
     /* Both processes join the cgroups before init runs anything of the container. */
     if (join_cgroups(&plan, getpid()) < 0 || join_cgroups(&plan, init) < 0) fail_launcher();
-    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
     signal(SIGPIPE, SIG_IGN); /* init gone: its parent-death or failure is what is reported */
-    if (write_all(chan[1], hdr, 4) < 0 || write_all(chan[1], buf, len) < 0) {
+    if (send_frame(chan[1], buf, len) < 0) {
       fail_step("clone", errno, NULL, "handing the plan to the sandbox failed");
       fail_launcher();
     }
     free(buf);
-    goto cloned;
+  } else {
+    free(buf); /* before the clone: init need not carry a copy */
+    if (join_network(&plan) < 0) fail_launcher();
+    /* Joining the cgroups before init exists puts init and everything below it inside
+     * from their first instruction, and init need not wait for a go from here. */
+    if (join_cgroups(&plan, getpid()) < 0) fail_launcher();
+    /* The runtime protects itself from the OOM killer (oom_score_adj, default -900); the
+     * container must not inherit that, nor be able to go back below 0 (see ns.c). */
+    if (reset_oom_score_adj() < 0) fail_launcher();
+    /* The seccomp filter is compiled here while init sets up the root, and sent to it. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
+      fail_step("seccomp", errno, NULL, "socketpair for the compiled filter failed");
+      fail_launcher();
+    }
+    init = clone_init(&plan);
+    if (init < 0) fail_launcher();
+    if (init == 0) {
+      close(chan[1]);
+      init_main(&plan, chan[0]);
+    }
+    close(chan[0]);
   }
-  free(buf);
-  if (join_network(&plan) < 0) fail_launcher();
-
-  /* Joining the cgroups before init exists puts init and everything below it inside
-   * from their first instruction, and init need not wait for a go from here. */
-  if (join_cgroups(&plan, getpid()) < 0) fail_launcher();
-  /* The runtime protects itself from the OOM killer (oom_score_adj, default -900); the
-   * container must not inherit that, nor be able to go back below 0 (see ns.c). */
-  if (reset_oom_score_adj() < 0) fail_launcher();
-  /* The seccomp filter is compiled here while init sets up the root, and sent to it. */
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
-    fail_step("seccomp", errno, NULL, "socketpair for the compiled filter failed");
-    fail_launcher();
-  }
-  init = clone_init(&plan);
-  if (init < 0) fail_launcher();
-  if (init == 0) {
-    close(chan[1]);
-    init_main(&plan, chan[0]);
-  }
-  close(chan[0]);
-cloned:
   /* From here on only init talks to the runtime. The launcher keeps none of the fds the
    * container gets. */
   close(CONTROL_FD);

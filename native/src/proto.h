@@ -43,6 +43,8 @@ int rd_bytes(struct reader *r, const uint8_t **v, size_t n);
 int write_all(int fd, const void *buf, size_t len);
 /* Read exactly len bytes. 1 = done, 0 = EOF before the first byte, -1 = error or short. */
 int read_exact(int fd, void *buf, size_t len);
+/* Write one frame: the u32 little-endian length, then the payload. 0 = done, -1 = error. */
+int send_frame(int fd, const uint8_t *payload, size_t len);
 /* Read one frame into a malloc'd buffer. 1 = frame, 0 = clean EOF, -1 = error (errno). */
 int read_frame(int fd, uint8_t **buf, uint32_t *len, uint32_t max);
 

@@ -24,7 +24,7 @@ static size_t put_str(uint8_t *b, size_t at, size_t cap, const char *s) {
   return at + 4 + n;
 }
 
-static int send_frame(int fd, const uint8_t *payload, size_t len) {
+int send_frame(int fd, const uint8_t *payload, size_t len) {
   uint8_t hdr[4];
   put_u32(hdr, (uint32_t)len);
   if (write_all(fd, hdr, 4) < 0) return -1;
