@@ -21,7 +21,7 @@ import { parseConfig } from '../../src/runtime/config.js';
 import { isRoot } from '../helpers/tmp.js';
 import { until } from '../helpers/until.js';
 import { alive, cgroupIno, procs, runCgroupGone } from '../helpers/cgroup.js';
-import { isExit, isStarted, nextNotification, packTestVariant, startRuntime, testContainerManifest, testNpks, type TestRuntime } from './harness.js';
+import { isExit, isStarted, nextNotification, packTestVariant, startWithTestContainers, testContainerManifest, type TestRuntime } from './harness.js';
 
 const layout = await detectCgroupLayout().catch(() => undefined);
 const SKIP = !isRoot ? 'needs root' : layout === undefined ? 'no cgroup hierarchy' : false;
@@ -68,10 +68,8 @@ test('config: cgroups.prepare is a boolean, true by default', () => {
 
 describe('warm starts: cgroups made ahead of the start, removed after the exit', { skip: SKIP, timeout: 600_000 }, () => {
   test('mount prepares the cgroup, the start takes it, the exit means no process is left, a fresh one follows', async (t) => {
-    const npk = await packTestVariant('warm', warmManifest('warm'));
-    const rt = await startRuntime(t, { npks: [npk, (await testNpks())['test-resource']!], extraConfig: '[cgroups]\npids_max = 64\n' });
-    const client = await rt.client({ subscribe: true });
-    t.after(() => client.close());
+    const { rt, client } = await startWithTestContainers(t, { extraConfig: '[cgroups]\npids_max = 64\n' });
+    await client.install(await packTestVariant('warm', warmManifest('warm')), 'default');
     const C = 'warm:0.0.1';
     const dirs = containerDirs(rt, 'warm');
     assert.ok(dirs.length > 0);
@@ -130,11 +128,9 @@ describe('warm starts: cgroups made ahead of the start, removed after the exit',
   });
 
   test('a prepared cgroup made for other settings is not used: the start gets its own settings', async (t) => {
-    const one = await packTestVariant('warm-one', warmManifest('warm', '0.0.1'));
-    const two = await packTestVariant('warm-two', warmManifest('warm', '0.0.2', 'cgroups:\n  memory:\n    memory_hard_limit: 67108864\n'));
-    const rt = await startRuntime(t, { npks: [one, two, (await testNpks())['test-resource']!] });
-    const client = await rt.client({ subscribe: true });
-    t.after(() => client.close());
+    const { rt, client } = await startWithTestContainers(t);
+    await client.install(await packTestVariant('warm-one', warmManifest('warm', '0.0.1')), 'default');
+    await client.install(await packTestVariant('warm-two', warmManifest('warm', '0.0.2', 'cgroups:\n  memory:\n    memory_hard_limit: 67108864\n')), 'default');
     const dirs = containerDirs(rt, 'warm');
     await client.mount(['warm:0.0.1']);
     await until('prepared for 0.0.1', () => dirs.every((d) => existsSync(join(d, 'cgroup.procs'))));
@@ -152,10 +148,8 @@ describe('warm starts: cgroups made ahead of the start, removed after the exit',
   });
 
   test('cgroups.prepare = false: no cgroup before the start, and none after the exit', async (t) => {
-    const npk = await packTestVariant('warm', warmManifest('warm'));
-    const rt = await startRuntime(t, { npks: [npk, (await testNpks())['test-resource']!], extraConfig: '[cgroups]\nprepare = false\n' });
-    const client = await rt.client({ subscribe: true });
-    t.after(() => client.close());
+    const { rt, client } = await startWithTestContainers(t, { extraConfig: '[cgroups]\nprepare = false\n' });
+    await client.install(await packTestVariant('warm', warmManifest('warm')), 'default');
     const C = 'warm:0.0.1';
     const dirs = containerDirs(rt, 'warm');
     await client.mount([C]);

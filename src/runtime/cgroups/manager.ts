@@ -493,8 +493,8 @@ export class CgroupManager implements Cgroups {
     const cg = new ContainerCgroupImpl(this, container, path, dirs, this.opts.log, this.opts.killTimeout ?? 5000);
     try {
       if (this.opts.pidsMax !== undefined) await cg.limitPids(this.opts.pidsMax);
-      await cg.apply(cgroupWrites(settings, this.layout.version).writes);
       const plan = cgroupWrites(settings, this.layout.version);
+      await cg.apply(plan.writes);
       if (plan.skipped.length) this.opts.log.debug(`${container}: cgroup settings without a file on v${this.layout.version}: ${plan.skipped.join(', ')}`);
     } catch (e) {
       await cg.destroy().catch(() => undefined);
@@ -616,6 +616,15 @@ export class CgroupManager implements Cgroups {
   }
 }
 
+/** The distinct pids of `cgroup.procs` texts (one per hierarchy; undefined: unreadable, none). */
+function pidsIn(texts: readonly (string | undefined)[]): number[] {
+  const all = new Set<number>();
+  for (const text of texts) {
+    for (const l of (text ?? '').split('\n')) if (l.trim()) all.add(Number(l));
+  }
+  return [...all];
+}
+
 /** What a prepared cgroup was configured from: a create with another key makes a new one. */
 function settingsKey(manifest: CgroupSource, pidsMax: number | 'max' | undefined): string {
   return JSON.stringify([manifest.cgroups ?? null, pidsMax ?? null], (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
@@ -725,25 +734,19 @@ class ContainerCgroupImpl implements ContainerCgroup {
 
   /** pids(), read synchronously (small in-memory cgroupfs files). */
   private pidsNow(): number[] {
-    const all = new Set<number>();
-    for (const file of this.procs) {
-      let text = '';
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        // gone: no tasks
-      }
-      for (const l of text.split('\n')) if (l.trim()) all.add(Number(l));
-    }
-    return [...all];
+    return pidsIn(
+      this.procs.map((file) => {
+        try {
+          return readFileSync(file, 'utf8');
+        } catch {
+          return undefined; // gone: no tasks
+        }
+      }),
+    );
   }
 
   async pids(): Promise<number[]> {
-    const all = new Set<number>();
-    for (const text of await Promise.all(this.procs.map(readOpt))) {
-      for (const l of (text ?? '').split('\n')) if (l.trim()) all.add(Number(l));
-    }
-    return [...all];
+    return pidsIn(await Promise.all(this.procs.map(readOpt)));
   }
 
   async statistics(): Promise<CgroupStatistics> {
