@@ -6,12 +6,12 @@
  * the console, reads those lines and prints the median of each phase next to the console
  * round trip (start request → `started`, → `exit`), and, interleaved in the same run, a cold
  * `unshare --pid --mount --ipc --uts --net --fork --mount-proc` of the same binary as the
- * reference the issue names. What the phases do not cover (the console, the state lock, the
+ * reference the issue names (bench/reference.ts: timed natively, and spawned from Node). What the phases do not cover (the console, the state lock, the
  * notification, the core's own exit path) is the difference to the round trip.
  *
  * Run: npm run bench -- phases   (as root; BENCH_ROUNDS=100 by default)
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import { packNpk } from '../src/npk/builder.js';
 import { readSigningKey } from '../src/npk/keys.js';
 import { UPSTREAM_EXAMPLES as FIXTURES } from '../test/helpers/fixtures.js';
 import { median } from './stats.js';
+import { references } from './reference.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'examples', 'test-container', 'build', 'test-container');
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ns-bench-phases-'));
   let child: ChildProcess | undefined;
   try {
-    for (const d of ['run', 'data', 'sockets', 'repo', 'root', 'unshare-root']) mkdirSync(join(dir, d));
+    for (const d of ['run', 'data', 'sockets', 'repo', 'root']) mkdirSync(join(dir, d));
     const root = join(dir, 'root');
     for (const d of ['dev', 'proc']) mkdirSync(join(root, d));
     copyFileSync(BIN, join(root, 'test-container'));
@@ -95,13 +96,13 @@ async function main(): Promise<void> {
     })();
     const wait = (tag: string): Promise<bigint> => new Promise((resolve) => waiters.push({ tag, resolve }));
 
-    // The cold unshare reference: the same binary, the same namespaces, /proc mounted.
-    const unshareRoot = join(dir, 'unshare-root');
-    copyFileSync(BIN, join(unshareRoot, 'test-container'));
-    chmodSync(join(unshareRoot, 'test-container'), 0o755);
+    // The cold unshare reference (bench/reference.ts): the same binary, the same namespaces.
+    const refs = references(dir, BIN, ['exit', '0']);
+    if (!refs.unshare || !refs.unshareFromNode) throw new Error('the phases benchmark needs unshare (util-linux)');
     const toStarted: number[] = [];
     const toExit: number[] = [];
     const unshare: number[] = [];
+    const unshareNode: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const started = wait('started');
       const exited = wait('exit');
@@ -109,17 +110,16 @@ async function main(): Promise<void> {
       await client.start(C, { args: ['exit', '0'] });
       toStarted.push(Number((await started) - t0) / 1e6);
       toExit.push(Number((await exited) - t0) / 1e6);
-      const u0 = process.hrtime.bigint();
-      const r = spawnSync('unshare', ['--pid', '--mount', '--ipc', '--uts', '--net', '--fork', '--mount-proc', join(unshareRoot, 'test-container'), 'exit', '0']);
-      if (r.status !== 0) throw new Error(`unshare failed: ${r.stderr?.toString()}`);
-      unshare.push(Number(process.hrtime.bigint() - u0) / 1e6);
+      unshare.push(await refs.unshare());
+      unshareNode.push(await refs.unshareFromNode());
     }
     await client.close();
     const row = (what: string, v: number): string => `  ${what.padEnd(34)} ${v.toFixed(2).padStart(8)} ms`;
     console.log(`phases of a start and an exit (${ROUNDS} rounds, medians; the test container's exit 0)`);
     console.log(row('start request -> started', median(toStarted)));
     console.log(row('start request -> exit', median(toExit)));
-    console.log(row('cold unshare (reference)', median(unshare)));
+    console.log(row('cold unshare (reference, native)', median(unshare)));
+    console.log(row('cold unshare spawned from Node', median(unshareNode)));
     console.log(`  ratio start -> exit / unshare:     ${(median(toExit) / median(unshare)).toFixed(2)}x   (issue 15's goal: <= 1.5x)`);
     console.log('  start phases (runtime log, debug):');
     let sum = 0;

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 
 const TIMER_SOURCE = fileURLToPath(new URL('../../bench/spawn-timer.c', import.meta.url));
 
-export function which(cmd: string): string | null {
+function which(cmd: string): string | null {
   try {
     return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || null;
   } catch {
@@ -25,9 +25,9 @@ export function which(cmd: string): string | null {
 }
 
 /** Run `cmd` to its end; rejects on a non-zero exit with its stderr. */
-export function runProcess(cmd: string, args: string[], cwd?: string): Promise<void> {
+function runProcess(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
@@ -54,16 +54,16 @@ export function references(dir: string, binary: string, args: string[]): Referen
   chmodSync(dir, 0o755);
   copyFileSync(binary, join(root, 'program'));
   chmodSync(join(root, 'program'), 0o755);
-  const timed = async (cmd: string, argv: string[], cwd?: string): Promise<number> => {
+  const timed = async (cmd: string, argv: string[]): Promise<number> => {
     const t = performance.now();
-    await runProcess(cmd, argv, cwd);
+    await runProcess(cmd, argv);
     return performance.now() - t;
   };
   const timer = join(dir, 'spawn-timer');
   execFileSync(which('cc') ?? 'gcc', ['-O2', '-o', timer, TIMER_SOURCE]);
-  const native = (cmd: string, argv: string[], cwd?: string): Promise<number> =>
+  const native = (cmd: string, argv: string[]): Promise<number> =>
     new Promise((resolve, reject) => {
-      execFile(timer, ['1', cmd, ...argv], { cwd, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(timer, ['1', cmd, ...argv], { encoding: 'utf8' }, (err, stdout, stderr) => {
         if (err) reject(new Error(`${cmd}: ${stderr.trim() || err.message}`));
         else resolve(Number(stdout.trim()));
       });
