@@ -116,21 +116,28 @@ function measure(root: number): { runtime: Mem; perContainer: Mem; nodes: number
       return '';
     }
   };
-  const walk = (pid: number) => {
-    nodes++;
-    add(runtime, pid);
-    for (const c of children.get(pid) ?? []) {
-      if (isNode(c)) walk(c);
-      else if (cmdline(c).includes('(pooled)')) {
+  const cores = (parent: number) => {
+    for (const c of children.get(parent) ?? []) {
+      if (isNode(c)) continue;
+      if (cmdline(c).startsWith('northstar-forker')) {
+        // The forker (the runtime's own) forks the pool's cores: its children are cores.
+        add(runtime, c);
+        cores(c);
+      } else if (cmdline(c).includes('(pooled)')) {
         // A pooled core and its sandbox's init.
         add(runtime, c);
         for (const init of children.get(c) ?? []) add(runtime, init);
-      }
-      else {
+      } else {
         add(perContainer, c);
         for (const init of children.get(c) ?? []) add(perContainer, init);
       }
     }
+  };
+  const walk = (pid: number) => {
+    nodes++;
+    add(runtime, pid);
+    for (const c of children.get(pid) ?? []) if (isNode(c)) walk(c);
+    cores(pid);
   };
   walk(root);
   return { runtime, perContainer, nodes };

@@ -8,19 +8,25 @@
  *                                 └─ clone(NEWPID|NEWNS|NEWIPC|NEWUTS[|NEWNET]) ─> init (PID 1)
  *                                                                                   └─ app
  *
- * Why one spawn per container and not one long-lived forker (decided by measurement with
- * `npm run bench -- launch`; figures in docs/design/measurements.md):
+ * or, for a start the pool serves (LauncherOptions.pool > 0; stdio /dev/null or pipes, no
+ * socket fds, a new network namespace):
+ *
+ *   runtime ── spawn once ──> northstar-forker ── fork ──> northstar-launch (sandbox) ─> init ─> app
+ *
+ * Why a process per container (decided by measurement with `npm run bench -- launch`;
+ * figures in docs/design/measurements.md):
  *  - Node cannot pass arbitrary fds to a process that is already running (no SCM_RIGHTS in
- *    `net`), but `child_process.spawn` can hand any fd at any number. The container's
- *    stdio, console and socket fds are therefore passed at spawn time; a forker would
- *    need a second process per container anyway just to carry them.
- *  - Latency: the core is static and, after the first start, executed from the runtime's fd
- *    of its sealed memfd copy (/proc/self/fd/<n>): one exec, no copy per start. Node's spawn
- *    itself blocks this thread for milliseconds (it forks the runtime), which the pool
- *    (LauncherOptions.pool) takes off the start when starts pause.
+ *    `net`), but `child_process.spawn` can hand any fd at any number. A start with fds of
+ *    the caller (stdin, manifest sockets) therefore spawns its core with them. A core from
+ *    the forker connects its fds back to a socket of ours instead (forker.ts), which serves
+ *    pipes and /dev/null only.
+ *  - Latency: Node's spawn blocks this thread for milliseconds (it forks the runtime and
+ *    waits for the exec); the forker's fork does not. A spawned core is executed from the
+ *    runtime's fd of its sealed memfd copy (/proc/self/fd/<n>), a forked one from the
+ *    forker's: one exec, no copy per start.
  *  - Memory: the core is linked statically (no ld.so, no shared-library pages) and both
  *    waiting processes drop the mappings of their setup code (native/src/rss.c). The
- *    sealed memfd is one copy shared by all containers started from the launcher's fd.
+ *    sealed memfd is one copy shared by all containers started from the same fd.
  *  - Isolation of failures: a crash or a hung setup of one container's core touches no
  *    other container and not the runtime.
  * The launcher process stays alive as init's parent until init has exited: this host has
@@ -48,6 +54,7 @@ import { encodePlan, type LaunchPlan } from './plan.js';
 import { CMD_EXEC, CMD_SIGNAL, ReportReader, frames, type ExitStatus, type Report } from './records.js';
 import { LaunchError } from './launch-error.js';
 import { ExecProcess, type ExecOptions } from './exec-process.js';
+import { Forker, type CoreChild } from './forker.js';
 
 /** Default location of the C core, relative to this module (dist/src/launch/). */
 export const DEFAULT_LAUNCH_BINARY = fileURLToPath(new URL('../../../native/build/northstar-launch', import.meta.url));
@@ -105,6 +112,11 @@ export interface LauncherOptions {
    * of spawning; the pool refills once starts pause.
    */
   pool?: number;
+  /**
+   * Path of northstar-forker, which forks the pool's cores off this thread (forker.ts);
+   * default: next to the core. Without it the pool's cores are spawned from Node.
+   */
+  forker?: string;
 }
 
 /**
@@ -112,11 +124,11 @@ export interface LauncherOptions {
  * in new PID, IPC, UTS and network namespaces (a sandbox, see native/src/main.c). Used once.
  */
 interface Spare {
-  readonly child: ChildProcess;
+  readonly child: CoreChild;
   gone: boolean;
 }
 
-/** How long starts must pause before the pool refills (see Launcher.queueRefill). */
+/** How long starts must pause before the pool refills from Node (see Launcher.queueRefill). */
 const REFILL_QUIET_MS = 25;
 
 /** The pooled core's fds: /dev/null, stdout, stderr, reports, commands, console. */
@@ -154,7 +166,7 @@ export class ContainerProcess {
   readonly exited: Promise<ExitStatus | null>;
 
   private phase: Phase = 'creating';
-  private readonly child: ChildProcess;
+  private readonly child: CoreChild;
   /** Reports from the core (fd 3 in the core) and commands to it (fd 4). */
   private readonly control: Duplex;
   private readonly commands: Duplex;
@@ -171,7 +183,7 @@ export class ContainerProcess {
   private execSent = false;
 
   /** @internal use Launcher.create / Launcher.start */
-  constructor(container: string, child: ChildProcess, pipes: { stdout: boolean; stderr: boolean; console: number | null }) {
+  constructor(container: string, child: CoreChild, pipes: { stdout: boolean; stderr: boolean; console: number | null }) {
     this.container = container;
     this.child = child;
     this.launcherPid = child.pid ?? 0;
@@ -193,6 +205,7 @@ export class ContainerProcess {
       this.resolveExited = resolve;
     });
     this.control.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.control.resume();
     this.control.on('error', () => {
       // Never written to, so no EPIPE; a reset only means the core is gone (see 'close').
     });
@@ -395,13 +408,38 @@ export class Launcher {
   private readonly poolSize: number;
   private readonly spares: Spare[] = [];
   private refillTimer: NodeJS.Timeout | null = null;
+  /** The pool's cores forked off this thread; null without a pool or when it could not start. */
+  private forker: Forker | null = null;
+  private readonly forkerBinary: string;
+  /** Cores asked of the forker for the pool and not yet connected. */
+  private forking = 0;
 
   constructor(options: LauncherOptions = {}) {
     this.binary = options.binary ?? DEFAULT_LAUNCH_BINARY;
+    this.forkerBinary = options.forker ?? join(dirname(this.binary), 'northstar-forker');
     const pool = options.pool ?? 0;
     if (!Number.isInteger(pool) || pool < 0) throw new NorthstarError('EARGUMENT', `launcher pool: expected an integer >= 0, got ${String(pool)}`);
     this.poolSize = pool;
     this.queueRefill(0);
+  }
+
+  /** The forker, started on first use and again after it died; null if it cannot run. */
+  private liveForker(): Forker | null {
+    if (this.poolSize === 0 || this.closed) return null;
+    if (this.forker?.alive) return this.forker;
+    this.forker = null;
+    if (!existsSync(this.forkerBinary) || !existsSync(this.binary)) return null;
+    try {
+      this.forker = new Forker(this.forkerBinary, this.binary);
+    } catch {
+      return null; // the pool's cores are spawned from Node then
+    }
+    return this.forker;
+  }
+
+  /** The forker's pid while it runs (for tests and inspection). */
+  get forkerPid(): number | null {
+    return this.forker?.alive ? (this.forker.pid ?? null) : null;
   }
 
   /** Pooled cores waiting for a plan (for tests and the runtime's inspection). */
@@ -417,14 +455,14 @@ export class Launcher {
   async create(plan: LaunchPlan, fds: LaunchFds = {}, opts: { exec?: boolean } = {}): Promise<ContainerProcess> {
     // `exec`: EXEC goes with the plan, so init runs the app once created, without waiting
     // for a round trip to the runtime; the caller waits for it with started().
-    const proc = this.spawnCore(plan, fds, opts.exec === true);
+    const proc = await this.spawnCore(plan, fds, opts.exec === true);
     await proc.wait('created');
     return proc;
   }
 
   /** Create and exec in one call. Resolves once the app's execve succeeded. */
   async start(plan: LaunchPlan, fds: LaunchFds = {}): Promise<ContainerProcess> {
-    const proc = this.spawnCore(plan, fds, true);
+    const proc = await this.spawnCore(plan, fds, true);
     await proc.wait('running');
     return proc;
   }
@@ -445,6 +483,9 @@ export class Launcher {
       for (const fd of s.child.stdio) (fd as Duplex | null)?.destroy();
       if (!s.gone) s.child.kill('SIGKILL');
     }
+    // The forker forks no more; it stays until the cores it forked have exited.
+    this.forker?.close();
+    this.forker = null;
     if (this.sealedFd !== null) {
       closeSync(this.sealedFd);
       this.sealedFd = null;
@@ -462,13 +503,32 @@ export class Launcher {
     }
   }
 
-  private spawnCore(plan: LaunchPlan, fds: LaunchFds, exec: boolean): ContainerProcess {
+  private async spawnCore(plan: LaunchPlan, fds: LaunchFds, exec: boolean): Promise<ContainerProcess> {
     if (this.closed) throw new NorthstarError('ESTATE', `start ${plan.container}: the launcher is closed`);
     const stdio = this.stdio(plan, fds);
     // A pooled core's sandbox has a new network namespace: `network: host` or a named
     // namespace spawns its own core.
-    const spare = plan.network.mode === 'new' ? this.takeSpare(fds) : null;
-    if (spare) return this.useSpare(spare, plan, fds, exec);
+    if (plan.network.mode === 'new' && this.fitsPool(fds)) {
+      const spare = this.takeSpare();
+      if (spare) return this.useSpare(spare, plan, fds, exec);
+      // None waiting: one forked now costs this thread nothing, unlike a spawn.
+      const forker = this.liveForker();
+      if (forker) {
+        let core: CoreChild | null = null;
+        try {
+          core = await forker.core();
+        } catch {
+          // the forker is gone: spawn below
+        }
+        if (core) {
+          if (this.closed) {
+            core.kill('SIGKILL');
+            throw new NorthstarError('ESTATE', `start ${plan.container}: the launcher is closed`);
+          }
+          return this.useSpare({ child: core, gone: false }, plan, fds, exec);
+        }
+      }
+    }
     const encoded = encodePlan(plan);
     if (!existsSync(this.binary)) {
       throw new NorthstarError('ELAUNCH', `launch core ${this.binary} does not exist (build it with make -C native)`);
@@ -494,7 +554,7 @@ export class Launcher {
    * The spawned (or pooled) core as the container's handle; the plan sent. The pool refills
    * later: one that could not be filled, or was emptied by a burst of starts, tries again.
    */
-  private handOver(child: ChildProcess, container: string, fds: LaunchFds, encoded: Buffer, exec: boolean): ContainerProcess {
+  private handOver(child: CoreChild, container: string, fds: LaunchFds, encoded: Buffer, exec: boolean): ContainerProcess {
     const proc = new ContainerProcess(container, child, {
       stdout: fds.stdout === 'pipe',
       stderr: fds.stderr === 'pipe',
@@ -514,13 +574,16 @@ export class Launcher {
 
   /**
    * A pooled core fits fds that are /dev/null or pipes only (stdin /dev/null; stdout,
-   * stderr and console absent or 'pipe'; no sockets): it was spawned with pipes at 1, 2
+   * stderr and console absent or 'pipe'; no sockets): it was made with pipes at 1, 2
    * and 5, and the plan's `discard` bits and the core put /dev/null where none is wanted.
    */
-  private takeSpare(fds: LaunchFds): Spare | null {
+  private fitsPool(fds: LaunchFds): boolean {
     const pipeOrNone = (v: unknown): boolean => v === undefined || v === 'pipe';
-    if (this.poolSize === 0 || fds.stdin !== undefined || fds.sockets !== undefined || fds.createSockets !== undefined) return null;
-    if (!pipeOrNone(fds.stdout) || !pipeOrNone(fds.stderr) || !pipeOrNone(fds.console)) return null;
+    if (this.poolSize === 0 || fds.stdin !== undefined || fds.sockets !== undefined || fds.createSockets !== undefined) return false;
+    return pipeOrNone(fds.stdout) && pipeOrNone(fds.stderr) && pipeOrNone(fds.console);
+  }
+
+  private takeSpare(): Spare | null {
     let spare: Spare | undefined;
     while ((spare = this.spares.shift())) {
       if (!spare.gone && spare.child.pid !== undefined && spare.child.exitCode === null && spare.child.signalCode === null && waiting(spare.child.pid)) break;
@@ -541,10 +604,12 @@ export class Launcher {
   }
 
   /**
-   * Refill the pool once starts pause. A spawn blocks this thread for milliseconds (Node
-   * forks the whole runtime process and waits for the exec), so a refill between starts that
-   * follow each other closely would only move that cost into one of them; after a quiet
-   * REFILL_QUIET_MS it is off every start's path. Each start pushes the refill back.
+   * Refill the pool once starts pause. A spare made while a start is under way competes with
+   * it for the CPU and the kernel's namespace locks, even from the forker: measured with
+   * `npm run bench -- runtime`, a refill at once made starts 2-3 ms slower than one after a
+   * quiet REFILL_QUIET_MS. Without the forker each spare is also spawned from Node, which
+   * blocks this thread for milliseconds. Each start pushes the refill back; a start that
+   * finds the pool empty gets a core forked for it (or spawned, without the forker).
    */
   private queueRefill(delay = REFILL_QUIET_MS): void {
     if (this.poolSize === 0 || this.closed) return;
@@ -558,6 +623,24 @@ export class Launcher {
 
   private refill(): void {
     this.spares.splice(0, this.spares.length, ...this.spares.filter((s) => !s.gone));
+    const forker = this.liveForker();
+    if (forker) {
+      while (this.spares.length + this.forking < this.poolSize) {
+        this.forking++;
+        forker.core().then(
+          (core) => {
+            this.forking--;
+            if (this.closed) core.kill('SIGKILL');
+            else this.addSpare(core);
+          },
+          () => {
+            // The forker is gone: the next refill starts another or spawns from Node.
+            this.forking--;
+          },
+        );
+      }
+      return;
+    }
     while (!this.closed && this.spares.length < this.poolSize && existsSync(this.binary)) {
       let child: ChildProcess;
       try {
@@ -567,22 +650,29 @@ export class Launcher {
       } catch {
         return; // the next start spawns its own core and reports why that fails
       }
-      const spare: Spare = { child, gone: false };
-      const gone = (): void => {
-        spare.gone = true;
-      };
-      child.once('exit', gone);
-      child.once('error', gone);
-      // Until taken, nothing of a pooled core keeps the runtime's event loop alive, and a
-      // reset of its sockets (it died) is only noted.
-      child.unref();
-      for (const s of child.stdio) {
-        (s as Socket | null)?.unref();
-        s?.on('error', gone);
+      if (child.pid === undefined) {
+        child.on('error', () => {});
+        return;
       }
-      if (child.pid === undefined) return;
-      this.spares.push(spare);
+      this.addSpare(child);
     }
+  }
+
+  private addSpare(child: CoreChild): void {
+    const spare: Spare = { child, gone: false };
+    const gone = (): void => {
+      spare.gone = true;
+    };
+    child.once('exit', gone);
+    child.once('error', gone);
+    // Until taken, nothing of a pooled core keeps the runtime's event loop alive, and a
+    // reset of its sockets (it died) is only noted.
+    child.unref();
+    for (const s of child.stdio) {
+      (s as Socket | null)?.unref();
+      s?.on('error', gone);
+    }
+    this.spares.push(spare);
   }
 
   private stdio(plan: LaunchPlan, fds: LaunchFds): (number | 'pipe' | 'ignore')[] {

@@ -1,14 +1,17 @@
 /**
- * The launcher's pool of launch cores spawned ahead of time (LauncherOptions.pool): a
- * pooled core serves exactly one start, what the container sees is what a cold start
- * gives it (stdio, fds, names), and no pooled core outlives the launcher or its process.
+ * The launcher's pool of launch cores made ahead of time (LauncherOptions.pool) by its
+ * forker: a pooled core serves exactly one start, what the container sees is what a cold
+ * start gives it (stdio, fds, names), no pooled core outlives the launcher or its process,
+ * and the forker neither takes down running containers when closed nor takes strangers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Launcher, type LaunchFds } from '../../src/launch/launcher.js';
+import { Forker } from '../../src/launch/forker.js';
 import type { LaunchPlan } from '../../src/launch/plan.js';
 import { until } from '../helpers/until.js';
 import { buildCore, collect, containerPids, makeRoot, REPO, run, shPlan, skipReason } from './core-fixture.js';
@@ -22,6 +25,11 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 function pooledLauncher(t: { after(fn: () => unknown): void }, pool: number): Launcher {
@@ -134,4 +142,66 @@ const t = setInterval(() => { if (l.pooled.length === 2) { console.log(JSON.stri
   child.kill('SIGKILL');
   await until('the pooled cores of the killed process to end', () => orphans.every((p) => !alive(p)));
   assert.ok(existsSync('/proc/self'));
+});
+
+test('the forker: a start that finds the pool empty gets a forked core; close() leaves running containers alone; a killed forker ends its cores and is replaced', { skip: skip ?? false }, async (t) => {
+  const root = makeRoot(t);
+  const launcher = pooledLauncher(t, 1);
+  const [spare] = await filled(launcher, 1);
+  const forker = launcher.forkerPid;
+  assert.ok(forker !== null, 'the pool runs a forker');
+  assert.equal(ppidOf(spare!), forker, "a pooled core is the forker's child");
+  // Two starts at once: the first takes the spare, the second gets a core forked for it.
+  const sleeper = shPlan(root, 'sleep 600', { container: 'forked-sleeper' });
+  const [a, b] = await Promise.all([launcher.start(sleeper, {}), launcher.start({ ...sleeper, container: 'forked-sleeper2' }, {})]);
+  t.after(() => {
+    a.destroy();
+    b.destroy();
+  });
+  assert.equal(a.launcherPid, spare);
+  assert.equal(ppidOf(b.launcherPid), forker, 'the second start got a core forked for it');
+  // Killing the forker ends the cores it forked (their parent-death signal); their exits are
+  // reported, and a later start gets a new forker.
+  process.kill(forker!, 'SIGKILL');
+  assert.deepEqual(await a.exited, { signal: 9 });
+  assert.deepEqual(await b.exited, { signal: 9 });
+  await until('the cores of the killed forker to end', () => !alive(a.launcherPid) && !alive(b.launcherPid));
+  const r = await run(launcher, shPlan(root, 'echo again'));
+  assert.equal(r.stdout, 'again\n');
+  await until('a new forker', () => launcher.forkerPid !== null && launcher.forkerPid !== forker);
+  // close() forks no more, but a container started from a forked core keeps running until
+  // it ends, and its exit is still reported.
+  await filled(launcher, 1);
+  const c = await launcher.start({ ...sleeper, container: 'forked-sleeper3' }, {});
+  const forker2 = ppidOf(c.launcherPid);
+  launcher.close();
+  assert.ok(alive(c.launcherPid) && alive(forker2), 'the running container and its forker stay');
+  c.kill('SIGTERM');
+  assert.deepEqual(await c.exited, { signal: 15 });
+  await until('the forker to leave after its last core', () => !alive(forker2));
+});
+
+test('the forker takes connections with its token only', { skip: skip ?? false }, async (t) => {
+  buildCore();
+  const forker = new Forker(join(REPO, 'native', 'build', 'northstar-forker'), join(REPO, 'native', 'build', 'northstar-launch'));
+  t.after(() => forker.close());
+  // While request 1 waits for its core, a stranger (only root can reach the socket) sends
+  // request 1's header for fd 3 (the reports) with a wrong token: it is dropped, and the
+  // request is served by the forked core's own connections.
+  const request = forker.core();
+  const stranger = connect(forker.socketPath);
+  const closed = new Promise<void>((resolve) => stranger.on('close', () => resolve()));
+  stranger.on('error', () => {});
+  const head = Buffer.alloc(21, 0xaa);
+  head.writeUInt32LE(1, 16);
+  head[20] = 3;
+  stranger.write(head);
+  await closed;
+  const core = await request;
+  assert.ok(core.pid > 0 && alive(core.pid));
+  assert.equal(core.stdio.length, 6);
+  core.ref(); // as for a ChildProcess: wait for its exit
+  assert.ok(core.kill('SIGKILL'));
+  await new Promise<void>((resolve) => core.once('exit', () => resolve()));
+  assert.equal(core.signalCode, 'SIGKILL');
 });

@@ -35,24 +35,38 @@ function stat(pid: number): { comm: string; ppid: number } | null {
   }
 }
 
-/** Pooled cores waiting below the runtime (named "nsl-(pooled)" until a plan names them). */
+/** The runtime's forker (native/src/forker.c), the parent of the pool's cores. */
+function forkerOf(runtime: number): number | null {
+  const p = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .find((q) => {
+      const s = stat(q);
+      return s !== null && s.ppid === runtime && s.comm === 'nsl-forker';
+    });
+  return p ?? null;
+}
+
+/** Pooled cores waiting below the runtime's forker (named "nsl-(pooled)" until a plan names them). */
 function pooledBelow(runtime: number): number[] {
+  const forker = forkerOf(runtime);
   return readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
     .map(Number)
     .filter((p) => {
       const s = stat(p);
-      return s !== null && s.ppid === runtime && s.comm === 'nsl-(pooled)';
+      return s !== null && forker !== null && s.ppid === forker && s.comm === 'nsl-(pooled)';
     });
 }
 
-/** The launcher of a container: the ancestor of its init whose parent is the runtime. */
+/** The launcher of a container: the ancestor of its init whose parent is the runtime or its forker. */
 function launcherOf(initPid: number, runtime: number): number | null {
+  const forker = forkerOf(runtime);
   let p = initPid;
   for (let i = 0; i < 4; i++) {
     const s = stat(p);
     if (!s) return null;
-    if (s.ppid === runtime) return p;
+    if (s.ppid === runtime || s.ppid === forker) return p;
     p = s.ppid;
   }
   return null;
