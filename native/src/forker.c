@@ -10,6 +10,7 @@
  * fd 3 is its control socket to the runtime. Requests are 8-byte records:
  *   'F', 0, 0, 0, u32 id     fork a pooled core (a sandbox core, env NSL_SANDBOX=1)
  *   'K', signo, 0, 0, u32 pid   signal a core this process forked and has not reaped yet
+ *   'Q', 0, 0, 0, 0            fork no more; leave once every core forked has exited
  * Answers are 12-byte records (all integers little-endian):
  *   'P', 0, 0, 0, u32 id, u32 pid        the core for request id was forked
  *   'E', 0, 0, 0, u32 id, u32 errno      it could not be forked
@@ -24,9 +25,10 @@
  * (memfd.c's seals, so the core does not copy itself again).
  *
  * Lifetime: the forker dies with the runtime (parent-death signal), and each core with the
- * forker, so nothing survives a killed runtime. When the runtime shuts its side of the
- * control socket down, no more cores are forked, but the forker stays (and reports their
- * exits) until every core has exited, so a running container is never taken down by it. */
+ * forker, so nothing survives a killed runtime. After 'Q' (or the end of the control
+ * socket) no more cores are forked, but the forker stays, reporting exits and taking
+ * signals for its cores, until every core has exited, so a running container is never
+ * taken down by it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -62,7 +64,7 @@
 static char g_spare_name[273];
 /* Requests are read until the runtime shuts its side down; answers are written as long as
  * it reads them (the exits of the cores still running after that). */
-static int g_reading = 1, g_answering = 1;
+static int g_reading = 1, g_answering = 1, g_quitting = 0;
 
 static uint8_t g_token[TOKEN_BYTES];
 static struct sockaddr_un g_addr;
@@ -243,7 +245,7 @@ int main(int argc, char **argv) {
 
   memset(g_spare_name, ' ', sizeof g_spare_name - 1);
   memcpy(g_spare_name, "(pooled)", 8);
-  while (g_reading || g_nlive > 0) {
+  while (g_nlive > 0 || (g_reading && !g_quitting)) {
     struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = g_reading ? CTL_FD : -1, .events = POLLIN}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
@@ -265,7 +267,10 @@ int main(int argc, char **argv) {
       }
       uint32_t arg = get_u32(rec + 4);
       if (rec[0] == 'F') {
-        fork_core(arg);
+        if (g_quitting) answer('E', arg, EPERM);
+        else fork_core(arg);
+      } else if (rec[0] == 'Q') {
+        g_quitting = 1;
       } else if (rec[0] == 'K' && rec[1] >= 1 && rec[1] <= 64 && arg > 0 && is_live((pid_t)arg)) {
         kill((pid_t)arg, rec[1]);
       }

@@ -115,7 +115,10 @@ export class Forker {
   private nextId = 1;
   private held = 0;
   private answers: Buffer = Buffer.alloc(0);
+  /** No more cores asked (closed, or the forker is dead). */
   private gone = false;
+  /** The forker process is dead (its cores died with it). */
+  private dead = false;
 
   /**
    * Start the forker; throws if it cannot be started (the launcher then spawns its cores
@@ -146,7 +149,12 @@ export class Forker {
       // a reset: the forker is gone ('exit' follows)
     });
     this.child.on('error', (e) => this.fail(e));
-    this.child.on('exit', () => this.fail(new Error('the forker exited')));
+    // 'close': exited, and every answer it wrote has been read (an exit reported just before
+    // it left is not lost).
+    this.child.on('close', () => {
+      this.dead = true;
+      this.fail(new Error('the forker exited'));
+    });
     this.child.unref();
     (ctl as Socket).unref();
   }
@@ -179,7 +187,7 @@ export class Forker {
 
   /** @internal signal a core that was forked here and not reaped yet */
   signal(pid: number, signo: number): boolean {
-    if (this.gone || !this.cores.has(pid) || !Number.isInteger(signo) || signo < 1 || signo > 64) return false;
+    if (this.dead || !this.cores.has(pid) || !Number.isInteger(signo) || signo < 1 || signo > 64) return false;
     const rec = Buffer.alloc(8);
     rec[0] = 0x4b;
     rec[1] = signo;
@@ -190,11 +198,13 @@ export class Forker {
 
   /**
    * Fork no more. The forker stays until the cores it forked have exited (a running
-   * container is not taken down by this), and dies with the runtime.
+   * container is not taken down by this; its exit is still reported and it can still be
+   * signalled), and dies with the runtime.
    */
   close(): void {
-    if (!this.gone) this.fail(new Error('the forker was closed'), false);
-    (this.child?.stdio[3] as Duplex | undefined)?.end();
+    if (this.gone) return;
+    this.request(Buffer.from([0x51, 0, 0, 0, 0, 0, 0, 0]));
+    this.fail(new Error('the forker was closed'), false);
   }
 
   /** @internal a ForkedCore that is ref'd (serves a container) waits for its exit answer */
@@ -212,11 +222,11 @@ export class Forker {
 
   private request(rec: Buffer): void {
     const ctl = this.child.stdio[3] as Duplex;
-    if (!ctl.writable) return this.fail(new Error('the forker is gone'));
-    ctl.write(rec);
+    if (ctl.writable) ctl.write(rec);
+    // else: the forker is dead; 'close' rejects what waits for it
   }
 
-  private fail(e: Error, killed = true): void {
+  private fail(e: Error, dead = true): void {
     if (!this.gone) {
       this.gone = true;
       this.server.close();
@@ -228,7 +238,7 @@ export class Forker {
       p.reject(e);
     }
     this.holdLoop();
-    if (!killed) return;
+    if (!dead) return;
     // The forker is dead, and its cores with it (their parent-death signal): no exit will be
     // reported for them any more.
     for (const [pid, core] of this.cores) {
