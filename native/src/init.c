@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -69,8 +71,10 @@ static int set_selinux(const struct plan *p) {
   return 0;
 }
 
-/* How long init waits for EXEC before it trims its memory while parked. */
+/* How long init waits for EXEC before it trims its memory while parked, and how long the
+ * app runs before init trims it. */
 #define PARK_TRIM_AFTER_MS 50
+#define RUN_TRIM_AFTER_MS 50
 
 /* Wait for a command while parked. Returns CMD_EXEC, or 0 to end (EOF, SIGNAL). */
 static int park(int *signo) {
@@ -129,22 +133,50 @@ static void receive_filter(int fd, struct sock_fprog *prog) {
   free(buf);
 }
 
-static pid_t spawn_app(const struct plan *p, const struct sock_fprog *filter) {
+/* What the app's child gets: it runs on its own stack in init's memory (see spawn_app). */
+struct app_args {
+  const struct plan *p;
+  const struct sock_fprog *filter;
   int errp[2];
-  if (pipe2(errp, O_CLOEXEC) < 0) {
+};
+
+static int app_child(void *arg) {
+  const struct app_args *a = arg;
+  close(a->errp[0]);
+  close(g_sigfd);
+  app_main(a->p, a->errp[1], a->filter);
+}
+
+/* The app's stack until its execve: app_main's frames, libc's formatting of an error. */
+#define APP_STACK_BYTES (256u * 1024u)
+
+/* The app is cloned with CLONE_VM | CLONE_VFORK, as posix_spawn does: it shares init's
+ * memory on a stack of its own, and init is suspended until the app's execve (or exit).
+ * Copying init's page tables for a fork and the copy-on-write faults that follow cost
+ * ten times more than the clone here (bench: fork 450 us, this 45 us, on a 2-core VM).
+ * Nothing of init runs while the app uses its memory; what the app changes in it before
+ * its execve (errno, an error message, its environment's allocations) is never read by
+ * init except through the error pipe. Its own fd table, signal handlers and credentials
+ * are its own (no CLONE_FILES, CLONE_SIGHAND or CLONE_THREAD). */
+static pid_t spawn_app(const struct plan *p, const struct sock_fprog *filter) {
+  struct app_args a = {.p = p, .filter = filter};
+  if (pipe2(a.errp, O_CLOEXEC) < 0) {
     fail_step("exec", errno, NULL, "pipe2 failed");
     fail_init();
   }
-  pid_t pid = fork();
-  if (pid < 0) {
-    fail_step("fork", errno, NULL, "forking the app failed");
+  void *stack = mmap(NULL, APP_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    fail_step("fork", errno, NULL, "no memory for the app's stack");
     fail_init();
   }
-  if (pid == 0) {
-    close(errp[0]);
-    close(g_sigfd);
-    app_main(p, errp[1], filter);
+  pid_t pid = clone(app_child, (char *)stack + APP_STACK_BYTES, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  int e = errno;
+  munmap(stack, APP_STACK_BYTES); /* the app has executed or exited: it is not used any more */
+  if (pid < 0) {
+    fail_step("fork", e, NULL, "creating the app's process failed");
+    fail_init();
   }
+  int *errp = a.errp;
   close(errp[1]);
   /* Init keeps no copy of the passed fds: the app owns them now. */
   unsigned passed = (p->console ? 1u : 0u) + p->nsockets;
@@ -220,13 +252,20 @@ void init_main(const struct plan *p, int filter_fd) {
     finish(app, 0, 0);
   }
   report_started(CONTROL_FD, (uint32_t)app);
-  trim_rss(); /* after STARTED: off the start's path; init is small while the app runs */
 
   int status = 0;
   int app_done = 0;
+  /* init drops its setup code once the app has run for RUN_TRIM_AFTER_MS: not at once,
+   * where it would delay the exit of an app that ends right away (measured: 0.5-0.7 ms). */
+  int trimmed = 0;
   struct pollfd fds[2] = {{.fd = g_sigfd, .events = POLLIN}, {.fd = COMMAND_FD, .events = POLLIN}};
   while (!app_done) {
-    int n = poll(fds, 2, -1);
+    int n = poll(fds, 2, trimmed ? -1 : RUN_TRIM_AFTER_MS);
+    if (n == 0) {
+      trim_rss();
+      trimmed = 1;
+      continue;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       finish(app, status, 0);
