@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,47 @@ const HEADER_BYTES = TOKEN_BYTES + 5;
 const CHANNELS = 5;
 /** A connection that has not sent its header by then is dropped. */
 const HEADER_TIMEOUT_MS = 10_000;
+
+const DIR_PREFIX = 'northstar-forker-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The socket directories of runtimes that were killed (a clean close removes its own). Only
+ * a directory that root owns and nobody else may enter (what mkdtemp made), named after a
+ * pid that is gone, is emptied and removed: its entries are unlinked one by one, never
+ * followed, and a directory inside it is left alone (then so is it).
+ */
+function removeStaleDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const st = lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || (st.mode & 0o077) !== 0) continue;
+      for (const entry of readdirSync(dir)) {
+        if (!lstatSync(join(dir, entry)).isDirectory()) unlinkSync(join(dir, entry));
+      }
+      rmdirSync(dir);
+    } catch {
+      // in use or changed meanwhile: left for the next time
+    }
+  }
+}
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([k, v]) => [v, k as NodeJS.Signals]));
 
@@ -125,7 +166,8 @@ export class Forker {
    * itself). `binary` is northstar-forker, `core` the northstar-launch it executes.
    */
   constructor(binary: string, core: string) {
-    this.dir = mkdtempSync(join(tmpdir(), 'northstar-forker-')); // mode 0700, ours
+    removeStaleDirs();
+    this.dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`)); // mode 0700, ours
     const path = join(this.dir, 's');
     this.server = createServer((s) => this.accept(s));
     this.server.on('error', () => this.fail(new Error('the forker socket failed')));

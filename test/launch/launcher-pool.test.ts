@@ -6,8 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Launcher, type LaunchFds } from '../../src/launch/launcher.js';
@@ -204,4 +205,29 @@ test('the forker takes connections with its token only', { skip: skip ?? false }
   assert.ok(core.kill('SIGKILL'));
   await new Promise<void>((resolve) => core.once('exit', () => resolve()));
   assert.equal(core.signalCode, 'SIGKILL');
+});
+
+test('a new forker removes the socket directories of killed runtimes, and only those', { skip: skip ?? false }, async (t) => {
+  buildCore();
+  // A pid that is gone: a child that has exited and been reaped.
+  const gone = spawnSync('true').pid!;
+  const mk = (name: string, mode: number): string => {
+    const d = join(tmpdir(), name);
+    mkdirSync(d, { mode });
+    chmodSync(d, mode);
+    writeFileSync(join(d, 's'), '');
+    t.after(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  const stale = mk(`northstar-forker-${gone}-stale`, 0o700);
+  const live = mk(`northstar-forker-${process.pid}-live`, 0o700);
+  const open = mk(`northstar-forker-${gone}-open`, 0o755);
+  const forker = new Forker(join(REPO, 'native', 'build', 'northstar-forker'), join(REPO, 'native', 'build', 'northstar-launch'));
+  t.after(() => forker.close());
+  assert.ok(!existsSync(stale), 'the directory of a runtime that is gone is removed');
+  assert.ok(existsSync(live), 'the directory of a live runtime stays');
+  assert.ok(existsSync(join(open, 's')), 'a directory others may enter is not ours: it stays');
+  assert.ok(existsSync(forker.socketPath));
+  forker.close();
+  await until('the closed forker to remove its directory', () => !existsSync(forker.socketPath));
 });
