@@ -13,6 +13,8 @@
 
 /* memfd.c: make sure this process runs from a sealed memfd copy of its binary. */
 int ensure_sealed_exe(char **argv, char **envp);
+/* memfd.c: a sealed memfd "northstar-init" with the first size bytes of src; -1 (errno). */
+int sealed_copy(int src, off_t size);
 
 /* rss.c: drop mappings of setup code once a process only waits. */
 void trim_rss(void);

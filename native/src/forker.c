@@ -40,7 +40,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/sendfile.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,11 +47,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "proto.h"
-
-#ifndef MFD_EXEC
-#define MFD_EXEC 0x0010U
-#endif
 
 #define CTL_FD 3
 #define TOKEN_BYTES 16
@@ -101,29 +97,13 @@ static int hex(char c) {
   return -1;
 }
 
-static int sealed_copy(const char *path) {
+/* The core, copied once into a sealed memfd as its own re-execution would (memfd.c). */
+static int sealed_core(const char *path) {
   int src = open(path, O_RDONLY | O_CLOEXEC);
   if (src < 0) return -1;
   struct stat st;
-  int mfd = -1;
-  if (fstat(src, &st) == 0) {
-    mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-    if (mfd < 0 && errno == EINVAL) mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  }
-  off_t off = 0;
-  while (mfd >= 0 && off < st.st_size) {
-    ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(mfd);
-      mfd = -1;
-    }
-  }
+  int mfd = fstat(src, &st) == 0 ? sealed_copy(src, st.st_size) : -1;
   close(src);
-  if (mfd >= 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-    close(mfd);
-    mfd = -1;
-  }
   return mfd;
 }
 
@@ -244,7 +224,7 @@ int main(int argc, char **argv) {
   strcpy(g_addr.sun_path, argv[1]);
   int fl = fcntl(CTL_FD, F_GETFL);
   if (fl < 0 || fcntl(CTL_FD, F_SETFL, fl & ~O_NONBLOCK) < 0 || fcntl(CTL_FD, F_SETFD, FD_CLOEXEC) < 0) return 2;
-  g_memfd = sealed_copy(argv[2]);
+  g_memfd = sealed_core(argv[2]);
   if (g_memfd < 0) return 3;
   g_stack = mmap(NULL, CHILD_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (g_stack == MAP_FAILED) return 3;

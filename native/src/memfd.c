@@ -20,6 +20,30 @@
 
 #define REQUIRED_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
+int sealed_copy(int src, off_t size) {
+  int mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mfd < 0 && errno == EINVAL) mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) return -1;
+  off_t off = 0;
+  while (off < size) {
+    ssize_t n = sendfile(mfd, src, &off, (size_t)(size - off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      close(mfd);
+      errno = e;
+      return -1;
+    }
+  }
+  if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0) {
+    int e = errno;
+    close(mfd);
+    errno = e;
+    return -1;
+  }
+  return mfd;
+}
+
 int ensure_sealed_exe(char **argv, char **envp) {
   int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (self < 0) return fail_step("rexec", errno, "/proc/self/exe", "cannot open own binary");
@@ -34,32 +58,12 @@ int ensure_sealed_exe(char **argv, char **envp) {
     close(self);
     return fail_step("rexec", e, "/proc/self/exe", "cannot stat own binary");
   }
-  int mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-  if (mfd < 0 && errno == EINVAL) mfd = memfd_create("northstar-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (mfd < 0) {
-    int e = errno;
-    close(self);
-    return fail_step("rexec", e, NULL, "memfd_create failed");
-  }
-  off_t off = 0;
-  while (off < st.st_size) {
-    ssize_t n = sendfile(mfd, self, &off, (size_t)(st.st_size - off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = n < 0 ? errno : EIO;
-      close(self);
-      close(mfd);
-      return fail_step("rexec", e, "/proc/self/exe", "copying own binary into a memfd failed");
-    }
-  }
-  close(self);
-  if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0) {
-    int e = errno;
-    close(mfd);
-    return fail_step("rexec", e, NULL, "sealing the memfd failed");
-  }
-  fexecve(mfd, argv, envp);
+  int mfd = sealed_copy(self, st.st_size);
   int e = errno;
+  close(self);
+  if (mfd < 0) return fail_step("rexec", e, "/proc/self/exe", "copying own binary into a sealed memfd failed");
+  fexecve(mfd, argv, envp);
+  e = errno;
   close(mfd);
   return fail_step("rexec", e, NULL, "fexecve of the sealed copy failed");
 }

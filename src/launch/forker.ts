@@ -139,7 +139,6 @@ export class ForkedCore extends EventEmitter implements CoreChild {
 interface Pending {
   sockets: (Socket | undefined)[];
   pid: number;
-  core: ForkedCore | null;
   resolve: (c: ForkedCore) => void;
   reject: (e: Error) => void;
 }
@@ -221,7 +220,7 @@ export class Forker {
     const id = this.nextId++;
     if (this.nextId > 0xffffffff) this.nextId = 1;
     return new Promise<ForkedCore>((resolve, reject) => {
-      this.pending.set(id, { sockets: [], pid: 0, core: null, resolve, reject });
+      this.pending.set(id, { sockets: [], pid: 0, resolve, reject });
       this.holdLoop();
       this.request(Buffer.from([0x46, 0, 0, 0, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, (id >>> 24) & 0xff]));
     });

@@ -128,7 +128,7 @@ interface Spare {
   gone: boolean;
 }
 
-/** How long starts must pause before the pool refills from Node (see Launcher.queueRefill). */
+/** How long starts must pause before the pool refills (see Launcher.queueRefill). */
 const REFILL_QUIET_MS = 25;
 
 /** The pooled core's fds: /dev/null, stdout, stderr, reports, commands, console. */
